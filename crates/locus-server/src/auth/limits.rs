@@ -1,0 +1,93 @@
+//! The brute-force limits, in one place. Counters live in the database (see
+//! `locus_store::Throttle`), so every instance shares them. Locks are short:
+//! they slow a guesser down to a few attempts a minute without locking the
+//! account's owner out for more than `lock` at a time.
+
+use crate::error::ApiError;
+use locus_store::{Store, Throttle, ThrottleVerdict};
+use std::time::Duration;
+
+/// Tunable limits (`Settings::limits`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Failed sign-ins per account before its lock.
+    pub signin_per_account: i64,
+    /// Failed sign-ins or token exchanges per client address before its lock.
+    pub signin_per_address: i64,
+    /// Password-reset e-mails per account within the window.
+    pub reset_per_account: i64,
+    /// Password-reset requests per client address within the window.
+    pub reset_per_address: i64,
+    /// `GET /rest/accounts?email=` lookups per caller within the window.
+    pub lookups_per_account: i64,
+    pub window: Duration,
+    pub lock: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            signin_per_account: 10,
+            signin_per_address: 50,
+            reset_per_account: 3,
+            reset_per_address: 20,
+            lookups_per_account: 60,
+            window: Duration::from_secs(15 * 60),
+            lock: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Limits {
+    fn throttle(&self, scope: &'static str, max_hits: i64) -> Throttle {
+        Throttle {
+            scope,
+            max_hits,
+            window_ms: i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX),
+            lock_ms: i64::try_from(self.lock.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    pub fn signin_account(&self) -> Throttle {
+        self.throttle("signin.account", self.signin_per_account)
+    }
+    pub fn signin_address(&self) -> Throttle {
+        self.throttle("signin.address", self.signin_per_address)
+    }
+    pub fn reset_account(&self) -> Throttle {
+        self.throttle("reset.account", self.reset_per_account)
+    }
+    pub fn reset_address(&self) -> Throttle {
+        self.throttle("reset.address", self.reset_per_address)
+    }
+    pub fn lookups(&self) -> Throttle {
+        self.throttle("lookup.account", self.lookups_per_account)
+    }
+}
+
+pub fn too_many(verdict: ThrottleVerdict) -> Result<(), ApiError> {
+    match verdict {
+        ThrottleVerdict::Open => Ok(()),
+        ThrottleVerdict::Locked { retry_after_ms } => {
+            Err(ApiError::TooManyRequests { retry_after_secs: u64::try_from((retry_after_ms + 999) / 1000).unwrap_or(1).max(1) })
+        }
+    }
+}
+
+/// Refuses with 429 when any of the subjects is locked.
+pub async fn ensure_open(store: &Store, checks: &[(Throttle, &str)]) -> Result<(), ApiError> {
+    let now = locus_store::now_millis();
+    for (throttle, subject) in checks {
+        too_many(store.throttle_check(throttle, subject, now).await?)?;
+    }
+    Ok(())
+}
+
+/// Counts one failure against each subject.
+pub async fn count_failure(store: &Store, checks: &[(Throttle, &str)]) -> Result<(), ApiError> {
+    let now = locus_store::now_millis();
+    for (throttle, subject) in checks {
+        store.throttle_hit(throttle, subject, now).await?;
+    }
+    Ok(())
+}

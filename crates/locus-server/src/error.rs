@@ -1,0 +1,142 @@
+//! The one error type of the HTTP layer and its single mapping to status codes
+//! and the JSON error body `{"status", "error", "message", "field"?, "permission"?}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use locus_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The HTTP status code, repeated.
+    pub status: u16,
+    /// A stable machine-readable code, e.g. `bad_request`.
+    pub error: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The offending request field (JSON path, query or path parameter), when one is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The permission key a 403 lacked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<&'static str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { message: String, field: Option<String> },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{message}")]
+    Forbidden { message: String, permission: Option<&'static str> },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    #[error("{message}")]
+    Conflict { message: String, field: Option<String> },
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Anything unexpected: logged in full, answered with a bare 500.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { message: message.into(), field: Some(field.into()) }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::Forbidden { message: message.into(), permission: None }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<locus_core::Invalid> for ApiError {
+    fn from(e: locus_core::Invalid) -> Self {
+        ApiError::BadRequest { message: e.message, field: Some(e.field.to_owned()) }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ApiError::Conflict { message: format!("{what} is already taken"), field: Some(what.to_owned()) },
+            StoreError::NotFound => ApiError::NotFound("resource"),
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let (field, permission) = match &self {
+            ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => (field.clone(), None),
+            ApiError::Forbidden { permission, .. } => (None, *permission),
+            _ => (None, None),
+        };
+        let body = ErrorBody { status: status.as_u16(), error: self.code(), message, field, permission };
+        let mut response = (status, axum::Json(body)).into_response();
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,69 @@
+//! The HTTP face of Locus: the `/rest` API of the CleverMaps wire contract,
+//! authentication, and mail. Only this crate knows HTTP and JSON.
+//!
+//! [`serve`] takes an already bound listener and a shutdown future, so tests
+//! start the real application on port 0; [`router`] builds the routes and the
+//! OpenAPI document from the same declarations.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod mail;
+mod openapi;
+mod routes;
+pub mod settings;
+mod wire;
+
+pub use settings::{Redacted, Settings, SignupMode};
+
+use axum::Router;
+use locus_store::Store;
+use mail::Mailer;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The largest request body accepted, in bytes; larger ones get 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub mailer: Mailer,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Opens the store (running migrations) and the mailer the settings ask for.
+    pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
+        use anyhow::Context as _;
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        let store = Store::open(&settings.database_url()).await.context("opening the database")?;
+        let mailer = match &settings.smtp_url {
+            Some(url) => Mailer::smtp(&url.0, &settings.mail_from).context("configuring SMTP")?,
+            None => Mailer::outbox(settings.outbox_dir(), &settings.mail_from).context("creating the mail outbox")?,
+        };
+        Ok(AppState { store, mailer, settings: Arc::new(settings) })
+    }
+}
+
+/// The whole application: `/rest`, the health probes and the OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = openapi::routes().split_for_parts();
+    let api = Arc::new(openapi::finish(api));
+    router
+        .route("/rest/openapi.json", axum::routing::get(move || std::future::ready(axum::Json(api.as_ref().clone()))))
+        .fallback(|| async { error::ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

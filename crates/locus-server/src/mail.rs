@@ -1,0 +1,100 @@
+//! One mailer, two transports: SMTP when `--smtp-url` is set, otherwise an
+//! outbox directory with one `.eml` file per message. Logs name the recipient
+//! and subject, never the body (links in it carry secrets).
+
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+
+/// A message to send. `html`, when given, becomes the alternative part.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid address {0:?}")]
+    Address(String),
+    #[error("could not build the message: {0}")]
+    Build(#[from] lettre::error::Error),
+    #[error("SMTP: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("outbox: {0}")]
+    Outbox(#[from] std::io::Error),
+}
+
+#[derive(Clone)]
+enum Transport {
+    Outbox(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.transport {
+            Transport::Outbox(dir) => format!("outbox {}", dir.display()),
+            Transport::Smtp(_) => "smtp".to_owned(),
+        };
+        f.debug_struct("Mailer").field("transport", &kind).field("from", &self.from.to_string()).finish()
+    }
+}
+
+impl Mailer {
+    pub fn outbox(dir: PathBuf, from: &str) -> Result<Mailer, MailError> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Mailer { transport: Transport::Outbox(dir), from: parse_mailbox(from)? })
+    }
+
+    /// `url` as lettre reads it: `smtp://user:pass@host:587?tls=required`, `smtps://…`,
+    /// or plain `smtp://host:25` for a trusted local relay.
+    pub fn smtp(url: &str, from: &str) -> Result<Mailer, MailError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build();
+        Ok(Mailer { transport: Transport::Smtp(transport), from: parse_mailbox(from)? })
+    }
+
+    pub async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        let builder = Message::builder().from(self.from.clone()).to(parse_mailbox(&mail.to)?).subject(&mail.subject);
+        let message = match &mail.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(mail.text.clone(), html.clone()))?,
+            None => builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(mail.text.clone()))?,
+        };
+        match &self.transport {
+            Transport::Outbox(dir) => {
+                let name = format!("{}-{}.eml", locus_store::now_millis(), locus_core::random_base62(8));
+                tokio::fs::write(dir.join(&name), message.formatted()).await?;
+                tracing::info!(to = %mail.to, subject = %mail.subject, file = %name, "mail written to the outbox");
+            }
+            Transport::Smtp(smtp) => {
+                smtp.send(message).await?;
+                tracing::info!(to = %mail.to, subject = %mail.subject, "mail sent over SMTP");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends without making the caller wait; failures are logged. Used where
+    /// the response must not depend on mail (and must not reveal by its timing
+    /// whether a mail was sent at all).
+    pub fn send_later(&self, mail: Mail) {
+        let mailer = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&mail).await {
+                tracing::error!(to = %mail.to, subject = %mail.subject, error = %e, "mail could not be sent");
+            }
+        });
+    }
+}
+
+fn parse_mailbox(s: &str) -> Result<Mailbox, MailError> {
+    s.parse().map_err(|_| MailError::Address(s.to_owned()))
+}

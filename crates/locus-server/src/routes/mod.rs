@@ -1,0 +1,7 @@
+//! One module per resource; each exposes `routes()` for `openapi::routes`.
+
+pub mod access_tokens;
+pub mod accounts;
+pub mod health;
+pub mod oauth;
+pub mod password_reset;

@@ -1,0 +1,70 @@
+//! The server's settings. The CLI fills them from flags and `LOCUS_*`
+//! environment variables; tests build them directly.
+
+use crate::auth::limits::Limits;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupMode {
+    Open,
+    Closed,
+}
+
+/// A string that never shows in `Debug` output (URLs with passwords).
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where data lives: the SQLite file by default, and the mail outbox.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; by default `sqlite:{data_dir}/locus.db`.
+    pub database_url: Option<Redacted>,
+    /// The base of links written into e-mails, without a trailing slash.
+    pub public_url: String,
+    pub signup: SignupMode,
+    /// SMTP server URL; without it, mail goes to `{data_dir}/outbox`.
+    pub smtp_url: Option<Redacted>,
+    /// The From: of every mail.
+    pub mail_from: String,
+    /// Lifetime of bearers from `POST /rest/oauth/token`.
+    pub bearer_ttl: Duration,
+    /// Lifetime of password-reset links.
+    pub reset_ttl: Duration,
+    pub limits: Limits,
+}
+
+impl Settings {
+    /// Defaults for a server on `listen`, keeping its data in `data_dir`.
+    pub fn new(data_dir: PathBuf, public_url: String) -> Settings {
+        Settings {
+            data_dir,
+            database_url: None,
+            public_url,
+            signup: SignupMode::Open,
+            smtp_url: None,
+            mail_from: "Locus <locus@localhost>".to_owned(),
+            bearer_ttl: Duration::from_secs(3600),
+            reset_ttl: Duration::from_secs(3600),
+            limits: Limits::default(),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.0.clone(),
+            None => format!("sqlite:{}", self.data_dir.join("locus.db").display()),
+        }
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+}

@@ -1,0 +1,253 @@
+//! Accounts and their default organizations.
+
+use crate::{Result, Store, StoreError};
+use locus_core::{AccountId, OrganizationId};
+use sqlx::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    Enabled,
+    Disabled,
+}
+
+impl AccountStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Enabled => "ENABLED",
+            AccountStatus::Disabled => "DISABLED",
+        }
+    }
+
+    fn from_db(s: &str) -> AccountStatus {
+        if s == "ENABLED" {
+            AccountStatus::Enabled
+        } else {
+            AccountStatus::Disabled
+        }
+    }
+}
+
+/// An account as stored. `preferences` and `onboarding` are JSON objects.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub given_name: String,
+    pub surname: String,
+    pub phone_number: Option<String>,
+    pub consent_granted: bool,
+    pub password_hash: String,
+    pub status: AccountStatus,
+    pub operator: bool,
+    pub anonymous: bool,
+    pub preferences: serde_json::Value,
+    pub onboarding: serde_json::Value,
+    pub default_organization_id: String,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+impl Account {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.given_name, self.surname)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == AccountStatus::Enabled
+    }
+}
+
+/// Columns of `accounts` in the order [`account_from_row`] reads them.
+pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.given_name, a.surname, a.phone_number, a.consent_granted, \
+     a.password_hash, a.status, a.operator, a.anonymous, a.preferences, a.onboarding, \
+     a.default_organization_id, a.created_at, a.modified_at";
+
+pub(crate) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
+    let json = |col: &str| -> Result<serde_json::Value> {
+        let text: String = row.try_get(col)?;
+        Ok(serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({})))
+    };
+    Ok(Account {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        given_name: row.try_get("given_name")?,
+        surname: row.try_get("surname")?,
+        phone_number: row.try_get("phone_number")?,
+        consent_granted: row.try_get::<i64, _>("consent_granted")? != 0,
+        password_hash: row.try_get("password_hash")?,
+        status: AccountStatus::from_db(&row.try_get::<String, _>("status")?),
+        operator: row.try_get::<i64, _>("operator")? != 0,
+        anonymous: row.try_get::<i64, _>("anonymous")? != 0,
+        preferences: json("preferences")?,
+        onboarding: json("onboarding")?,
+        default_organization_id: row.try_get("default_organization_id")?,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+    })
+}
+
+/// What sign-up (or `locus admin create-account`) supplies. The e-mail is
+/// already validated and the password already hashed.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: String,
+    pub given_name: String,
+    pub surname: String,
+    pub phone_number: Option<String>,
+    pub consent_granted: bool,
+    pub password_hash: String,
+    pub operator: bool,
+    pub preferences: serde_json::Value,
+}
+
+impl Store {
+    /// Creates an account with its own default organization, in one transaction.
+    /// `Conflict("email")` when the e-mail (case-insensitively) is taken.
+    pub async fn create_account(&self, new: &NewAccount) -> Result<Account> {
+        let now = crate::now_millis();
+        let id = AccountId::generate();
+        let org = OrganizationId::generate();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO organizations (id, title, dwh_cluster_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(org.as_str())
+        .bind(format!("{} {}", new.given_name, new.surname))
+        .bind(locus_core::ids::random_lower36(6))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, email, email_normalized, given_name, surname, phone_number, consent_granted, \
+             password_hash, operator, preferences, default_organization_id, created_at, modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(id.as_str())
+        .bind(&new.email)
+        .bind(new.email.to_lowercase())
+        .bind(&new.given_name)
+        .bind(&new.surname)
+        .bind(&new.phone_number)
+        .bind(i64::from(new.consent_granted))
+        .bind(&new.password_hash)
+        .bind(i64::from(new.operator))
+        .bind(new.preferences.to_string())
+        .bind(org.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "email"))?;
+        sqlx::query("INSERT INTO organization_members (organization_id, account_id, created_at) VALUES ($1, $2, $3)")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.account(id.as_str()).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    /// Looks an account up by e-mail, case-insensitively.
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_normalized = $1"))
+            .bind(email.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    /// Replaces the stored preferences (the caller has merged them).
+    pub async fn set_preferences(&self, id: &str, preferences: &serde_json::Value) -> Result<()> {
+        self.update_account_column(id, "preferences", preferences.to_string()).await
+    }
+
+    pub async fn set_onboarding(&self, id: &str, onboarding: &serde_json::Value) -> Result<()> {
+        self.update_account_column(id, "onboarding", onboarding.to_string()).await
+    }
+
+    async fn update_account_column(&self, id: &str, column: &'static str, value: String) -> Result<()> {
+        let done = sqlx::query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))
+            .bind(value)
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Sets a new password hash and ends every bearer session of the account,
+    /// in one transaction. With `revoke_tokens`, personal access tokens go too
+    /// (a reset means the owner lost control of the old credentials).
+    pub async fn set_password(&self, id: &str, password_hash: &str, revoke_tokens: bool) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        if revoke_tokens {
+            sqlx::query("DELETE FROM access_tokens WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Enables or disables an account. Disabling ends its sessions at once.
+    pub async fn set_account_status(&self, id: &str, status: AccountStatus) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE accounts SET status = $1, modified_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if status == AccountStatus::Disabled {
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes an account and, through the foreign keys, everything that acts
+    /// for it (tokens, sessions, resets, organization memberships).
+    pub async fn delete_account(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Whether two accounts may see each other: they share an organization.
+    pub async fn accounts_share_scope(&self, a: &str, b: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT x.account_id FROM organization_members x \
+             JOIN organization_members y ON y.organization_id = x.organization_id \
+             WHERE x.account_id = $1 AND y.account_id = $2 LIMIT 1",
+        )
+        .bind(a)
+        .bind(b)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+}

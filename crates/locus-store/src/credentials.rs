@@ -1,0 +1,237 @@
+//! Personal access tokens, bearer sessions and password-reset links. The store
+//! keeps only SHA-256 hashes of their secrets; it neither makes nor checks
+//! secrets (the server does), it only finds rows by their public id.
+
+use crate::accounts::{account_from_row, ACCOUNT_COLUMNS};
+use crate::{Account, Result, Store, StoreError};
+use sqlx::Row;
+
+/// A personal access token, without its secret.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> Result<AccessToken> {
+    Ok(AccessToken {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, account_id, name, secret_hash, created_at, expires_at, last_used_at";
+
+/// A bearer session to create. `expires_at` is already capped by the access
+/// token's own expiry.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub access_token_id: Option<&'a str>,
+    pub secret_hash: &'a str,
+    pub expires_at: i64,
+}
+
+/// A session found by id, with the account it acts for.
+#[derive(Debug, Clone)]
+pub struct SessionAccount {
+    pub secret_hash: String,
+    pub expires_at: i64,
+    pub access_token_id: Option<String>,
+    pub account: Account,
+}
+
+/// A pending password reset.
+#[derive(Debug, Clone)]
+pub struct PasswordReset {
+    pub id: String,
+    pub secret_hash: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub account: Account,
+}
+
+impl Store {
+    pub async fn create_access_token(&self, token: &AccessToken) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO access_tokens (id, account_id, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&token.id)
+        .bind(&token.account_id)
+        .bind(&token.name)
+        .bind(&token.secret_hash)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn access_token(&self, id: &str) -> Result<Option<AccessToken>> {
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    /// The account's tokens, newest first.
+    pub async fn access_tokens(&self, account_id: &str) -> Result<Vec<AccessToken>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE account_id = $1 ORDER BY created_at DESC, id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// Revokes one of the account's tokens; its sessions go with it (cascade).
+    pub async fn revoke_access_token(&self, account_id: &str, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM access_tokens WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Records a bearer session, marking its access token used and clearing the
+    /// account's expired sessions on the way.
+    pub async fn create_session(&self, session: &NewSession<'_>, now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND expires_at <= $2")
+            .bind(session.account_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, account_id, access_token_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(session.id)
+        .bind(session.account_id)
+        .bind(session.access_token_id)
+        .bind(session.secret_hash)
+        .bind(now)
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(token_id) = session.access_token_id {
+            sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(token_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Finds a live session and its account in one query: this runs on every
+    /// authenticated request. Expired sessions and disabled accounts do not match.
+    pub async fn session(&self, id: &str, now: i64) -> Result<Option<SessionAccount>> {
+        let row = sqlx::query(&format!(
+            "SELECT s.secret_hash AS session_secret_hash, s.expires_at AS session_expires_at, \
+             s.access_token_id AS session_access_token_id, {ACCOUNT_COLUMNS} \
+             FROM sessions s JOIN accounts a ON a.id = s.account_id \
+             WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(SessionAccount {
+                secret_hash: row.try_get("session_secret_hash")?,
+                expires_at: row.try_get("session_expires_at")?,
+                access_token_id: row.try_get("session_access_token_id")?,
+                account: account_from_row(&row)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends one session (sign-out).
+    pub async fn delete_session(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn create_password_reset(&self, id: &str, account_id: &str, secret_hash: &str, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO password_resets (id, account_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(account_id)
+            .bind(secret_hash)
+            .bind(crate::now_millis())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn password_reset(&self, id: &str) -> Result<Option<PasswordReset>> {
+        let row = sqlx::query(&format!(
+            "SELECT r.id AS reset_id, r.secret_hash AS reset_secret_hash, r.expires_at AS reset_expires_at, \
+             r.used_at AS reset_used_at, {ACCOUNT_COLUMNS} \
+             FROM password_resets r JOIN accounts a ON a.id = r.account_id WHERE r.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(PasswordReset {
+                id: row.try_get("reset_id")?,
+                secret_hash: row.try_get("reset_secret_hash")?,
+                expires_at: row.try_get("reset_expires_at")?,
+                used_at: row.try_get("reset_used_at")?,
+                account: account_from_row(&row)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Completes a reset: marks the link used (only if it still is unused and
+    /// unexpired, so of two racing uses one wins), sets the password, ends every
+    /// session and access token, and kills the account's other reset links.
+    /// `NotFound` when the link was used or expired meanwhile.
+    pub async fn complete_password_reset(&self, reset_id: &str, account_id: &str, password_hash: &str, now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
+            .bind(now)
+            .bind(reset_id)
+            .execute(&mut *tx)
+            .await?;
+        if claimed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM access_tokens WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

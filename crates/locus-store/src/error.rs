@@ -1,0 +1,29 @@
+//! The store's one error type.
+
+/// What can go wrong in the store. `Conflict` and `NotFound` are outcomes the
+/// caller shows to users; the others are failures it logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule refused the change; the string names what is taken.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("database URL must start with sqlite: or postgres://")]
+    UnsupportedUrl,
+    #[error("migration {version} failed: {source}")]
+    Migration { version: i64, source: sqlx::Error },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation raised by one statement to `Conflict(what)`;
+    /// any other error passes through.
+    pub(crate) fn unique(err: sqlx::Error, what: &'static str) -> StoreError {
+        match &err {
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict(what),
+            _ => StoreError::Database(err),
+        }
+    }
+}

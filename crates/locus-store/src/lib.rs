@@ -1,0 +1,146 @@
+//! Persistence for Locus. One [`Store`] speaks to either SQLite (the embedded
+//! default) or PostgreSQL (several instances sharing one database) through
+//! sqlx's `Any` driver, so every query is written once, with `$n` placeholders
+//! that both backends accept. Where the two dialects differ, the store asks
+//! [`Backend`] and says why at that spot.
+//!
+//! Invariants:
+//! - nothing else in the workspace imports sqlx;
+//! - each backend has its own append-only migrations, run on open;
+//! - every change that spans rows runs in one transaction;
+//! - database failures are translated here, by error kind and the statement
+//!   that raised them, never by parsing messages.
+
+mod accounts;
+mod credentials;
+mod error;
+mod migrate;
+mod throttle;
+
+pub use accounts::{Account, AccountStatus, NewAccount};
+pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
+pub use error::StoreError;
+pub use serde_json::Value as JsonValue;
+pub use throttle::{Throttle, ThrottleVerdict};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The handle every part of Locus uses to reach the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish()
+    }
+}
+
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+impl Store {
+    /// Connects, creating an SQLite file when needed, and runs the backend's migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            // mode=rwc creates the file on first start.
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; the busy timeout makes a
+                        // second writer wait instead of failing; SQLite enforces foreign keys
+                        // only when asked, per connection.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let store = Store { pool, backend };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
+    /// fails with SQLITE_BUSY when another writer got in between, instead of waiting.
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
+pub fn now_millis() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,95 @@
+//! Fixed-window failure counters with a short lock, stored in the database so
+//! that every instance sees the same counts (an attacker cannot spread guesses
+//! over instances). A lock never outlives `lock_ms` from the failure that set
+//! it, so nobody can lock a victim out for longer than that at a time.
+
+use crate::{Result, Store};
+use sqlx::Row;
+
+/// One limit: at most `max_hits` within `window_ms`; reaching it locks the
+/// subject for `lock_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    pub scope: &'static str,
+    pub max_hits: i64,
+    pub window_ms: i64,
+    pub lock_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleVerdict {
+    Open,
+    /// Locked for this many more milliseconds.
+    Locked { retry_after_ms: i64 },
+}
+
+impl Store {
+    /// Whether `subject` is locked under `throttle` right now.
+    pub async fn throttle_check(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
+        let row = sqlx::query("SELECT locked_until FROM throttles WHERE scope = $1 AND subject = $2")
+            .bind(throttle.scope)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        let locked_until: i64 = match row {
+            Some(row) => row.try_get("locked_until")?,
+            None => 0,
+        };
+        Ok(if locked_until > now {
+            ThrottleVerdict::Locked { retry_after_ms: locked_until - now }
+        } else {
+            ThrottleVerdict::Open
+        })
+    }
+
+    /// Counts one hit against `subject`; returns the verdict after counting.
+    /// Hits while locked are not counted, so hammering cannot extend a lock.
+    pub async fn throttle_hit(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
+        let mut tx = self.begin().await?;
+        // On PostgreSQL the row lock makes concurrent hits count one after the other;
+        // SQLite's BEGIN IMMEDIATE already did.
+        let lock = if self.backend == crate::Backend::Postgres { " FOR UPDATE" } else { "" };
+        let row = sqlx::query(&format!("SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"))
+            .bind(throttle.scope)
+            .bind(subject)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (window_start, hits, locked_until) = match &row {
+            Some(r) => (r.try_get::<i64, _>("window_start")?, r.try_get::<i64, _>("hits")?, r.try_get::<i64, _>("locked_until")?),
+            None => (now, 0, 0),
+        };
+        if locked_until > now {
+            tx.commit().await?;
+            return Ok(ThrottleVerdict::Locked { retry_after_ms: locked_until - now });
+        }
+        let (window_start, hits) = if now - window_start >= throttle.window_ms { (now, 1) } else { (window_start, hits + 1) };
+        let (hits, locked_until) = if hits >= throttle.max_hits { (0, now + throttle.lock_ms) } else { (hits, 0) };
+        sqlx::query(
+            "INSERT INTO throttles (scope, subject, window_start, hits, locked_until) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (scope, subject) DO UPDATE SET window_start = $3, hits = $4, locked_until = $5",
+        )
+        .bind(throttle.scope)
+        .bind(subject)
+        .bind(window_start)
+        .bind(hits)
+        .bind(locked_until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(if locked_until > now {
+            ThrottleVerdict::Locked { retry_after_ms: locked_until - now }
+        } else {
+            ThrottleVerdict::Open
+        })
+    }
+
+    /// Forgets `subject`'s failures (after a successful sign-in).
+    pub async fn throttle_clear(&self, throttle: &Throttle, subject: &str) -> Result<()> {
+        sqlx::query("DELETE FROM throttles WHERE scope = $1 AND subject = $2")
+            .bind(throttle.scope)
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

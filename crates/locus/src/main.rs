@@ -1,0 +1,215 @@
+//! The `locus` command: `serve` runs the server, `admin` works directly on the
+//! configured database for bootstrapping and automation.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use locus_server::{Redacted, Settings, SignupMode};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "locus", version, about = "A self-hostable, CleverMaps-compatible project, user and permission server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Operator commands that act directly on the database.
+    Admin {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+/// Where the data is; shared by `serve` and `admin`.
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Directory for the embedded database and the mail outbox.
+    #[arg(long, env = "LOCUS_DATA_DIR", default_value = "./locus-data", global = true)]
+    data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://…`; default: an SQLite file in the data directory.
+    #[arg(long, env = "LOCUS_DATABASE_URL", hide_env_values = true, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Signup {
+    Open,
+    Closed,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "LOCUS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Base URL written into e-mailed links; default http:// + the listen address.
+    #[arg(long, env = "LOCUS_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Whether anyone may sign up.
+    #[arg(long, env = "LOCUS_SIGNUP", value_enum, default_value = "open")]
+    signup: Signup,
+    /// SMTP server, e.g. smtp://user:pass@mail.example.com:587?tls=required; default: the outbox directory.
+    #[arg(long, env = "LOCUS_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The From: address of every mail.
+    #[arg(long, env = "LOCUS_MAIL_FROM", default_value = "Locus <locus@localhost>")]
+    mail_from: String,
+    /// Lifetime of bearer tokens, in seconds.
+    #[arg(long, env = "LOCUS_BEARER_TTL", default_value_t = 3600)]
+    bearer_ttl: u64,
+    /// Lifetime of password-reset links, in seconds.
+    #[arg(long, env = "LOCUS_RESET_TTL", default_value_t = 3600)]
+    reset_ttl: u64,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account; the password is read from standard input.
+    CreateAccount {
+        #[arg(long)]
+        email: String,
+        /// Full name: the first word becomes the given name, the rest the surname.
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Make the account a platform operator.
+        #[arg(long)]
+        operator: bool,
+    },
+    /// Create a personal access token for an account and print it.
+    CreateToken {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Admin { db, command } => admin(db, command).await,
+        }
+    })
+}
+
+fn settings(db: &DbArgs, public_url: String) -> Settings {
+    let mut settings = Settings::new(db.data_dir.clone(), public_url);
+    settings.database_url = db.database_url.clone().map(Redacted);
+    settings
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    let mut settings = settings(&args.db, public_url.trim_end_matches('/').to_owned());
+    settings.signup = match args.signup {
+        Signup::Open => SignupMode::Open,
+        Signup::Closed => SignupMode::Closed,
+    };
+    settings.smtp_url = args.smtp_url.map(Redacted);
+    settings.mail_from = args.mail_from;
+    settings.bearer_ttl = Duration::from_secs(args.bearer_ttl);
+    settings.reset_ttl = Duration::from_secs(args.reset_ttl);
+    let state = locus_server::AppState::open(settings).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, backend = state.store.backend().name(), "locus is listening");
+    let store = state.store.clone();
+    locus_server::serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("locus stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
+    let settings = settings(&db, String::new());
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let store = locus_store::Store::open(&settings.database_url()).await.context("opening the database")?;
+    match command {
+        AdminCommand::CreateAccount { email, name, password_stdin: _, operator } => {
+            let email = locus_core::Email::parse("--email", &email)?;
+            let (given, surname) = name.trim().split_once(' ').unwrap_or((name.trim(), ""));
+            let given = locus_core::PersonName::parse("--name", given)?;
+            let surname = if surname.trim().is_empty() { given.clone() } else { locus_core::PersonName::parse("--name", surname)? };
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            locus_core::password::check_policy("password", &password)?;
+            let account = store
+                .create_account(&locus_store::NewAccount {
+                    email: email.as_str().to_owned(),
+                    given_name: given.as_str().to_owned(),
+                    surname: surname.as_str().to_owned(),
+                    phone_number: None,
+                    consent_granted: false,
+                    password_hash: locus_server::auth::passwords::hash(password).await?,
+                    operator,
+                    preferences: serde_json_object(),
+                })
+                .await
+                .context("creating the account")?;
+            println!("{}", account.id);
+        }
+        AdminCommand::CreateToken { email, name } => {
+            let Some(account) = store.account_by_email(&email).await? else {
+                bail!("no account has the e-mail {email}");
+            };
+            let issued = locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);
+            store
+                .create_access_token(&locus_store::AccessToken {
+                    id: issued.id,
+                    account_id: account.id,
+                    name,
+                    secret_hash: issued.hash,
+                    created_at: locus_store::now_millis(),
+                    expires_at: None,
+                    last_used_at: None,
+                })
+                .await?;
+            println!("{}", issued.token);
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn serde_json_object() -> locus_store::JsonValue {
+    locus_store::JsonValue::Object(Default::default())
+}
