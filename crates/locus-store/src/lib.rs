@@ -17,6 +17,9 @@ mod error;
 mod migrate;
 mod throttle;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use accounts::{Account, AccountStatus, NewAccount};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;

@@ -46,8 +46,15 @@ impl Store {
     /// Hits while locked are not counted, so hammering cannot extend a lock.
     pub async fn throttle_hit(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
         let mut tx = self.begin().await?;
-        // On PostgreSQL the row lock makes concurrent hits count one after the other;
-        // SQLite's BEGIN IMMEDIATE already did.
+        // The row must exist before it can be locked: on PostgreSQL, concurrent first
+        // hits would otherwise each insert a count of one. The row lock then makes
+        // concurrent hits count one after the other (SQLite's BEGIN IMMEDIATE already does).
+        sqlx::query("INSERT INTO throttles (scope, subject, window_start, hits) VALUES ($1, $2, $3, 0) ON CONFLICT (scope, subject) DO NOTHING")
+            .bind(throttle.scope)
+            .bind(subject)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         let lock = if self.backend == crate::Backend::Postgres { " FOR UPDATE" } else { "" };
         let row = sqlx::query(&format!("SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"))
             .bind(throttle.scope)
