@@ -110,7 +110,10 @@ pub const fn decide(request: &AccessRequest) -> Decision {
 mod tests {
     use super::*;
 
-    fn request(membership: Option<(Role, MembershipStatus)>, permission: Permission) -> AccessRequest {
+    fn request(
+        membership: Option<(Role, MembershipStatus)>,
+        permission: Permission,
+    ) -> AccessRequest {
         AccessRequest {
             account_active: true,
             project_enabled: true,
@@ -134,12 +137,27 @@ mod tests {
     fn nothing_is_allowed_without_an_enabled_membership_in_an_enabled_project() {
         for role in Role::ALL {
             for p in Permission::ALL {
-                assert_eq!(decide(&request(None, p)), Decision::Deny(Denial::NotAMember));
+                assert_eq!(
+                    decide(&request(None, p)),
+                    Decision::Deny(Denial::NotAMember)
+                );
                 let disabled = request(Some((role, MembershipStatus::Disabled)), p);
-                assert_eq!(decide(&disabled), Decision::Deny(Denial::MembershipDisabled));
-                let project_off = AccessRequest { project_enabled: false, ..request(Some((role, MembershipStatus::Enabled)), p) };
-                assert_eq!(decide(&project_off), Decision::Deny(Denial::ProjectDisabled));
-                let gone = AccessRequest { account_active: false, ..request(Some((role, MembershipStatus::Enabled)), p) };
+                assert_eq!(
+                    decide(&disabled),
+                    Decision::Deny(Denial::MembershipDisabled)
+                );
+                let project_off = AccessRequest {
+                    project_enabled: false,
+                    ..request(Some((role, MembershipStatus::Enabled)), p)
+                };
+                assert_eq!(
+                    decide(&project_off),
+                    Decision::Deny(Denial::ProjectDisabled)
+                );
+                let gone = AccessRequest {
+                    account_active: false,
+                    ..request(Some((role, MembershipStatus::Enabled)), p)
+                };
                 assert_eq!(decide(&gone), Decision::Deny(Denial::AccountInactive));
             }
         }
@@ -149,10 +167,26 @@ mod tests {
     fn delete_own_reaches_only_the_callers_objects() {
         let p = Permission::MdViewDeleteOwn;
         let base = request(Some((Role::ViewCreator, MembershipStatus::Enabled)), p);
-        assert!(decide(&AccessRequest { ownership: Ownership::Own, ..base }).is_allowed());
-        assert_eq!(decide(&AccessRequest { ownership: Ownership::Other, ..base }), Decision::Deny(Denial::NotOwner(p)));
+        assert!(decide(&AccessRequest {
+            ownership: Ownership::Own,
+            ..base
+        })
+        .is_allowed());
+        assert_eq!(
+            decide(&AccessRequest {
+                ownership: Ownership::Other,
+                ..base
+            }),
+            Decision::Deny(Denial::NotOwner(p))
+        );
         assert_eq!(decide(&base), Decision::Deny(Denial::NotOwner(p)));
         let viewer = request(Some((Role::Viewer, MembershipStatus::Enabled)), p);
-        assert_eq!(decide(&AccessRequest { ownership: Ownership::Own, ..viewer }), Decision::Deny(Denial::MissingPermission(p)));
+        assert_eq!(
+            decide(&AccessRequest {
+                ownership: Ownership::Own,
+                ..viewer
+            }),
+            Decision::Deny(Denial::MissingPermission(p))
+        );
     }
 }

@@ -13,7 +13,10 @@ pub const MAX_LEN: usize = 100;
 pub fn check_policy(field: &'static str, password: &str) -> Result<(), Invalid> {
     let len = password.chars().count();
     if len < MIN_LEN || len > MAX_LEN {
-        return Err(Invalid::new(field, format!("must be {MIN_LEN} to {MAX_LEN} characters")));
+        return Err(Invalid::new(
+            field,
+            format!("must be {MIN_LEN} to {MAX_LEN} characters"),
+        ));
     }
     let has = |f: fn(&char) -> bool| password.chars().any(|c| f(&c));
     if !has(char::is_ascii_uppercase) && !has(|c| c.is_uppercase()) {
@@ -26,7 +29,10 @@ pub fn check_policy(field: &'static str, password: &str) -> Result<(), Invalid> 
         return Err(Invalid::new(field, "must contain a digit"));
     }
     if is_common(password) {
-        return Err(Invalid::new(field, "is one of the most common passwords; choose another"));
+        return Err(Invalid::new(
+            field,
+            "is one of the most common passwords; choose another",
+        ));
     }
     Ok(())
 }
@@ -51,12 +57,21 @@ mod tests {
         assert!(check_policy("password", "Tr0ub4dor&3x").is_ok());
         assert!(check_policy("password", "Aa1aaaa").is_err(), "7 characters");
         assert!(check_policy("password", "Aa1aaaaa").is_ok(), "8 characters");
-        assert!(check_policy("password", &format!("Aa1{}", "x".repeat(97))).is_ok(), "100 characters");
-        assert!(check_policy("password", &format!("Aa1{}", "x".repeat(98))).is_err(), "101 characters");
+        assert!(
+            check_policy("password", &format!("Aa1{}", "x".repeat(97))).is_ok(),
+            "100 characters"
+        );
+        assert!(
+            check_policy("password", &format!("Aa1{}", "x".repeat(98))).is_err(),
+            "101 characters"
+        );
         assert!(check_policy("password", "alllower1").is_err());
         assert!(check_policy("password", "ALLUPPER1").is_err());
         assert!(check_policy("password", "NoDigitsHere").is_err());
-        assert_eq!(check_policy("newPassword", "short").unwrap_err().field, "newPassword");
+        assert_eq!(
+            check_policy("newPassword", "short").unwrap_err().field,
+            "newPassword"
+        );
     }
 
     #[test]
@@ -65,6 +80,9 @@ mod tests {
         assert!(is_common(first));
         assert!(is_common(&first.to_uppercase()));
         // "Password1" satisfies the character classes but is on every common list.
-        assert!(is_common("Password1") || is_common("password"), "list should hold classic passwords");
+        assert!(
+            is_common("Password1") || is_common("password"),
+            "list should hold classic passwords"
+        );
     }
 }

@@ -27,17 +27,26 @@ pub struct ErrorBody {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { message: String, field: Option<String> },
+    BadRequest {
+        message: String,
+        field: Option<String>,
+    },
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{message}")]
-    Forbidden { message: String, permission: Option<&'static str> },
+    Forbidden {
+        message: String,
+        permission: Option<&'static str>,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("method not allowed on this path")]
     MethodNotAllowed,
     #[error("{message}")]
-    Conflict { message: String, field: Option<String> },
+    Conflict {
+        message: String,
+        field: Option<String>,
+    },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -55,11 +64,17 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError::BadRequest { message: message.into(), field: Some(field.into()) }
+        ApiError::BadRequest {
+            message: message.into(),
+            field: Some(field.into()),
+        }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError::Forbidden { message: message.into(), permission: None }
+        ApiError::Forbidden {
+            message: message.into(),
+            permission: None,
+        }
     }
 
     fn status(&self) -> StatusCode {
@@ -97,14 +112,20 @@ impl ApiError {
 
 impl From<locus_core::Invalid> for ApiError {
     fn from(e: locus_core::Invalid) -> Self {
-        ApiError::BadRequest { message: e.message, field: Some(e.field.to_owned()) }
+        ApiError::BadRequest {
+            message: e.message,
+            field: Some(e.field.to_owned()),
+        }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => ApiError::Conflict { message: format!("{what} is already taken"), field: Some(what.to_owned()) },
+            StoreError::Conflict(what) => ApiError::Conflict {
+                message: format!("{what} is already taken"),
+                field: Some(what.to_owned()),
+            },
             StoreError::NotFound => ApiError::NotFound("resource"),
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
@@ -122,18 +143,30 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let (field, permission) = match &self {
-            ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => (field.clone(), None),
+            ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => {
+                (field.clone(), None)
+            }
             ApiError::Forbidden { permission, .. } => (None, *permission),
             _ => (None, None),
         };
-        let body = ErrorBody { status: status.as_u16(), error: self.code(), message, field, permission };
+        let body = ErrorBody {
+            status: status.as_u16(),
+            error: self.code(),
+            message,
+            field,
+            permission,
+        };
         let mut response = (status, axum::Json(body)).into_response();
         match self {
             ApiError::Unauthorized(_) => {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::TooManyRequests { retry_after_secs } => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
         }

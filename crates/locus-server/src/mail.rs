@@ -45,32 +45,55 @@ impl std::fmt::Debug for Mailer {
             Transport::Outbox(dir) => format!("outbox {}", dir.display()),
             Transport::Smtp(_) => "smtp".to_owned(),
         };
-        f.debug_struct("Mailer").field("transport", &kind).field("from", &self.from.to_string()).finish()
+        f.debug_struct("Mailer")
+            .field("transport", &kind)
+            .field("from", &self.from.to_string())
+            .finish()
     }
 }
 
 impl Mailer {
     pub fn outbox(dir: PathBuf, from: &str) -> Result<Mailer, MailError> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Mailer { transport: Transport::Outbox(dir), from: parse_mailbox(from)? })
+        Ok(Mailer {
+            transport: Transport::Outbox(dir),
+            from: parse_mailbox(from)?,
+        })
     }
 
     /// `url` as lettre reads it: `smtp://user:pass@host:587?tls=required`, `smtps://…`,
     /// or plain `smtp://host:25` for a trusted local relay.
     pub fn smtp(url: &str, from: &str) -> Result<Mailer, MailError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build();
-        Ok(Mailer { transport: Transport::Smtp(transport), from: parse_mailbox(from)? })
+        Ok(Mailer {
+            transport: Transport::Smtp(transport),
+            from: parse_mailbox(from)?,
+        })
     }
 
     pub async fn send(&self, mail: &Mail) -> Result<(), MailError> {
-        let builder = Message::builder().from(self.from.clone()).to(parse_mailbox(&mail.to)?).subject(&mail.subject);
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .to(parse_mailbox(&mail.to)?)
+            .subject(&mail.subject);
         let message = match &mail.html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(mail.text.clone(), html.clone()))?,
-            None => builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(mail.text.clone()))?,
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                mail.text.clone(),
+                html.clone(),
+            ))?,
+            None => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(mail.text.clone()),
+            )?,
         };
         match &self.transport {
             Transport::Outbox(dir) => {
-                let name = format!("{}-{}.eml", locus_store::now_millis(), locus_core::random_base62(8));
+                let name = format!(
+                    "{}-{}.eml",
+                    locus_store::now_millis(),
+                    locus_core::random_base62(8)
+                );
                 tokio::fs::write(dir.join(&name), message.formatted()).await?;
                 tracing::info!(to = %mail.to, subject = %mail.subject, file = %name, "mail written to the outbox");
             }

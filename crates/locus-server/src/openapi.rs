@@ -32,20 +32,48 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// `default` response, and the document's own route.
 pub fn finish(mut doc: Document) -> Document {
     let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme("bearerAuth", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    components.schemas.entry(ErrorBody::name().into_owned()).or_insert_with(ErrorBody::schema);
+    components.add_security_scheme(
+        "bearerAuth",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    components
+        .schemas
+        .entry(ErrorBody::name().into_owned())
+        .or_insert_with(ErrorBody::schema);
     let error = ResponseBuilder::new()
         .description("An error, as {status, error, message, field?, permission?}")
-        .content("application/json", ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody"))).build())
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
         .build();
     for item in doc.paths.paths.values_mut() {
-        for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten() {
-            op.responses.responses.entry("default".into()).or_insert_with(|| RefOr::T(error.clone()));
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .entry("default".into())
+                .or_insert_with(|| RefOr::T(error.clone()));
         }
     }
     let json = ResponseBuilder::new()
         .description("this document")
-        .content("application/json", ContentBuilder::new().schema(Some(utoipa::openapi::ObjectBuilder::new())).build())
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::ObjectBuilder::new()))
+                .build(),
+        )
         .build();
     let op = utoipa::openapi::path::OperationBuilder::new()
         .summary(Some("The OpenAPI document of this server"))
@@ -53,6 +81,10 @@ pub fn finish(mut doc: Document) -> Document {
         .security(utoipa::openapi::security::SecurityRequirement::default())
         .response("200", json)
         .build();
-    doc.paths.add_path_operation("/rest/openapi.json", vec![utoipa::openapi::HttpMethod::Get], op);
+    doc.paths.add_path_operation(
+        "/rest/openapi.json",
+        vec![utoipa::openapi::HttpMethod::Get],
+        op,
+    );
     doc
 }

@@ -18,7 +18,8 @@ impl Link {
 
 /// A stored time (Unix milliseconds) as `2018-06-27T11:26:07Z`.
 pub fn timestamp(millis: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
         .and_then(|t| t.format(format).ok())
@@ -28,8 +29,14 @@ pub fn timestamp(millis: i64) -> String {
 /// Parses an RFC 3339 time from a request into Unix milliseconds.
 pub fn parse_timestamp(field: &'static str, s: &str) -> Result<i64, crate::error::ApiError> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| crate::error::ApiError::bad_request(field, "must be an RFC 3339 time like 2026-01-31T12:00:00Z"))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| crate::error::ApiError::bad_request(field, "out of range"))
+        .map_err(|_| {
+            crate::error::ApiError::bad_request(
+                field,
+                "must be an RFC 3339 time like 2026-01-31T12:00:00Z",
+            )
+        })?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| crate::error::ApiError::bad_request(field, "out of range"))
 }
 
 #[cfg(test)]

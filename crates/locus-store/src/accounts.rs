@@ -58,7 +58,8 @@ impl Account {
 }
 
 /// Columns of `accounts` in the order [`account_from_row`] reads them.
-pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.given_name, a.surname, a.phone_number, a.consent_granted, \
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "a.id, a.email, a.given_name, a.surname, a.phone_number, a.consent_granted, \
      a.password_hash, a.status, a.operator, a.anonymous, a.preferences, a.onboarding, \
      a.default_organization_id, a.created_at, a.modified_at";
 
@@ -148,38 +149,51 @@ impl Store {
     }
 
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     /// Looks an account up by e-mail, case-insensitively.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_normalized = $1"))
-            .bind(email.to_lowercase())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_normalized = $1"
+        ))
+        .bind(email.to_lowercase())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     /// Replaces the stored preferences (the caller has merged them).
     pub async fn set_preferences(&self, id: &str, preferences: &serde_json::Value) -> Result<()> {
-        self.update_account_column(id, "preferences", preferences.to_string()).await
+        self.update_account_column(id, "preferences", preferences.to_string())
+            .await
     }
 
     pub async fn set_onboarding(&self, id: &str, onboarding: &serde_json::Value) -> Result<()> {
-        self.update_account_column(id, "onboarding", onboarding.to_string()).await
+        self.update_account_column(id, "onboarding", onboarding.to_string())
+            .await
     }
 
-    async fn update_account_column(&self, id: &str, column: &'static str, value: String) -> Result<()> {
-        let done = sqlx::query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))
-            .bind(value)
-            .bind(crate::now_millis())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    async fn update_account_column(
+        &self,
+        id: &str,
+        column: &'static str,
+        value: String,
+    ) -> Result<()> {
+        let done = sqlx::query(&format!(
+            "UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"
+        ))
+        .bind(value)
+        .bind(crate::now_millis())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -189,20 +203,32 @@ impl Store {
     /// Sets a new password hash and ends every bearer session of the account,
     /// in one transaction. With `revoke_tokens`, personal access tokens go too
     /// (a reset means the owner lost control of the old credentials).
-    pub async fn set_password(&self, id: &str, password_hash: &str, revoke_tokens: bool) -> Result<()> {
+    pub async fn set_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        revoke_tokens: bool,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
-            .bind(password_hash)
-            .bind(crate::now_millis())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(crate::now_millis())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if revoke_tokens {
-            sqlx::query("DELETE FROM access_tokens WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM access_tokens WHERE account_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -221,7 +247,10 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         if status == AccountStatus::Disabled {
-            sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -230,7 +259,10 @@ impl Store {
     /// Deletes an account and, through the foreign keys, everything that acts
     /// for it (tokens, sessions, resets, organization memberships).
     pub async fn delete_account(&self, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -22,7 +22,9 @@ impl StoreError {
     /// any other error passes through.
     pub(crate) fn unique(err: sqlx::Error, what: &'static str) -> StoreError {
         match &err {
-            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict(what),
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                StoreError::Conflict(what)
+            }
             _ => StoreError::Database(err),
         }
     }

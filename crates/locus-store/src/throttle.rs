@@ -20,23 +20,33 @@ pub struct Throttle {
 pub enum ThrottleVerdict {
     Open,
     /// Locked for this many more milliseconds.
-    Locked { retry_after_ms: i64 },
+    Locked {
+        retry_after_ms: i64,
+    },
 }
 
 impl Store {
     /// Whether `subject` is locked under `throttle` right now.
-    pub async fn throttle_check(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
-        let row = sqlx::query("SELECT locked_until FROM throttles WHERE scope = $1 AND subject = $2")
-            .bind(throttle.scope)
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn throttle_check(
+        &self,
+        throttle: &Throttle,
+        subject: &str,
+        now: i64,
+    ) -> Result<ThrottleVerdict> {
+        let row =
+            sqlx::query("SELECT locked_until FROM throttles WHERE scope = $1 AND subject = $2")
+                .bind(throttle.scope)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
         let locked_until: i64 = match row {
             Some(row) => row.try_get("locked_until")?,
             None => 0,
         };
         Ok(if locked_until > now {
-            ThrottleVerdict::Locked { retry_after_ms: locked_until - now }
+            ThrottleVerdict::Locked {
+                retry_after_ms: locked_until - now,
+            }
         } else {
             ThrottleVerdict::Open
         })
@@ -44,7 +54,12 @@ impl Store {
 
     /// Counts one hit against `subject`; returns the verdict after counting.
     /// Hits while locked are not counted, so hammering cannot extend a lock.
-    pub async fn throttle_hit(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
+    pub async fn throttle_hit(
+        &self,
+        throttle: &Throttle,
+        subject: &str,
+        now: i64,
+    ) -> Result<ThrottleVerdict> {
         let mut tx = self.begin().await?;
         // The row must exist before it can be locked: on PostgreSQL, concurrent first
         // hits would otherwise each insert a count of one. The row lock then makes
@@ -55,22 +70,40 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        let lock = if self.backend == crate::Backend::Postgres { " FOR UPDATE" } else { "" };
+        let lock = if self.backend == crate::Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
         let row = sqlx::query(&format!("SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"))
             .bind(throttle.scope)
             .bind(subject)
             .fetch_optional(&mut *tx)
             .await?;
         let (window_start, hits, locked_until) = match &row {
-            Some(r) => (r.try_get::<i64, _>("window_start")?, r.try_get::<i64, _>("hits")?, r.try_get::<i64, _>("locked_until")?),
+            Some(r) => (
+                r.try_get::<i64, _>("window_start")?,
+                r.try_get::<i64, _>("hits")?,
+                r.try_get::<i64, _>("locked_until")?,
+            ),
             None => (now, 0, 0),
         };
         if locked_until > now {
             tx.commit().await?;
-            return Ok(ThrottleVerdict::Locked { retry_after_ms: locked_until - now });
+            return Ok(ThrottleVerdict::Locked {
+                retry_after_ms: locked_until - now,
+            });
         }
-        let (window_start, hits) = if now - window_start >= throttle.window_ms { (now, 1) } else { (window_start, hits + 1) };
-        let (hits, locked_until) = if hits >= throttle.max_hits { (0, now + throttle.lock_ms) } else { (hits, 0) };
+        let (window_start, hits) = if now - window_start >= throttle.window_ms {
+            (now, 1)
+        } else {
+            (window_start, hits + 1)
+        };
+        let (hits, locked_until) = if hits >= throttle.max_hits {
+            (0, now + throttle.lock_ms)
+        } else {
+            (hits, 0)
+        };
         sqlx::query(
             "INSERT INTO throttles (scope, subject, window_start, hits, locked_until) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (scope, subject) DO UPDATE SET window_start = $3, hits = $4, locked_until = $5",
@@ -84,7 +117,9 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(if locked_until > now {
-            ThrottleVerdict::Locked { retry_after_ms: locked_until - now }
+            ThrottleVerdict::Locked {
+                retry_after_ms: locked_until - now,
+            }
         } else {
             ThrottleVerdict::Open
         })

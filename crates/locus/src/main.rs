@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "locus", version, about = "A self-hostable, CleverMaps-compatible project, user and permission server")]
+#[command(
+    name = "locus",
+    version,
+    about = "A self-hostable, CleverMaps-compatible project, user and permission server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,10 +37,20 @@ enum Command {
 #[derive(Args, Clone)]
 struct DbArgs {
     /// Directory for the embedded database and the mail outbox.
-    #[arg(long, env = "LOCUS_DATA_DIR", default_value = "./locus-data", global = true)]
+    #[arg(
+        long,
+        env = "LOCUS_DATA_DIR",
+        default_value = "./locus-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://…`; default: an SQLite file in the data directory.
-    #[arg(long, env = "LOCUS_DATABASE_URL", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "LOCUS_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     database_url: Option<String>,
 }
 
@@ -63,7 +77,11 @@ struct ServeArgs {
     #[arg(long, env = "LOCUS_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     /// The From: address of every mail.
-    #[arg(long, env = "LOCUS_MAIL_FROM", default_value = "Locus <locus@localhost>")]
+    #[arg(
+        long,
+        env = "LOCUS_MAIL_FROM",
+        default_value = "Locus <locus@localhost>"
+    )]
     mail_from: String,
     /// Lifetime of bearer tokens, in seconds.
     #[arg(long, env = "LOCUS_BEARER_TTL", default_value_t = 3600)]
@@ -101,7 +119,10 @@ enum AdminCommand {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -119,7 +140,10 @@ fn settings(db: &DbArgs, public_url: String) -> Settings {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
     let mut settings = settings(&args.db, public_url.trim_end_matches('/').to_owned());
     settings.signup = match args.signup {
         Signup::Open => SignupMode::Open,
@@ -130,7 +154,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.bearer_ttl = Duration::from_secs(args.bearer_ttl);
     settings.reset_ttl = Duration::from_secs(args.reset_ttl);
     let state = locus_server::AppState::open(settings).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = state.store.backend().name(), "locus is listening");
     let store = state.store.clone();
     locus_server::serve(listener, state, shutdown_signal()).await?;
@@ -160,16 +186,30 @@ async fn shutdown_signal() {
 
 async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
     let settings = settings(&db, String::new());
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let store = locus_store::Store::open(&settings.database_url()).await.context("opening the database")?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let store = locus_store::Store::open(&settings.database_url())
+        .await
+        .context("opening the database")?;
     match command {
-        AdminCommand::CreateAccount { email, name, password_stdin: _, operator } => {
+        AdminCommand::CreateAccount {
+            email,
+            name,
+            password_stdin: _,
+            operator,
+        } => {
             let email = locus_core::Email::parse("--email", &email)?;
             let (given, surname) = name.trim().split_once(' ').unwrap_or((name.trim(), ""));
             let given = locus_core::PersonName::parse("--name", given)?;
-            let surname = if surname.trim().is_empty() { given.clone() } else { locus_core::PersonName::parse("--name", surname)? };
+            let surname = if surname.trim().is_empty() {
+                given.clone()
+            } else {
+                locus_core::PersonName::parse("--name", surname)?
+            };
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']).to_owned();
             locus_core::password::check_policy("password", &password)?;
             let account = store
@@ -191,7 +231,8 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
             let Some(account) = store.account_by_email(&email).await? else {
                 bail!("no account has the e-mail {email}");
             };
-            let issued = locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);
+            let issued =
+                locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);
             store
                 .create_access_token(&locus_store::AccessToken {
                     id: issued.id,

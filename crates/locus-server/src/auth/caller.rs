@@ -25,20 +25,31 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("missing Authorization: Bearer header"))?;
-        let value = header.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
+            .ok_or(ApiError::Unauthorized(
+                "missing Authorization: Bearer header",
+            ))?;
+        let value = header
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(ApiError::Unauthorized("Authorization must use the Bearer scheme"))?
+            .ok_or(ApiError::Unauthorized(
+                "Authorization must use the Bearer scheme",
+            ))?
             .trim();
-        let (id, secret) = secrets::parse(Kind::Bearer, token).ok_or(ApiError::Unauthorized("invalid or expired bearer token"))?;
+        let (id, secret) = secrets::parse(Kind::Bearer, token)
+            .ok_or(ApiError::Unauthorized("invalid or expired bearer token"))?;
         let session = state
             .store
             .session(id, locus_store::now_millis())
             .await?
             .filter(|s| secrets::verify(secret, &s.secret_hash))
             .ok_or(ApiError::Unauthorized("invalid or expired bearer token"))?;
-        Ok(Caller { account: session.account, session_id: id.to_owned(), access_token_id: session.access_token_id })
+        Ok(Caller {
+            account: session.account,
+            session_id: id.to_owned(),
+            access_token_id: session.access_token_id,
+        })
     }
 }

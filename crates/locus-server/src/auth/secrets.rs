@@ -40,7 +40,11 @@ pub struct Issued {
 pub fn issue(kind: Kind) -> Issued {
     let id = locus_core::random_base62(ID_LEN);
     let secret = locus_core::random_base62(SECRET_LEN);
-    Issued { token: format!("{}_{id}_{secret}", kind.prefix()), hash: hash(&secret), id }
+    Issued {
+        token: format!("{}_{id}_{secret}", kind.prefix()),
+        hash: hash(&secret),
+        id,
+    }
 }
 
 /// Splits a presented token into (id, secret) when it has the shape of `kind`.
@@ -52,7 +56,10 @@ pub fn parse(kind: Kind, token: &str) -> Option<(&str, &str)> {
 }
 
 pub fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether `secret` hashes to `stored`, compared in constant time.
@@ -71,19 +78,32 @@ mod tests {
         assert_eq!(id, issued.id);
         assert!(verify(secret, &issued.hash));
         assert!(!verify("x", &issued.hash));
-        assert!(parse(Kind::Bearer, &issued.token).is_none(), "kinds do not mix");
+        assert!(
+            parse(Kind::Bearer, &issued.token).is_none(),
+            "kinds do not mix"
+        );
     }
 
     #[test]
     fn tokens_match_the_contract_regex_and_carry_128_bits() {
         let t = issue(Kind::Bearer).token;
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'));
+        assert!(t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'));
         assert!((SECRET_LEN as f64) * 62f64.log2() >= 128.0);
     }
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for t in ["", "lpat", "lpat_", "lpat__", "lpat_abc_def", "lbt_aaaaaaaaaaaaaaaa_bbbb", "lpat_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb!"] {
+        for t in [
+            "",
+            "lpat",
+            "lpat_",
+            "lpat__",
+            "lpat_abc_def",
+            "lbt_aaaaaaaaaaaaaaaa_bbbb",
+            "lpat_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb!",
+        ] {
             assert!(parse(Kind::AccessToken, t).is_none(), "{t}");
         }
     }

@@ -15,7 +15,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(revoke))
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -64,13 +66,21 @@ pub struct AccessTokenListDto {
 /// Creates a token. The answer is the only time its secret is shown.
 #[utoipa::path(post, path = "/rest/accounts/current/accessTokens", tag = "access tokens", request_body = NewAccessTokenDto,
     responses((status = 201, body = AccessTokenDto)))]
-async fn create(State(state): State<AppState>, caller: Caller, Json(body): Json<NewAccessTokenDto>) -> ApiResult<(StatusCode, axum::Json<AccessTokenDto>)> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewAccessTokenDto>,
+) -> ApiResult<(StatusCode, axum::Json<AccessTokenDto>)> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("name", "must be 1 to 100 characters"));
     }
     let now = locus_store::now_millis();
-    let expires_at = body.expires_at.as_deref().map(|s| parse_timestamp("expiresAt", s)).transpose()?;
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|s| parse_timestamp("expiresAt", s))
+        .transpose()?;
     if expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::bad_request("expiresAt", "must be in the future"));
     }
@@ -93,19 +103,32 @@ async fn create(State(state): State<AppState>, caller: Caller, Json(body): Json<
 
 /// The caller's tokens, newest first, without secrets.
 #[utoipa::path(get, path = "/rest/accounts/current/accessTokens", tag = "access tokens", responses((status = 200, body = AccessTokenListDto)))]
-async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<AccessTokenListDto>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<AccessTokenListDto>> {
     let tokens = state.store.access_tokens(&caller.account.id).await?;
-    Ok(axum::Json(AccessTokenListDto { content: tokens.iter().map(AccessTokenDto::from).collect() }))
+    Ok(axum::Json(AccessTokenListDto {
+        content: tokens.iter().map(AccessTokenDto::from).collect(),
+    }))
 }
 
 /// Revokes a token; bearers exchanged from it stop working at once.
 #[utoipa::path(delete, path = "/rest/accounts/current/accessTokens/{tokenId}", tag = "access tokens", params(("tokenId" = String, Path)),
     responses((status = 204, description = "revoked")))]
-async fn revoke(State(state): State<AppState>, caller: Caller, Path(token_id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.revoke_access_token(&caller.account.id, &token_id).await.map_err(|e| match e {
-        locus_store::StoreError::NotFound => ApiError::NotFound("access token"),
-        other => other.into(),
-    })?;
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .revoke_access_token(&caller.account.id, &token_id)
+        .await
+        .map_err(|e| match e {
+            locus_store::StoreError::NotFound => ApiError::NotFound("access token"),
+            other => other.into(),
+        })?;
     tracing::info!(account_id = %caller.account.id, token_id = %token_id, "access token revoked");
     Ok(StatusCode::NO_CONTENT)
 }

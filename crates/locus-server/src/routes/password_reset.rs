@@ -21,7 +21,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(request_reset)).routes(routes!(check_reset, complete_reset))
+    OpenApiRouter::new()
+        .routes(routes!(request_reset))
+        .routes(routes!(check_reset, complete_reset))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -32,20 +34,47 @@ pub struct SendResetPasswordDto {
 /// Sends a reset link if the e-mail has an account. Always 201.
 #[utoipa::path(post, path = "/rest/accounts/passwordReset", tag = "password reset", security(()), request_body = SendResetPasswordDto,
     responses((status = 201, description = "a link was sent if the e-mail has an account")))]
-async fn request_reset(State(state): State<AppState>, ClientAddr(addr): ClientAddr, Json(body): Json<SendResetPasswordDto>) -> ApiResult<StatusCode> {
+async fn request_reset(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Json(body): Json<SendResetPasswordDto>,
+) -> ApiResult<StatusCode> {
     let email = Email::parse("email", &body.email)?;
     let limits = &state.settings.limits;
     let now = locus_store::now_millis();
-    limits::too_many(state.store.throttle_hit(&limits.reset_address(), &addr, now).await?)?;
+    limits::too_many(
+        state
+            .store
+            .throttle_hit(&limits.reset_address(), &addr, now)
+            .await?,
+    )?;
     // Over the per-account limit the answer stays 201, so it reveals nothing; no mail goes out.
-    let account_verdict = state.store.throttle_hit(&limits.reset_account(), &email.normalized(), now).await?;
-    let account = state.store.account_by_email(&email.normalized()).await?.filter(|a| a.is_active());
+    let account_verdict = state
+        .store
+        .throttle_hit(&limits.reset_account(), &email.normalized(), now)
+        .await?;
+    let account = state
+        .store
+        .account_by_email(&email.normalized())
+        .await?
+        .filter(|a| a.is_active());
     match (account, account_verdict) {
         (Some(account), ThrottleVerdict::Open) => {
             let issued = secrets::issue(Kind::PasswordReset);
             let ttl = i64::try_from(state.settings.reset_ttl.as_millis()).unwrap_or(i64::MAX);
-            state.store.create_password_reset(&issued.id, &account.id, &issued.hash, now.saturating_add(ttl)).await?;
-            let link = format!("{}/reset-password/{}", state.settings.public_url, issued.token);
+            state
+                .store
+                .create_password_reset(
+                    &issued.id,
+                    &account.id,
+                    &issued.hash,
+                    now.saturating_add(ttl),
+                )
+                .await?;
+            let link = format!(
+                "{}/reset-password/{}",
+                state.settings.public_url, issued.token
+            );
             let minutes = state.settings.reset_ttl.as_secs() / 60;
             state.mailer.send_later(Mail {
                 to: account.email.clone(),
@@ -63,7 +92,9 @@ async fn request_reset(State(state): State<AppState>, ClientAddr(addr): ClientAd
         (Some(account), ThrottleVerdict::Locked { .. }) => {
             tracing::warn!(account_id = %account.id, client = %addr, "password reset requests over the limit; no mail sent");
         }
-        (None, _) => tracing::info!(client = %addr, "password reset requested for an e-mail without an account"),
+        (None, _) => {
+            tracing::info!(client = %addr, "password reset requested for an e-mail without an account")
+        }
     }
     Ok(StatusCode::CREATED)
 }
@@ -72,7 +103,11 @@ async fn request_reset(State(state): State<AppState>, ClientAddr(addr): ClientAd
 async fn live_reset(state: &AppState, token: &str) -> ApiResult<PasswordReset> {
     let not_found = || ApiError::NotFound("password reset link");
     let (id, secret) = secrets::parse(Kind::PasswordReset, token).ok_or_else(not_found)?;
-    let reset = state.store.password_reset(id).await?.ok_or_else(not_found)?;
+    let reset = state
+        .store
+        .password_reset(id)
+        .await?
+        .ok_or_else(not_found)?;
     let live = secrets::verify(secret, &reset.secret_hash)
         && reset.used_at.is_none()
         && reset.expires_at > locus_store::now_millis()
@@ -87,7 +122,10 @@ async fn live_reset(state: &AppState, token: &str) -> ApiResult<PasswordReset> {
 /// The account a live link resets.
 #[utoipa::path(get, path = "/rest/accounts/passwordReset/{passwordResetToken}", tag = "password reset", security(()),
     params(("passwordResetToken" = String, Path)), responses((status = 200, body = AccountDto)))]
-async fn check_reset(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<axum::Json<AccountDto>> {
+async fn check_reset(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<axum::Json<AccountDto>> {
     let reset = live_reset(&state, &token).await?;
     Ok(axum::Json(AccountDto::from(&reset.account)))
 }
@@ -102,13 +140,22 @@ pub struct ResetPasswordDto {
 /// token of the account: whoever had the old password loses access.
 #[utoipa::path(post, path = "/rest/accounts/passwordReset/{passwordResetToken}", tag = "password reset", security(()),
     params(("passwordResetToken" = String, Path)), request_body = ResetPasswordDto, responses((status = 204, description = "password set")))]
-async fn complete_reset(State(state): State<AppState>, Path(token): Path<String>, Json(body): Json<ResetPasswordDto>) -> ApiResult<StatusCode> {
+async fn complete_reset(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Json(body): Json<ResetPasswordDto>,
+) -> ApiResult<StatusCode> {
     let reset = live_reset(&state, &token).await?;
     check_policy("newPassword", &body.new_password)?;
     let hash = passwords::hash(body.new_password).await?;
     state
         .store
-        .complete_password_reset(&reset.id, &reset.account.id, &hash, locus_store::now_millis())
+        .complete_password_reset(
+            &reset.id,
+            &reset.account.id,
+            &hash,
+            locus_store::now_millis(),
+        )
         .await
         .map_err(|e| match e {
             locus_store::StoreError::NotFound => ApiError::NotFound("password reset link"),

@@ -4,15 +4,39 @@ use locus_store::{Throttle, ThrottleVerdict};
 contract!(throttle: hits_lock_at_the_limit_and_the_lock_ends, hits_during_a_lock_do_not_extend_it, windows_reset_and_clear_forgets,
     subjects_and_scopes_are_independent, concurrent_hits_all_count);
 
-const T: Throttle = Throttle { scope: "test", max_hits: 3, window_ms: 10_000, lock_ms: 1_000 };
+const T: Throttle = Throttle {
+    scope: "test",
+    max_hits: 3,
+    window_ms: 10_000,
+    lock_ms: 1_000,
+};
 
 async fn hits_lock_at_the_limit_and_the_lock_ends(db: TestDb) {
     let s = &db.store;
-    assert_eq!(s.throttle_hit(&T, "ann", 0).await.unwrap(), ThrottleVerdict::Open);
-    assert_eq!(s.throttle_hit(&T, "ann", 1).await.unwrap(), ThrottleVerdict::Open);
-    assert_eq!(s.throttle_hit(&T, "ann", 2).await.unwrap(), ThrottleVerdict::Locked { retry_after_ms: 1000 });
-    assert_eq!(s.throttle_check(&T, "ann", 500).await.unwrap(), ThrottleVerdict::Locked { retry_after_ms: 502 });
-    assert_eq!(s.throttle_check(&T, "ann", 1002).await.unwrap(), ThrottleVerdict::Open);
+    assert_eq!(
+        s.throttle_hit(&T, "ann", 0).await.unwrap(),
+        ThrottleVerdict::Open
+    );
+    assert_eq!(
+        s.throttle_hit(&T, "ann", 1).await.unwrap(),
+        ThrottleVerdict::Open
+    );
+    assert_eq!(
+        s.throttle_hit(&T, "ann", 2).await.unwrap(),
+        ThrottleVerdict::Locked {
+            retry_after_ms: 1000
+        }
+    );
+    assert_eq!(
+        s.throttle_check(&T, "ann", 500).await.unwrap(),
+        ThrottleVerdict::Locked {
+            retry_after_ms: 502
+        }
+    );
+    assert_eq!(
+        s.throttle_check(&T, "ann", 1002).await.unwrap(),
+        ThrottleVerdict::Open
+    );
 }
 
 async fn hits_during_a_lock_do_not_extend_it(db: TestDb) {
@@ -22,22 +46,43 @@ async fn hits_during_a_lock_do_not_extend_it(db: TestDb) {
     }
     for now in 3..900 {
         if now % 100 == 0 {
-            assert!(matches!(s.throttle_hit(&T, "ann", now).await.unwrap(), ThrottleVerdict::Locked { .. }));
+            assert!(matches!(
+                s.throttle_hit(&T, "ann", now).await.unwrap(),
+                ThrottleVerdict::Locked { .. }
+            ));
         }
     }
-    assert_eq!(s.throttle_check(&T, "ann", 1002).await.unwrap(), ThrottleVerdict::Open, "the lock ended on time");
-    assert_eq!(s.throttle_hit(&T, "ann", 1003).await.unwrap(), ThrottleVerdict::Open, "counting starts afresh");
+    assert_eq!(
+        s.throttle_check(&T, "ann", 1002).await.unwrap(),
+        ThrottleVerdict::Open,
+        "the lock ended on time"
+    );
+    assert_eq!(
+        s.throttle_hit(&T, "ann", 1003).await.unwrap(),
+        ThrottleVerdict::Open,
+        "counting starts afresh"
+    );
 }
 
 async fn windows_reset_and_clear_forgets(db: TestDb) {
     let s = &db.store;
     s.throttle_hit(&T, "ann", 0).await.unwrap();
     s.throttle_hit(&T, "ann", 1).await.unwrap();
-    assert_eq!(s.throttle_hit(&T, "ann", 10_001).await.unwrap(), ThrottleVerdict::Open, "a new window");
+    assert_eq!(
+        s.throttle_hit(&T, "ann", 10_001).await.unwrap(),
+        ThrottleVerdict::Open,
+        "a new window"
+    );
     s.throttle_hit(&T, "ann", 10_002).await.unwrap();
     s.throttle_clear(&T, "ann").await.unwrap();
-    assert_eq!(s.throttle_hit(&T, "ann", 10_003).await.unwrap(), ThrottleVerdict::Open);
-    assert_eq!(s.throttle_hit(&T, "ann", 10_004).await.unwrap(), ThrottleVerdict::Open);
+    assert_eq!(
+        s.throttle_hit(&T, "ann", 10_003).await.unwrap(),
+        ThrottleVerdict::Open
+    );
+    assert_eq!(
+        s.throttle_hit(&T, "ann", 10_004).await.unwrap(),
+        ThrottleVerdict::Open
+    );
 }
 
 async fn subjects_and_scopes_are_independent(db: TestDb) {
@@ -45,9 +90,18 @@ async fn subjects_and_scopes_are_independent(db: TestDb) {
     for now in 0..3 {
         s.throttle_hit(&T, "ann", now).await.unwrap();
     }
-    assert_eq!(s.throttle_check(&T, "bob", 5).await.unwrap(), ThrottleVerdict::Open);
-    let other = Throttle { scope: "other", ..T };
-    assert_eq!(s.throttle_check(&other, "ann", 5).await.unwrap(), ThrottleVerdict::Open);
+    assert_eq!(
+        s.throttle_check(&T, "bob", 5).await.unwrap(),
+        ThrottleVerdict::Open
+    );
+    let other = Throttle {
+        scope: "other",
+        ..T
+    };
+    assert_eq!(
+        s.throttle_check(&other, "ann", 5).await.unwrap(),
+        ThrottleVerdict::Open
+    );
 }
 
 async fn concurrent_hits_all_count(db: TestDb) {
@@ -61,5 +115,11 @@ async fn concurrent_hits_all_count(db: TestDb) {
     for t in tasks {
         assert_eq!(t.await.unwrap(), ThrottleVerdict::Open);
     }
-    assert!(matches!(db.store.throttle_hit(&big, "ann", 11).await.unwrap(), ThrottleVerdict::Locked { .. }), "the 20th hit locks");
+    assert!(
+        matches!(
+            db.store.throttle_hit(&big, "ann", 11).await.unwrap(),
+            ThrottleVerdict::Locked { .. }
+        ),
+        "the 20th hit locks"
+    );
 }
