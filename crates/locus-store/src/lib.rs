@@ -23,7 +23,6 @@ pub mod testing;
 pub use accounts::{Account, AccountStatus, NewAccount};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
-pub use serde_json::Value as JsonValue;
 pub use throttle::{Throttle, ThrottleVerdict};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

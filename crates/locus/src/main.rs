@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use locus_server::{Redacted, Settings, SignupMode};
+use locus_store::AccountStatus;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -107,6 +108,16 @@ enum AdminCommand {
         #[arg(long)]
         operator: bool,
     },
+    /// Disable an account: its sessions end at once, on every instance.
+    DisableAccount {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account.
+    EnableAccount {
+        #[arg(long)]
+        email: String,
+    },
     /// Create a personal access token for an account and print it.
     CreateToken {
         #[arg(long)]
@@ -123,6 +134,8 @@ fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -221,16 +234,16 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
                     consent_granted: false,
                     password_hash: locus_server::auth::passwords::hash(password).await?,
                     operator,
-                    preferences: serde_json_object(),
+                    preferences: serde_json::json!({}),
                 })
                 .await
                 .context("creating the account")?;
             println!("{}", account.id);
         }
+        AdminCommand::DisableAccount { email } => set_status(&store, &email, AccountStatus::Disabled).await?,
+        AdminCommand::EnableAccount { email } => set_status(&store, &email, AccountStatus::Enabled).await?,
         AdminCommand::CreateToken { email, name } => {
-            let Some(account) = store.account_by_email(&email).await? else {
-                bail!("no account has the e-mail {email}");
-            };
+            let account = account_by_email(&store, &email).await?;
             let issued =
                 locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);
             store
@@ -251,6 +264,17 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
     Ok(())
 }
 
-fn serde_json_object() -> locus_store::JsonValue {
-    locus_store::JsonValue::Object(Default::default())
+async fn set_status(store: &locus_store::Store, email: &str, status: AccountStatus) -> Result<()> {
+    let account = account_by_email(store, email).await?;
+    store.set_account_status(&account.id, status).await?;
+    println!("{} is {}", account.email, status.as_str());
+    Ok(())
 }
+
+async fn account_by_email(store: &locus_store::Store, email: &str) -> Result<locus_store::Account> {
+    match store.account_by_email(email).await? {
+        Some(account) => Ok(account),
+        None => bail!("no account has the e-mail {email}"),
+    }
+}
+

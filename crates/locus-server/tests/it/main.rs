@@ -4,6 +4,7 @@
 mod accounts;
 mod errors;
 mod limits;
+mod multi_instance;
 mod openapi;
 mod reset;
 mod smtp;

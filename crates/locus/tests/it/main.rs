@@ -1,0 +1,146 @@
+//! The `locus` binary as an operator runs it: `serve` in one process, `admin`
+//! in another, on the same database.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_locus");
+const PASSWORD: &str = "Operator-pass-1";
+
+/// A `locus serve` child process on a free port.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).env("NO_COLOR", "1").stdout(Stdio::null()).stderr(Stdio::piped());
+        if let Some(url) = database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let mut child = cmd.spawn().expect("spawn locus serve");
+        // The server logs its bound address once it listens; read until then.
+        let log = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(log).lines();
+        let base = loop {
+            let line = lines.next().expect("locus serve exited before listening").expect("read log");
+            if let Some(rest) = line.split("address=").nth(1) {
+                break format!("http://{}", rest.split_whitespace().next().expect("address"));
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn admin(data_dir: &std::path::Path, database_url: Option<&str>, args: &[&str], stdin: Option<&str>) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("admin").arg("--data-dir").arg(data_dir).args(args).env("NO_COLOR", "1");
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn locus admin");
+    child.stdin.take().expect("stdin").write_all(stdin.unwrap_or("").as_bytes()).expect("write stdin");
+    let out = child.wait_with_output().expect("locus admin");
+    assert!(out.status.success(), "locus admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+}
+
+async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let resp = reqwest::Client::new().post(format!("{base}{path}")).json(&body).send().await.expect("request");
+    (resp.status(), resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn current(base: &str, bearer: &str) -> StatusCode {
+    reqwest::Client::new().get(format!("{base}/rest/accounts/current")).bearer_auth(bearer).send().await.expect("request").status()
+}
+
+#[tokio::test]
+async fn serve_runs_on_the_embedded_default_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    for probe in ["/healthz", "/readyz", "/rest/openapi.json"] {
+        let resp = reqwest::get(format!("{}{probe}", server.base)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{probe}");
+    }
+    assert!(dir.path().join("locus.db").exists(), "the embedded database lives in the data directory");
+    assert!(server.stop().success(), "SIGTERM ends the server cleanly");
+}
+
+async fn operator_changes_take_effect_on_the_next_request(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let id = admin(dir.path(), database_url, &["create-account", "--email", "Ops@Example.org", "--name", "Olga Ops", "--password-stdin", "--operator"], Some(PASSWORD));
+    assert_eq!(id.len(), 20);
+    let token = admin(dir.path(), database_url, &["create-token", "--email", "ops@example.org", "--name", "automation"], None);
+    assert!(token.starts_with("lpat_"));
+
+    let server = Server::start(dir.path(), database_url);
+    let (status, exchanged) = post(&server.base, "/rest/oauth/token", json!({"refresh_token": token})).await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    let bearer = exchanged["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(current(&server.base, &bearer).await, StatusCode::OK);
+
+    admin(dir.path(), database_url, &["disable-account", "--email", "ops@example.org"], None);
+    assert_eq!(current(&server.base, &bearer).await, StatusCode::UNAUTHORIZED, "disabled from another process");
+    let (status, _) = post(&server.base, "/rest/oauth/token", json!({"grant_type": "password", "username": "ops@example.org", "password": PASSWORD})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    admin(dir.path(), database_url, &["enable-account", "--email", "ops@example.org"], None);
+    let (status, _) = post(&server.base, "/rest/oauth/token", json!({"grant_type": "password", "username": "ops@example.org", "password": PASSWORD})).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop();
+}
+
+#[tokio::test]
+async fn operator_changes_take_effect_on_the_next_request_on_sqlite() {
+    operator_changes_take_effect_on_the_next_request(None).await;
+}
+
+#[tokio::test]
+async fn operator_changes_take_effect_on_the_next_request_on_postgres() {
+    if let Some(url) = locus_store::testing::fresh_postgres_url().await {
+        operator_changes_take_effect_on_the_next_request(Some(&url)).await;
+    }
+}
+
+#[test]
+fn weak_operator_passwords_and_unknown_accounts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["admin", "--data-dir"])
+        .arg(dir.path())
+        .args(["create-token", "--email", "nobody@example.org", "--name", "x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account has the e-mail"));
+    let mut child = Command::new(BIN)
+        .args(["admin", "--data-dir"])
+        .arg(dir.path())
+        .args(["create-account", "--email", "a@example.org", "--name", "A B", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"password\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+}
