@@ -32,16 +32,8 @@ fn main() {
     let csv = fs::read_to_string("permissions.csv").expect("permissions.csv next to build.rs");
     let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().expect("header row").split(',').collect();
-    assert_eq!(
-        &header[..3],
-        ["category", "permission", "key"],
-        "unexpected header"
-    );
-    assert_eq!(
-        &header[3..],
-        ROLES,
-        "role columns must be the 7 roles in API order"
-    );
+    assert_eq!(&header[..3], ["category", "permission", "key"], "unexpected header");
+    assert_eq!(&header[3..], ROLES, "role columns must be the 7 roles in API order");
 
     let mut variants = String::new();
     let mut keys = String::new();
@@ -59,18 +51,10 @@ fn main() {
         let label = fields[1..n - 8].join(",");
         let key = fields[n - 8];
         let variant = variant_name(key);
-        writeln!(
-            variants,
-            "    /// `{key}`: {label}.\n    {variant} = {count},"
-        )
-        .unwrap();
+        writeln!(variants, "    /// `{key}`: {label}.\n    {variant} = {count},").unwrap();
         writeln!(keys, "            Permission::{variant} => \"{key}\",").unwrap();
         writeln!(labels, "            Permission::{variant} => \"{label}\",").unwrap();
-        writeln!(
-            categories,
-            "            Permission::{variant} => \"{category}\","
-        )
-        .unwrap();
+        writeln!(categories, "            Permission::{variant} => \"{category}\",").unwrap();
         writeln!(all, "        Permission::{variant},").unwrap();
         for (role, cell) in fields[n - 7..].iter().enumerate() {
             match cell.trim() {

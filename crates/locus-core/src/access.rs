@@ -110,10 +110,7 @@ pub const fn decide(request: &AccessRequest) -> Decision {
 mod tests {
     use super::*;
 
-    fn request(
-        membership: Option<(Role, MembershipStatus)>,
-        permission: Permission,
-    ) -> AccessRequest {
+    fn request(membership: Option<(Role, MembershipStatus)>, permission: Permission) -> AccessRequest {
         AccessRequest {
             account_active: true,
             project_enabled: true,
@@ -137,23 +134,14 @@ mod tests {
     fn nothing_is_allowed_without_an_enabled_membership_in_an_enabled_project() {
         for role in Role::ALL {
             for p in Permission::ALL {
-                assert_eq!(
-                    decide(&request(None, p)),
-                    Decision::Deny(Denial::NotAMember)
-                );
+                assert_eq!(decide(&request(None, p)), Decision::Deny(Denial::NotAMember));
                 let disabled = request(Some((role, MembershipStatus::Disabled)), p);
-                assert_eq!(
-                    decide(&disabled),
-                    Decision::Deny(Denial::MembershipDisabled)
-                );
+                assert_eq!(decide(&disabled), Decision::Deny(Denial::MembershipDisabled));
                 let project_off = AccessRequest {
                     project_enabled: false,
                     ..request(Some((role, MembershipStatus::Enabled)), p)
                 };
-                assert_eq!(
-                    decide(&project_off),
-                    Decision::Deny(Denial::ProjectDisabled)
-                );
+                assert_eq!(decide(&project_off), Decision::Deny(Denial::ProjectDisabled));
                 let gone = AccessRequest {
                     account_active: false,
                     ..request(Some((role, MembershipStatus::Enabled)), p)

@@ -10,9 +10,7 @@ const LOWER36: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::thread_rng();
     let pick = Uniform::from(0..alphabet.len());
-    (0..len)
-        .map(|_| alphabet[rng.sample(pick)] as char)
-        .collect()
+    (0..len).map(|_| alphabet[rng.sample(pick)] as char).collect()
 }
 
 /// `len` random characters of `[a-zA-Z0-9]` from the OS-seeded CSPRNG
@@ -99,10 +97,7 @@ mod tests {
             "kt3hz932v53vab-8",
             "ütf8ütf8ütf8üt",
         ] {
-            assert_eq!(
-                ProjectId::parse("projectId", bad).unwrap_err().field,
-                "projectId"
-            );
+            assert_eq!(ProjectId::parse("projectId", bad).unwrap_err().field, "projectId");
         }
         assert!(AccountId::parse("id", "00ubftx6v6TSTKnAt0h7").is_ok());
         assert!(AccountId::parse("id", "00ubftx6v6TSTKnAt0h_").is_err());

@@ -13,10 +13,7 @@ pub const MAX_LEN: usize = 100;
 pub fn check_policy(field: &'static str, password: &str) -> Result<(), Invalid> {
     let len = password.chars().count();
     if len < MIN_LEN || len > MAX_LEN {
-        return Err(Invalid::new(
-            field,
-            format!("must be {MIN_LEN} to {MAX_LEN} characters"),
-        ));
+        return Err(Invalid::new(field, format!("must be {MIN_LEN} to {MAX_LEN} characters")));
     }
     let has = |f: fn(&char) -> bool| password.chars().any(|c| f(&c));
     if !has(char::is_ascii_uppercase) && !has(|c| c.is_uppercase()) {
@@ -29,10 +26,7 @@ pub fn check_policy(field: &'static str, password: &str) -> Result<(), Invalid> 
         return Err(Invalid::new(field, "must contain a digit"));
     }
     if is_common(password) {
-        return Err(Invalid::new(
-            field,
-            "is one of the most common passwords; choose another",
-        ));
+        return Err(Invalid::new(field, "is one of the most common passwords; choose another"));
     }
     Ok(())
 }
@@ -68,10 +62,7 @@ mod tests {
         assert!(check_policy("password", "alllower1").is_err());
         assert!(check_policy("password", "ALLUPPER1").is_err());
         assert!(check_policy("password", "NoDigitsHere").is_err());
-        assert_eq!(
-            check_policy("newPassword", "short").unwrap_err().field,
-            "newPassword"
-        );
+        assert_eq!(check_policy("newPassword", "short").unwrap_err().field, "newPassword");
     }
 
     #[test]

@@ -66,15 +66,7 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                Invalid::new(
-                    field,
-                    format!(
-                        "unknown role {s:?}; allowed roles: {}",
-                        Role::allowed_list()
-                    ),
-                )
-            })
+            .ok_or_else(|| Invalid::new(field, format!("unknown role {s:?}; allowed roles: {}", Role::allowed_list())))
     }
 
     /// "VIEWER, VIEW_CREATOR, …" for error messages and documents.
@@ -115,11 +107,7 @@ mod tests {
         for name in ["ANONYMOUS", "DUMP_DATA", "viewer", ""] {
             let err = Role::parse("role", name).unwrap_err();
             assert_eq!(err.field, "role");
-            assert!(
-                err.message.contains("VIEWER, VIEW_CREATOR, EDITOR"),
-                "{}",
-                err.message
-            );
+            assert!(err.message.contains("VIEWER, VIEW_CREATOR, EDITOR"), "{}", err.message);
         }
     }
 
@@ -134,12 +122,7 @@ mod tests {
     #[test]
     fn owner_only_permissions_are_the_delete_own_keys() {
         for p in Permission::ALL {
-            assert_eq!(
-                p.is_owner_only(),
-                p.key().ends_with(".delete_own"),
-                "{}",
-                p.key()
-            );
+            assert_eq!(p.is_owner_only(), p.key().ends_with(".delete_own"), "{}", p.key());
         }
     }
 }

@@ -13,10 +13,7 @@ impl Email {
     pub fn parse(field: &'static str, s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
         let invalid = || Invalid::new(field, "must be an e-mail address like name@example.com");
-        if s.is_empty()
-            || s.len() > Self::MAX_LEN
-            || s.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        if s.is_empty() || s.len() > Self::MAX_LEN || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
         let (local, domain) = s.rsplit_once('@').ok_or_else(invalid)?;
@@ -56,14 +53,8 @@ impl PersonName {
         if count == 0 || count > 50 {
             return Err(Invalid::new(field, "must be 1 to 50 characters"));
         }
-        if !s
-            .chars()
-            .all(|c| c.is_alphabetic() || c == ' ' || c == '\'' || c == '-')
-        {
-            return Err(Invalid::new(
-                field,
-                "may hold only letters, spaces, apostrophes and hyphens",
-            ));
+        if !s.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '\'' || c == '-') {
+            return Err(Invalid::new(field, "may hold only letters, spaces, apostrophes and hyphens"));
         }
         Ok(PersonName(s.to_owned()))
     }
@@ -97,11 +88,7 @@ mod tests {
             "ann@x.org.",
             &format!("{}@x.org", "a".repeat(65)),
         ] {
-            assert_eq!(
-                Email::parse("email", bad).unwrap_err().field,
-                "email",
-                "{bad}"
-            );
+            assert_eq!(Email::parse("email", bad).unwrap_err().field, "email", "{bad}");
         }
     }
 

@@ -46,5 +46,8 @@ fn every_cell_matches_the_shared_matrix() {
 fn the_vendored_copy_is_the_shared_file() {
     let Some(shared) = shared_matrix() else { return };
     let vendored = include_str!("../permissions.csv");
-    assert_eq!(vendored, shared, "copy shared/spec/permissions.csv over crates/locus-core/permissions.csv");
+    assert_eq!(
+        vendored, shared,
+        "copy shared/spec/permissions.csv over crates/locus-core/permissions.csv"
+    );
 }

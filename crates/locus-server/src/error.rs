@@ -27,26 +27,17 @@ pub struct ErrorBody {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest {
-        message: String,
-        field: Option<String>,
-    },
+    BadRequest { message: String, field: Option<String> },
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{message}")]
-    Forbidden {
-        message: String,
-        permission: Option<&'static str>,
-    },
+    Forbidden { message: String, permission: Option<&'static str> },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("method not allowed on this path")]
     MethodNotAllowed,
     #[error("{message}")]
-    Conflict {
-        message: String,
-        field: Option<String>,
-    },
+    Conflict { message: String, field: Option<String> },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -127,6 +118,10 @@ impl From<StoreError> for ApiError {
                 field: Some(what.to_owned()),
             },
             StoreError::NotFound => ApiError::NotFound("resource"),
+            StoreError::LastAdmin => ApiError::BadRequest {
+                message: "a project must keep at least one enabled ADMIN; appoint another admin first".into(),
+                field: None,
+            },
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -143,9 +138,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let (field, permission) = match &self {
-            ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => {
-                (field.clone(), None)
-            }
+            ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => (field.clone(), None),
             ApiError::Forbidden { permission, .. } => (None, *permission),
             _ => (None, None),
         };

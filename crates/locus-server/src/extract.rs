@@ -26,9 +26,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge {
-                    limit: crate::BODY_LIMIT,
-                }
+                ApiError::PayloadTooLarge { limit: crate::BODY_LIMIT }
             } else {
                 ApiError::BadRequest {
                     message: format!("could not read the request body: {rejection}"),
@@ -79,15 +77,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                ApiError::BadRequest {
-                    message: format!("invalid query: {}", e.into_inner()),
-                    field: (path != ".").then_some(path),
-                }
-            })
+        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::BadRequest {
+                message: format!("invalid query: {}", e.into_inner()),
+                field: (path != ".").then_some(path),
+            }
+        })
     }
 }
 

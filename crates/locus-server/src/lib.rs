@@ -38,19 +38,12 @@ impl AppState {
     /// Opens the store (running migrations) and the mailer the settings ask for.
     pub async fn open(settings: Settings) -> anyhow::Result<AppState> {
         use anyhow::Context as _;
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "creating the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
-        let store = Store::open(&settings.database_url())
-            .await
-            .context("opening the database")?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        let store = Store::open(&settings.database_url()).await.context("opening the database")?;
         let mailer = match &settings.smtp_url {
             Some(url) => Mailer::smtp(&url.0, &settings.mail_from).context("configuring SMTP")?,
-            None => Mailer::outbox(settings.outbox_dir(), &settings.mail_from)
-                .context("creating the mail outbox")?,
+            None => Mailer::outbox(settings.outbox_dir(), &settings.mail_from).context("creating the mail outbox")?,
         };
         Ok(AppState {
             store,
@@ -77,13 +70,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -77,23 +77,12 @@ impl Mailer {
             .to(parse_mailbox(&mail.to)?)
             .subject(&mail.subject);
         let message = match &mail.html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-                mail.text.clone(),
-                html.clone(),
-            ))?,
-            None => builder.singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(mail.text.clone()),
-            )?,
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(mail.text.clone(), html.clone()))?,
+            None => builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(mail.text.clone()))?,
         };
         match &self.transport {
             Transport::Outbox(dir) => {
-                let name = format!(
-                    "{}-{}.eml",
-                    locus_store::now_millis(),
-                    locus_core::random_base62(8)
-                );
+                let name = format!("{}-{}.eml", locus_store::now_millis(), locus_core::random_base62(8));
                 tokio::fs::write(dir.join(&name), message.formatted()).await?;
                 tracing::info!(to = %mail.to, subject = %mail.subject, file = %name, "mail written to the outbox");
             }

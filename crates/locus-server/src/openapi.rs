@@ -26,6 +26,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::accounts::routes())
         .merge(routes::access_tokens::routes())
         .merge(routes::password_reset::routes())
+        .merge(routes::organizations::routes())
+        .merge(routes::projects::routes())
+        .merge(routes::members::routes())
 }
 
 /// Adds what every operation shares: the bearer scheme, the error body as the
@@ -50,15 +53,9 @@ pub fn finish(mut doc: Document) -> Document {
         )
         .build();
     for item in doc.paths.paths.values_mut() {
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
+        for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch]
+            .into_iter()
+            .flatten()
         {
             op.responses
                 .responses
@@ -70,9 +67,7 @@ pub fn finish(mut doc: Document) -> Document {
         .description("this document")
         .content(
             "application/json",
-            ContentBuilder::new()
-                .schema(Some(utoipa::openapi::ObjectBuilder::new()))
-                .build(),
+            ContentBuilder::new().schema(Some(utoipa::openapi::ObjectBuilder::new())).build(),
         )
         .build();
     let op = utoipa::openapi::path::OperationBuilder::new()
@@ -81,10 +76,7 @@ pub fn finish(mut doc: Document) -> Document {
         .security(utoipa::openapi::security::SecurityRequirement::default())
         .response("200", json)
         .build();
-    doc.paths.add_path_operation(
-        "/rest/openapi.json",
-        vec![utoipa::openapi::HttpMethod::Get],
-        op,
-    );
+    doc.paths
+        .add_path_operation("/rest/openapi.json", vec![utoipa::openapi::HttpMethod::Get], op);
     doc
 }

@@ -58,8 +58,7 @@ impl Account {
 }
 
 /// Columns of `accounts` in the order [`account_from_row`] reads them.
-pub(crate) const ACCOUNT_COLUMNS: &str =
-    "a.id, a.email, a.given_name, a.surname, a.phone_number, a.consent_granted, \
+pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.given_name, a.surname, a.phone_number, a.consent_granted, \
      a.password_hash, a.status, a.operator, a.anonymous, a.preferences, a.onboarding, \
      a.default_organization_id, a.created_at, a.modified_at";
 
@@ -109,15 +108,13 @@ impl Store {
         let id = AccountId::generate();
         let org = OrganizationId::generate();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO organizations (id, title, dwh_cluster_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(org.as_str())
-        .bind(format!("{} {}", new.given_name, new.surname))
-        .bind(locus_core::ids::random_lower36(6))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO organizations (id, title, dwh_cluster_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(org.as_str())
+            .bind(format!("{} {}", new.given_name, new.surname))
+            .bind(locus_core::ids::random_lower36(6))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO accounts (id, email, email_normalized, given_name, surname, phone_number, consent_granted, \
              password_hash, operator, preferences, default_organization_id, created_at, modified_at) \
@@ -149,51 +146,38 @@ impl Store {
     }
 
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     /// Looks an account up by e-mail, case-insensitively.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_normalized = $1"
-        ))
-        .bind(email.to_lowercase())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_normalized = $1"))
+            .bind(email.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     /// Replaces the stored preferences (the caller has merged them).
     pub async fn set_preferences(&self, id: &str, preferences: &serde_json::Value) -> Result<()> {
-        self.update_account_column(id, "preferences", preferences.to_string())
-            .await
+        self.update_account_column(id, "preferences", preferences.to_string()).await
     }
 
     pub async fn set_onboarding(&self, id: &str, onboarding: &serde_json::Value) -> Result<()> {
-        self.update_account_column(id, "onboarding", onboarding.to_string())
-            .await
+        self.update_account_column(id, "onboarding", onboarding.to_string()).await
     }
 
-    async fn update_account_column(
-        &self,
-        id: &str,
-        column: &'static str,
-        value: String,
-    ) -> Result<()> {
-        let done = sqlx::query(&format!(
-            "UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"
-        ))
-        .bind(value)
-        .bind(crate::now_millis())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+    async fn update_account_column(&self, id: &str, column: &'static str, value: String) -> Result<()> {
+        let done = sqlx::query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))
+            .bind(value)
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -203,20 +187,14 @@ impl Store {
     /// Sets a new password hash and ends every bearer session of the account,
     /// in one transaction. With `revoke_tokens`, personal access tokens go too
     /// (a reset means the owner lost control of the old credentials).
-    pub async fn set_password(
-        &self,
-        id: &str,
-        password_hash: &str,
-        revoke_tokens: bool,
-    ) -> Result<()> {
+    pub async fn set_password(&self, id: &str, password_hash: &str, revoke_tokens: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done =
-            sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
-                .bind(password_hash)
-                .bind(crate::now_millis())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let done = sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -257,23 +235,37 @@ impl Store {
     }
 
     /// Deletes an account and, through the foreign keys, everything that acts
-    /// for it (tokens, sessions, resets, organization memberships).
+    /// for it (tokens, sessions, resets, memberships). Refused with `LastAdmin`
+    /// while the account is the only ENABLED ADMIN of a project.
     pub async fn delete_account(&self, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM accounts WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.begin().await?;
+        let sole_admin = sqlx::query(
+            "SELECT m.project_id FROM memberships m WHERE m.account_id = $1 AND m.role = 'ADMIN' AND m.status = 'ENABLED' \
+             AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.project_id = m.project_id AND o.account_id <> $1 \
+                             AND o.role = 'ADMIN' AND o.status = 'ENABLED') LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if sole_admin.is_some() {
+            return Err(StoreError::LastAdmin);
+        }
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Whether two accounts may see each other: they share an organization.
+    /// Whether two accounts may see each other: they share an organization or a project.
     pub async fn accounts_share_scope(&self, a: &str, b: &str) -> Result<bool> {
         let row = sqlx::query(
             "SELECT x.account_id FROM organization_members x \
              JOIN organization_members y ON y.organization_id = x.organization_id \
+             WHERE x.account_id = $1 AND y.account_id = $2 \
+             UNION ALL \
+             SELECT x.account_id FROM memberships x JOIN memberships y ON y.project_id = x.project_id \
              WHERE x.account_id = $1 AND y.account_id = $2 LIMIT 1",
         )
         .bind(a)

@@ -30,8 +30,7 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<AccessToken> {
     })
 }
 
-const TOKEN_COLUMNS: &str =
-    "id, account_id, name, secret_hash, created_at, expires_at, last_used_at";
+const TOKEN_COLUMNS: &str = "id, account_id, name, secret_hash, created_at, expires_at, last_used_at";
 
 /// A bearer session to create. `expires_at` is already capped by the access
 /// token's own expiry.
@@ -80,12 +79,10 @@ impl Store {
     }
 
     pub async fn access_token(&self, id: &str) -> Result<Option<AccessToken>> {
-        let row = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(token_from_row).transpose()
     }
 
@@ -177,13 +174,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn create_password_reset(
-        &self,
-        id: &str,
-        account_id: &str,
-        secret_hash: &str,
-        expires_at: i64,
-    ) -> Result<()> {
+    pub async fn create_password_reset(&self, id: &str, account_id: &str, secret_hash: &str, expires_at: i64) -> Result<()> {
         sqlx::query("INSERT INTO password_resets (id, account_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(account_id)
@@ -220,13 +211,7 @@ impl Store {
     /// unexpired, so of two racing uses one wins), sets the password, ends every
     /// session and access token, and kills the account's other reset links.
     /// `NotFound` when the link was used or expired meanwhile.
-    pub async fn complete_password_reset(
-        &self,
-        reset_id: &str,
-        account_id: &str,
-        password_hash: &str,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn complete_password_reset(&self, reset_id: &str, account_id: &str, password_hash: &str, now: i64) -> Result<()> {
         let mut tx = self.begin().await?;
         let claimed = sqlx::query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
             .bind(now)
@@ -236,13 +221,11 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query(
-            "UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
             .bind(password_hash)
             .bind(now)

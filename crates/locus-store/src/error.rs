@@ -9,6 +9,12 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("not found")]
     NotFound,
+    /// The change would leave a project without an ENABLED ADMIN.
+    #[error("a project must keep at least one enabled ADMIN")]
+    LastAdmin,
+    /// A stored value that the code cannot read (a bug or a manual edit).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
     #[error("database URL must start with sqlite: or postgres://")]
     UnsupportedUrl,
     #[error("migration {version} failed: {source}")]
@@ -22,9 +28,7 @@ impl StoreError {
     /// any other error passes through.
     pub(crate) fn unique(err: sqlx::Error, what: &'static str) -> StoreError {
         match &err {
-            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-                StoreError::Conflict(what)
-            }
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict(what),
             _ => StoreError::Database(err),
         }
     }

@@ -15,6 +15,7 @@ mod accounts;
 mod credentials;
 mod error;
 mod migrate;
+mod projects;
 mod throttle;
 
 #[cfg(feature = "testing")]
@@ -23,6 +24,9 @@ pub mod testing;
 pub use accounts::{Account, AccountStatus, NewAccount};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
+pub use projects::{
+    Member, Membership, NewProject, Organization, Page, PageRequest, Project, ProjectAccess, ProjectFilter, ProjectOrder, ProjectPatch,
+};
 pub use throttle::{Throttle, ThrottleVerdict};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -67,9 +71,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.backend)
-            .finish()
+        f.debug_struct("Store").field("backend", &self.backend).finish()
     }
 }
 

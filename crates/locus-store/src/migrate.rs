@@ -11,14 +11,15 @@ struct Migration {
     sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../migrations/sqlite/0001_accounts.sql"),
-}];
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../migrations/postgres/0001_accounts.sql"),
-}];
+/// Each backend's migrations, in order. Append only: never edit one that has shipped.
+macro_rules! migrations {
+    ($backend:literal: $($version:literal => $file:literal),* $(,)?) => {
+        &[$(Migration { version: $version, sql: include_str!(concat!("../migrations/", $backend, "/", $file)) }),*]
+    };
+}
+
+const SQLITE: &[Migration] = migrations!("sqlite": 1 => "0001_accounts.sql", 2 => "0002_projects.sql");
+const POSTGRES: &[Migration] = migrations!("postgres": 1 => "0001_accounts.sql", 2 => "0002_projects.sql");
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let migrations = match store.backend {
@@ -28,9 +29,7 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     let mut tx = store.begin().await?;
     if store.backend == Backend::Postgres {
         // An arbitrary constant naming "locus migrations"; released at commit.
-        sqlx::query("SELECT pg_advisory_xact_lock(7340912)")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7340912)").execute(&mut *tx).await?;
     }
     tx.execute("CREATE TABLE IF NOT EXISTS locus_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
         .await?;
@@ -39,17 +38,11 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         .await?;
     let applied = applied.unwrap_or(0);
     for m in migrations.iter().filter(|m| m.version > applied) {
-        tracing::info!(
-            version = m.version,
-            backend = store.backend.name(),
-            "applying migration"
-        );
-        tx.execute(m.sql)
-            .await
-            .map_err(|source| StoreError::Migration {
-                version: m.version,
-                source,
-            })?;
+        tracing::info!(version = m.version, backend = store.backend.name(), "applying migration");
+        tx.execute(m.sql).await.map_err(|source| StoreError::Migration {
+            version: m.version,
+            source,
+        })?;
         sqlx::query("INSERT INTO locus_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(m.version)
             .bind(crate::now_millis())

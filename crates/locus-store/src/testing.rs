@@ -18,13 +18,11 @@ pub fn sqlite_url(dir: &std::path::Path) -> String {
 /// (after saying so) when there is none outside CI.
 pub async fn fresh_postgres_url() -> Option<String> {
     sqlx::any::install_default_drivers();
-    let base = std::env::var("LOCUS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let base = std::env::var("LOCUS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
     let schema = format!("locus_test_{}", locus_core::ids::random_lower36(12));
     let created = async {
         let mut conn = sqlx::AnyConnection::connect(&base).await?;
-        conn.execute(format!("CREATE SCHEMA {schema}").as_str())
-            .await?;
+        conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await?;
         conn.close().await
     }
     .await;

@@ -27,18 +27,12 @@ pub enum ThrottleVerdict {
 
 impl Store {
     /// Whether `subject` is locked under `throttle` right now.
-    pub async fn throttle_check(
-        &self,
-        throttle: &Throttle,
-        subject: &str,
-        now: i64,
-    ) -> Result<ThrottleVerdict> {
-        let row =
-            sqlx::query("SELECT locked_until FROM throttles WHERE scope = $1 AND subject = $2")
-                .bind(throttle.scope)
-                .bind(subject)
-                .fetch_optional(&self.pool)
-                .await?;
+    pub async fn throttle_check(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
+        let row = sqlx::query("SELECT locked_until FROM throttles WHERE scope = $1 AND subject = $2")
+            .bind(throttle.scope)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
         let locked_until: i64 = match row {
             Some(row) => row.try_get("locked_until")?,
             None => 0,
@@ -54,32 +48,31 @@ impl Store {
 
     /// Counts one hit against `subject`; returns the verdict after counting.
     /// Hits while locked are not counted, so hammering cannot extend a lock.
-    pub async fn throttle_hit(
-        &self,
-        throttle: &Throttle,
-        subject: &str,
-        now: i64,
-    ) -> Result<ThrottleVerdict> {
+    pub async fn throttle_hit(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
         let mut tx = self.begin().await?;
         // The row must exist before it can be locked: on PostgreSQL, concurrent first
         // hits would otherwise each insert a count of one. The row lock then makes
         // concurrent hits count one after the other (SQLite's BEGIN IMMEDIATE already does).
-        sqlx::query("INSERT INTO throttles (scope, subject, window_start, hits) VALUES ($1, $2, $3, 0) ON CONFLICT (scope, subject) DO NOTHING")
-            .bind(throttle.scope)
-            .bind(subject)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO throttles (scope, subject, window_start, hits) VALUES ($1, $2, $3, 0) ON CONFLICT (scope, subject) DO NOTHING",
+        )
+        .bind(throttle.scope)
+        .bind(subject)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let lock = if self.backend == crate::Backend::Postgres {
             " FOR UPDATE"
         } else {
             ""
         };
-        let row = sqlx::query(&format!("SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"))
-            .bind(throttle.scope)
-            .bind(subject)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"
+        ))
+        .bind(throttle.scope)
+        .bind(subject)
+        .fetch_optional(&mut *tx)
+        .await?;
         let (window_start, hits, locked_until) = match &row {
             Some(r) => (
                 r.try_get::<i64, _>("window_start")?,

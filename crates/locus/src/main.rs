@@ -38,20 +38,10 @@ enum Command {
 #[derive(Args, Clone)]
 struct DbArgs {
     /// Directory for the embedded database and the mail outbox.
-    #[arg(
-        long,
-        env = "LOCUS_DATA_DIR",
-        default_value = "./locus-data",
-        global = true
-    )]
+    #[arg(long, env = "LOCUS_DATA_DIR", default_value = "./locus-data", global = true)]
     data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://…`; default: an SQLite file in the data directory.
-    #[arg(
-        long,
-        env = "LOCUS_DATABASE_URL",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "LOCUS_DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
 }
 
@@ -78,11 +68,7 @@ struct ServeArgs {
     #[arg(long, env = "LOCUS_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     /// The From: address of every mail.
-    #[arg(
-        long,
-        env = "LOCUS_MAIL_FROM",
-        default_value = "Locus <locus@localhost>"
-    )]
+    #[arg(long, env = "LOCUS_MAIL_FROM", default_value = "Locus <locus@localhost>")]
     mail_from: String,
     /// Lifetime of bearer tokens, in seconds.
     #[arg(long, env = "LOCUS_BEARER_TTL", default_value_t = 3600)]
@@ -130,10 +116,7 @@ enum AdminCommand {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -153,10 +136,7 @@ fn settings(db: &DbArgs, public_url: String) -> Settings {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
     let mut settings = settings(&args.db, public_url.trim_end_matches('/').to_owned());
     settings.signup = match args.signup {
         Signup::Open => SignupMode::Open,
@@ -199,8 +179,7 @@ async fn shutdown_signal() {
 
 async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
     let settings = settings(&db, String::new());
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let store = locus_store::Store::open(&settings.database_url())
         .await
         .context("opening the database")?;
@@ -244,8 +223,7 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
         AdminCommand::EnableAccount { email } => set_status(&store, &email, AccountStatus::Enabled).await?,
         AdminCommand::CreateToken { email, name } => {
             let account = account_by_email(&store, &email).await?;
-            let issued =
-                locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);
+            let issued = locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);
             store
                 .create_access_token(&locus_store::AccessToken {
                     id: issued.id,
@@ -277,4 +255,3 @@ async fn account_by_email(store: &locus_store::Store, email: &str) -> Result<loc
         None => bail!("no account has the e-mail {email}"),
     }
 }
-

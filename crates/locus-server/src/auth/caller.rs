@@ -25,21 +25,16 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(
-                "missing Authorization: Bearer header",
-            ))?;
+            .ok_or(ApiError::Unauthorized("missing Authorization: Bearer header"))?;
         let value = header
             .to_str()
             .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(ApiError::Unauthorized(
-                "Authorization must use the Bearer scheme",
-            ))?
+            .ok_or(ApiError::Unauthorized("Authorization must use the Bearer scheme"))?
             .trim();
-        let (id, secret) = secrets::parse(Kind::Bearer, token)
-            .ok_or(ApiError::Unauthorized("invalid or expired bearer token"))?;
+        let (id, secret) = secrets::parse(Kind::Bearer, token).ok_or(ApiError::Unauthorized("invalid or expired bearer token"))?;
         let session = state
             .store
             .session(id, locus_store::now_millis())

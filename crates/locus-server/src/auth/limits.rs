@@ -69,9 +69,7 @@ pub fn too_many(verdict: ThrottleVerdict) -> Result<(), ApiError> {
     match verdict {
         ThrottleVerdict::Open => Ok(()),
         ThrottleVerdict::Locked { retry_after_ms } => Err(ApiError::TooManyRequests {
-            retry_after_secs: u64::try_from((retry_after_ms + 999) / 1000)
-                .unwrap_or(1)
-                .max(1),
+            retry_after_secs: u64::try_from((retry_after_ms + 999) / 1000).unwrap_or(1).max(1),
         }),
     }
 }

@@ -2,23 +2,17 @@
 //! always off the async runtime and at most one hash per core at a time, so a
 //! burst of sign-ins cannot starve the other requests.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
 
-static PERMITS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
-    Arc::new(Semaphore::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    ))
-});
+static PERMITS: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))));
 
 /// A hash of a password nobody has: checked against when an e-mail has no
 /// account, so that the answer takes as long as for a real one.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| hash_blocking("dummy password for timing").unwrap_or_default());
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("dummy password for timing").unwrap_or_default());
 
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
@@ -35,16 +29,10 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
 }
 
 fn verify_blocking(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-async fn off_runtime<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<T> {
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
     let _permit = PERMITS.clone().acquire_owned().await?;
     Ok(tokio::task::spawn_blocking(f).await?)
 }
@@ -74,9 +62,7 @@ mod tests {
     async fn hashes_verify_and_use_argon2id_with_the_minimum_cost() {
         let h = hash("Correct-horse-9".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify("Correct-horse-9".into(), Some(h.clone()))
-            .await
-            .unwrap());
+        assert!(verify("Correct-horse-9".into(), Some(h.clone())).await.unwrap());
         assert!(!verify("wrong".into(), Some(h)).await.unwrap());
         assert!(!verify("anything".into(), None).await.unwrap());
     }

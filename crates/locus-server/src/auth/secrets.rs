@@ -56,10 +56,7 @@ pub fn parse(kind: Kind, token: &str) -> Option<(&str, &str)> {
 }
 
 pub fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `secret` hashes to `stored`, compared in constant time.
@@ -78,18 +75,13 @@ mod tests {
         assert_eq!(id, issued.id);
         assert!(verify(secret, &issued.hash));
         assert!(!verify("x", &issued.hash));
-        assert!(
-            parse(Kind::Bearer, &issued.token).is_none(),
-            "kinds do not mix"
-        );
+        assert!(parse(Kind::Bearer, &issued.token).is_none(), "kinds do not mix");
     }
 
     #[test]
     fn tokens_match_the_contract_regex_and_carry_128_bits() {
         let t = issue(Kind::Bearer).token;
-        assert!(t
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'));
+        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'));
         assert!((SECRET_LEN as f64) * 62f64.log2() >= 128.0);
     }
 

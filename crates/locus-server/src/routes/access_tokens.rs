@@ -15,9 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(revoke))
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(revoke))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -76,11 +74,7 @@ async fn create(
         return Err(ApiError::bad_request("name", "must be 1 to 100 characters"));
     }
     let now = locus_store::now_millis();
-    let expires_at = body
-        .expires_at
-        .as_deref()
-        .map(|s| parse_timestamp("expiresAt", s))
-        .transpose()?;
+    let expires_at = body.expires_at.as_deref().map(|s| parse_timestamp("expiresAt", s)).transpose()?;
     if expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::bad_request("expiresAt", "must be in the future"));
     }
@@ -103,10 +97,7 @@ async fn create(
 
 /// The caller's tokens, newest first, without secrets.
 #[utoipa::path(get, path = "/rest/accounts/current/accessTokens", tag = "access tokens", responses((status = 200, body = AccessTokenListDto)))]
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<axum::Json<AccessTokenListDto>> {
+async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<AccessTokenListDto>> {
     let tokens = state.store.access_tokens(&caller.account.id).await?;
     Ok(axum::Json(AccessTokenListDto {
         content: tokens.iter().map(AccessTokenDto::from).collect(),
@@ -116,11 +107,7 @@ async fn list(
 /// Revokes a token; bearers exchanged from it stop working at once.
 #[utoipa::path(delete, path = "/rest/accounts/current/accessTokens/{tokenId}", tag = "access tokens", params(("tokenId" = String, Path)),
     responses((status = 204, description = "revoked")))]
-async fn revoke(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(token_id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn revoke(State(state): State<AppState>, caller: Caller, Path(token_id): Path<String>) -> ApiResult<StatusCode> {
     state
         .store
         .revoke_access_token(&caller.account.id, &token_id)

@@ -92,9 +92,7 @@ pub struct NewAccountDto {
 /// Checks a phone number: 6 to 20 characters.
 fn phone(field: &'static str, s: Option<String>) -> ApiResult<Option<String>> {
     match s {
-        Some(p) if !(6..=20).contains(&p.chars().count()) => {
-            Err(ApiError::bad_request(field, "must be 6 to 20 characters"))
-        }
+        Some(p) if !(6..=20).contains(&p.chars().count()) => Err(ApiError::bad_request(field, "must be 6 to 20 characters")),
         other => Ok(other),
     }
 }
@@ -102,10 +100,7 @@ fn phone(field: &'static str, s: Option<String>) -> ApiResult<Option<String>> {
 /// Sign up. Answers 409 when the e-mail is taken, 403 when sign-up is closed.
 #[utoipa::path(post, path = "/rest/accounts", tag = "accounts", security(()), request_body = NewAccountDto,
     responses((status = 200, body = AccountDto)))]
-async fn sign_up(
-    State(state): State<AppState>,
-    Json(body): Json<NewAccountDto>,
-) -> ApiResult<axum::Json<AccountDto>> {
+async fn sign_up(State(state): State<AppState>, Json(body): Json<NewAccountDto>) -> ApiResult<axum::Json<AccountDto>> {
     if state.settings.signup == SignupMode::Closed {
         return Err(ApiError::forbidden(
             "sign-up is closed on this server; ask an operator for an account",
@@ -141,11 +136,7 @@ struct EmailQuery {
 /// authenticated callers only, and rate-limited per caller.
 #[utoipa::path(get, path = "/rest/accounts", tag = "accounts", params(EmailQuery),
     responses((status = 204, description = "an enabled account has this e-mail")))]
-async fn find_by_email(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<EmailQuery>,
-) -> ApiResult<StatusCode> {
+async fn find_by_email(State(state): State<AppState>, caller: Caller, Query(q): Query<EmailQuery>) -> ApiResult<StatusCode> {
     let email = Email::parse("email", &q.email)?;
     let now = locus_store::now_millis();
     limits::too_many(
@@ -170,26 +161,14 @@ async fn current(caller: Caller) -> axum::Json<AccountDto> {
 /// organization with it; 404 for anyone else.
 #[utoipa::path(get, path = "/rest/accounts/{accountId}", tag = "accounts", params(("accountId" = String, Path)),
     responses((status = 200, body = AccountDto)))]
-async fn get_account(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(account_id): Path<String>,
-) -> ApiResult<axum::response::Response> {
+async fn get_account(State(state): State<AppState>, caller: Caller, Path(account_id): Path<String>) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     AccountId::parse("accountId", &account_id)?;
     if account_id == caller.account.id {
         return Ok(axum::Json(AccountDto::from(&caller.account)).into_response());
     }
-    let other = state
-        .store
-        .account(&account_id)
-        .await?
-        .ok_or(ApiError::NotFound("account"))?;
-    if !state
-        .store
-        .accounts_share_scope(&caller.account.id, &other.id)
-        .await?
-    {
+    let other = state.store.account(&account_id).await?.ok_or(ApiError::NotFound("account"))?;
+    if !state.store.accounts_share_scope(&caller.account.id, &other.id).await? {
         return Err(ApiError::NotFound("account"));
     }
     Ok(axum::Json(RestrictedAccountDto {
@@ -213,11 +192,7 @@ fn ensure_self(caller: &Caller, account_id: &str) -> ApiResult<()> {
 /// Deletes the caller's own account, ending every token and session.
 #[utoipa::path(delete, path = "/rest/accounts/{accountId}", tag = "accounts", params(("accountId" = String, Path)),
     responses((status = 204, description = "deleted")))]
-async fn delete_account(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(account_id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_account(State(state): State<AppState>, caller: Caller, Path(account_id): Path<String>) -> ApiResult<StatusCode> {
     ensure_self(&caller, &account_id)?;
     state.store.delete_account(&account_id).await?;
     tracing::info!(account_id = %account_id, "account deleted");
@@ -226,10 +201,7 @@ async fn delete_account(
 
 /// Merges `patch` (AccountPreferences) into `current`, validating each key the
 /// contract defines; other keys are ignored.
-fn merge_preferences(
-    mut current: Map<String, Value>,
-    patch: Value,
-) -> ApiResult<Map<String, Value>> {
+fn merge_preferences(mut current: Map<String, Value>, patch: Value) -> ApiResult<Map<String, Value>> {
     let patch = match patch {
         Value::Null => return Ok(current),
         Value::Object(m) => m,
@@ -239,18 +211,14 @@ fn merge_preferences(
         let ok = match (key.as_str(), &value) {
             ("language", Value::String(s)) => (2..=3).contains(&s.chars().count()),
             ("lastActiveProject" | "lastActiveOrganization", Value::String(s)) => {
-                s.len() == 16
-                    && s.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                s.len() == 16 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             }
             ("sendNewsletter", Value::Bool(_)) => true,
             (_, Value::Null) => {
                 current.remove(&key);
                 continue;
             }
-            ("language" | "lastActiveProject" | "lastActiveOrganization" | "sendNewsletter", _) => {
-                false
-            }
+            ("language" | "lastActiveProject" | "lastActiveOrganization" | "sendNewsletter", _) => false,
             _ => continue,
         };
         if !ok {
@@ -277,12 +245,7 @@ async fn update_preferences(
     Json(body): Json<Value>,
 ) -> ApiResult<StatusCode> {
     ensure_self(&caller, &account_id)?;
-    let current = caller
-        .account
-        .preferences
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let current = caller.account.preferences.as_object().cloned().unwrap_or_default();
     let body = match body {
         Value::Object(_) => body,
         _ => {
@@ -293,10 +256,7 @@ async fn update_preferences(
         }
     };
     let merged = merge_preferences(current, body)?;
-    state
-        .store
-        .set_preferences(&account_id, &Value::Object(merged))
-        .await?;
+    state.store.set_preferences(&account_id, &Value::Object(merged)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -320,22 +280,14 @@ async fn update_onboarding(
     Json(body): Json<OnboardingDto>,
 ) -> ApiResult<StatusCode> {
     ensure_self(&caller, &account_id)?;
-    let mut current = caller
-        .account
-        .onboarding
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let mut current = caller.account.onboarding.as_object().cloned().unwrap_or_default();
     if let Some(list) = body.intro_shown {
         current.insert("introShown".into(), list.into());
     }
     if let Some(list) = body.tips_shown {
         current.insert("tipsShown".into(), list.into());
     }
-    state
-        .store
-        .set_onboarding(&account_id, &Value::Object(current))
-        .await?;
+    state.store.set_onboarding(&account_id, &Value::Object(current)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -362,18 +314,11 @@ async fn change_password(
     let subject = caller.account.email.to_lowercase();
     limits::ensure_open(&state.store, &[(throttle, &subject)]).await?;
     if body.old_password.len() > locus_core::password::MAX_LEN * 4
-        || !passwords::verify(
-            body.old_password,
-            Some(caller.account.password_hash.clone()),
-        )
-        .await?
+        || !passwords::verify(body.old_password, Some(caller.account.password_hash.clone())).await?
     {
         limits::count_failure(&state.store, &[(throttle, &subject)]).await?;
         tracing::warn!(account_id = %account_id, "password change with a wrong old password");
-        return Err(ApiError::bad_request(
-            "oldPassword",
-            "does not match the current password",
-        ));
+        return Err(ApiError::bad_request("oldPassword", "does not match the current password"));
     }
     check_policy("newPassword", &body.new_password)?;
     let hash = passwords::hash(body.new_password).await?;

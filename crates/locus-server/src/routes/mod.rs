@@ -3,5 +3,8 @@
 pub mod access_tokens;
 pub mod accounts;
 pub mod health;
+pub mod members;
 pub mod oauth;
+pub mod organizations;
 pub mod password_reset;
+pub mod projects;

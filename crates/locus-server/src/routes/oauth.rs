@@ -48,17 +48,9 @@ async fn token(
 ) -> ApiResult<axum::Json<TokenResponseDto>> {
     let address_limit = state.settings.limits.signin_address();
     limits::ensure_open(&state.store, &[(address_limit, &addr)]).await?;
-    let (account, access_token_id, token_expiry) = match (
-        body.refresh_token,
-        body.grant_type.as_deref(),
-    ) {
+    let (account, access_token_id, token_expiry) = match (body.refresh_token, body.grant_type.as_deref()) {
         (Some(token), None | Some("refresh_token")) => {
-            if token.is_empty()
-                || token.len() > 2000
-                || !token
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            {
+            if token.is_empty() || token.len() > 2000 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
                 return Err(ApiError::bad_request(
                     "refresh_token",
                     "must be 1 to 2000 characters of [A-Za-z0-9._-]",
@@ -74,17 +66,13 @@ async fn token(
             }
         }
         (None, Some("password")) => {
-            let username = body.username.ok_or_else(|| {
-                ApiError::bad_request("username", "required with grant_type password")
-            })?;
-            let password = body.password.ok_or_else(|| {
-                ApiError::bad_request("password", "required with grant_type password")
-            })?;
-            (
-                password_sign_in(&state, &addr, &username, password).await?,
-                None,
-                None,
-            )
+            let username = body
+                .username
+                .ok_or_else(|| ApiError::bad_request("username", "required with grant_type password"))?;
+            let password = body
+                .password
+                .ok_or_else(|| ApiError::bad_request("password", "required with grant_type password"))?;
+            (password_sign_in(&state, &addr, &username, password).await?, None, None)
         }
         (None, None) => return Err(ApiError::bad_request("refresh_token", "required")),
         (_, Some(other)) => {
@@ -96,9 +84,7 @@ async fn token(
     };
     let now = locus_store::now_millis();
     let ttl = i64::try_from(state.settings.bearer_ttl.as_millis()).unwrap_or(i64::MAX);
-    let expires_at = token_expiry.map_or(now.saturating_add(ttl), |t: i64| {
-        t.min(now.saturating_add(ttl))
-    });
+    let expires_at = token_expiry.map_or(now.saturating_add(ttl), |t: i64| t.min(now.saturating_add(ttl)));
     let bearer = secrets::issue(Kind::Bearer);
     state
         .store
@@ -121,10 +107,7 @@ async fn token(
 }
 
 /// The account behind a live access token, the token's id and its expiry.
-async fn exchange_access_token(
-    state: &AppState,
-    token: &str,
-) -> ApiResult<Option<(Account, Option<String>, Option<i64>)>> {
+async fn exchange_access_token(state: &AppState, token: &str) -> ApiResult<Option<(Account, Option<String>, Option<i64>)>> {
     let Some((id, secret)) = secrets::parse(Kind::AccessToken, token) else {
         return Ok(None);
     };
@@ -132,32 +115,19 @@ async fn exchange_access_token(
         return Ok(None);
     };
     let now = locus_store::now_millis();
-    if !secrets::verify(secret, &stored.secret_hash) || stored.expires_at.is_some_and(|t| t <= now)
-    {
+    if !secrets::verify(secret, &stored.secret_hash) || stored.expires_at.is_some_and(|t| t <= now) {
         return Ok(None);
     }
-    let account = state
-        .store
-        .account(&stored.account_id)
-        .await?
-        .filter(Account::is_active);
+    let account = state.store.account(&stored.account_id).await?.filter(Account::is_active);
     Ok(account.map(|a| (a, Some(stored.id), stored.expires_at)))
 }
 
 /// Checks an e-mail and password under the brute-force limits. Every failure
 /// answers the same 401, whether or not the e-mail has an account.
-pub async fn password_sign_in(
-    state: &AppState,
-    addr: &str,
-    username: &str,
-    password: String,
-) -> ApiResult<Account> {
+pub async fn password_sign_in(state: &AppState, addr: &str, username: &str, password: String) -> ApiResult<Account> {
     let limits = &state.settings.limits;
     let subject = username.trim().to_lowercase();
-    let checks = [
-        (limits.signin_account(), subject.as_str()),
-        (limits.signin_address(), addr),
-    ];
+    let checks = [(limits.signin_account(), subject.as_str()), (limits.signin_address(), addr)];
     limits::ensure_open(&state.store, &checks).await?;
     let account = if subject.len() <= locus_core::Email::MAX_LEN {
         state.store.account_by_email(&subject).await?

@@ -42,39 +42,19 @@ async fn request_reset(
     let email = Email::parse("email", &body.email)?;
     let limits = &state.settings.limits;
     let now = locus_store::now_millis();
-    limits::too_many(
-        state
-            .store
-            .throttle_hit(&limits.reset_address(), &addr, now)
-            .await?,
-    )?;
+    limits::too_many(state.store.throttle_hit(&limits.reset_address(), &addr, now).await?)?;
     // Over the per-account limit the answer stays 201, so it reveals nothing; no mail goes out.
-    let account_verdict = state
-        .store
-        .throttle_hit(&limits.reset_account(), &email.normalized(), now)
-        .await?;
-    let account = state
-        .store
-        .account_by_email(&email.normalized())
-        .await?
-        .filter(|a| a.is_active());
+    let account_verdict = state.store.throttle_hit(&limits.reset_account(), &email.normalized(), now).await?;
+    let account = state.store.account_by_email(&email.normalized()).await?.filter(|a| a.is_active());
     match (account, account_verdict) {
         (Some(account), ThrottleVerdict::Open) => {
             let issued = secrets::issue(Kind::PasswordReset);
             let ttl = i64::try_from(state.settings.reset_ttl.as_millis()).unwrap_or(i64::MAX);
             state
                 .store
-                .create_password_reset(
-                    &issued.id,
-                    &account.id,
-                    &issued.hash,
-                    now.saturating_add(ttl),
-                )
+                .create_password_reset(&issued.id, &account.id, &issued.hash, now.saturating_add(ttl))
                 .await?;
-            let link = format!(
-                "{}/reset-password/{}",
-                state.settings.public_url, issued.token
-            );
+            let link = format!("{}/reset-password/{}", state.settings.public_url, issued.token);
             let minutes = state.settings.reset_ttl.as_secs() / 60;
             state.mailer.send_later(Mail {
                 to: account.email.clone(),
@@ -103,11 +83,7 @@ async fn request_reset(
 async fn live_reset(state: &AppState, token: &str) -> ApiResult<PasswordReset> {
     let not_found = || ApiError::NotFound("password reset link");
     let (id, secret) = secrets::parse(Kind::PasswordReset, token).ok_or_else(not_found)?;
-    let reset = state
-        .store
-        .password_reset(id)
-        .await?
-        .ok_or_else(not_found)?;
+    let reset = state.store.password_reset(id).await?.ok_or_else(not_found)?;
     let live = secrets::verify(secret, &reset.secret_hash)
         && reset.used_at.is_none()
         && reset.expires_at > locus_store::now_millis()
@@ -122,10 +98,7 @@ async fn live_reset(state: &AppState, token: &str) -> ApiResult<PasswordReset> {
 /// The account a live link resets.
 #[utoipa::path(get, path = "/rest/accounts/passwordReset/{passwordResetToken}", tag = "password reset", security(()),
     params(("passwordResetToken" = String, Path)), responses((status = 200, body = AccountDto)))]
-async fn check_reset(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-) -> ApiResult<axum::Json<AccountDto>> {
+async fn check_reset(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<axum::Json<AccountDto>> {
     let reset = live_reset(&state, &token).await?;
     Ok(axum::Json(AccountDto::from(&reset.account)))
 }
@@ -150,12 +123,7 @@ async fn complete_reset(
     let hash = passwords::hash(body.new_password).await?;
     state
         .store
-        .complete_password_reset(
-            &reset.id,
-            &reset.account.id,
-            &hash,
-            locus_store::now_millis(),
-        )
+        .complete_password_reset(&reset.id, &reset.account.id, &hash, locus_store::now_millis())
         .await
         .map_err(|e| match e {
             locus_store::StoreError::NotFound => ApiError::NotFound("password reset link"),

@@ -4,12 +4,7 @@ use crate::{TestApp, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn raw(
-    app: &TestApp,
-    path: &str,
-    content_type: &str,
-    body: impl Into<reqwest::Body>,
-) -> (StatusCode, Value) {
+async fn raw(app: &TestApp, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
     let resp = app
         .client
         .post(format!("{}{path}", app.base))
@@ -24,23 +19,14 @@ async fn raw(
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    assert!(
-        ct.starts_with("application/json"),
-        "errors are JSON, got {ct:?} for {status}"
-    );
+    assert!(ct.starts_with("application/json"), "errors are JSON, got {ct:?} for {status}");
     (status, resp.json().await.unwrap())
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {
     let app = TestApp::spawn().await;
-    for body in [
-        "{",
-        "not json",
-        "{\"givenName\": \"A\"} trailing",
-        "",
-        "[1,2]",
-    ] {
+    for body in ["{", "not json", "{\"givenName\": \"A\"} trailing", "", "[1,2]"] {
         let (status, err) = raw(&app, "/rest/accounts", "application/json", body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}: {err}");
         assert_eq!(err["status"], 400);
@@ -59,10 +45,7 @@ async fn wrong_types_and_missing_fields_name_the_field() {
             json!({"givenName": 5, "surname": "X", "email": "a@b.org", "password": PASSWORD}),
         )
         .await;
-    assert_eq!(
-        (status, err["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("givenName"))
-    );
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("givenName")));
     let (status, err) = app
         .post(
             "/rest/accounts",
@@ -71,16 +54,22 @@ async fn wrong_types_and_missing_fields_name_the_field() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        err["message"].as_str().unwrap().contains("password"),
-        "{err}"
-    );
-    let (status, err) = app.post("/rest/accounts", None, json!({"givenName": "A", "surname": "X", "email": "not-an-email", "password": PASSWORD})).await;
-    assert_eq!(
-        (status, err["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("email"))
-    );
-    let (status, err) = app.post("/rest/accounts", None, json!({"givenName": "A", "surname": "X", "email": "a@b.org", "password": PASSWORD, "preferences": {"sendNewsletter": "yes"}})).await;
+    assert!(err["message"].as_str().unwrap().contains("password"), "{err}");
+    let (status, err) = app
+        .post(
+            "/rest/accounts",
+            None,
+            json!({"givenName": "A", "surname": "X", "email": "not-an-email", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("email")));
+    let (status, err) = app
+        .post(
+            "/rest/accounts",
+            None,
+            json!({"givenName": "A", "surname": "X", "email": "a@b.org", "password": PASSWORD, "preferences": {"sendNewsletter": "yes"}}),
+        )
+        .await;
     assert_eq!(
         (status, err["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("preferences.sendNewsletter"))
@@ -99,10 +88,7 @@ async fn unknown_fields_are_ignored() {
 #[tokio::test]
 async fn oversized_bodies_are_413_and_wrong_content_types_415() {
     let app = TestApp::spawn().await;
-    let huge = format!(
-        "{{\"givenName\": \"{}\"}}",
-        "a".repeat(locus_server::BODY_LIMIT + 10)
-    );
+    let huge = format!("{{\"givenName\": \"{}\"}}", "a".repeat(locus_server::BODY_LIMIT + 10));
     let (status, err) = raw(&app, "/rest/accounts", "application/json", huge).await;
     assert_eq!(
         (status, err["error"].as_str()),
@@ -117,17 +103,9 @@ async fn unknown_routes_and_methods_answer_in_json() {
     let app = TestApp::spawn().await;
     let ann = app.user().await;
     let (status, err) = app.get("/rest/nothing-here", &ann.bearer).await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    assert_eq!((status, err["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     let (status, err) = app
-        .call(
-            reqwest::Method::PATCH,
-            "/rest/accounts/current",
-            Some(&ann.bearer),
-            None,
-        )
+        .call(reqwest::Method::PATCH, "/rest/accounts/current", Some(&ann.bearer), None)
         .await;
     assert_eq!(
         (status, err["error"].as_str()),
@@ -140,10 +118,7 @@ async fn bad_query_parameters_name_the_parameter() {
     let app = TestApp::spawn().await;
     let ann = app.user().await;
     let (status, err) = app.get("/rest/accounts?email=", &ann.bearer).await;
-    assert_eq!(
-        (status, err["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("email"))
-    );
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("email")));
     let (status, _) = app.get("/rest/accounts", &ann.bearer).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

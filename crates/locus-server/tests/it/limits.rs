@@ -13,10 +13,7 @@ async fn repeated_failed_sign_ins_lock_the_account_briefly_even_for_the_right_pa
     let ann = app.user().await;
     let bob = app.user().await;
     for _ in 0..2 {
-        assert_eq!(
-            app.sign_in(&ann.email, "Wrong-passw0rd").await.0,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(app.sign_in(&ann.email, "Wrong-passw0rd").await.0, StatusCode::UNAUTHORIZED);
     }
     let (status, body) = app.sign_in(&ann.email, "Wrong-passw0rd").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -43,19 +40,12 @@ async fn guessing_across_accounts_locks_the_client_address() {
     let app = TestApp::spawn_with(|s| s.limits.signin_per_address = 4).await;
     let ann = app.user().await;
     for i in 0..4 {
-        app.sign_in(&format!("guess{i}@example.org"), "Wrong-passw0rd")
-            .await;
+        app.sign_in(&format!("guess{i}@example.org"), "Wrong-passw0rd").await;
     }
     let (status, _) = app.sign_in(&ann.email, PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    let (status, _) = app
-        .exchange("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "token exchange shares the address limit"
-    );
+    let (status, _) = app.exchange("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "token exchange shares the address limit");
 }
 
 #[tokio::test]
@@ -63,16 +53,12 @@ async fn failed_token_exchanges_count_against_the_address() {
     let app = TestApp::spawn_with(|s| s.limits.signin_per_address = 3).await;
     for _ in 0..3 {
         assert_eq!(
-            app.exchange("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
-                .await
-                .0,
+            app.exchange("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB").await.0,
             StatusCode::UNAUTHORIZED
         );
     }
     assert_eq!(
-        app.exchange("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
-            .await
-            .0,
+        app.exchange("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB").await.0,
         StatusCode::TOO_MANY_REQUESTS
     );
 }
@@ -83,13 +69,7 @@ async fn password_reset_mails_are_limited_per_account_without_revealing_it() {
     let ann = app.user().await;
     for _ in 0..4 {
         assert_eq!(
-            app.post(
-                "/rest/accounts/passwordReset",
-                None,
-                json!({"email": ann.email})
-            )
-            .await
-            .0,
+            app.post("/rest/accounts/passwordReset", None, json!({"email": ann.email})).await.0,
             StatusCode::CREATED
         );
     }
@@ -107,21 +87,13 @@ async fn password_reset_mails_are_limited_per_account_without_revealing_it() {
 async fn password_reset_requests_are_limited_per_address() {
     let app = TestApp::spawn_with(|s| s.limits.reset_per_address = 2).await;
     assert_eq!(
-        app.post(
-            "/rest/accounts/passwordReset",
-            None,
-            json!({"email": "a@example.org"})
-        )
-        .await
-        .0,
+        app.post("/rest/accounts/passwordReset", None, json!({"email": "a@example.org"}))
+            .await
+            .0,
         StatusCode::CREATED
     );
     let (status, _) = app
-        .post(
-            "/rest/accounts/passwordReset",
-            None,
-            json!({"email": "b@example.org"}),
-        )
+        .post("/rest/accounts/passwordReset", None, json!({"email": "b@example.org"}))
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -4,8 +4,10 @@
 mod accounts;
 mod errors;
 mod limits;
+mod members;
 mod multi_instance;
 mod openapi;
+mod projects;
 mod reset;
 mod smtp;
 mod tokens;
@@ -55,9 +57,7 @@ impl TestApp {
     }
 
     async fn start(mut settings: Settings, dir: tempfile::TempDir) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         if settings.public_url.is_empty() {
             settings.public_url = base.clone();
@@ -86,13 +86,7 @@ impl TestApp {
     }
 
     /// Sends a request; `bearer` and `body` are optional.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn call(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(b) = bearer {
             req = req.bearer_auth(b);
@@ -139,10 +133,7 @@ impl TestApp {
 
     /// Signs up a new random account and signs it in.
     pub async fn user(&self) -> User {
-        let email = format!(
-            "user-{}@example.org",
-            locus_core::random_base62(10).to_lowercase()
-        );
+        let email = format!("user-{}@example.org", locus_core::random_base62(10).to_lowercase());
         let (status, account) = self.sign_up(&email, PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{account}");
         let (status, token) = self.sign_in(&email, PASSWORD).await;
@@ -151,21 +142,14 @@ impl TestApp {
             id: account["id"].as_str().expect("id").to_owned(),
             email,
             password: PASSWORD.to_owned(),
-            bearer: token["access_token"]
-                .as_str()
-                .expect("access_token")
-                .to_owned(),
+            bearer: token["access_token"].as_str().expect("access_token").to_owned(),
         }
     }
 
     /// Creates a personal access token for `user`; returns (id, secret).
     pub async fn access_token(&self, user: &User) -> (String, String) {
         let (status, body) = self
-            .post(
-                "/rest/accounts/current/accessTokens",
-                Some(&user.bearer),
-                json!({"name": "test"}),
-            )
+            .post("/rest/accounts/current/accessTokens", Some(&user.bearer), json!({"name": "test"}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (
@@ -176,8 +160,7 @@ impl TestApp {
 
     /// Exchanges an access token for a bearer.
     pub async fn exchange(&self, token: &str) -> (StatusCode, Value) {
-        self.post("/rest/oauth/token", None, json!({"refresh_token": token}))
-            .await
+        self.post("/rest/oauth/token", None, json!({"refresh_token": token})).await
     }
 
     /// Waits (bounded) until `count` mails sit in the outbox, and returns them
@@ -189,10 +172,7 @@ impl TestApp {
                 .unwrap_or_default();
             if files.len() >= count {
                 files.sort();
-                return files
-                    .iter()
-                    .map(|p| std::fs::read_to_string(p).expect("mail"))
-                    .collect();
+                return files.iter().map(|p| std::fs::read_to_string(p).expect("mail")).collect();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -200,9 +180,7 @@ impl TestApp {
     }
 
     pub fn mail_count(&self) -> usize {
-        std::fs::read_dir(self.outbox())
-            .map(|d| d.count())
-            .unwrap_or(0)
+        std::fs::read_dir(self.outbox()).map(|d| d.count()).unwrap_or(0)
     }
 }
 

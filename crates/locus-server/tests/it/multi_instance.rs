@@ -18,7 +18,14 @@ async fn revoking_a_token_on_one_instance_ends_its_bearer_on_the_other() {
     let (_, exchanged) = b.exchange(&secret).await;
     let bearer = exchanged["access_token"].as_str().unwrap().to_owned();
     assert_eq!(b.get("/rest/accounts/current", &bearer).await.0, StatusCode::OK);
-    let (status, _) = a.call(Method::DELETE, &format!("/rest/accounts/current/accessTokens/{id}"), Some(&ann.bearer), None).await;
+    let (status, _) = a
+        .call(
+            Method::DELETE,
+            &format!("/rest/accounts/current/accessTokens/{id}"),
+            Some(&ann.bearer),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(b.get("/rest/accounts/current", &bearer).await.0, StatusCode::UNAUTHORIZED);
 }
@@ -30,7 +37,17 @@ async fn a_password_change_on_one_instance_ends_sessions_on_the_other() {
     let (_, on_b) = b.sign_in(&ann.email, PASSWORD).await;
     let on_b = on_b["access_token"].as_str().unwrap().to_owned();
     let body = serde_json::json!({"oldPassword": PASSWORD, "newPassword": "Changed-on-A-1"});
-    assert_eq!(a.call(Method::PUT, &format!("/rest/accounts/{}/password", ann.id), Some(&ann.bearer), Some(body)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.call(
+            Method::PUT,
+            &format!("/rest/accounts/{}/password", ann.id),
+            Some(&ann.bearer),
+            Some(body)
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(b.get("/rest/accounts/current", &on_b).await.0, StatusCode::UNAUTHORIZED);
 }
 

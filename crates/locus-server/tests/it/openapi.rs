@@ -25,12 +25,7 @@ const EXPECTED: &[(&str, &str)] = &[
 ];
 
 async fn document(app: &TestApp) -> Value {
-    let resp = app
-        .client
-        .get(format!("{}/rest/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.client.get(format!("{}/rest/openapi.json", app.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     resp.json().await.unwrap()
 }
@@ -86,17 +81,11 @@ async fn every_documented_operation_is_served() {
 async fn every_operation_documents_its_error_body_and_the_bearer_scheme_exists() {
     let app = TestApp::spawn().await;
     let doc = document(&app).await;
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
-        "bearer"
-    );
+    assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             if path != "/rest/openapi.json" {
-                assert!(
-                    op["responses"]["default"].is_object(),
-                    "{method} {path} lacks the error response"
-                );
+                assert!(op["responses"]["default"].is_object(), "{method} {path} lacks the error response");
             }
         }
     }

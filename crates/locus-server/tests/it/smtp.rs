@@ -63,13 +63,7 @@ async fn reset_mail_goes_out_over_smtp() {
     })
     .await;
     let ann = app.user().await;
-    let (status, _) = app
-        .post(
-            "/rest/accounts/passwordReset",
-            None,
-            json!({"email": ann.email}),
-        )
-        .await;
+    let (status, _) = app.post("/rest/accounts/passwordReset", None, json!({"email": ann.email})).await;
     assert_eq!(status, StatusCode::CREATED);
     let (rcpt, data) = tokio::time::timeout(std::time::Duration::from_secs(10), received.recv())
         .await
@@ -77,16 +71,13 @@ async fn reset_mail_goes_out_over_smtp() {
         .unwrap();
     assert_eq!(rcpt, format!("<{}>", ann.email));
     assert!(
-        data.contains("From: \"Locus Test\" <noreply@locus.test>")
-            || data.contains("From: Locus Test <noreply@locus.test>"),
+        data.contains("From: \"Locus Test\" <noreply@locus.test>") || data.contains("From: Locus Test <noreply@locus.test>"),
         "{data}"
     );
     assert!(data.contains("Subject: Reset your Locus password"));
     let secret = crate::secret_in(&data.replace("=\n", ""), "lrst");
     assert_eq!(
-        app.get(&format!("/rest/accounts/passwordReset/{secret}"), "")
-            .await
-            .0,
+        app.get(&format!("/rest/accounts/passwordReset/{secret}"), "").await.0,
         StatusCode::OK,
         "the mailed link works"
     );

@@ -10,25 +10,14 @@ async fn tokens_are_listed_without_secrets_and_revocation_ends_their_bearers_at_
     let (status, exchanged) = app.exchange(&secret).await;
     assert_eq!(status, StatusCode::OK);
     let bearer = exchanged["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.get("/rest/accounts/current", &bearer).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/rest/accounts/current", &bearer).await.0, StatusCode::OK);
 
-    let (status, list) = app
-        .get("/rest/accounts/current/accessTokens", &ann.bearer)
-        .await;
+    let (status, list) = app.get("/rest/accounts/current/accessTokens", &ann.bearer).await;
     assert_eq!(status, StatusCode::OK);
     let listed = &list["content"][0];
     assert_eq!(listed["id"], id.as_str());
-    assert!(
-        listed.get("token").is_none(),
-        "the secret is shown only once: {listed}"
-    );
-    assert!(
-        listed["lastUsedAt"].is_string(),
-        "exchanging marks the token used"
-    );
+    assert!(listed.get("token").is_none(), "the secret is shown only once: {listed}");
+    assert!(listed["lastUsedAt"].is_string(), "exchanging marks the token used");
     assert!(!list.to_string().contains(&secret));
 
     let (status, _) = app
@@ -86,14 +75,9 @@ async fn expiring_tokens_cap_their_bearers_and_past_expiry_is_refused() {
             json!({"name": "old", "expiresAt": "2001-01-01T00:00:00Z"}),
         )
         .await;
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("expiresAt"))
-    );
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("expiresAt")));
     let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(10);
-    let soon = soon
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let soon = soon.format(&time::format_description::well_known::Rfc3339).unwrap();
     let (status, body) = app
         .post(
             "/rest/accounts/current/accessTokens",
@@ -113,35 +97,17 @@ async fn expiring_tokens_cap_their_bearers_and_past_expiry_is_refused() {
 #[tokio::test]
 async fn unknown_malformed_and_missing_tokens_are_401_or_400() {
     let app = TestApp::spawn().await;
-    let (status, body) = app
-        .exchange("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
-        .await;
+    let (status, body) = app.exchange("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_eq!(
-        app.exchange("some.random-token").await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.exchange("some.random-token").await.0, StatusCode::UNAUTHORIZED);
     let (status, body) = app.exchange("has spaces/and+slashes=").await;
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("refresh_token"))
-    );
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("refresh_token")));
     let (status, body) = app.post("/rest/oauth/token", None, json!({})).await;
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("refresh_token"))
-    );
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("refresh_token")));
     let (status, body) = app
-        .post(
-            "/rest/oauth/token",
-            None,
-            json!({"grant_type": "client_credentials"}),
-        )
+        .post("/rest/oauth/token", None, json!({"grant_type": "client_credentials"}))
         .await;
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("grant_type"))
-    );
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("grant_type")));
     for header in [
         "",
         "Basic abc",
@@ -176,12 +142,7 @@ async fn bearers_expire() {
     let (status, token) = app.sign_in(email, crate::PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        app.get(
-            "/rest/accounts/current",
-            token["access_token"].as_str().unwrap()
-        )
-        .await
-        .0,
+        app.get("/rest/accounts/current", token["access_token"].as_str().unwrap()).await.0,
         StatusCode::UNAUTHORIZED
     );
 }

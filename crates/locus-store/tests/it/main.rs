@@ -21,11 +21,7 @@ pub async fn open(backend: &str) -> Option<TestDb> {
         _ => testing::fresh_postgres_url().await?,
     };
     let store = Store::open(&url).await.expect("open store");
-    Some(TestDb {
-        store,
-        url,
-        _dir: dir,
-    })
+    Some(TestDb { store, url, _dir: dir })
 }
 
 pub fn new_account(email: &str) -> NewAccount {

@@ -13,30 +13,17 @@ const T: Throttle = Throttle {
 
 async fn hits_lock_at_the_limit_and_the_lock_ends(db: TestDb) {
     let s = &db.store;
-    assert_eq!(
-        s.throttle_hit(&T, "ann", 0).await.unwrap(),
-        ThrottleVerdict::Open
-    );
-    assert_eq!(
-        s.throttle_hit(&T, "ann", 1).await.unwrap(),
-        ThrottleVerdict::Open
-    );
+    assert_eq!(s.throttle_hit(&T, "ann", 0).await.unwrap(), ThrottleVerdict::Open);
+    assert_eq!(s.throttle_hit(&T, "ann", 1).await.unwrap(), ThrottleVerdict::Open);
     assert_eq!(
         s.throttle_hit(&T, "ann", 2).await.unwrap(),
-        ThrottleVerdict::Locked {
-            retry_after_ms: 1000
-        }
+        ThrottleVerdict::Locked { retry_after_ms: 1000 }
     );
     assert_eq!(
         s.throttle_check(&T, "ann", 500).await.unwrap(),
-        ThrottleVerdict::Locked {
-            retry_after_ms: 502
-        }
+        ThrottleVerdict::Locked { retry_after_ms: 502 }
     );
-    assert_eq!(
-        s.throttle_check(&T, "ann", 1002).await.unwrap(),
-        ThrottleVerdict::Open
-    );
+    assert_eq!(s.throttle_check(&T, "ann", 1002).await.unwrap(), ThrottleVerdict::Open);
 }
 
 async fn hits_during_a_lock_do_not_extend_it(db: TestDb) {
@@ -75,14 +62,8 @@ async fn windows_reset_and_clear_forgets(db: TestDb) {
     );
     s.throttle_hit(&T, "ann", 10_002).await.unwrap();
     s.throttle_clear(&T, "ann").await.unwrap();
-    assert_eq!(
-        s.throttle_hit(&T, "ann", 10_003).await.unwrap(),
-        ThrottleVerdict::Open
-    );
-    assert_eq!(
-        s.throttle_hit(&T, "ann", 10_004).await.unwrap(),
-        ThrottleVerdict::Open
-    );
+    assert_eq!(s.throttle_hit(&T, "ann", 10_003).await.unwrap(), ThrottleVerdict::Open);
+    assert_eq!(s.throttle_hit(&T, "ann", 10_004).await.unwrap(), ThrottleVerdict::Open);
 }
 
 async fn subjects_and_scopes_are_independent(db: TestDb) {
@@ -90,18 +71,9 @@ async fn subjects_and_scopes_are_independent(db: TestDb) {
     for now in 0..3 {
         s.throttle_hit(&T, "ann", now).await.unwrap();
     }
-    assert_eq!(
-        s.throttle_check(&T, "bob", 5).await.unwrap(),
-        ThrottleVerdict::Open
-    );
-    let other = Throttle {
-        scope: "other",
-        ..T
-    };
-    assert_eq!(
-        s.throttle_check(&other, "ann", 5).await.unwrap(),
-        ThrottleVerdict::Open
-    );
+    assert_eq!(s.throttle_check(&T, "bob", 5).await.unwrap(), ThrottleVerdict::Open);
+    let other = Throttle { scope: "other", ..T };
+    assert_eq!(s.throttle_check(&other, "ann", 5).await.unwrap(), ThrottleVerdict::Open);
 }
 
 async fn concurrent_hits_all_count(db: TestDb) {

@@ -18,7 +18,11 @@ struct Server {
 impl Server {
     fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).env("NO_COLOR", "1").stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
@@ -56,20 +60,45 @@ fn admin(data_dir: &std::path::Path, database_url: Option<&str>, args: &[&str], 
     if let Some(url) = database_url {
         cmd.args(["--database-url", url]);
     }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn locus admin");
-    child.stdin.take().expect("stdin").write_all(stdin.unwrap_or("").as_bytes()).expect("write stdin");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn locus admin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .expect("write stdin");
     let out = child.wait_with_output().expect("locus admin");
-    assert!(out.status.success(), "locus admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "locus admin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
 }
 
 async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = reqwest::Client::new().post(format!("{base}{path}")).json(&body).send().await.expect("request");
+    let resp = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
     (resp.status(), resp.json().await.unwrap_or(Value::Null))
 }
 
 async fn current(base: &str, bearer: &str) -> StatusCode {
-    reqwest::Client::new().get(format!("{base}/rest/accounts/current")).bearer_auth(bearer).send().await.expect("request").status()
+    reqwest::Client::new()
+        .get(format!("{base}/rest/accounts/current"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("request")
+        .status()
 }
 
 #[tokio::test]
@@ -80,15 +109,36 @@ async fn serve_runs_on_the_embedded_default_and_stops_gracefully() {
         let resp = reqwest::get(format!("{}{probe}", server.base)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{probe}");
     }
-    assert!(dir.path().join("locus.db").exists(), "the embedded database lives in the data directory");
+    assert!(
+        dir.path().join("locus.db").exists(),
+        "the embedded database lives in the data directory"
+    );
     assert!(server.stop().success(), "SIGTERM ends the server cleanly");
 }
 
 async fn operator_changes_take_effect_on_the_next_request(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let id = admin(dir.path(), database_url, &["create-account", "--email", "Ops@Example.org", "--name", "Olga Ops", "--password-stdin", "--operator"], Some(PASSWORD));
+    let id = admin(
+        dir.path(),
+        database_url,
+        &[
+            "create-account",
+            "--email",
+            "Ops@Example.org",
+            "--name",
+            "Olga Ops",
+            "--password-stdin",
+            "--operator",
+        ],
+        Some(PASSWORD),
+    );
     assert_eq!(id.len(), 20);
-    let token = admin(dir.path(), database_url, &["create-token", "--email", "ops@example.org", "--name", "automation"], None);
+    let token = admin(
+        dir.path(),
+        database_url,
+        &["create-token", "--email", "ops@example.org", "--name", "automation"],
+        None,
+    );
     assert!(token.starts_with("lpat_"));
 
     let server = Server::start(dir.path(), database_url);
@@ -98,12 +148,26 @@ async fn operator_changes_take_effect_on_the_next_request(database_url: Option<&
     assert_eq!(current(&server.base, &bearer).await, StatusCode::OK);
 
     admin(dir.path(), database_url, &["disable-account", "--email", "ops@example.org"], None);
-    assert_eq!(current(&server.base, &bearer).await, StatusCode::UNAUTHORIZED, "disabled from another process");
-    let (status, _) = post(&server.base, "/rest/oauth/token", json!({"grant_type": "password", "username": "ops@example.org", "password": PASSWORD})).await;
+    assert_eq!(
+        current(&server.base, &bearer).await,
+        StatusCode::UNAUTHORIZED,
+        "disabled from another process"
+    );
+    let (status, _) = post(
+        &server.base,
+        "/rest/oauth/token",
+        json!({"grant_type": "password", "username": "ops@example.org", "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     admin(dir.path(), database_url, &["enable-account", "--email", "ops@example.org"], None);
-    let (status, _) = post(&server.base, "/rest/oauth/token", json!({"grant_type": "password", "username": "ops@example.org", "password": PASSWORD})).await;
+    let (status, _) = post(
+        &server.base,
+        "/rest/oauth/token",
+        json!({"grant_type": "password", "username": "ops@example.org", "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     server.stop();
 }

@@ -1,0 +1,128 @@
+//! Enforcement in one place: every project-scoped handler takes an
+//! [`Authorized<P>`], whose type names the permission the route needs. The
+//! extractor loads the project and the caller's membership (one query, fresh on
+//! every request, so a role change or a removal counts at once on every
+//! instance) and asks `locus_core::decide` before the handler runs.
+
+use super::Caller;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use locus_core::{decide, AccessRequest, Decision, Denial, Ownership, Permission, ProjectId};
+use locus_store::{Membership, Project};
+use std::marker::PhantomData;
+
+/// A permission named at the type level, so a route's requirement is part of its signature.
+pub trait Required {
+    const PERMISSION: Permission;
+}
+
+macro_rules! required {
+    ($($name:ident => $permission:ident),* $(,)?) => {
+        /// Permission markers for [`Authorized`].
+        pub mod need {
+            use super::Required;
+            use locus_core::Permission;
+            $(
+                #[derive(Debug)]
+                pub struct $name;
+                impl Required for $name {
+                    const PERMISSION: Permission = Permission::$permission;
+                }
+            )*
+        }
+    };
+}
+
+required!(
+    ProjectDetail => ProjectDetail,
+    ProjectUpdate => ProjectUpdate,
+    ProjectDelete => ProjectDelete,
+    MembershipAdd => MembershipAdd,
+    MembershipList => MembershipList,
+    MembershipUpdate => MembershipUpdate,
+    MembershipDelete => MembershipDelete,
+);
+
+/// A caller allowed `P` in the project named by the `projectId` path parameter.
+#[derive(Debug)]
+pub struct Authorized<P> {
+    pub caller: Caller,
+    pub project: Project,
+    pub membership: Membership,
+    _permission: PhantomData<P>,
+}
+
+impl<P> Authorized<P> {
+    /// Checks a further permission through the same decision (for routes whose
+    /// need depends on the request, like listing members versus reading one's own).
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        check(&self.caller, &self.project, Some(&self.membership), permission)
+    }
+}
+
+fn check(caller: &Caller, project: &Project, membership: Option<&Membership>, permission: Permission) -> Result<(), ApiError> {
+    let request = AccessRequest {
+        account_active: caller.account.is_active(),
+        project_enabled: project.enabled,
+        membership: membership.map(|m| (m.role, m.status)),
+        permission,
+        ownership: Ownership::NotApplicable,
+    };
+    match decide(&request) {
+        Decision::Allow => Ok(()),
+        Decision::Deny(denial) => Err(denied(denial)),
+    }
+}
+
+/// How each denial looks to the client. A non-member learns nothing, not even
+/// that the project exists.
+pub fn denied(denial: Denial) -> ApiError {
+    match denial {
+        Denial::AccountInactive => ApiError::Unauthorized("account is not active"),
+        Denial::NotAMember => ApiError::NotFound("project"),
+        Denial::ProjectDisabled => ApiError::forbidden("the project is disabled"),
+        Denial::MembershipDisabled => ApiError::forbidden("your membership in this project is disabled"),
+        Denial::MissingPermission(p) | Denial::NotOwner(p) => {
+            let message = match denial {
+                Denial::NotOwner(_) => format!("{} is allowed only on objects you created", p.key()),
+                _ => format!("your role does not grant {}", p.key()),
+            };
+            ApiError::Forbidden {
+                message,
+                permission: Some(p.key()),
+            }
+        }
+    }
+}
+
+impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("projectId", "missing from the path"))?;
+        let raw = params
+            .iter()
+            .find(|(name, _)| *name == "projectId")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        let project_id = ProjectId::parse("projectId", raw)?;
+        let access = state
+            .store
+            .project_access(project_id.as_str(), &caller.account.id)
+            .await?
+            .ok_or(ApiError::NotFound("project"))?;
+        check(&caller, &access.project, access.membership.as_ref(), P::PERMISSION)?;
+        let membership = access.membership.ok_or(ApiError::NotFound("project"))?;
+        Ok(Authorized {
+            caller,
+            project: access.project,
+            membership,
+            _permission: PhantomData,
+        })
+    }
+}

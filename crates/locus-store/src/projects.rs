@@ -1,0 +1,506 @@
+//! Projects, their organizations, and the memberships that give accounts roles.
+
+use crate::{Backend, Result, Store, StoreError, Tx};
+use locus_core::{MembershipStatus, ProjectId, Role};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub id: String,
+    pub organization_id: String,
+    pub dwh_cluster_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub share: String,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub id: String,
+    pub project_id: String,
+    pub account_id: String,
+    pub role: Role,
+    pub status: MembershipStatus,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+impl Membership {
+    fn is_enabled_admin(&self) -> bool {
+        self.role == Role::Admin && self.status == MembershipStatus::Enabled
+    }
+}
+
+/// A membership with the member's public account fields (for `expand=account`).
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub membership: Membership,
+    pub email: String,
+    pub full_name: String,
+    pub account_status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub id: String,
+    pub title: String,
+    pub dwh_cluster_id: String,
+    pub invitation_email: Option<String>,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+/// What an access check needs: the project and the caller's membership in it.
+#[derive(Debug, Clone)]
+pub struct ProjectAccess {
+    pub project: Project,
+    pub membership: Option<Membership>,
+}
+
+/// One page of a list, with the total for the paging envelope.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// Offset paging: `page` from 0, `size` at least 1.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub page: i64,
+    pub size: i64,
+}
+
+impl PageRequest {
+    fn offset(self) -> i64 {
+        self.page.saturating_mul(self.size)
+    }
+}
+
+/// How to order a list of projects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectOrder {
+    CreatedAt,
+    Title,
+    ModifiedAt,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter {
+    pub organization_id: Option<String>,
+    /// Upper-case share value.
+    pub share: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub title: String,
+    pub description: Option<String>,
+    pub organization_id: String,
+}
+
+/// A partial update: `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub organization_id: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+const PROJECT_COLUMNS: &str = "p.id AS p_id, p.organization_id AS p_organization_id, o.dwh_cluster_id AS p_dwh_cluster_id, \
+     p.title AS p_title, p.description AS p_description, p.status AS p_status, p.share AS p_share, \
+     p.created_at AS p_created_at, p.modified_at AS p_modified_at";
+const MEMBERSHIP_COLUMNS: &str = "m.id AS m_id, m.project_id AS m_project_id, m.account_id AS m_account_id, \
+     m.role AS m_role, m.status AS m_status, m.created_at AS m_created_at, m.modified_at AS m_modified_at";
+
+fn project_from_row(row: &sqlx::any::AnyRow) -> Result<Project> {
+    Ok(Project {
+        id: row.try_get("p_id")?,
+        organization_id: row.try_get("p_organization_id")?,
+        dwh_cluster_id: row.try_get("p_dwh_cluster_id")?,
+        title: row.try_get("p_title")?,
+        description: row.try_get("p_description")?,
+        enabled: row.try_get::<String, _>("p_status")? == "ENABLED",
+        share: row.try_get("p_share")?,
+        created_at: row.try_get("p_created_at")?,
+        modified_at: row.try_get("p_modified_at")?,
+    })
+}
+
+fn membership_from_row(row: &sqlx::any::AnyRow) -> Result<Option<Membership>> {
+    let Some(id) = row.try_get::<Option<String>, _>("m_id")? else {
+        return Ok(None);
+    };
+    let role: String = row.try_get("m_role")?;
+    let status: String = row.try_get("m_status")?;
+    Ok(Some(Membership {
+        id,
+        project_id: row.try_get("m_project_id")?,
+        account_id: row.try_get("m_account_id")?,
+        role: Role::parse("role", &role).map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        status: MembershipStatus::parse("status", &status).map_err(|_| StoreError::Corrupt(format!("status {status:?}")))?,
+        created_at: row.try_get("m_created_at")?,
+        modified_at: row.try_get("m_modified_at")?,
+    }))
+}
+
+fn required_membership(row: &sqlx::any::AnyRow) -> Result<Membership> {
+    membership_from_row(row)?.ok_or_else(|| StoreError::Corrupt("membership row without id".into()))
+}
+
+fn organization_from_row(row: &sqlx::any::AnyRow) -> Result<Organization> {
+    Ok(Organization {
+        id: row.try_get("id")?,
+        title: row.try_get("title")?,
+        dwh_cluster_id: row.try_get("dwh_cluster_id")?,
+        invitation_email: row.try_get("invitation_email")?,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+    })
+}
+
+impl Store {
+    /// Creates a project whose creator becomes its ENABLED ADMIN, in one transaction.
+    pub async fn create_project(&self, creator_id: &str, new: &NewProject) -> Result<(Project, Membership)> {
+        let now = crate::now_millis();
+        let id = ProjectId::generate();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO projects (id, organization_id, title, description, created_by, created_at, modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(id.as_str())
+        .bind(&new.organization_id)
+        .bind(&new.title)
+        .bind(&new.description)
+        .bind(creator_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        insert_membership(&mut tx, id.as_str(), creator_id, Role::Admin, MembershipStatus::Enabled, now).await?;
+        tx.commit().await?;
+        let access = self.project_access(id.as_str(), creator_id).await?.ok_or(StoreError::NotFound)?;
+        Ok((access.project, access.membership.ok_or(StoreError::NotFound)?))
+    }
+
+    /// The project and the account's membership in it, in one query: this runs
+    /// on every project-scoped request.
+    pub async fn project_access(&self, project_id: &str, account_id: &str) -> Result<Option<ProjectAccess>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} FROM projects p \
+             JOIN organizations o ON o.id = p.organization_id \
+             LEFT JOIN memberships m ON m.project_id = p.id AND m.account_id = $2 \
+             WHERE p.id = $1"
+        ))
+        .bind(project_id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ProjectAccess {
+                project: project_from_row(&row)?,
+                membership: membership_from_row(&row)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The projects in which the account has an ENABLED membership, with that membership.
+    pub async fn projects_of(
+        &self,
+        account_id: &str,
+        filter: &ProjectFilter,
+        order: (ProjectOrder, bool),
+        page: PageRequest,
+    ) -> Result<Page<(Project, Membership)>> {
+        let from = "FROM memberships m JOIN projects p ON p.id = m.project_id JOIN organizations o ON o.id = p.organization_id \
+                    WHERE m.account_id = $1 AND m.status = 'ENABLED' \
+                    AND ($2 = '' OR p.organization_id = $2) AND ($3 = '' OR p.share = $3)";
+        let org = filter.organization_id.clone().unwrap_or_default();
+        let share = filter.share.clone().unwrap_or_default();
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
+            .bind(account_id)
+            .bind(&org)
+            .bind(&share)
+            .fetch_one(&self.pool)
+            .await?;
+        let column = match order.0 {
+            ProjectOrder::CreatedAt => "p.created_at",
+            ProjectOrder::Title => "p.title",
+            ProjectOrder::ModifiedAt => "p.modified_at",
+        };
+        let direction = if order.1 { "ASC" } else { "DESC" };
+        let rows = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} {from} ORDER BY {column} {direction}, p.id {direction} LIMIT $4 OFFSET $5"
+        ))
+        .bind(account_id)
+        .bind(&org)
+        .bind(&share)
+        .bind(page.size)
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| Ok((project_from_row(r)?, required_membership(r)?)))
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// Applies a partial update and returns the project as it now is.
+    pub async fn update_project(&self, project_id: &str, patch: &ProjectPatch) -> Result<Project> {
+        let status = patch.enabled.map(|e| if e { "ENABLED" } else { "DISABLED" });
+        let done = sqlx::query(
+            "UPDATE projects SET title = COALESCE($1, title), description = COALESCE($2, description), \
+             organization_id = COALESCE($3, organization_id), status = COALESCE($4, status), modified_at = $5 WHERE id = $6",
+        )
+        .bind(&patch.title)
+        .bind(&patch.description)
+        .bind(&patch.organization_id)
+        .bind(status)
+        .bind(crate::now_millis())
+        .bind(project_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects p JOIN organizations o ON o.id = p.organization_id WHERE p.id = $1"
+        ))
+        .bind(project_id)
+        .fetch_one(&self.pool)
+        .await?;
+        project_from_row(&row)
+    }
+
+    /// Deletes a project and everything in it (memberships and, through the
+    /// foreign keys, whatever later tables hang off the project).
+    pub async fn delete_project(&self, project_id: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM projects WHERE id = $1")
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The organizations the account belongs to, oldest first.
+    pub async fn organizations_of(&self, account_id: &str, page: PageRequest) -> Result<Page<Organization>> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organization_members WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT o.id, o.title, o.dwh_cluster_id, o.invitation_email, o.created_at, o.modified_at \
+             FROM organization_members om JOIN organizations o ON o.id = om.organization_id \
+             WHERE om.account_id = $1 ORDER BY o.created_at, o.id LIMIT $2 OFFSET $3",
+        )
+        .bind(account_id)
+        .bind(page.size)
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Page {
+            items: rows.iter().map(organization_from_row).collect::<Result<_>>()?,
+            total,
+        })
+    }
+
+    /// An organization, if the account belongs to it.
+    pub async fn organization_of(&self, organization_id: &str, account_id: &str) -> Result<Option<Organization>> {
+        let row = sqlx::query(
+            "SELECT o.id, o.title, o.dwh_cluster_id, o.invitation_email, o.created_at, o.modified_at \
+             FROM organization_members om JOIN organizations o ON o.id = om.organization_id \
+             WHERE om.organization_id = $1 AND om.account_id = $2",
+        )
+        .bind(organization_id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(organization_from_row).transpose()
+    }
+
+    /// Adds a member. `Conflict("membership")` when the account is one already.
+    pub async fn add_membership(&self, project_id: &str, account_id: &str, role: Role, status: MembershipStatus) -> Result<Membership> {
+        let mut tx = self.begin().await?;
+        let membership = insert_membership(&mut tx, project_id, account_id, role, status, crate::now_millis()).await?;
+        tx.commit().await?;
+        Ok(membership)
+    }
+
+    /// A page of a project's members, oldest first, with their account fields.
+    pub async fn members(&self, project_id: &str, page: PageRequest) -> Result<Page<Member>> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS}, a.email AS a_email, a.given_name AS a_given_name, a.surname AS a_surname, a.status AS a_status \
+             FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.project_id = $1 \
+             ORDER BY m.created_at, m.id LIMIT $2 OFFSET $3"
+        ))
+        .bind(project_id)
+        .bind(page.size)
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Page {
+            items: rows.iter().map(member_from_row).collect::<Result<_>>()?,
+            total,
+        })
+    }
+
+    /// One member of a project, by membership id or (with `by_account`) account id.
+    pub async fn member(&self, project_id: &str, id: &str, by_account: bool) -> Result<Option<Member>> {
+        let column = if by_account { "m.account_id" } else { "m.id" };
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS}, a.email AS a_email, a.given_name AS a_given_name, a.surname AS a_surname, a.status AS a_status \
+             FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.project_id = $1 AND {column} = $2"
+        ))
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(member_from_row).transpose()
+    }
+
+    /// Sets a membership's role and status. Refuses with `LastAdmin` when the
+    /// project would be left without an ENABLED ADMIN.
+    pub async fn update_membership(
+        &self,
+        project_id: &str,
+        membership_id: &str,
+        role: Role,
+        status: MembershipStatus,
+    ) -> Result<Membership> {
+        let mut tx = self.begin().await?;
+        let current = self.lock_membership(&mut tx, project_id, membership_id).await?;
+        let stays_admin = role == Role::Admin && status == MembershipStatus::Enabled;
+        if current.is_enabled_admin() && !stays_admin {
+            ensure_another_admin(&mut tx, project_id).await?;
+        }
+        let now = crate::now_millis();
+        sqlx::query("UPDATE memberships SET role = $1, status = $2, modified_at = $3 WHERE id = $4")
+            .bind(role.as_str())
+            .bind(status.as_str())
+            .bind(now)
+            .bind(membership_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Membership {
+            role,
+            status,
+            modified_at: now,
+            ..current
+        })
+    }
+
+    /// Removes a membership, under the same last-admin rule.
+    pub async fn delete_membership(&self, project_id: &str, membership_id: &str) -> Result<Membership> {
+        let mut tx = self.begin().await?;
+        let current = self.lock_membership(&mut tx, project_id, membership_id).await?;
+        if current.is_enabled_admin() {
+            ensure_another_admin(&mut tx, project_id).await?;
+        }
+        sqlx::query("DELETE FROM memberships WHERE id = $1")
+            .bind(membership_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(current)
+    }
+
+    /// Reads a membership inside a write transaction, first locking its project
+    /// row on PostgreSQL so that concurrent membership changes in one project
+    /// run one after the other (two admins demoting each other cannot both
+    /// see the other still in place). SQLite's `BEGIN IMMEDIATE` already serializes.
+    async fn lock_membership(&self, tx: &mut Tx, project_id: &str, membership_id: &str) -> Result<Membership> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM projects WHERE id = $1 FOR UPDATE")
+                .bind(project_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships m WHERE m.project_id = $1 AND m.id = $2"
+        ))
+        .bind(project_id)
+        .bind(membership_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        required_membership(&row)
+    }
+
+    /// Whether the account belongs to the organization.
+    pub async fn is_organization_member(&self, organization_id: &str, account_id: &str) -> Result<bool> {
+        Ok(self.organization_of(organization_id, account_id).await?.is_some())
+    }
+}
+
+fn member_from_row(row: &sqlx::any::AnyRow) -> Result<Member> {
+    Ok(Member {
+        membership: required_membership(row)?,
+        email: row.try_get("a_email")?,
+        full_name: format!(
+            "{} {}",
+            row.try_get::<String, _>("a_given_name")?,
+            row.try_get::<String, _>("a_surname")?
+        ),
+        account_status: row.try_get("a_status")?,
+    })
+}
+
+async fn insert_membership(
+    tx: &mut Tx,
+    project_id: &str,
+    account_id: &str,
+    role: Role,
+    status: MembershipStatus,
+    now: i64,
+) -> Result<Membership> {
+    let id = locus_core::ids::random_lower36(16);
+    sqlx::query(
+        "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(&id)
+    .bind(project_id)
+    .bind(account_id)
+    .bind(role.as_str())
+    .bind(status.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| StoreError::unique(e, "membership"))?;
+    Ok(Membership {
+        id,
+        project_id: project_id.to_owned(),
+        account_id: account_id.to_owned(),
+        role,
+        status,
+        created_at: now,
+        modified_at: now,
+    })
+}
+
+async fn ensure_another_admin(tx: &mut Tx, project_id: &str) -> Result<()> {
+    let admins: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE project_id = $1 AND role = 'ADMIN' AND status = 'ENABLED'")
+            .bind(project_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if admins <= 1 {
+        return Err(StoreError::LastAdmin);
+    }
+    Ok(())
+}
