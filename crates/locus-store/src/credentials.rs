@@ -30,6 +30,19 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<AccessToken> {
     })
 }
 
+/// The session columns of a query that selects `SESSION_COLUMNS` and the account's.
+pub(crate) const SESSION_COLUMNS: &str = "s.secret_hash AS session_secret_hash, s.expires_at AS session_expires_at, \
+     s.access_token_id AS session_access_token_id";
+
+pub(crate) fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionAccount> {
+    Ok(SessionAccount {
+        secret_hash: row.try_get("session_secret_hash")?,
+        expires_at: row.try_get("session_expires_at")?,
+        access_token_id: row.try_get("session_access_token_id")?,
+        account: account_from_row(row)?,
+    })
+}
+
 const TOKEN_COLUMNS: &str = "id, account_id, name, secret_hash, created_at, expires_at, last_used_at";
 
 /// A bearer session to create. `expires_at` is already capped by the access
@@ -145,8 +158,7 @@ impl Store {
     /// authenticated request. Expired sessions and disabled accounts do not match.
     pub async fn session(&self, id: &str, now: i64) -> Result<Option<SessionAccount>> {
         let row = sqlx::query(&format!(
-            "SELECT s.secret_hash AS session_secret_hash, s.expires_at AS session_expires_at, \
-             s.access_token_id AS session_access_token_id, {ACCOUNT_COLUMNS} \
+            "SELECT {SESSION_COLUMNS}, {ACCOUNT_COLUMNS} \
              FROM sessions s JOIN accounts a ON a.id = s.account_id \
              WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
         ))
@@ -154,15 +166,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(SessionAccount {
-                secret_hash: row.try_get("session_secret_hash")?,
-                expires_at: row.try_get("session_expires_at")?,
-                access_token_id: row.try_get("session_access_token_id")?,
-                account: account_from_row(&row)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(session_from_row).transpose()
     }
 
     /// Ends one session (sign-out).

@@ -1,6 +1,8 @@
 //! Projects, their organizations, and the memberships that give accounts roles.
 
-use crate::{Backend, Result, Store, StoreError, Tx};
+use crate::accounts::ACCOUNT_COLUMNS;
+use crate::credentials::{session_from_row, SESSION_COLUMNS};
+use crate::{Backend, Result, SessionAccount, Store, StoreError, Tx};
 use locus_core::{MembershipStatus, ProjectId, Role};
 use sqlx::Row;
 
@@ -207,6 +209,32 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// A live session with its account, the project and the account's membership
+    /// in it, in one round trip: what every project-scoped request needs. `None`
+    /// when the session is not live; the project part is `None` when it does not exist.
+    pub async fn session_in_project(&self, session_id: &str, project_id: &str, now: i64) -> Result<Option<(SessionAccount, Option<ProjectAccess>)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}, {ACCOUNT_COLUMNS}, {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} \
+             FROM sessions s JOIN accounts a ON a.id = s.account_id \
+             LEFT JOIN projects p ON p.id = $3 \
+             LEFT JOIN organizations o ON o.id = p.organization_id \
+             LEFT JOIN memberships m ON m.project_id = p.id AND m.account_id = a.id \
+             WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
+        ))
+        .bind(session_id)
+        .bind(now)
+        .bind(project_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let session = session_from_row(&row)?;
+        let project = match row.try_get::<Option<String>, _>("p_id")? {
+            Some(_) => Some(ProjectAccess { project: project_from_row(&row)?, membership: membership_from_row(&row)? }),
+            None => None,
+        };
+        Ok(Some((session, project)))
     }
 
     /// The projects in which the account has an ENABLED membership, with that membership.

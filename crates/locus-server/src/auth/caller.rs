@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use locus_store::Account;
+use locus_store::{Account, SessionAccount};
 
 /// Who is calling: a live bearer session and its ENABLED account.
 #[derive(Debug, Clone)]
@@ -18,33 +18,34 @@ pub struct Caller {
     pub access_token_id: Option<String>,
 }
 
+const INVALID: ApiError = ApiError::Unauthorized("invalid or expired bearer token");
+
+/// The (session id, secret) of the request's `Authorization: Bearer` header.
+pub(crate) fn bearer(parts: &Parts) -> Result<(&str, &str), ApiError> {
+    let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized("missing Authorization: Bearer header"))?;
+    let value = header.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(ApiError::Unauthorized("Authorization must use the Bearer scheme"))?
+        .trim();
+    secrets::parse(Kind::Bearer, token).ok_or(INVALID)
+}
+
+impl Caller {
+    /// The caller behind a session the store found, if the presented secret matches it.
+    pub(crate) fn verify(session_id: &str, secret: &str, found: Option<SessionAccount>) -> Result<Caller, ApiError> {
+        let session = found.filter(|s| secrets::verify(secret, &s.secret_hash)).ok_or(INVALID)?;
+        Ok(Caller { account: session.account, session_id: session_id.to_owned(), access_token_id: session.access_token_id })
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("missing Authorization: Bearer header"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(ApiError::Unauthorized("Authorization must use the Bearer scheme"))?
-            .trim();
-        let (id, secret) = secrets::parse(Kind::Bearer, token).ok_or(ApiError::Unauthorized("invalid or expired bearer token"))?;
-        let session = state
-            .store
-            .session(id, locus_store::now_millis())
-            .await?
-            .filter(|s| secrets::verify(secret, &s.secret_hash))
-            .ok_or(ApiError::Unauthorized("invalid or expired bearer token"))?;
-        Ok(Caller {
-            account: session.account,
-            session_id: id.to_owned(),
-            access_token_id: session.access_token_id,
-        })
+        let (id, secret) = bearer(parts)?;
+        let found = state.store.session(id, locus_store::now_millis()).await?;
+        Caller::verify(id, secret, found)
     }
 }
