@@ -214,7 +214,12 @@ impl Store {
     /// A live session with its account, the project and the account's membership
     /// in it, in one round trip: what every project-scoped request needs. `None`
     /// when the session is not live; the project part is `None` when it does not exist.
-    pub async fn session_in_project(&self, session_id: &str, project_id: &str, now: i64) -> Result<Option<(SessionAccount, Option<ProjectAccess>)>> {
+    pub async fn session_in_project(
+        &self,
+        session_id: &str,
+        project_id: &str,
+        now: i64,
+    ) -> Result<Option<(SessionAccount, Option<ProjectAccess>)>> {
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS}, {ACCOUNT_COLUMNS}, {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} \
              FROM sessions s JOIN accounts a ON a.id = s.account_id \
@@ -231,7 +236,10 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let session = session_from_row(&row)?;
         let project = match row.try_get::<Option<String>, _>("p_id")? {
-            Some(_) => Some(ProjectAccess { project: project_from_row(&row)?, membership: membership_from_row(&row)? }),
+            Some(_) => Some(ProjectAccess {
+                project: project_from_row(&row)?,
+                membership: membership_from_row(&row)?,
+            }),
             None => None,
         };
         Ok(Some((session, project)))

@@ -104,11 +104,18 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::bad_request("projectId", "missing from the path"))?;
-        let raw = params.iter().find(|(name, _)| *name == "projectId").map(|(_, v)| v).unwrap_or_default();
+        let raw = params
+            .iter()
+            .find(|(name, _)| *name == "projectId")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
         let project_id = ProjectId::parse("projectId", raw)?;
         let (session_id, secret) = super::caller::bearer(parts)?;
         // One round trip for the session, the account, the project and the membership.
-        let found = state.store.session_in_project(session_id, project_id.as_str(), locus_store::now_millis()).await?;
+        let found = state
+            .store
+            .session_in_project(session_id, project_id.as_str(), locus_store::now_millis())
+            .await?;
         let (session, access) = match found {
             Some((session, access)) => (Some(session), access),
             None => (None, None),
@@ -117,6 +124,11 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
         let access = access.ok_or(ApiError::NotFound("project"))?;
         check(&caller, &access.project, access.membership.as_ref(), P::PERMISSION)?;
         let membership = access.membership.ok_or(ApiError::NotFound("project"))?;
-        Ok(Authorized { caller, project: access.project, membership, _permission: PhantomData })
+        Ok(Authorized {
+            caller,
+            project: access.project,
+            membership,
+            _permission: PhantomData,
+        })
     }
 }

@@ -22,8 +22,13 @@ const INVALID: ApiError = ApiError::Unauthorized("invalid or expired bearer toke
 
 /// The (session id, secret) of the request's `Authorization: Bearer` header.
 pub(crate) fn bearer(parts: &Parts) -> Result<(&str, &str), ApiError> {
-    let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized("missing Authorization: Bearer header"))?;
-    let value = header.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized("missing Authorization: Bearer header"))?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -36,7 +41,11 @@ impl Caller {
     /// The caller behind a session the store found, if the presented secret matches it.
     pub(crate) fn verify(session_id: &str, secret: &str, found: Option<SessionAccount>) -> Result<Caller, ApiError> {
         let session = found.filter(|s| secrets::verify(secret, &s.secret_hash)).ok_or(INVALID)?;
-        Ok(Caller { account: session.account, session_id: session_id.to_owned(), access_token_id: session.access_token_id })
+        Ok(Caller {
+            account: session.account,
+            session_id: session_id.to_owned(),
+            access_token_id: session.access_token_id,
+        })
     }
 }
 

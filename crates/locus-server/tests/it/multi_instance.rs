@@ -70,3 +70,54 @@ async fn the_sign_in_lock_is_shared_by_every_instance() {
     assert_eq!(b.sign_in(&ann.email, PASSWORD).await.0, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(a.sign_in(&ann.email, PASSWORD).await.0, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_role_change_on_one_instance_counts_on_the_next_request_to_the_other() {
+    let Some((a, b)) = two_instances().await else { return };
+    let ann = a.user().await;
+    let bob = a.user().await;
+    let pid = crate::projects::create_project(&a, &ann, "P").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, m) = a
+        .post(
+            &format!("/rest/projects/{pid}/members"),
+            Some(&ann.bearer),
+            serde_json::json!({"accountId": bob.id, "role": "VIEWER"}),
+        )
+        .await;
+    let member = format!("/rest/projects/{pid}/members/{}", m["id"].as_str().unwrap());
+    let members = format!("/rest/projects/{pid}/members");
+    assert_eq!(b.get(&members, &bob.bearer).await.0, StatusCode::FORBIDDEN);
+    a.call(
+        Method::PUT,
+        &member,
+        Some(&ann.bearer),
+        Some(serde_json::json!({"role": "ADMIN", "status": "ENABLED"})),
+    )
+    .await;
+    assert_eq!(
+        b.get(&members, &bob.bearer).await.0,
+        StatusCode::OK,
+        "promoted through A, allowed by B at once"
+    );
+    a.call(
+        Method::PUT,
+        &member,
+        Some(&ann.bearer),
+        Some(serde_json::json!({"role": "ADMIN", "status": "DISABLED"})),
+    )
+    .await;
+    assert_eq!(
+        b.get(&members, &bob.bearer).await.0,
+        StatusCode::FORBIDDEN,
+        "disabled through A, refused by B at once"
+    );
+    a.call(Method::DELETE, &member, Some(&ann.bearer), None).await;
+    assert_eq!(
+        b.get(&format!("/rest/projects/{pid}"), &bob.bearer).await.0,
+        StatusCode::NOT_FOUND,
+        "removed through A, gone on B at once"
+    );
+}

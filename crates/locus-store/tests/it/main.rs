@@ -2,6 +2,7 @@
 
 mod accounts;
 mod credentials;
+mod projects;
 mod throttle;
 
 use locus_store::{testing, NewAccount, Store};
