@@ -8,7 +8,6 @@ use crate::wire::{timestamp, Link, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use locus_core::{AccountId, Email, MembershipStatus, Permission, Role};
 use locus_store::{Member, Membership};
 use serde::{Deserialize, Serialize};
@@ -142,16 +141,24 @@ struct MemberListQuery {
     account_id: Option<String>,
 }
 
+/// A page of members, or with `accountId` that one membership (as the contract has it).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum MembersResponse {
+    Page(Paged<MembershipDto>),
+    One(MembershipDto),
+}
+
 /// The project's members, paged; with `accountId`, that one membership.
 #[utoipa::path(get, path = "/rest/projects/{projectId}/members", tag = "members", params(("projectId" = String, Path), PageQuery, MemberListQuery),
-    responses((status = 200, body = Paged<MembershipDto>)))]
+    responses((status = 200, body = MembersResponse)))]
 async fn list_members(
     State(state): State<AppState>,
     access: Authorized<need::ProjectDetail>,
     uri: Uri,
     Query(paging): Query<PageQuery>,
     Query(q): Query<MemberListQuery>,
-) -> ApiResult<Response> {
+) -> ApiResult<axum::Json<MembersResponse>> {
     let expand = expands_account(q.expand.as_deref());
     if let Some(account_id) = q.account_id.as_deref() {
         let account_id = AccountId::parse("accountId", account_id)?;
@@ -163,13 +170,13 @@ async fn list_members(
             .member(&access.project.id, account_id.as_str(), true)
             .await?
             .ok_or(ApiError::NotFound("membership"))?;
-        return Ok(axum::Json(MembershipDto::of(&member, expand)).into_response());
+        return Ok(axum::Json(MembersResponse::One(MembershipDto::of(&member, expand))));
     }
     access.require(Permission::MembershipList)?;
     let request = paging.request()?;
     let page = state.store.members(&access.project.id, request).await?;
     let content = page.items.iter().map(|m| MembershipDto::of(m, expand)).collect();
-    Ok(axum::Json(Paged::new(content, page.total, request, &uri)).into_response())
+    Ok(axum::Json(MembersResponse::Page(Paged::new(content, page.total, request, &uri))))
 }
 
 /// `{projectId}/members/{membershipId}`; the project is checked by [`Authorized`].

@@ -1,0 +1,113 @@
+"""Drives a live Locus server through the official CleverMaps Python client
+(cm-python-sdk from PyPI), the way a user of that client would.
+
+usage: python test_sdk.py SERVER_URL ACCESS_TOKEN OTHER_ACCOUNT_ID OTHER_EMAIL
+
+ACCESS_TOKEN is a personal access token of an account with no projects yet;
+OTHER_* name a second account that the test adds to a project.
+Ends with the line 'N passed, M failed' and exits non-zero on any failure.
+"""
+import sys
+import traceback
+
+import requests
+from cm_python_sdk.sdk import Sdk
+
+SERVER, TOKEN, OTHER_ID, OTHER_EMAIL = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4]
+PROJECTS = 105  # more than one page of the default page size (100)
+
+state = {}
+results = []
+
+
+def check(name):
+    def run(fn):
+        try:
+            fn()
+            results.append((name, None))
+            print(f"ok      {name}")
+        except Exception as e:  # noqa: BLE001 - report every failure and go on
+            results.append((name, e))
+            print(f"FAILED  {name}: {e!r}")
+            traceback.print_exc()
+        return fn
+    return run
+
+
+@check("the token exchange gives a bearer")
+def _():
+    state["sdk"] = Sdk(TOKEN, SERVER)
+    assert state["sdk"].client.bearer_token, "no access_token"
+
+
+@check("a wrong token raises AccessTokenException")
+def _():
+    from cm_python_sdk.exceptions import AccessTokenException
+    try:
+        Sdk("lpat_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", SERVER)
+    except AccessTokenException:
+        return
+    raise AssertionError("no AccessTokenException")
+
+
+@check("create_project makes projects in the caller's organization")
+def _():
+    sdk = state["sdk"]
+    orgs = requests.get(f"{SERVER}/rest/organizations", headers={"Authorization": f"Bearer {sdk.client.bearer_token}"}).json()
+    org = orgs["content"][0]["id"]
+    created = [sdk.projects.projects.create_project(org, f"SDK project {i:03}", "made by cm-python-sdk") for i in range(PROJECTS)]
+    assert all(p["organizationId"] == org for p in created)
+    state["created"] = [p["id"] for p in created]
+
+
+@check("list_projects follows next links across pages")
+def _():
+    listed = state["sdk"].projects.projects.list_projects()
+    ids = [p["id"] for p in listed]
+    assert len(ids) == PROJECTS, len(ids)
+    assert len(set(ids)) == PROJECTS, "no project twice"
+    assert set(ids) == set(state["created"])
+
+
+@check("get_project_by_id gives the services the SDK builds URLs from")
+def _():
+    pid = state["created"][0]
+    detail = state["sdk"].projects.project.get_project_by_id(pid)
+    assert detail["id"] == pid and detail["title"] == "SDK project 000"
+    assert detail["services"]["md"] == f"/rest/projects/{pid}/md", detail["services"]
+    assert detail["services"]["dwh"].startswith(f"/rest/projects/{pid}/dwh/")
+    assert detail["membership"]["role"] == "ADMIN"
+
+
+@check("open() builds a project client (one project read per helper)")
+def _():
+    project = state["sdk"].open(state["created"][0])
+    assert project is not None
+
+
+@check("list_members, add_new_member, list_members again")
+def _():
+    sdk, pid = state["sdk"], state["created"][1]
+    before = sdk.projects.members.list_members(pid)
+    assert [m["role"] for m in before] == ["ADMIN"], before
+    added = sdk.projects.members.add_new_member(pid, OTHER_ID, role="VIEWER", status="ENABLED")
+    assert added["accountId"] == OTHER_ID and added["role"] == "VIEWER" and added["status"] == "ENABLED", added
+    after = sdk.projects.members.list_members(pid)
+    assert sorted(m["accountId"] for m in after) == sorted([before[0]["accountId"], OTHER_ID])
+
+
+@check("find_account answers 204 for an account and raises for none")
+def _():
+    sdk = state["sdk"]
+    assert sdk.accounts.accounts.find_account(OTHER_EMAIL) == 204
+    try:
+        sdk.accounts.accounts.find_account("nobody-here@example.org")
+    except requests.HTTPError as e:
+        assert e.response.status_code == 404
+        return
+    raise AssertionError("no error for an unknown e-mail")
+
+
+failed = sum(1 for _, e in results if e)
+print(f"{len(results) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
