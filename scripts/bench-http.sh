@@ -42,10 +42,8 @@ done
 BASE="http://$ADDR"
 BEARER=$(curl -sf -X POST "$BASE/rest/oauth/token" -H 'content-type: application/json' -d "{\"refresh_token\":\"$TOKEN\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-export BEARER BASE
-
-# Extra requests (for example a project to read) can be prepared by a hook.
-[[ -n ${BENCH_PREPARE:-} ]] && source "$BENCH_PREPARE"
+PROJECT=$(curl -sf -X POST "$BASE/rest/projects" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' \
+  -d '{"title":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 rps() { # path [auth]
   local args=(-t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency)
@@ -57,8 +55,8 @@ echo "backend=$BACKEND connections=$CONNECTIONS seconds=$SECONDS_EACH"
 HEALTH=$(rps /healthz)
 echo "GET /healthz                    $HEALTH req/s"
 CURRENT=$(rps /rest/accounts/current auth)
-echo "GET /rest/accounts/current      $CURRENT req/s  ratio $(python3 -c "print(round($CURRENT/$HEALTH, 3))")"
-for path in ${BENCH_PATHS:-}; do
+echo "GET /rest/accounts/current  $CURRENT req/s  ratio $(python3 -c "print(round($CURRENT/$HEALTH, 3))")"
+for path in "/rest/projects/$PROJECT" ${BENCH_PATHS:-}; do
   R=$(rps "$path" auth)
   echo "GET $path  $R req/s  ratio $(python3 -c "print(round($R/$HEALTH, 3))")"
 done

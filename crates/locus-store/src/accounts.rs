@@ -1,8 +1,8 @@
 //! Accounts and their default organizations.
 
+use crate::row::Cols;
 use crate::{Result, Store, StoreError};
 use locus_core::{AccountId, OrganizationId};
-use sqlx::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountStatus {
@@ -62,27 +62,25 @@ pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.given_name, a.surname
      a.password_hash, a.status, a.operator, a.anonymous, a.preferences, a.onboarding, \
      a.default_organization_id, a.created_at, a.modified_at";
 
-pub(crate) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
-    let json = |col: &str| -> Result<serde_json::Value> {
-        let text: String = row.try_get(col)?;
-        Ok(serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({})))
-    };
+pub(crate) fn account_from_row(row: &impl Cols) -> Result<Account> {
+    let json =
+        |col: &str| -> Result<serde_json::Value> { Ok(serde_json::from_str(&row.text(col)?).unwrap_or_else(|_| serde_json::json!({}))) };
     Ok(Account {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        given_name: row.try_get("given_name")?,
-        surname: row.try_get("surname")?,
-        phone_number: row.try_get("phone_number")?,
-        consent_granted: row.try_get::<i64, _>("consent_granted")? != 0,
-        password_hash: row.try_get("password_hash")?,
-        status: AccountStatus::from_db(&row.try_get::<String, _>("status")?),
-        operator: row.try_get::<i64, _>("operator")? != 0,
-        anonymous: row.try_get::<i64, _>("anonymous")? != 0,
+        id: row.text("id")?,
+        email: row.text("email")?,
+        given_name: row.text("given_name")?,
+        surname: row.text("surname")?,
+        phone_number: row.opt_text("phone_number")?,
+        consent_granted: row.int("consent_granted")? != 0,
+        password_hash: row.text("password_hash")?,
+        status: AccountStatus::from_db(&row.text("status")?),
+        operator: row.int("operator")? != 0,
+        anonymous: row.int("anonymous")? != 0,
         preferences: json("preferences")?,
         onboarding: json("onboarding")?,
-        default_organization_id: row.try_get("default_organization_id")?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        default_organization_id: row.text("default_organization_id")?,
+        created_at: row.int("created_at")?,
+        modified_at: row.int("modified_at")?,
     })
 }
 

@@ -5,6 +5,7 @@
 use crate::accounts::{account_from_row, ACCOUNT_COLUMNS};
 use crate::{Account, Result, Store, StoreError};
 use sqlx::Row;
+use std::sync::LazyLock;
 
 /// A personal access token, without its secret.
 #[derive(Debug, Clone)]
@@ -34,11 +35,11 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<AccessToken> {
 pub(crate) const SESSION_COLUMNS: &str = "s.secret_hash AS session_secret_hash, s.expires_at AS session_expires_at, \
      s.access_token_id AS session_access_token_id";
 
-pub(crate) fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionAccount> {
+pub(crate) fn session_from_row(row: &impl crate::row::Cols) -> Result<SessionAccount> {
     Ok(SessionAccount {
-        secret_hash: row.try_get("session_secret_hash")?,
-        expires_at: row.try_get("session_expires_at")?,
-        access_token_id: row.try_get("session_access_token_id")?,
+        secret_hash: row.text("session_secret_hash")?,
+        expires_at: row.int("session_expires_at")?,
+        access_token_id: row.opt_text("session_access_token_id")?,
         account: account_from_row(row)?,
     })
 }
@@ -157,15 +158,16 @@ impl Store {
     /// Finds a live session and its account in one query: this runs on every
     /// authenticated request. Expired sessions and disabled accounts do not match.
     pub async fn session(&self, id: &str, now: i64) -> Result<Option<SessionAccount>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS}, {ACCOUNT_COLUMNS} \
-             FROM sessions s JOIN accounts a ON a.id = s.account_id \
-             WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
-        ))
-        .bind(id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {SESSION_COLUMNS}, {ACCOUNT_COLUMNS} FROM sessions s JOIN accounts a ON a.id = s.account_id \
+                 WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
+            )
+        });
+        if let Some(fast) = &self.fast {
+            return fast.query_row(&SQL, &[("$1", &id), ("$2", &now)], |row| session_from_row(row));
+        }
+        let row = sqlx::query(&SQL).bind(id).bind(now).fetch_optional(&self.pool).await?;
         row.as_ref().map(session_from_row).transpose()
     }
 

@@ -21,6 +21,8 @@ pub enum StoreError {
     Migration { version: i64, source: sqlx::Error },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error (fast read path): {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 impl StoreError {

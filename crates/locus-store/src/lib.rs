@@ -14,8 +14,10 @@
 mod accounts;
 mod credentials;
 mod error;
+mod fast;
 mod migrate;
 mod projects;
+mod row;
 mod throttle;
 
 #[cfg(feature = "testing")]
@@ -67,6 +69,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: synchronous reads for the per-request authentication queries.
+    fast: Option<std::sync::Arc<fast::FastReads>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -113,8 +117,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store { pool, backend };
+        let mut store = Store { pool, backend, fast: None };
         migrate::run(&store).await?;
+        if backend == Backend::Sqlite {
+            store.fast = fast::FastReads::for_url(&url).map(std::sync::Arc::new);
+        }
         Ok(store)
     }
 

@@ -2,9 +2,11 @@
 
 use crate::accounts::ACCOUNT_COLUMNS;
 use crate::credentials::{session_from_row, SESSION_COLUMNS};
+use crate::row::Cols;
 use crate::{Backend, Result, SessionAccount, Store, StoreError, Tx};
 use locus_core::{MembershipStatus, ProjectId, Role};
 use sqlx::Row;
+use std::sync::LazyLock;
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -119,39 +121,50 @@ const PROJECT_COLUMNS: &str = "p.id AS p_id, p.organization_id AS p_organization
 const MEMBERSHIP_COLUMNS: &str = "m.id AS m_id, m.project_id AS m_project_id, m.account_id AS m_account_id, \
      m.role AS m_role, m.status AS m_status, m.created_at AS m_created_at, m.modified_at AS m_modified_at";
 
-fn project_from_row(row: &sqlx::any::AnyRow) -> Result<Project> {
+fn project_from_row(row: &impl Cols) -> Result<Project> {
     Ok(Project {
-        id: row.try_get("p_id")?,
-        organization_id: row.try_get("p_organization_id")?,
-        dwh_cluster_id: row.try_get("p_dwh_cluster_id")?,
-        title: row.try_get("p_title")?,
-        description: row.try_get("p_description")?,
-        enabled: row.try_get::<String, _>("p_status")? == "ENABLED",
-        share: row.try_get("p_share")?,
-        created_at: row.try_get("p_created_at")?,
-        modified_at: row.try_get("p_modified_at")?,
+        id: row.text("p_id")?,
+        organization_id: row.text("p_organization_id")?,
+        dwh_cluster_id: row.text("p_dwh_cluster_id")?,
+        title: row.text("p_title")?,
+        description: row.opt_text("p_description")?,
+        enabled: row.text("p_status")? == "ENABLED",
+        share: row.text("p_share")?,
+        created_at: row.int("p_created_at")?,
+        modified_at: row.int("p_modified_at")?,
     })
 }
 
-fn membership_from_row(row: &sqlx::any::AnyRow) -> Result<Option<Membership>> {
-    let Some(id) = row.try_get::<Option<String>, _>("m_id")? else {
-        return Ok(None);
-    };
-    let role: String = row.try_get("m_role")?;
-    let status: String = row.try_get("m_status")?;
+fn membership_from_row(row: &impl Cols) -> Result<Option<Membership>> {
+    let Some(id) = row.opt_text("m_id")? else { return Ok(None) };
+    let role = row.text("m_role")?;
+    let status = row.text("m_status")?;
     Ok(Some(Membership {
         id,
-        project_id: row.try_get("m_project_id")?,
-        account_id: row.try_get("m_account_id")?,
+        project_id: row.text("m_project_id")?,
+        account_id: row.text("m_account_id")?,
         role: Role::parse("role", &role).map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
         status: MembershipStatus::parse("status", &status).map_err(|_| StoreError::Corrupt(format!("status {status:?}")))?,
-        created_at: row.try_get("m_created_at")?,
-        modified_at: row.try_get("m_modified_at")?,
+        created_at: row.int("m_created_at")?,
+        modified_at: row.int("m_modified_at")?,
     }))
 }
 
-fn required_membership(row: &sqlx::any::AnyRow) -> Result<Membership> {
+fn required_membership(row: &impl Cols) -> Result<Membership> {
     membership_from_row(row)?.ok_or_else(|| StoreError::Corrupt("membership row without id".into()))
+}
+
+/// The session, account, project and membership of one request.
+fn session_in_project_from_row(row: &impl Cols) -> Result<(SessionAccount, Option<ProjectAccess>)> {
+    let session = session_from_row(row)?;
+    let project = match row.opt_text("p_id")? {
+        Some(_) => Some(ProjectAccess {
+            project: project_from_row(row)?,
+            membership: membership_from_row(row)?,
+        }),
+        None => None,
+    };
+    Ok((session, project))
 }
 
 fn organization_from_row(row: &sqlx::any::AnyRow) -> Result<Organization> {
@@ -220,29 +233,28 @@ impl Store {
         project_id: &str,
         now: i64,
     ) -> Result<Option<(SessionAccount, Option<ProjectAccess>)>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS}, {ACCOUNT_COLUMNS}, {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} \
-             FROM sessions s JOIN accounts a ON a.id = s.account_id \
-             LEFT JOIN projects p ON p.id = $3 \
-             LEFT JOIN organizations o ON o.id = p.organization_id \
-             LEFT JOIN memberships m ON m.project_id = p.id AND m.account_id = a.id \
-             WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
-        ))
-        .bind(session_id)
-        .bind(now)
-        .bind(project_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let session = session_from_row(&row)?;
-        let project = match row.try_get::<Option<String>, _>("p_id")? {
-            Some(_) => Some(ProjectAccess {
-                project: project_from_row(&row)?,
-                membership: membership_from_row(&row)?,
-            }),
-            None => None,
-        };
-        Ok(Some((session, project)))
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {SESSION_COLUMNS}, {ACCOUNT_COLUMNS}, {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} \
+                 FROM sessions s JOIN accounts a ON a.id = s.account_id \
+                 LEFT JOIN projects p ON p.id = $3 \
+                 LEFT JOIN organizations o ON o.id = p.organization_id \
+                 LEFT JOIN memberships m ON m.project_id = p.id AND m.account_id = a.id \
+                 WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
+            )
+        });
+        if let Some(fast) = &self.fast {
+            return fast.query_row(&SQL, &[("$1", &session_id), ("$2", &now), ("$3", &project_id)], |row| {
+                session_in_project_from_row(row)
+            });
+        }
+        let row = sqlx::query(&SQL)
+            .bind(session_id)
+            .bind(now)
+            .bind(project_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_in_project_from_row).transpose()
     }
 
     /// The projects in which the account has an ENABLED membership, with that membership.
