@@ -12,6 +12,7 @@
 //! latest commit, including commits by other processes (`locus admin`), so
 //! nothing read here can be stale.
 
+use crate::row::NamedRow;
 use crate::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use std::path::PathBuf;
@@ -47,7 +48,7 @@ impl FastReads {
         &self,
         sql: &str,
         params: &[(&str, &dyn ToSql)],
-        decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T>,
+        decode: impl FnOnce(&NamedRow<'_, '_>) -> Result<T>,
     ) -> Result<Option<T>> {
         let conn = match self
             .idle
@@ -60,9 +61,15 @@ impl FastReads {
         };
         let result = (|| {
             let mut stmt = conn.prepare_cached(sql)?;
+            let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
             let mut rows = stmt.query(params)?;
             match rows.next()? {
-                Some(row) => decode(row).map(Some),
+                Some(row) => decode(&NamedRow {
+                    row,
+                    names: &names,
+                    hint: std::cell::Cell::new(0),
+                })
+                .map(Some),
                 None => Ok(None),
             }
         })();
