@@ -8,6 +8,7 @@
 pub mod access;
 pub mod error;
 pub mod ids;
+pub mod invitation;
 pub mod password;
 pub mod role;
 pub mod values;
@@ -15,5 +16,6 @@ pub mod values;
 pub use access::{decide, AccessRequest, Decision, Denial, MembershipStatus, Ownership};
 pub use error::Invalid;
 pub use ids::{random_base62, AccountId, OrganizationId, ProjectId};
+pub use invitation::{InvitationStatus, Transition};
 pub use role::{Permission, Role};
 pub use values::{Email, PersonName};

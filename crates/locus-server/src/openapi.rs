@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::organizations::routes())
         .merge(routes::projects::routes())
         .merge(routes::members::routes())
+        .merge(routes::invitations::routes())
 }
 
 /// Adds what every operation shares: the bearer scheme, the error body as the

@@ -38,6 +38,8 @@ pub struct Settings {
     pub bearer_ttl: Duration,
     /// Lifetime of password-reset links.
     pub reset_ttl: Duration,
+    /// Lifetime of invitation links.
+    pub invitation_ttl: Duration,
     pub limits: Limits,
 }
 
@@ -53,6 +55,7 @@ impl Settings {
             mail_from: "Locus <locus@localhost>".to_owned(),
             bearer_ttl: Duration::from_secs(3600),
             reset_ttl: Duration::from_secs(3600),
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             limits: Limits::default(),
         }
     }

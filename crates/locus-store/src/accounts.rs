@@ -248,6 +248,12 @@ impl Store {
         if sole_admin.is_some() {
             return Err(StoreError::LastAdmin);
         }
+        // Their pending invitations die with them rather than outlive their authority.
+        sqlx::query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE invited_by = $2 AND status = 'PENDING'")
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

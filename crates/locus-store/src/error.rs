@@ -12,6 +12,9 @@ pub enum StoreError {
     /// The change would leave a project without an ENABLED ADMIN.
     #[error("a project must keep at least one enabled ADMIN")]
     LastAdmin,
+    /// An invitation could not be accepted: it was in this status.
+    #[error("the invitation is {}", .0.as_str())]
+    InvitationNotPending(locus_core::InvitationStatus),
     /// A stored value that the code cannot read (a bug or a manual edit).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

@@ -15,6 +15,7 @@ mod accounts;
 mod credentials;
 mod error;
 mod fast;
+mod invitations;
 mod migrate;
 mod projects;
 mod row;
@@ -26,6 +27,7 @@ pub mod testing;
 pub use accounts::{Account, AccountStatus, NewAccount};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
+pub use invitations::{Invitation, LinkSecret, NewInvitation};
 pub use projects::{
     Member, Membership, NewProject, Organization, Page, PageRequest, Project, ProjectAccess, ProjectFilter, ProjectOrder, ProjectPatch,
 };

@@ -2,6 +2,7 @@
 
 use crate::accounts::ACCOUNT_COLUMNS;
 use crate::credentials::{session_from_row, SESSION_COLUMNS};
+use crate::invitations::{cancel_invitations_by, may_invite};
 use crate::row::Cols;
 use crate::{Backend, Result, SessionAccount, Store, StoreError, Tx};
 use locus_core::{MembershipStatus, ProjectId, Role};
@@ -444,6 +445,9 @@ impl Store {
             .bind(membership_id)
             .execute(&mut *tx)
             .await?;
+        if !may_invite(role, status) {
+            cancel_invitations_by(&mut tx, project_id, &current.account_id, now).await?;
+        }
         tx.commit().await?;
         Ok(Membership {
             role,
@@ -464,6 +468,7 @@ impl Store {
             .bind(membership_id)
             .execute(&mut *tx)
             .await?;
+        cancel_invitations_by(&mut tx, project_id, &current.account_id, crate::now_millis()).await?;
         tx.commit().await?;
         Ok(current)
     }
@@ -473,12 +478,7 @@ impl Store {
     /// run one after the other (two admins demoting each other cannot both
     /// see the other still in place). SQLite's `BEGIN IMMEDIATE` already serializes.
     async fn lock_membership(&self, tx: &mut Tx, project_id: &str, membership_id: &str) -> Result<Membership> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM projects WHERE id = $1 FOR UPDATE")
-                .bind(project_id)
-                .execute(&mut **tx)
-                .await?;
-        }
+        lock_project(self, tx, project_id).await?;
         let row = sqlx::query(&format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships m WHERE m.project_id = $1 AND m.id = $2"
         ))
@@ -541,7 +541,18 @@ async fn insert_membership(
     })
 }
 
-async fn ensure_another_admin(tx: &mut Tx, project_id: &str) -> Result<()> {
+/// Serializes membership changes in one project on PostgreSQL (see `lock_membership`).
+pub(crate) async fn lock_project(store: &Store, tx: &mut Tx, project_id: &str) -> Result<()> {
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT id FROM projects WHERE id = $1 FOR UPDATE")
+            .bind(project_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn ensure_another_admin(tx: &mut Tx, project_id: &str) -> Result<()> {
     let admins: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE project_id = $1 AND role = 'ADMIN' AND status = 'ENABLED'")
             .bind(project_id)

@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Lifetime of password-reset links, in seconds.
     #[arg(long, env = "LOCUS_RESET_TTL", default_value_t = 3600)]
     reset_ttl: u64,
+    /// Lifetime of invitation links, in seconds (default 7 days).
+    #[arg(long, env = "LOCUS_INVITATION_TTL", default_value_t = 7 * 24 * 3600)]
+    invitation_ttl: u64,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +149,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.mail_from = args.mail_from;
     settings.bearer_ttl = Duration::from_secs(args.bearer_ttl);
     settings.reset_ttl = Duration::from_secs(args.reset_ttl);
+    settings.invitation_ttl = Duration::from_secs(args.invitation_ttl);
     let state = locus_server::AppState::open(settings).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

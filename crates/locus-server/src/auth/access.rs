@@ -43,6 +43,9 @@ required!(
     MembershipList => MembershipList,
     MembershipUpdate => MembershipUpdate,
     MembershipDelete => MembershipDelete,
+    InvitationCreate => InvitationCreate,
+    InvitationList => InvitationList,
+    InvitationUpdate => InvitationUpdate,
 );
 
 /// A caller allowed `P` in the project named by the `projectId` path parameter.

@@ -22,6 +22,11 @@ pub struct Limits {
     pub lookups_per_account: i64,
     pub window: Duration,
     pub lock: Duration,
+    /// Invitations sent per project within `invitation_window`.
+    pub invitations_per_project: i64,
+    /// Invitations sent by one inviter within `invitation_window`.
+    pub invitations_per_inviter: i64,
+    pub invitation_window: Duration,
 }
 
 impl Default for Limits {
@@ -34,6 +39,9 @@ impl Default for Limits {
             lookups_per_account: 60,
             window: Duration::from_secs(15 * 60),
             lock: Duration::from_secs(5 * 60),
+            invitations_per_project: 500,
+            invitations_per_inviter: 200,
+            invitation_window: Duration::from_secs(3600),
         }
     }
 }
@@ -59,6 +67,25 @@ impl Limits {
     }
     pub fn reset_address(&self) -> Throttle {
         self.throttle("reset.address", self.reset_per_address)
+    }
+    /// Invitation limits lock for the rest of their window.
+    pub fn invitations_project(&self) -> Throttle {
+        let window = i64::try_from(self.invitation_window.as_millis()).unwrap_or(i64::MAX);
+        Throttle {
+            scope: "invite.project",
+            max_hits: self.invitations_per_project,
+            window_ms: window,
+            lock_ms: window,
+        }
+    }
+    pub fn invitations_inviter(&self) -> Throttle {
+        let window = i64::try_from(self.invitation_window.as_millis()).unwrap_or(i64::MAX);
+        Throttle {
+            scope: "invite.inviter",
+            max_hits: self.invitations_per_inviter,
+            window_ms: window,
+            lock_ms: window,
+        }
     }
     pub fn lookups(&self) -> Throttle {
         self.throttle("lookup.account", self.lookups_per_account)

@@ -14,6 +14,8 @@ pub enum Kind {
     Bearer,
     /// A password-reset link.
     PasswordReset,
+    /// An invitation link.
+    Invitation,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
             Kind::AccessToken => "lpat",
             Kind::Bearer => "lbt",
             Kind::PasswordReset => "lrst",
+            Kind::Invitation => "linv",
         }
     }
 }

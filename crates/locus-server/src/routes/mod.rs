@@ -3,6 +3,7 @@
 pub mod access_tokens;
 pub mod accounts;
 pub mod health;
+pub mod invitations;
 pub mod members;
 pub mod oauth;
 pub mod organizations;

@@ -31,7 +31,7 @@ fn matrix() -> HashMap<String, HashMap<String, bool>> {
 struct Probe {
     permission: &'static str,
     method: Method,
-    /// `{pid}` is the project, `{mid}` a membership the probe may change or remove.
+    /// `{pid}` is the project, `{mid}` a membership and `{iid}` an invitation the probe may change.
     path: &'static str,
     body: Option<fn(&Fixture) -> Value>,
 }
@@ -79,6 +79,24 @@ fn probes() -> Vec<Probe> {
             method: Method::DELETE,
             path: "/rest/projects/{pid}/members/{mid}",
             body: None,
+        },
+        Probe {
+            permission: "invitation.create",
+            method: Method::POST,
+            path: "/rest/projects/{pid}/invitations",
+            body: Some(|_| json!({"email": "someone@example.org", "role": "VIEWER"})),
+        },
+        Probe {
+            permission: "invitation.list",
+            method: Method::GET,
+            path: "/rest/projects/{pid}/invitations",
+            body: None,
+        },
+        Probe {
+            permission: "invitation.update",
+            method: Method::PUT,
+            path: "/rest/projects/{pid}/invitations/{iid}",
+            body: Some(|_| json!({"status": "CANCELED"})),
         },
         // Last: it removes the project.
         Probe {
@@ -129,10 +147,18 @@ async fn every_role_gets_exactly_what_the_matrix_grants() {
                     json!({"accountId": target.id, "role": "VIEWER"}),
                 )
                 .await;
+            let (_, inv) = app
+                .post(
+                    &format!("/rest/projects/{}/invitations", fixture.pid),
+                    Some(&admin.bearer),
+                    json!({"email": "probe@example.org", "role": "VIEWER"}),
+                )
+                .await;
             let path = probe
                 .path
                 .replace("{pid}", &fixture.pid)
-                .replace("{mid}", m["id"].as_str().unwrap());
+                .replace("{mid}", m["id"].as_str().unwrap())
+                .replace("{iid}", inv["id"].as_str().unwrap());
             let body = probe.body.map(|make| make(&fixture));
             let (status, answer) = app.call(probe.method.clone(), &path, Some(&member.bearer), body).await;
             let expected = grants[probe.permission];
@@ -172,12 +198,23 @@ async fn non_members_get_404_and_disabled_members_403_on_every_probe() {
             json!({"accountId": disabled.id, "role": "ADMIN", "status": "DISABLED"}),
         )
         .await;
+    let (_, inv) = app
+        .post(
+            &format!("/rest/projects/{pid}/invitations"),
+            Some(&admin.bearer),
+            json!({"email": "probe@example.org", "role": "VIEWER"}),
+        )
+        .await;
     let fixture = Fixture {
         pid: pid.clone(),
         spare: app.user().await,
     };
     for probe in probes() {
-        let path = probe.path.replace("{pid}", &pid).replace("{mid}", dm["id"].as_str().unwrap());
+        let path = probe
+            .path
+            .replace("{pid}", &pid)
+            .replace("{mid}", dm["id"].as_str().unwrap())
+            .replace("{iid}", inv["id"].as_str().unwrap());
         let body = probe.body.map(|make| make(&fixture));
         let (status, _) = app.call(probe.method.clone(), &path, Some(&stranger.bearer), body.clone()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "stranger {}", probe.permission);

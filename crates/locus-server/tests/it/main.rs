@@ -4,6 +4,7 @@
 mod accounts;
 mod conformance;
 mod errors;
+mod invitations;
 mod limits;
 mod members;
 mod multi_instance;
@@ -203,4 +204,10 @@ pub fn secret_in(mail: &str, prefix: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect()
+}
+
+/// `secret` with its last character changed: the same id, a wrong secret.
+pub fn tamper(secret: &str) -> String {
+    let (head, last) = secret.split_at(secret.len() - 1);
+    format!("{head}{}", if last == "X" { "Y" } else { "X" })
 }

@@ -126,7 +126,7 @@ async fn unknown_malformed_and_missing_tokens_are_401_or_400() {
         assert_eq!(resp.headers()["www-authenticate"], "Bearer");
     }
     let ann = app.user().await;
-    let tampered = format!("{}x", &ann.bearer[..ann.bearer.len() - 1]);
+    let tampered = crate::tamper(&ann.bearer);
     assert_eq!(
         app.get("/rest/accounts/current", &tampered).await.0,
         StatusCode::UNAUTHORIZED,

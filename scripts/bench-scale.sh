@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# Scale benchmark: does per-request latency stay flat as the tables grow?
+#
+# Measures p50/p99 latency (and req/s) of
+#   detail  GET /rest/projects/{id}   (session_in_project: session+account+project+membership)
+#   list    GET /rest/projects        (projects_of: COUNT + first page, default size 100)
+# for one benchmark account, on SQLite and/or PostgreSQL, on two datasets of the
+# same shape:
+#   small   100 accounts,     100 projects,    1,000 memberships (10 per project)
+#   large   100,000 accounts, 10,000 projects, 1,000,000 memberships (100 per project)
+# Every seeded account has its own default organization and is a member of 10
+# projects. The benchmark account (made with `locus admin create-account`) is a
+# VIEWER of 100 projects in both datasets (every project in small, every 100th
+# in large), so the list page is the same 100 rows; detail is measured on one of
+# them. The bulk rows are inserted with SQL in one transaction (PostgreSQL:
+# generate_series, then ANALYZE; SQLite: a recursive CTE, no ANALYZE, as a
+# server would have it) between `locus admin` and `locus serve`.
+#
+# Each endpoint gets a warm-up run, then
+#   wrk -t1 -c$SCALE_CONNECTIONS -d${SCALE_DURATION}s --latency
+# from loopback (moderate concurrency so latency reflects the queries, not
+# queueing). The final table gives p50, p99, req/s and, for large, the
+# large/small ratio of p50 and p99. Target: large within 1.5x of small.
+#
+# Usage: scripts/bench-scale.sh [sqlite|postgres|all]        (default all)
+# Environment:
+#   LOCUS_BIN                  server binary (default: cargo build --release, then
+#                              ${CARGO_TARGET_DIR:-target}/release/locus)
+#   LOCUS_BENCH_POSTGRES_URL   default postgres://postgres@127.0.0.1:5432/test; a
+#                              fresh schema per dataset, dropped at the end
+#   SCALE_DURATION (10) SCALE_WARMUP (2) SCALE_CONNECTIONS (8)
+#   SCALE_EXPLAIN=1            also print the query plans of both queries on each dataset
+# Needs wrk, sqlite3, psql, curl, python3.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+MODE=${1:-all}
+case $MODE in
+  sqlite) BACKENDS=(sqlite) ;;
+  postgres) BACKENDS=(postgres) ;;
+  all) BACKENDS=(sqlite postgres) ;;
+  *) echo "usage: $0 [sqlite|postgres|all]" >&2; exit 2 ;;
+esac
+DURATION=${SCALE_DURATION:-10}
+WARMUP=${SCALE_WARMUP:-2}
+CONNECTIONS=${SCALE_CONNECTIONS:-8}
+PG_URL=${LOCUS_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+PASSWORD=Bench-operator-1
+EMAIL=bench@scale.example
+T0=1700000000000
+STARTED=$(date +%s)
+
+for tool in wrk curl python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
+done
+for b in "${BACKENDS[@]}"; do
+  if [[ $b == sqlite ]]; then command -v sqlite3 >/dev/null || { echo "sqlite3 is needed (apt-get install -y sqlite3)" >&2; exit 1; }; fi
+  if [[ $b == postgres ]]; then command -v psql >/dev/null || { echo "psql is needed" >&2; exit 1; }; fi
+done
+
+if [[ -n ${LOCUS_BIN:-} ]]; then
+  BIN=$LOCUS_BIN
+else
+  cargo build --release --locked -p locus >/dev/null
+  BIN=${CARGO_TARGET_DIR:-target}/release/locus
+fi
+[[ -x $BIN ]] || { echo "no server binary at $BIN" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-scale.XXXXXX")
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+SERVER_PID=
+SCHEMAS=()
+
+stop_server() {
+  if [[ -n $SERVER_PID ]]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+cleanup() {
+  stop_server
+  local s
+  for s in "${SCHEMAS[@]}"; do
+    psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '[%4ds] %s\n' "$(($(date +%s) - STARTED))" "$*" >&2; }
+
+# --- SQL helpers: one generator, two dialects --------------------------------
+# pad EXPR WIDTH: EXPR zero-padded to WIDTH digits.
+pad() {
+  if [[ $BACKEND == postgres ]]; then echo "lpad(($1)::text, $2, '0')"; else echo "printf('%0$2d', $1)"; fi
+}
+# insert_series N "INSERT INTO t (...)" "SELECT ... (using i)": the SELECT run for i in 0..N-1.
+insert_series() {
+  if [[ $BACKEND == postgres ]]; then
+    echo "$2 $3 FROM generate_series(0, $(($1 - 1))) AS g(i);"
+  else
+    echo "WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < $(($1 - 1))) $2 $3 FROM g;"
+  fi
+}
+
+# seed_sql ACCOUNTS PROJECTS MEMBERS_PER_PROJECT BENCH_ACCOUNT_ID
+# Account a is member of project p in slot j (0..M-1) when a = j*R + p mod R,
+# R = A/M: (project, account) pairs are unique and every account is in P/R projects.
+# The slot-0 member is the project's ADMIN and creator; the others are VIEWERs.
+seed_sql() {
+  local A=$1 P=$2 M=$3 bench=$4
+  local R=$((A / M)) stride=$((P / 100))
+  local org_of_creator acct_of_creator
+  org_of_creator="'o' || $(pad "i % $R" 15)"
+  acct_of_creator="'A' || $(pad "i % $R" 19)"
+  echo "BEGIN;"
+  insert_series "$A" "INSERT INTO organizations (id, title, dwh_cluster_id, created_at, modified_at)" \
+    "SELECT 'o' || $(pad i 15), 'Org ' || i, 'c' || $(pad "i % 100000" 5), $T0 + i, $T0 + i"
+  insert_series "$A" "INSERT INTO accounts (id, email, email_normalized, given_name, surname, password_hash, default_organization_id, created_at, modified_at)" \
+    "SELECT 'A' || $(pad i 19), 'user' || i || '@scale.example', 'user' || i || '@scale.example', 'User', 'Number' || i, 'seeded-no-login', 'o' || $(pad i 15), $T0 + i, $T0 + i"
+  insert_series "$A" "INSERT INTO organization_members (organization_id, account_id, created_at)" \
+    "SELECT 'o' || $(pad i 15), 'A' || $(pad i 19), $T0 + i"
+  insert_series "$P" "INSERT INTO projects (id, organization_id, title, created_by, created_at, modified_at)" \
+    "SELECT 'p' || $(pad i 15), $org_of_creator, 'Project ' || i, $acct_of_creator, $T0 + i * 1000, $T0 + i * 1000"
+  insert_series "$((P * M))" "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at)" \
+    "SELECT 'm' || $(pad i 15), 'p' || $(pad "i / $M" 15), 'A' || $(pad "(i % $M) * $R + (i / $M) % $R" 19), CASE WHEN i % $M = 0 THEN 'ADMIN' ELSE 'VIEWER' END, 'ENABLED', $T0 + i, $T0 + i"
+  insert_series 100 "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at)" \
+    "SELECT 'mb' || $(pad i 14), 'p' || $(pad "i * $stride" 15), '$bench', 'VIEWER', 'ENABLED', $T0 + i, $T0 + i"
+  echo "COMMIT;"
+}
+
+run_sql() { # stdin: SQL
+  if [[ $BACKEND == postgres ]]; then
+    psql -q -v ON_ERROR_STOP=1 "$PG_URL" -c "SET search_path = $SCHEMA" -f - >/dev/null
+  else
+    sqlite3 -bail "$DATA/locus.db" >/dev/null
+  fi
+}
+query() { # SQL -> first column of first row
+  if [[ $BACKEND == postgres ]]; then
+    psql -Atq "$PG_URL" -c "SET search_path = $SCHEMA" -c "$1"
+  else
+    sqlite3 "$DATA/locus.db" "$1"
+  fi
+}
+
+# The FROM/WHERE of the two queries the endpoints run (crates/locus-store/src/projects.rs).
+explain() { # session_id account_id project_id
+  local now sip list count
+  now=$(($(date +%s) * 1000))
+  sip="SELECT s.secret_hash, a.id, p.id, o.dwh_cluster_id, m.id, m.role FROM sessions s JOIN accounts a ON a.id = s.account_id \
+LEFT JOIN projects p ON p.id = '$3' LEFT JOIN organizations o ON o.id = p.organization_id \
+LEFT JOIN memberships m ON m.project_id = p.id AND m.account_id = a.id \
+WHERE s.id = '$1' AND s.expires_at > $now AND a.status = 'ENABLED'"
+  local from="FROM memberships m JOIN projects p ON p.id = m.project_id JOIN organizations o ON o.id = p.organization_id \
+WHERE m.account_id = '$2' AND m.status = 'ENABLED' AND ('' = '' OR p.organization_id = '') AND ('' = '' OR p.share = '')"
+  count="SELECT COUNT(*) $from"
+  list="SELECT p.id, p.title, o.dwh_cluster_id, m.id, m.role $from ORDER BY p.created_at ASC, p.id ASC LIMIT 100 OFFSET 0"
+  local q
+  for q in "$sip" "$count" "$list"; do
+    echo "  -- ${q:0:60}..."
+    if [[ $BACKEND == postgres ]]; then
+      psql -Atq "$PG_URL" -c "SET search_path = $SCHEMA" -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) $q" | sed 's/^/     /'
+    else
+      sqlite3 "$DATA/locus.db" "EXPLAIN QUERY PLAN $q" | sed 's/^/     /'
+    fi
+  done
+}
+
+ms() { # wrk latency value (e.g. 512.00us, 1.23ms, 1.01s) -> milliseconds
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    printf "%.3f", n }'
+}
+
+measure() { # dataset endpoint url
+  local out p50 p99 rps bad
+  wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -H "Authorization: Bearer $BEARER" "$3" >/dev/null
+  out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $BEARER" "$3")
+  echo "$out" >>"$WORK/wrk.log"
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  if [[ -n $bad ]]; then
+    echo "$BACKEND $1 $2: $bad non-2xx responses" >&2
+    exit 1
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$BACKEND" "$1" "$2" "$(ms "$p50")" "$(ms "$p99")" "$rps" >>"$RESULTS"
+  log "$BACKEND $1 $2: p50 $p50 p99 $p99 $rps req/s"
+}
+
+run_dataset() { # small|large
+  local dataset=$1 A P M
+  if [[ $dataset == small ]]; then A=100 P=100 M=10; else A=100000 P=10000 M=100; fi
+  DATA=$WORK/$BACKEND-$dataset
+  mkdir -p "$DATA"
+  DB_ARGS=()
+  if [[ $BACKEND == postgres ]]; then
+    SCHEMA=locus_scale_$$_$dataset
+    SCHEMAS+=("$SCHEMA")
+    psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" -c "CREATE SCHEMA $SCHEMA" >/dev/null
+    DB_ARGS=(--database-url "$PG_URL?options=-c%20search_path%3D$SCHEMA")
+  fi
+
+  local account token
+  account=$(printf '%s\n' "$PASSWORD" | "$BIN" admin --data-dir "$DATA" "${DB_ARGS[@]}" create-account \
+    --email "$EMAIL" --name "Bench Operator" --password-stdin 2>>"$DATA/admin.log" | tail -n1 | tr -d '[:space:]')
+  [[ $account =~ ^[a-zA-Z0-9]{20}$ ]] || { echo "create-account printed '$account'" >&2; cat "$DATA/admin.log" >&2; exit 1; }
+  token=$("$BIN" admin --data-dir "$DATA" "${DB_ARGS[@]}" create-token --email "$EMAIL" --name scale 2>>"$DATA/admin.log" | tail -n1)
+
+  log "$BACKEND $dataset: seeding $A accounts, $P projects, $((P * M)) + 100 memberships"
+  seed_sql "$A" "$P" "$M" "$account" | run_sql
+  if [[ $BACKEND == postgres ]]; then
+    query "ANALYZE" >/dev/null
+  else
+    query "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+  fi
+  log "$BACKEND $dataset: seeded ($(query "SELECT COUNT(*) FROM memberships") memberships)"
+
+  LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$DATA" "${DB_ARGS[@]}" --listen 127.0.0.1:0 2>"$DATA/server.log" &
+  SERVER_PID=$!
+  local addr=
+  for _ in $(seq 1 300); do
+    addr=$(sed -n 's/.*locus is listening address=\([0-9.:]*\).*/\1/p' "$DATA/server.log" | head -n1)
+    [[ -n $addr ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n $addr ]] || { echo "server did not start:" >&2; cat "$DATA/server.log" >&2; exit 1; }
+  local base="http://$addr"
+  BEARER=$(curl -sf -X POST "$base/rest/oauth/token" -H 'content-type: application/json' -d "{\"refresh_token\":\"$token\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+  # The project for detail: one of the benchmark account's 100, in the middle.
+  local project
+  project=p$(printf '%015d' $((50 * (P / 100))))
+  local detail_url="$base/rest/projects/$project" list_url="$base/rest/projects"
+  # Sanity: detail answers 200 with the caller's membership, the list page is full.
+  curl -sf -H "Authorization: Bearer $BEARER" "$detail_url" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["id"] == sys.argv[1], d' "$project"
+  curl -sf -H "Authorization: Bearer $BEARER" "$list_url" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert len(d["content"]) == 100 and d["page"]["totalElements"] == 100, d["page"]'
+
+  if [[ ${SCALE_EXPLAIN:-} == 1 ]]; then
+    local session
+    session=$(query "SELECT id FROM sessions WHERE account_id = '$account' ORDER BY created_at DESC LIMIT 1")
+    echo "== $BACKEND $dataset query plans" >&2
+    explain "$session" "$account" "$project" >&2
+  fi
+
+  measure "$dataset" detail "$detail_url"
+  measure "$dataset" list "$list_url"
+  stop_server
+  if [[ $BACKEND == postgres ]]; then
+    psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null
+  else
+    rm -rf "$DATA"
+  fi
+}
+
+log "binary $BIN; wrk -t1 -c$CONNECTIONS -d${DURATION}s (warm-up ${WARMUP}s); $(nproc) cores"
+for BACKEND in "${BACKENDS[@]}"; do
+  for dataset in small large; do
+    run_dataset "$dataset"
+  done
+done
+
+echo
+python3 - "$RESULTS" <<'EOF'
+import sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+small = {(b, e): (float(p50), float(p99)) for b, d, e, p50, p99, _ in rows if d == "small"}
+print(f"{'backend':<9} {'dataset':<7} {'endpoint':<8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>10} {'p50 x':>6} {'p99 x':>6}")
+worst = 0.0
+for b, d, e, p50, p99, rps in rows:
+    r50 = r99 = ""
+    if d == "large" and (b, e) in small:
+        s50, s99 = small[(b, e)]
+        x50, x99 = float(p50) / s50, float(p99) / s99
+        worst = max(worst, x50, x99)
+        r50, r99 = f"{x50:.2f}", f"{x99:.2f}"
+    print(f"{b:<9} {d:<7} {e:<8} {float(p50):>8.3f} {float(p99):>8.3f} {float(rps):>10.0f} {r50:>6} {r99:>6}")
+print(f"\nworst large/small ratio {worst:.2f} (target <= 1.5): {'OK' if worst <= 1.5 else 'OVER'}")
+EOF
+log "done in $(($(date +%s) - STARTED)) s"
