@@ -2,6 +2,7 @@
 
 mod accounts;
 mod credentials;
+mod invitations;
 mod projects;
 mod throttle;
 
