@@ -16,11 +16,14 @@
 # generate_series, then ANALYZE; SQLite: a recursive CTE, no ANALYZE, as a
 # server would have it) between `locus admin` and `locus serve`.
 #
-# Each endpoint gets a warm-up run, then
+# Both datasets of a backend are served at once (one server each) and measured
+# alternately, so that both see the same background load. Each measurement is a
+# warm-up run, then
 #   wrk -t1 -c$SCALE_CONNECTIONS -d${SCALE_DURATION}s --latency
 # from loopback (moderate concurrency so latency reflects the queries, not
-# queueing). The final table gives p50, p99, req/s and, for large, the
-# large/small ratio of p50 and p99. Target: large within 1.5x of small.
+# queueing), repeated for $SCALE_ROUNDS rounds. The final table gives the median
+# over the rounds of p50, p99 and req/s and, for large, the large/small ratio of
+# p50 and p99. Target: large within 1.5x of small.
 #
 # Usage: scripts/bench-scale.sh [sqlite|postgres|all]        (default all)
 # Environment:
@@ -28,7 +31,7 @@
 #                              ${CARGO_TARGET_DIR:-target}/release/locus)
 #   LOCUS_BENCH_POSTGRES_URL   default postgres://postgres@127.0.0.1:5432/test; a
 #                              fresh schema per dataset, dropped at the end
-#   SCALE_DURATION (10) SCALE_WARMUP (2) SCALE_CONNECTIONS (8)
+#   SCALE_DURATION (10) SCALE_WARMUP (2) SCALE_CONNECTIONS (8) SCALE_ROUNDS (3)
 #   SCALE_EXPLAIN=1            also print the query plans of both queries on each dataset
 # Needs wrk, sqlite3, psql, curl, python3.
 set -euo pipefail
@@ -44,6 +47,7 @@ esac
 DURATION=${SCALE_DURATION:-10}
 WARMUP=${SCALE_WARMUP:-2}
 CONNECTIONS=${SCALE_CONNECTIONS:-8}
+ROUNDS=${SCALE_ROUNDS:-3}
 PG_URL=${LOCUS_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 PASSWORD=Bench-operator-1
 EMAIL=bench@scale.example
@@ -69,21 +73,25 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-scale.XXXXXX")
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
-SERVER_PID=
+SERVER_PIDS=()
 SCHEMAS=()
 
-stop_server() {
-  if [[ -n $SERVER_PID ]]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
+stop_servers() {
+  local pid
+  for pid in "${SERVER_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  SERVER_PIDS=()
+}
+drop_schema() {
+  psql -q "$PG_URL" -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $1 CASCADE" >/dev/null
 }
 cleanup() {
-  stop_server
+  stop_servers
   local s
   for s in "${SCHEMAS[@]}"; do
-    psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true
+    drop_schema "$s" >/dev/null 2>&1 || true
   done
   rm -rf "$WORK"
 }
@@ -177,34 +185,44 @@ ms() { # wrk latency value (e.g. 512.00us, 1.23ms, 1.01s) -> milliseconds
     printf "%.3f", n }'
 }
 
-measure() { # dataset endpoint url
-  local out p50 p99 rps bad
-  wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -H "Authorization: Bearer $BEARER" "$3" >/dev/null
-  out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $BEARER" "$3")
-  echo "$out" >>"$WORK/wrk.log"
+declare -A BASE BEARER_OF PROJECT_OF ACCOUNT_OF SERVER_OF
+
+use_dataset() { # small|large: sets DATA, SCHEMA, DB_ARGS
+  DATA=$WORK/$BACKEND-$1
+  SCHEMA=locus_scale_$$_$1
+  DB_ARGS=()
+  [[ $BACKEND == postgres ]] && DB_ARGS=(--database-url "$PG_URL?options=-c%20search_path%3D$SCHEMA")
+  return 0
+}
+
+measure() { # dataset endpoint url round
+  local out p50 p99 rps bad auth=(-H "Authorization: Bearer ${BEARER_OF[$1]}")
+  wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "${auth[@]}" "$3" >/dev/null
+  out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${auth[@]}" "$3")
+  printf '== %s %s %s round %s\n%s\n' "$BACKEND" "$1" "$2" "$4" "$out" >>"$WORK/wrk.log"
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
   rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
   bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  if [[ -n $bad ]]; then
-    echo "$BACKEND $1 $2: $bad non-2xx responses" >&2
+  if [[ -n $bad || -z $p50 ]]; then
+    echo "$BACKEND $1 $2: ${bad:-no} non-2xx responses; wrk said:" >&2
+    echo "$out" >&2
     exit 1
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$BACKEND" "$1" "$2" "$(ms "$p50")" "$(ms "$p99")" "$rps" >>"$RESULTS"
-  log "$BACKEND $1 $2: p50 $p50 p99 $p99 $rps req/s"
+  log "$BACKEND $1 $2 (round $4): p50 $p50 p99 $p99 $rps req/s"
 }
 
-run_dataset() { # small|large
+# Seeds one dataset and starts a server on it.
+prepare() { # small|large
   local dataset=$1 A P M
   if [[ $dataset == small ]]; then A=100 P=100 M=10; else A=100000 P=10000 M=100; fi
-  DATA=$WORK/$BACKEND-$dataset
+  use_dataset "$dataset"
   mkdir -p "$DATA"
-  DB_ARGS=()
   if [[ $BACKEND == postgres ]]; then
-    SCHEMA=locus_scale_$$_$dataset
     SCHEMAS+=("$SCHEMA")
-    psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" -c "CREATE SCHEMA $SCHEMA" >/dev/null
-    DB_ARGS=(--database-url "$PG_URL?options=-c%20search_path%3D$SCHEMA")
+    drop_schema "$SCHEMA"
+    psql -q "$PG_URL" -c "CREATE SCHEMA $SCHEMA" >/dev/null
   fi
 
   local account token
@@ -212,40 +230,41 @@ run_dataset() { # small|large
     --email "$EMAIL" --name "Bench Operator" --password-stdin 2>>"$DATA/admin.log" | tail -n1 | tr -d '[:space:]')
   [[ $account =~ ^[a-zA-Z0-9]{20}$ ]] || { echo "create-account printed '$account'" >&2; cat "$DATA/admin.log" >&2; exit 1; }
   token=$("$BIN" admin --data-dir "$DATA" "${DB_ARGS[@]}" create-token --email "$EMAIL" --name scale 2>>"$DATA/admin.log" | tail -n1)
+  ACCOUNT_OF[$dataset]=$account
 
   log "$BACKEND $dataset: seeding $A accounts, $P projects, $((P * M)) + 100 memberships"
   seed_sql "$A" "$P" "$M" "$account" | run_sql
   if [[ $BACKEND == postgres ]]; then
-    query "ANALYZE" >/dev/null
+    # VACUUM too, so that autovacuum does not wake up on the fresh rows mid-measurement.
+    query "VACUUM (ANALYZE)" >/dev/null
   else
     query "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
   fi
   log "$BACKEND $dataset: seeded ($(query "SELECT COUNT(*) FROM memberships") memberships)"
 
   LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$DATA" "${DB_ARGS[@]}" --listen 127.0.0.1:0 2>"$DATA/server.log" &
-  SERVER_PID=$!
+  local pid=$!
+  SERVER_PIDS+=("$pid")
   local addr=
   for _ in $(seq 1 300); do
     addr=$(sed -n 's/.*locus is listening address=\([0-9.:]*\).*/\1/p' "$DATA/server.log" | head -n1)
     [[ -n $addr ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   [[ -n $addr ]] || { echo "server did not start:" >&2; cat "$DATA/server.log" >&2; exit 1; }
-  local base="http://$addr"
-  BEARER=$(curl -sf -X POST "$base/rest/oauth/token" -H 'content-type: application/json' -d "{\"refresh_token\":\"$token\"}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  BASE[$dataset]="http://$addr"
+  BEARER_OF[$dataset]=$(curl -sf -X POST "${BASE[$dataset]}/rest/oauth/token" -H 'content-type: application/json' \
+    -d "{\"refresh_token\":\"$token\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
   # The project for detail: one of the benchmark account's 100, in the middle.
-  local project
-  project=p$(printf '%015d' $((50 * (P / 100))))
-  local detail_url="$base/rest/projects/$project" list_url="$base/rest/projects"
-  # Sanity: detail answers 200 with the caller's membership, the list page is full.
-  curl -sf -H "Authorization: Bearer $BEARER" "$detail_url" | python3 -c '
+  PROJECT_OF[$dataset]=p$(printf '%015d' $((50 * (P / 100))))
+  # Sanity: detail answers 200 for that project, the list page is full.
+  curl -sf -H "Authorization: Bearer ${BEARER_OF[$dataset]}" "${BASE[$dataset]}/rest/projects/${PROJECT_OF[$dataset]}" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["id"] == sys.argv[1], d' "$project"
-  curl -sf -H "Authorization: Bearer $BEARER" "$list_url" | python3 -c '
+assert d["id"] == sys.argv[1], d' "${PROJECT_OF[$dataset]}"
+  curl -sf -H "Authorization: Bearer ${BEARER_OF[$dataset]}" "${BASE[$dataset]}/rest/projects" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 assert len(d["content"]) == 100 and d["page"]["totalElements"] == 100, d["page"]'
@@ -254,41 +273,60 @@ assert len(d["content"]) == 100 and d["page"]["totalElements"] == 100, d["page"]
     local session
     session=$(query "SELECT id FROM sessions WHERE account_id = '$account' ORDER BY created_at DESC LIMIT 1")
     echo "== $BACKEND $dataset query plans" >&2
-    explain "$session" "$account" "$project" >&2
-  fi
-
-  measure "$dataset" detail "$detail_url"
-  measure "$dataset" list "$list_url"
-  stop_server
-  if [[ $BACKEND == postgres ]]; then
-    psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null
-  else
-    rm -rf "$DATA"
+    explain "$session" "$account" "${PROJECT_OF[$dataset]}" >&2
   fi
 }
 
-log "binary $BIN; wrk -t1 -c$CONNECTIONS -d${DURATION}s (warm-up ${WARMUP}s); $(nproc) cores"
+log "binary $BIN; wrk -t1 -c$CONNECTIONS -d${DURATION}s (warm-up ${WARMUP}s) x $ROUNDS rounds; $(nproc) cores"
 for BACKEND in "${BACKENDS[@]}"; do
+  prepare small
+  prepare large
+  # Small and large alternate, so that both see the same background load.
+  for round in $(seq 1 "$ROUNDS"); do
+    for dataset in small large; do
+      measure "$dataset" detail "${BASE[$dataset]}/rest/projects/${PROJECT_OF[$dataset]}" "$round"
+    done
+    for dataset in small large; do
+      measure "$dataset" list "${BASE[$dataset]}/rest/projects" "$round"
+    done
+  done
+  stop_servers
   for dataset in small large; do
-    run_dataset "$dataset"
+    use_dataset "$dataset"
+    if [[ $BACKEND == postgres ]]; then
+      drop_schema "$SCHEMA"
+    else
+      rm -rf "$DATA"
+    fi
   done
 done
 
 echo
 python3 - "$RESULTS" <<'EOF'
-import sys
-rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
-small = {(b, e): (float(p50), float(p99)) for b, d, e, p50, p99, _ in rows if d == "small"}
-print(f"{'backend':<9} {'dataset':<7} {'endpoint':<8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>10} {'p50 x':>6} {'p99 x':>6}")
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    if line.strip():
+        b, d, e, p50, p99, rps = line.rstrip("\n").split("\t")
+        runs.setdefault((b, d, e), []).append((float(p50), float(p99), float(rps)))
+# median of the rounds, per metric
+med = {k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in runs.items()}
+print(f"{'backend':<9} {'dataset':<7} {'endpoint':<8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50 x':>6} {'p99 x':>6}")
 worst = 0.0
-for b, d, e, p50, p99, rps in rows:
-    r50 = r99 = ""
-    if d == "large" and (b, e) in small:
-        s50, s99 = small[(b, e)]
-        x50, x99 = float(p50) / s50, float(p99) / s99
-        worst = max(worst, x50, x99)
-        r50, r99 = f"{x50:.2f}", f"{x99:.2f}"
-    print(f"{b:<9} {d:<7} {e:<8} {float(p50):>8.3f} {float(p99):>8.3f} {float(rps):>10.0f} {r50:>6} {r99:>6}")
-print(f"\nworst large/small ratio {worst:.2f} (target <= 1.5): {'OK' if worst <= 1.5 else 'OVER'}")
+for b in ("sqlite", "postgres"):
+    for e in ("detail", "list"):
+        for d in ("small", "large"):
+            if (b, d, e) not in med:
+                continue
+            p50, p99, rps = med[(b, d, e)]
+            r50 = r99 = ""
+            if d == "large" and (b, "small", e) in med:
+                s50, s99, _ = med[(b, "small", e)]
+                worst = max(worst, p50 / s50, p99 / s99)
+                r50, r99 = f"{p50 / s50:.2f}", f"{p99 / s99:.2f}"
+            print(f"{b:<9} {d:<7} {e:<8} {p50:>8.3f} {p99:>8.3f} {rps:>8.0f} {r50:>6} {r99:>6}")
+rounds = max(len(v) for v in runs.values())
+print(f"\n(median of {rounds} round(s); p50 x / p99 x = large / small)")
+print(f"worst large/small ratio {worst:.2f} (target <= 1.5): {'OK' if worst <= 1.5 else 'OVER'}")
 EOF
 log "done in $(($(date +%s) - STARTED)) s"

@@ -103,3 +103,59 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         Ok(ClientAddr(addr))
     }
 }
+
+/// The request's id (16 characters `[a-z0-9]`), made by [`request_id`] and
+/// returned to the client in `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Gives every request an id, and every response its `X-Request-Id` header.
+pub async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = locus_core::ids::random_lower36(16);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(req).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// Where a request comes from, for the audit log: its id and the client's `ip:port`.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub remote_host: String,
+}
+
+impl RequestMeta {
+    pub fn from_parts(parts: &Parts) -> RequestMeta {
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_else(|| locus_core::ids::random_lower36(16));
+        let remote_host = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.to_string())
+            .unwrap_or_else(|| "unknown".to_owned());
+        RequestMeta { request_id, remote_host }
+    }
+
+    /// The audit actor for this request, acting as `account_id` (if known).
+    pub fn actor(&self, account_id: Option<&str>) -> locus_store::Actor {
+        locus_store::Actor {
+            account_id: account_id.map(str::to_owned),
+            request_id: self.request_id.clone(),
+            remote_host: self.remote_host.clone(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestMeta::from_parts(parts))
+    }
+}

@@ -1,5 +1,6 @@
 //! Accounts and their default organizations.
 
+use crate::audit::{record, Actor};
 use crate::row::Cols;
 use crate::{Result, Store, StoreError};
 use locus_core::{AccountId, OrganizationId};
@@ -101,7 +102,7 @@ pub struct NewAccount {
 impl Store {
     /// Creates an account with its own default organization, in one transaction.
     /// `Conflict("email")` when the e-mail (case-insensitively) is taken.
-    pub async fn create_account(&self, new: &NewAccount) -> Result<Account> {
+    pub async fn create_account(&self, actor: &Actor, new: &NewAccount) -> Result<Account> {
         let now = crate::now_millis();
         let id = AccountId::generate();
         let org = OrganizationId::generate();
@@ -139,6 +140,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        let actor = Actor {
+            account_id: Some(id.to_string()),
+            ..actor.clone()
+        };
+        let content = serde_json::json!({"given_name": new.given_name, "surname": new.surname, "email": new.email});
+        record(&mut tx, &actor, None, "register_new_account", content).await?;
         tx.commit().await?;
         self.account(id.as_str()).await?.ok_or(StoreError::NotFound)
     }
@@ -161,31 +168,35 @@ impl Store {
     }
 
     /// Replaces the stored preferences (the caller has merged them).
-    pub async fn set_preferences(&self, id: &str, preferences: &serde_json::Value) -> Result<()> {
-        self.update_account_column(id, "preferences", preferences.to_string()).await
+    pub async fn set_preferences(&self, actor: &Actor, id: &str, preferences: &serde_json::Value) -> Result<()> {
+        self.update_account_column(actor, id, "preferences", preferences.to_string()).await
     }
 
-    pub async fn set_onboarding(&self, id: &str, onboarding: &serde_json::Value) -> Result<()> {
-        self.update_account_column(id, "onboarding", onboarding.to_string()).await
+    pub async fn set_onboarding(&self, actor: &Actor, id: &str, onboarding: &serde_json::Value) -> Result<()> {
+        self.update_account_column(actor, id, "onboarding", onboarding.to_string()).await
     }
 
-    async fn update_account_column(&self, id: &str, column: &'static str, value: String) -> Result<()> {
+    async fn update_account_column(&self, actor: &Actor, id: &str, column: &'static str, value: String) -> Result<()> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))
-            .bind(value)
+            .bind(&value)
             .bind(crate::now_millis())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        let content = serde_json::json!({ column: serde_json::from_str::<serde_json::Value>(&value).unwrap_or_default() });
+        record(&mut tx, actor, None, &format!("update_{column}"), content).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Sets a new password hash and ends every bearer session of the account,
     /// in one transaction. With `revoke_tokens`, personal access tokens go too
     /// (a reset means the owner lost control of the old credentials).
-    pub async fn set_password(&self, id: &str, password_hash: &str, revoke_tokens: bool) -> Result<()> {
+    pub async fn set_password(&self, actor: &Actor, id: &str, password_hash: &str, revoke_tokens: bool) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
             .bind(password_hash)
@@ -206,12 +217,20 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        record(
+            &mut tx,
+            actor,
+            None,
+            "change_password",
+            serde_json::json!({"account_id": id, "access_tokens_revoked": revoke_tokens}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Enables or disables an account. Disabling ends its sessions at once.
-    pub async fn set_account_status(&self, id: &str, status: AccountStatus) -> Result<()> {
+    pub async fn set_account_status(&self, actor: &Actor, id: &str, status: AccountStatus) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE accounts SET status = $1, modified_at = $2 WHERE id = $3")
             .bind(status.as_str())
@@ -228,6 +247,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        record(
+            &mut tx,
+            actor,
+            None,
+            "update_account_status",
+            serde_json::json!({"account_id": id, "status": status.as_str()}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -235,7 +262,7 @@ impl Store {
     /// Deletes an account and, through the foreign keys, everything that acts
     /// for it (tokens, sessions, resets, memberships). Refused with `LastAdmin`
     /// while the account is the only ENABLED ADMIN of a project.
-    pub async fn delete_account(&self, id: &str) -> Result<()> {
+    pub async fn delete_account(&self, actor: &Actor, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         let sole_admin = sqlx::query(
             "SELECT m.project_id FROM memberships m WHERE m.account_id = $1 AND m.role = 'ADMIN' AND m.status = 'ENABLED' \
@@ -258,6 +285,14 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        record(
+            &mut tx,
+            actor,
+            None,
+            "delete_account",
+            serde_json::json!({"deleted_account_id": id}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! secrets (the server does), it only finds rows by their public id.
 
 use crate::accounts::{account_from_row, ACCOUNT_COLUMNS};
+use crate::audit::{record, Actor};
 use crate::{Account, Result, Store, StoreError};
 use sqlx::Row;
 use std::sync::LazyLock;
@@ -77,7 +78,8 @@ pub struct PasswordReset {
 }
 
 impl Store {
-    pub async fn create_access_token(&self, token: &AccessToken) -> Result<()> {
+    pub async fn create_access_token(&self, actor: &Actor, token: &AccessToken) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO access_tokens (id, account_id, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -87,8 +89,11 @@ impl Store {
         .bind(&token.secret_hash)
         .bind(token.created_at)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let content = serde_json::json!({"access_token_id": token.id, "name": token.name, "owner_account_id": token.account_id});
+        record(&mut tx, actor, None, "create_access_token", content).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -112,21 +117,31 @@ impl Store {
     }
 
     /// Revokes one of the account's tokens; its sessions go with it (cascade).
-    pub async fn revoke_access_token(&self, account_id: &str, id: &str) -> Result<()> {
+    pub async fn revoke_access_token(&self, actor: &Actor, account_id: &str, id: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query("DELETE FROM access_tokens WHERE id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        record(
+            &mut tx,
+            actor,
+            None,
+            "revoke_access_token",
+            serde_json::json!({"access_token_id": id}),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Records a bearer session, marking its access token used and clearing the
     /// account's expired sessions on the way.
-    pub async fn create_session(&self, session: &NewSession<'_>, now: i64) -> Result<()> {
+    pub async fn create_session(&self, actor: &Actor, session: &NewSession<'_>, now: i64) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND expires_at <= $2")
             .bind(session.account_id)
@@ -151,6 +166,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        let grant = if session.access_token_id.is_some() {
+            "access_token"
+        } else {
+            "password"
+        };
+        let content = serde_json::json!({"grant": grant, "access_token_id": session.access_token_id, "expires_at": session.expires_at});
+        record(&mut tx, actor, None, "request_access_token", content).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -180,15 +202,25 @@ impl Store {
         Ok(())
     }
 
-    pub async fn create_password_reset(&self, id: &str, account_id: &str, secret_hash: &str, expires_at: i64) -> Result<()> {
+    pub async fn create_password_reset(&self, actor: &Actor, id: &str, account_id: &str, secret_hash: &str, expires_at: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO password_resets (id, account_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(account_id)
             .bind(secret_hash)
             .bind(crate::now_millis())
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        record(
+            &mut tx,
+            actor,
+            None,
+            "reset_password_request",
+            serde_json::json!({"account_id": account_id}),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -217,7 +249,14 @@ impl Store {
     /// unexpired, so of two racing uses one wins), sets the password, ends every
     /// session and access token, and kills the account's other reset links.
     /// `NotFound` when the link was used or expired meanwhile.
-    pub async fn complete_password_reset(&self, reset_id: &str, account_id: &str, password_hash: &str, now: i64) -> Result<()> {
+    pub async fn complete_password_reset(
+        &self,
+        actor: &Actor,
+        reset_id: &str,
+        account_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let claimed = sqlx::query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
             .bind(now)
@@ -246,6 +285,14 @@ impl Store {
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
+        record(
+            &mut tx,
+            actor,
+            None,
+            "reset_password",
+            serde_json::json!({"reset_password_account_id": account_id}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! owner. Every change is a conditional update on the status the caller saw,
 //! so concurrent changes cannot both apply (of many concurrent accepts, one wins).
 
+use crate::audit::{record, Actor};
 use crate::projects::{ensure_another_admin, lock_project, Membership};
 use crate::row::Cols;
 use crate::{Page, PageRequest, Result, Store, StoreError, Tx};
@@ -85,7 +86,13 @@ fn status_condition(status: InvitationStatus, now_param: &str) -> String {
 impl Store {
     /// Creates invitations in one transaction. An earlier live invitation of
     /// the same e-mail to the project is canceled: the latest decision counts.
-    pub async fn create_invitations(&self, project_id: &str, invited_by: &str, new: &[NewInvitation]) -> Result<Vec<Invitation>> {
+    pub async fn create_invitations(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        invited_by: &str,
+        new: &[NewInvitation],
+    ) -> Result<Vec<Invitation>> {
         let now = crate::now_millis();
         let mut tx = self.begin().await?;
         let mut ids = Vec::with_capacity(new.len());
@@ -114,6 +121,8 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            let content = serde_json::json!({"invitation_id": id, "email": n.email, "role": n.role.as_str()});
+            record(&mut tx, actor, Some(project_id), "create_invitation", content).await?;
             ids.push(id);
         }
         tx.commit().await?;
@@ -175,6 +184,7 @@ impl Store {
     /// `secret`, the link is replaced. `NotFound` when it changed meanwhile.
     pub async fn change_invitation(
         &self,
+        actor: &Actor,
         project_id: &str,
         id: &str,
         from: InvitationStatus,
@@ -189,6 +199,7 @@ impl Store {
              expires_at = COALESCE($7, expires_at), modified_at = $3 \
              WHERE id IN (SELECT i.id FROM invitations i WHERE i.project_id = $1 AND i.id = $2 AND {condition})"
         );
+        let mut tx = self.begin().await?;
         let done = sqlx::query(&sql)
             .bind(project_id)
             .bind(id)
@@ -197,18 +208,26 @@ impl Store {
             .bind(secret.map(|s| s.id.as_str()))
             .bind(secret.map(|s| s.hash.as_str()))
             .bind(secret.map(|s| s.expires_at))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        let event = if to == InvitationStatus::Canceled {
+            "cancel_invitation"
+        } else {
+            "update_invitation"
+        };
+        let content = serde_json::json!({"invitation_id": id, "from": from.as_str(), "to": to.as_str(), "new_link": secret.is_some()});
+        record(&mut tx, actor, Some(project_id), event, content).await?;
+        tx.commit().await?;
         self.invitation(project_id, id, now).await?.ok_or(StoreError::NotFound)
     }
 
     /// Accepts a live invitation for `account_id`: marks it ACCEPTED and gives
     /// the account the invited role (enabling an existing membership), in one
     /// transaction. `InvitationNotPending` with the status it had otherwise.
-    pub async fn accept_invitation(&self, invitation: &Invitation, account_id: &str, now: i64) -> Result<Membership> {
+    pub async fn accept_invitation(&self, actor: &Actor, invitation: &Invitation, account_id: &str, now: i64) -> Result<Membership> {
         let mut tx = self.begin().await?;
         lock_project(self, &mut tx, &invitation.project_id).await?;
         let claimed = sqlx::query(
@@ -248,8 +267,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if !invitation.role.grants(locus_core::Permission::InvitationCreate) {
-            cancel_invitations_by(&mut tx, &invitation.project_id, account_id, now).await?;
+            cancel_invitations_by(&mut tx, actor, &invitation.project_id, account_id, now).await?;
         }
+        let content = serde_json::json!({
+            "invitation_id": invitation.id, "email": invitation.email, "role": invitation.role.as_str(),
+            "previous_membership": existing.map(|(role, status)| serde_json::json!({"role": role, "membership_status": status})),
+        });
+        record(&mut tx, actor, Some(&invitation.project_id), "accept_invitation", content).await?;
         tx.commit().await?;
         let member = self
             .member(&invitation.project_id, account_id, true)
@@ -261,8 +285,8 @@ impl Store {
 
 /// Cancels the pending invitations `account_id` sent in the project: called
 /// whenever that account stops holding `invitation.create` there.
-pub(crate) async fn cancel_invitations_by(tx: &mut Tx, project_id: &str, account_id: &str, now: i64) -> Result<()> {
-    sqlx::query(
+pub(crate) async fn cancel_invitations_by(tx: &mut Tx, actor: &Actor, project_id: &str, account_id: &str, now: i64) -> Result<()> {
+    let canceled = sqlx::query(
         "UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE project_id = $2 AND invited_by = $3 AND status = 'PENDING'",
     )
     .bind(now)
@@ -270,6 +294,10 @@ pub(crate) async fn cancel_invitations_by(tx: &mut Tx, project_id: &str, account
     .bind(account_id)
     .execute(&mut **tx)
     .await?;
+    if canceled.rows_affected() > 0 {
+        let content = serde_json::json!({"inviter_account_id": account_id, "canceled": canceled.rows_affected(), "reason": "the inviter lost invitation.create"});
+        record(tx, actor, Some(project_id), "cancel_invitation", content).await?;
+    }
     Ok(())
 }
 

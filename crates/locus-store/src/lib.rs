@@ -12,6 +12,7 @@
 //!   that raised them, never by parsing messages.
 
 mod accounts;
+mod audit;
 mod credentials;
 mod error;
 mod fast;
@@ -25,6 +26,7 @@ mod throttle;
 pub mod testing;
 
 pub use accounts::{Account, AccountStatus, NewAccount};
+pub use audit::{Actor, AuditEvent, AuditQuery};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
 pub use invitations::{Invitation, LinkSecret, NewInvitation};

@@ -18,8 +18,10 @@ macro_rules! migrations {
     };
 }
 
-const SQLITE: &[Migration] = migrations!("sqlite": 1 => "0001_accounts.sql", 2 => "0002_projects.sql", 3 => "0003_invitations.sql");
-const POSTGRES: &[Migration] = migrations!("postgres": 1 => "0001_accounts.sql", 2 => "0002_projects.sql", 3 => "0003_invitations.sql");
+const SQLITE: &[Migration] =
+    migrations!("sqlite": 1 => "0001_accounts.sql", 2 => "0002_projects.sql", 3 => "0003_invitations.sql", 4 => "0004_audit.sql");
+const POSTGRES: &[Migration] =
+    migrations!("postgres": 1 => "0001_accounts.sql", 2 => "0002_projects.sql", 3 => "0003_invitations.sql", 4 => "0004_audit.sql");
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let migrations = match store.backend {

@@ -1,6 +1,7 @@
 //! Projects, their organizations, and the memberships that give accounts roles.
 
 use crate::accounts::ACCOUNT_COLUMNS;
+use crate::audit::{record, Actor};
 use crate::credentials::{session_from_row, SESSION_COLUMNS};
 use crate::invitations::{cancel_invitations_by, may_invite};
 use crate::row::Cols;
@@ -181,7 +182,7 @@ fn organization_from_row(row: &sqlx::any::AnyRow) -> Result<Organization> {
 
 impl Store {
     /// Creates a project whose creator becomes its ENABLED ADMIN, in one transaction.
-    pub async fn create_project(&self, creator_id: &str, new: &NewProject) -> Result<(Project, Membership)> {
+    pub async fn create_project(&self, actor: &Actor, creator_id: &str, new: &NewProject) -> Result<(Project, Membership)> {
         let now = crate::now_millis();
         let id = ProjectId::generate();
         let mut tx = self.begin().await?;
@@ -198,6 +199,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_membership(&mut tx, id.as_str(), creator_id, Role::Admin, MembershipStatus::Enabled, now).await?;
+        let content = serde_json::json!({"project_title": new.title, "created_project_id": id.as_str(), "org_id": new.organization_id});
+        record(&mut tx, actor, Some(id.as_str()), "create_project", content).await?;
         tx.commit().await?;
         let access = self.project_access(id.as_str(), creator_id).await?.ok_or(StoreError::NotFound)?;
         Ok((access.project, access.membership.ok_or(StoreError::NotFound)?))
@@ -301,8 +304,9 @@ impl Store {
     }
 
     /// Applies a partial update and returns the project as it now is.
-    pub async fn update_project(&self, project_id: &str, patch: &ProjectPatch) -> Result<Project> {
+    pub async fn update_project(&self, actor: &Actor, project_id: &str, patch: &ProjectPatch) -> Result<Project> {
         let status = patch.enabled.map(|e| if e { "ENABLED" } else { "DISABLED" });
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE projects SET title = COALESCE($1, title), description = COALESCE($2, description), \
              organization_id = COALESCE($3, organization_id), status = COALESCE($4, status), modified_at = $5 WHERE id = $6",
@@ -313,7 +317,7 @@ impl Store {
         .bind(status)
         .bind(crate::now_millis())
         .bind(project_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -322,14 +326,21 @@ impl Store {
             "SELECT {PROJECT_COLUMNS} FROM projects p JOIN organizations o ON o.id = p.organization_id WHERE p.id = $1"
         ))
         .bind(project_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        project_from_row(&row)
+        let project = project_from_row(&row)?;
+        let content = serde_json::json!({
+            "project_title": project.title, "project_status": if project.enabled { "ENABLED" } else { "DISABLED" },
+            "org_id": project.organization_id, "changed": {"title": patch.title, "description": patch.description, "organization_id": patch.organization_id, "status": status},
+        });
+        record(&mut tx, actor, Some(project_id), "update_project", content).await?;
+        tx.commit().await?;
+        Ok(project)
     }
 
     /// Deletes a project and everything in it (memberships and, through the
     /// foreign keys, whatever later tables hang off the project).
-    pub async fn delete_project(&self, project_id: &str) -> Result<()> {
+    pub async fn delete_project(&self, actor: &Actor, project_id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query("DELETE FROM projects WHERE id = $1")
             .bind(project_id)
@@ -338,6 +349,14 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        record(
+            &mut tx,
+            actor,
+            Some(project_id),
+            "delete_project",
+            serde_json::json!({"deleted_project_id": project_id}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -379,9 +398,18 @@ impl Store {
     }
 
     /// Adds a member. `Conflict("membership")` when the account is one already.
-    pub async fn add_membership(&self, project_id: &str, account_id: &str, role: Role, status: MembershipStatus) -> Result<Membership> {
+    pub async fn add_membership(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        account_id: &str,
+        role: Role,
+        status: MembershipStatus,
+    ) -> Result<Membership> {
         let mut tx = self.begin().await?;
         let membership = insert_membership(&mut tx, project_id, account_id, role, status, crate::now_millis()).await?;
+        let content = serde_json::json!({"created_account_id": account_id, "role": role.as_str(), "membership_status": status.as_str()});
+        record(&mut tx, actor, Some(project_id), "create_membership", content).await?;
         tx.commit().await?;
         Ok(membership)
     }
@@ -426,6 +454,7 @@ impl Store {
     /// project would be left without an ENABLED ADMIN.
     pub async fn update_membership(
         &self,
+        actor: &Actor,
         project_id: &str,
         membership_id: &str,
         role: Role,
@@ -446,8 +475,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if !may_invite(role, status) {
-            cancel_invitations_by(&mut tx, project_id, &current.account_id, now).await?;
+            cancel_invitations_by(&mut tx, actor, project_id, &current.account_id, now).await?;
         }
+        let content = serde_json::json!({
+            "updated_account_id": current.account_id, "role": role.as_str(), "membership_status": status.as_str(),
+            "previous_role": current.role.as_str(), "previous_membership_status": current.status.as_str(),
+        });
+        record(&mut tx, actor, Some(project_id), "update_membership", content).await?;
         tx.commit().await?;
         Ok(Membership {
             role,
@@ -458,7 +492,7 @@ impl Store {
     }
 
     /// Removes a membership, under the same last-admin rule.
-    pub async fn delete_membership(&self, project_id: &str, membership_id: &str) -> Result<Membership> {
+    pub async fn delete_membership(&self, actor: &Actor, project_id: &str, membership_id: &str) -> Result<Membership> {
         let mut tx = self.begin().await?;
         let current = self.lock_membership(&mut tx, project_id, membership_id).await?;
         if current.is_enabled_admin() {
@@ -468,7 +502,9 @@ impl Store {
             .bind(membership_id)
             .execute(&mut *tx)
             .await?;
-        cancel_invitations_by(&mut tx, project_id, &current.account_id, crate::now_millis()).await?;
+        cancel_invitations_by(&mut tx, actor, project_id, &current.account_id, crate::now_millis()).await?;
+        let content = serde_json::json!({"deleted_account_id": current.account_id, "role": current.role.as_str()});
+        record(&mut tx, actor, Some(project_id), "delete_membership", content).await?;
         tx.commit().await?;
         Ok(current)
     }

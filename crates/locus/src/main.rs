@@ -209,16 +209,19 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
             let password = password.trim_end_matches(['\n', '\r']).to_owned();
             locus_core::password::check_policy("password", &password)?;
             let account = store
-                .create_account(&locus_store::NewAccount {
-                    email: email.as_str().to_owned(),
-                    given_name: given.as_str().to_owned(),
-                    surname: surname.as_str().to_owned(),
-                    phone_number: None,
-                    consent_granted: false,
-                    password_hash: locus_server::auth::passwords::hash(password).await?,
-                    operator,
-                    preferences: serde_json::json!({}),
-                })
+                .create_account(
+                    &locus_store::Actor::operator_cli(),
+                    &locus_store::NewAccount {
+                        email: email.as_str().to_owned(),
+                        given_name: given.as_str().to_owned(),
+                        surname: surname.as_str().to_owned(),
+                        phone_number: None,
+                        consent_granted: false,
+                        password_hash: locus_server::auth::passwords::hash(password).await?,
+                        operator,
+                        preferences: serde_json::json!({}),
+                    },
+                )
                 .await
                 .context("creating the account")?;
             println!("{}", account.id);
@@ -229,15 +232,18 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
             let account = account_by_email(&store, &email).await?;
             let issued = locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);
             store
-                .create_access_token(&locus_store::AccessToken {
-                    id: issued.id,
-                    account_id: account.id,
-                    name,
-                    secret_hash: issued.hash,
-                    created_at: locus_store::now_millis(),
-                    expires_at: None,
-                    last_used_at: None,
-                })
+                .create_access_token(
+                    &locus_store::Actor::operator_cli(),
+                    &locus_store::AccessToken {
+                        id: issued.id,
+                        account_id: account.id,
+                        name,
+                        secret_hash: issued.hash,
+                        created_at: locus_store::now_millis(),
+                        expires_at: None,
+                        last_used_at: None,
+                    },
+                )
                 .await?;
             println!("{}", issued.token);
         }
@@ -248,7 +254,9 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
 
 async fn set_status(store: &locus_store::Store, email: &str, status: AccountStatus) -> Result<()> {
     let account = account_by_email(store, email).await?;
-    store.set_account_status(&account.id, status).await?;
+    store
+        .set_account_status(&locus_store::Actor::operator_cli(), &account.id, status)
+        .await?;
     println!("{} is {}", account.email, status.as_str());
     Ok(())
 }

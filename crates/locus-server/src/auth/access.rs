@@ -123,7 +123,7 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
             Some((session, access)) => (Some(session), access),
             None => (None, None),
         };
-        let caller = Caller::verify(session_id, secret, session)?;
+        let caller = Caller::verify(session_id, secret, session, &crate::extract::RequestMeta::from_parts(parts))?;
         let access = access.ok_or(ApiError::NotFound("project"))?;
         check(&caller, &access.project, access.membership.as_ref(), P::PERMISSION)?;
         let membership = access.membership.ok_or(ApiError::NotFound("project"))?;

@@ -5,6 +5,7 @@
 
 use super::secrets::{self, Kind};
 use crate::error::ApiError;
+use crate::extract::RequestMeta;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
@@ -16,6 +17,8 @@ pub struct Caller {
     pub account: Account,
     pub session_id: String,
     pub access_token_id: Option<String>,
+    /// This request as the audit log records it, acting as this account.
+    pub actor: locus_store::Actor,
 }
 
 const INVALID: ApiError = ApiError::Unauthorized("invalid or expired bearer token");
@@ -39,9 +42,10 @@ pub(crate) fn bearer(parts: &Parts) -> Result<(&str, &str), ApiError> {
 
 impl Caller {
     /// The caller behind a session the store found, if the presented secret matches it.
-    pub(crate) fn verify(session_id: &str, secret: &str, found: Option<SessionAccount>) -> Result<Caller, ApiError> {
+    pub(crate) fn verify(session_id: &str, secret: &str, found: Option<SessionAccount>, meta: &RequestMeta) -> Result<Caller, ApiError> {
         let session = found.filter(|s| secrets::verify(secret, &s.secret_hash)).ok_or(INVALID)?;
         Ok(Caller {
+            actor: meta.actor(Some(&session.account.id)),
             account: session.account,
             session_id: session_id.to_owned(),
             access_token_id: session.access_token_id,
@@ -55,6 +59,6 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (id, secret) = bearer(parts)?;
         let found = state.store.session(id, locus_store::now_millis()).await?;
-        Caller::verify(id, secret, found)
+        Caller::verify(id, secret, found, &RequestMeta::from_parts(parts))
     }
 }

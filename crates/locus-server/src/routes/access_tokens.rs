@@ -88,7 +88,7 @@ async fn create(
         expires_at,
         last_used_at: None,
     };
-    state.store.create_access_token(&token).await?;
+    state.store.create_access_token(&caller.actor, &token).await?;
     tracing::info!(account_id = %caller.account.id, token_id = %token.id, "access token created");
     let mut dto = AccessTokenDto::from(&token);
     dto.token = Some(issued.token);
@@ -110,7 +110,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::
 async fn revoke(State(state): State<AppState>, caller: Caller, Path(token_id): Path<String>) -> ApiResult<StatusCode> {
     state
         .store
-        .revoke_access_token(&caller.account.id, &token_id)
+        .revoke_access_token(&caller.actor, &caller.account.id, &token_id)
         .await
         .map_err(|e| match e {
             locus_store::StoreError::NotFound => ApiError::NotFound("access token"),

@@ -3,7 +3,7 @@
 
 use crate::auth::{limits, passwords, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Query, RequestMeta};
 use crate::wire::Link;
 use crate::{AppState, SignupMode};
 use axum::extract::{Path, State};
@@ -100,7 +100,7 @@ fn phone(field: &'static str, s: Option<String>) -> ApiResult<Option<String>> {
 /// Sign up. Answers 409 when the e-mail is taken, 403 when sign-up is closed.
 #[utoipa::path(post, path = "/rest/accounts", tag = "accounts", security(()), request_body = NewAccountDto,
     responses((status = 200, body = AccountDto)))]
-async fn sign_up(State(state): State<AppState>, Json(body): Json<NewAccountDto>) -> ApiResult<axum::Json<AccountDto>> {
+async fn sign_up(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<NewAccountDto>) -> ApiResult<axum::Json<AccountDto>> {
     if state.settings.signup == SignupMode::Closed {
         return Err(ApiError::forbidden(
             "sign-up is closed on this server; ask an operator for an account",
@@ -121,7 +121,7 @@ async fn sign_up(State(state): State<AppState>, Json(body): Json<NewAccountDto>)
         operator: false,
         preferences: Value::Object(preferences),
     };
-    let account = state.store.create_account(&new).await?;
+    let account = state.store.create_account(&meta.actor(None), &new).await?;
     tracing::info!(account_id = %account.id, "account registered");
     Ok(axum::Json(AccountDto::from(&account)))
 }
@@ -194,7 +194,7 @@ fn ensure_self(caller: &Caller, account_id: &str) -> ApiResult<()> {
     responses((status = 204, description = "deleted")))]
 async fn delete_account(State(state): State<AppState>, caller: Caller, Path(account_id): Path<String>) -> ApiResult<StatusCode> {
     ensure_self(&caller, &account_id)?;
-    state.store.delete_account(&account_id).await?;
+    state.store.delete_account(&caller.actor, &account_id).await?;
     tracing::info!(account_id = %account_id, "account deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -256,7 +256,10 @@ async fn update_preferences(
         }
     };
     let merged = merge_preferences(current, body)?;
-    state.store.set_preferences(&account_id, &Value::Object(merged)).await?;
+    state
+        .store
+        .set_preferences(&caller.actor, &account_id, &Value::Object(merged))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -287,7 +290,10 @@ async fn update_onboarding(
     if let Some(list) = body.tips_shown {
         current.insert("tipsShown".into(), list.into());
     }
-    state.store.set_onboarding(&account_id, &Value::Object(current)).await?;
+    state
+        .store
+        .set_onboarding(&caller.actor, &account_id, &Value::Object(current))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -322,7 +328,7 @@ async fn change_password(
     }
     check_policy("newPassword", &body.new_password)?;
     let hash = passwords::hash(body.new_password).await?;
-    state.store.set_password(&account_id, &hash, false).await?;
+    state.store.set_password(&caller.actor, &account_id, &hash, false).await?;
     tracing::info!(account_id = %account_id, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }

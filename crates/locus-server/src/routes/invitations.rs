@@ -193,7 +193,7 @@ async fn create_invitations(
         .collect();
     let created = state
         .store
-        .create_invitations(&access.project.id, &access.caller.account.id, &new)
+        .create_invitations(&access.caller.actor, &access.project.id, &access.caller.account.id, &new)
         .await?;
     let inviter = access.caller.account.full_name();
     for (invitation, link) in created.iter().zip(&links) {
@@ -292,7 +292,7 @@ async fn apply(state: &AppState, access: &Caller, project_id: &str, id: &str, re
     };
     let updated = state
         .store
-        .change_invitation(project_id, id, current.status, requested, secret.as_ref(), now)
+        .change_invitation(&access.actor, project_id, id, current.status, requested, secret.as_ref(), now)
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::Conflict {
@@ -379,7 +379,7 @@ pub async fn accept(state: &AppState, caller: &Caller, token: &str) -> ApiResult
     let now = locus_store::now_millis();
     state
         .store
-        .accept_invitation(&invitation, &caller.account.id, now)
+        .accept_invitation(&caller.actor, &invitation, &caller.account.id, now)
         .await
         .map_err(|e| match e {
             StoreError::InvitationNotPending(status) => ApiError::bad_request(

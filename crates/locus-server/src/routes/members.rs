@@ -118,7 +118,7 @@ async fn add_member(
     let account = account.ok_or(ApiError::NotFound("account"))?;
     let membership = state
         .store
-        .add_membership(&access.project.id, &account.id, role, status)
+        .add_membership(&access.caller.actor, &access.project.id, &account.id, role, status)
         .await
         .map_err(|e| match e {
             locus_store::StoreError::Conflict(_) => ApiError::Conflict {
@@ -237,7 +237,7 @@ async fn update_member(
     let status = MembershipStatus::parse("status", &body.status)?;
     let updated = state
         .store
-        .update_membership(&access.project.id, &path.membership_id, role, status)
+        .update_membership(&access.caller.actor, &access.project.id, &path.membership_id, role, status)
         .await
         .map_err(not_found_membership)?;
     tracing::info!(project_id = %access.project.id, member = %updated.account_id, role = %role, status = status.as_str(), by = %access.caller.account.id, "membership updated");
@@ -254,7 +254,7 @@ async fn delete_member(
 ) -> ApiResult<StatusCode> {
     let removed = state
         .store
-        .delete_membership(&access.project.id, &path.membership_id)
+        .delete_membership(&access.caller.actor, &access.project.id, &path.membership_id)
         .await
         .map_err(not_found_membership)?;
     tracing::info!(project_id = %access.project.id, member = %removed.account_id, by = %access.caller.account.id, "membership deleted");

@@ -4,7 +4,7 @@
 use crate::auth::secrets::{self, Kind};
 use crate::auth::{limits, passwords};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientAddr, Json};
+use crate::extract::{ClientAddr, Json, RequestMeta};
 use crate::AppState;
 use axum::extract::State;
 use locus_store::{Account, NewSession};
@@ -44,6 +44,7 @@ pub struct TokenResponseDto {
 async fn token(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    meta: RequestMeta,
     Json(body): Json<TokenRequestDto>,
 ) -> ApiResult<axum::Json<TokenResponseDto>> {
     let address_limit = state.settings.limits.signin_address();
@@ -89,6 +90,7 @@ async fn token(
     state
         .store
         .create_session(
+            &meta.actor(Some(&account.id)),
             &NewSession {
                 id: &bearer.id,
                 account_id: &account.id,

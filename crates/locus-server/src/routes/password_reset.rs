@@ -8,7 +8,7 @@
 use crate::auth::secrets::{self, Kind};
 use crate::auth::{limits, passwords};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientAddr, Json};
+use crate::extract::{ClientAddr, Json, RequestMeta};
 use crate::mail::Mail;
 use crate::routes::accounts::AccountDto;
 use crate::AppState;
@@ -37,6 +37,7 @@ pub struct SendResetPasswordDto {
 async fn request_reset(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    meta: RequestMeta,
     Json(body): Json<SendResetPasswordDto>,
 ) -> ApiResult<StatusCode> {
     let email = Email::parse("email", &body.email)?;
@@ -52,7 +53,13 @@ async fn request_reset(
             let ttl = i64::try_from(state.settings.reset_ttl.as_millis()).unwrap_or(i64::MAX);
             state
                 .store
-                .create_password_reset(&issued.id, &account.id, &issued.hash, now.saturating_add(ttl))
+                .create_password_reset(
+                    &meta.actor(Some(&account.id)),
+                    &issued.id,
+                    &account.id,
+                    &issued.hash,
+                    now.saturating_add(ttl),
+                )
                 .await?;
             let link = format!("{}/reset-password/{}", state.settings.public_url, issued.token);
             let minutes = state.settings.reset_ttl.as_secs() / 60;
@@ -116,6 +123,7 @@ pub struct ResetPasswordDto {
 async fn complete_reset(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    meta: RequestMeta,
     Json(body): Json<ResetPasswordDto>,
 ) -> ApiResult<StatusCode> {
     let reset = live_reset(&state, &token).await?;
@@ -123,7 +131,13 @@ async fn complete_reset(
     let hash = passwords::hash(body.new_password).await?;
     state
         .store
-        .complete_password_reset(&reset.id, &reset.account.id, &hash, locus_store::now_millis())
+        .complete_password_reset(
+            &meta.actor(Some(&reset.account.id)),
+            &reset.id,
+            &reset.account.id,
+            &hash,
+            locus_store::now_millis(),
+        )
         .await
         .map_err(|e| match e {
             locus_store::StoreError::NotFound => ApiError::NotFound("password reset link"),

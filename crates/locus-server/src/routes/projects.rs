@@ -124,7 +124,7 @@ async fn create_project(
         description: description(body.description)?,
         organization_id,
     };
-    let (project, membership) = state.store.create_project(&caller.account.id, &new).await?;
+    let (project, membership) = state.store.create_project(&caller.actor, &caller.account.id, &new).await?;
     tracing::info!(project_id = %project.id, account_id = %caller.account.id, "project created");
     Ok(axum::Json(ProjectDto::new(&project, &membership)))
 }
@@ -232,7 +232,7 @@ async fn update_project(
         organization_id,
         enabled,
     };
-    let project = state.store.update_project(&access.project.id, &patch).await?;
+    let project = state.store.update_project(&access.caller.actor, &access.project.id, &patch).await?;
     tracing::info!(project_id = %project.id, account_id = %access.caller.account.id, "project updated");
     Ok(axum::Json(ProjectDto::new(&project, &access.membership)))
 }
@@ -240,7 +240,7 @@ async fn update_project(
 /// Deletes a project and everything in it (ADMIN).
 #[utoipa::path(delete, path = "/rest/projects/{projectId}", tag = "projects", params(("projectId" = String, Path)), responses((status = 204, description = "deleted")))]
 async fn delete_project(State(state): State<AppState>, access: Authorized<need::ProjectDelete>) -> ApiResult<StatusCode> {
-    state.store.delete_project(&access.project.id).await?;
+    state.store.delete_project(&access.caller.actor, &access.project.id).await?;
     tracing::info!(project_id = %access.project.id, account_id = %access.caller.account.id, "project deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -238,7 +238,7 @@ async fn a_disabled_account_loses_its_sessions_and_cannot_sign_in() {
     let (_, token) = app.access_token(&ann).await;
     app.state
         .store
-        .set_account_status(&ann.id, locus_store::AccountStatus::Disabled)
+        .set_account_status(&locus_store::Actor::operator_cli(), &ann.id, locus_store::AccountStatus::Disabled)
         .await
         .unwrap();
     assert_eq!(app.get("/rest/accounts/current", &ann.bearer).await.0, StatusCode::UNAUTHORIZED);

@@ -6,7 +6,11 @@ contract!(accounts: accounts_are_found_by_id_and_by_email_whatever_its_case, a_t
     concurrent_sign_ups_with_one_email_create_one_account);
 
 async fn accounts_are_found_by_id_and_by_email_whatever_its_case(db: TestDb) {
-    let created = db.store.create_account(&new_account("Ann.Lee@Example.org")).await.unwrap();
+    let created = db
+        .store
+        .create_account(&crate::actor(), &new_account("Ann.Lee@Example.org"))
+        .await
+        .unwrap();
     assert_eq!(created.id.len(), 20);
     assert_eq!(created.email, "Ann.Lee@Example.org");
     assert_eq!(created.status, AccountStatus::Enabled);
@@ -20,43 +24,76 @@ async fn accounts_are_found_by_id_and_by_email_whatever_its_case(db: TestDb) {
 }
 
 async fn a_taken_email_conflicts_case_insensitively(db: TestDb) {
-    db.store.create_account(&new_account("ann@example.org")).await.unwrap();
-    let err = db.store.create_account(&new_account("ANN@example.org")).await.unwrap_err();
+    db.store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    let err = db
+        .store
+        .create_account(&crate::actor(), &new_account("ANN@example.org"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
 }
 
 async fn migrations_run_once_and_reopening_is_harmless(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     let again = Store::open(&db.url).await.unwrap();
     assert!(again.account(&a.id).await.unwrap().is_some(), "reopening keeps the data");
     again.ping().await.unwrap();
 }
 
 async fn preferences_are_stored(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     db.store
-        .set_preferences(&a.id, &serde_json::json!({"language": "cs", "sendNewsletter": true}))
+        .set_preferences(
+            &crate::actor(),
+            &a.id,
+            &serde_json::json!({"language": "cs", "sendNewsletter": true}),
+        )
         .await
         .unwrap();
     let a = db.store.account(&a.id).await.unwrap().unwrap();
     assert_eq!(a.preferences, serde_json::json!({"language": "cs", "sendNewsletter": true}));
     assert!(matches!(
-        db.store.set_preferences("missing", &a.preferences).await,
+        db.store.set_preferences(&crate::actor(), "missing", &a.preferences).await,
         Err(StoreError::NotFound)
     ));
 }
 
 async fn deleting_an_account_removes_what_acts_for_it(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     crate::credentials::token_with_session(&db.store, &a.id, "tok1", "ses1").await;
-    db.store.delete_account(&a.id).await.unwrap();
+    db.store.delete_account(&crate::actor(), &a.id).await.unwrap();
     assert!(db.store.account(&a.id).await.unwrap().is_none());
     assert!(db.store.access_token("tok1").await.unwrap().is_none());
     assert!(db.store.session("ses1", 0).await.unwrap().is_none());
-    assert!(matches!(db.store.delete_account(&a.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        db.store.delete_account(&crate::actor(), &a.id).await,
+        Err(StoreError::NotFound)
+    ));
     // The e-mail is free again.
-    db.store.create_account(&new_account("ann@example.org")).await.unwrap();
-    let _ = db.store.set_account_status(&a.id, AccountStatus::Disabled).await.unwrap_err();
+    db.store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    let _ = db
+        .store
+        .set_account_status(&crate::actor(), &a.id, AccountStatus::Disabled)
+        .await
+        .unwrap_err();
 }
 
 async fn concurrent_sign_ups_with_one_email_create_one_account(db: TestDb) {
@@ -65,7 +102,10 @@ async fn concurrent_sign_ups_with_one_email_create_one_account(db: TestDb) {
             let store = db.store.clone();
             tokio::spawn(async move {
                 store
-                    .create_account(&new_account(if i % 2 == 0 { "race@example.org" } else { "RACE@example.org" }))
+                    .create_account(
+                        &crate::actor(),
+                        &new_account(if i % 2 == 0 { "race@example.org" } else { "RACE@example.org" }),
+                    )
                     .await
             })
         })

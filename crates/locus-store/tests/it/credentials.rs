@@ -7,15 +7,18 @@ contract!(credentials: sessions_live_until_they_expire, revoking_a_token_ends_it
 
 pub async fn token_with_session(store: &Store, account_id: &str, token_id: &str, session_id: &str) {
     store
-        .create_access_token(&AccessToken {
-            id: token_id.to_owned(),
-            account_id: account_id.to_owned(),
-            name: "ci".to_owned(),
-            secret_hash: "tokenhash".to_owned(),
-            created_at: 1,
-            expires_at: None,
-            last_used_at: None,
-        })
+        .create_access_token(
+            &crate::actor(),
+            &AccessToken {
+                id: token_id.to_owned(),
+                account_id: account_id.to_owned(),
+                name: "ci".to_owned(),
+                secret_hash: "tokenhash".to_owned(),
+                created_at: 1,
+                expires_at: None,
+                last_used_at: None,
+            },
+        )
         .await
         .unwrap();
     let session = NewSession {
@@ -25,11 +28,15 @@ pub async fn token_with_session(store: &Store, account_id: &str, token_id: &str,
         secret_hash: "sessionhash",
         expires_at: i64::MAX,
     };
-    store.create_session(&session, 1000).await.unwrap();
+    store.create_session(&crate::actor(), &session, 1000).await.unwrap();
 }
 
 async fn sessions_live_until_they_expire(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     let s = NewSession {
         id: "s1",
         account_id: &a.id,
@@ -37,7 +44,7 @@ async fn sessions_live_until_they_expire(db: TestDb) {
         secret_hash: "h",
         expires_at: 5000,
     };
-    db.store.create_session(&s, 1000).await.unwrap();
+    db.store.create_session(&crate::actor(), &s, 1000).await.unwrap();
     let found = db.store.session("s1", 4999).await.unwrap().unwrap();
     assert_eq!(found.account.id, a.id);
     assert_eq!(found.secret_hash, "h");
@@ -46,36 +53,58 @@ async fn sessions_live_until_they_expire(db: TestDb) {
 }
 
 async fn revoking_a_token_ends_its_sessions(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     token_with_session(&db.store, &a.id, "t1", "s1").await;
     let listed = db.store.access_tokens(&a.id).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].last_used_at, Some(1000), "creating a session marks its token used");
-    let other = db.store.create_account(&new_account("bob@example.org")).await.unwrap();
+    let other = db
+        .store
+        .create_account(&crate::actor(), &new_account("bob@example.org"))
+        .await
+        .unwrap();
     assert!(
-        matches!(db.store.revoke_access_token(&other.id, "t1").await, Err(StoreError::NotFound)),
+        matches!(
+            db.store.revoke_access_token(&crate::actor(), &other.id, "t1").await,
+            Err(StoreError::NotFound)
+        ),
         "only the owner revokes"
     );
-    db.store.revoke_access_token(&a.id, "t1").await.unwrap();
+    db.store.revoke_access_token(&crate::actor(), &a.id, "t1").await.unwrap();
     assert!(db.store.session("s1", 2000).await.unwrap().is_none());
     assert!(db.store.access_tokens(&a.id).await.unwrap().is_empty());
 }
 
 async fn a_password_change_ends_sessions_and_optionally_tokens(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     token_with_session(&db.store, &a.id, "t1", "s1").await;
-    db.store.set_password(&a.id, "new-hash", false).await.unwrap();
+    db.store.set_password(&crate::actor(), &a.id, "new-hash", false).await.unwrap();
     assert!(db.store.session("s1", 2000).await.unwrap().is_none());
     assert!(db.store.access_token("t1").await.unwrap().is_some(), "a change keeps tokens");
     assert_eq!(db.store.account(&a.id).await.unwrap().unwrap().password_hash, "new-hash");
-    db.store.set_password(&a.id, "newer-hash", true).await.unwrap();
+    db.store.set_password(&crate::actor(), &a.id, "newer-hash", true).await.unwrap();
     assert!(db.store.access_token("t1").await.unwrap().is_none());
 }
 
 async fn disabling_an_account_ends_its_sessions(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     token_with_session(&db.store, &a.id, "t1", "s1").await;
-    db.store.set_account_status(&a.id, AccountStatus::Disabled).await.unwrap();
+    db.store
+        .set_account_status(&crate::actor(), &a.id, AccountStatus::Disabled)
+        .await
+        .unwrap();
     assert!(db.store.session("s1", 2000).await.unwrap().is_none());
     let s = NewSession {
         id: "s2",
@@ -84,7 +113,7 @@ async fn disabling_an_account_ends_its_sessions(db: TestDb) {
         secret_hash: "h",
         expires_at: i64::MAX,
     };
-    db.store.create_session(&s, 3000).await.unwrap();
+    db.store.create_session(&crate::actor(), &s, 3000).await.unwrap();
     assert!(
         db.store.session("s2", 3000).await.unwrap().is_none(),
         "a disabled account matches no session"
@@ -92,10 +121,20 @@ async fn disabling_an_account_ends_its_sessions(db: TestDb) {
 }
 
 async fn a_reset_link_works_once_even_under_concurrent_use(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     token_with_session(&db.store, &a.id, "t1", "s1").await;
-    db.store.create_password_reset("r1", &a.id, "rh", i64::MAX).await.unwrap();
-    db.store.create_password_reset("r2", &a.id, "rh2", i64::MAX).await.unwrap();
+    db.store
+        .create_password_reset(&crate::actor(), "r1", &a.id, "rh", i64::MAX)
+        .await
+        .unwrap();
+    db.store
+        .create_password_reset(&crate::actor(), "r2", &a.id, "rh2", i64::MAX)
+        .await
+        .unwrap();
     let found = db.store.password_reset("r1").await.unwrap().unwrap();
     assert_eq!(found.account.id, a.id);
     assert_eq!(found.used_at, None);
@@ -103,7 +142,11 @@ async fn a_reset_link_works_once_even_under_concurrent_use(db: TestDb) {
         .map(|i| {
             let store = db.store.clone();
             let id = a.id.clone();
-            tokio::spawn(async move { store.complete_password_reset("r1", &id, &format!("hash-{i}"), 5000).await })
+            tokio::spawn(async move {
+                store
+                    .complete_password_reset(&crate::actor(), "r1", &id, &format!("hash-{i}"), 5000)
+                    .await
+            })
         })
         .collect();
     let mut won = 0;
@@ -127,10 +170,17 @@ async fn a_reset_link_works_once_even_under_concurrent_use(db: TestDb) {
 }
 
 async fn expired_reset_links_cannot_be_completed(db: TestDb) {
-    let a = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
-    db.store.create_password_reset("r1", &a.id, "rh", 1000).await.unwrap();
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    db.store
+        .create_password_reset(&crate::actor(), "r1", &a.id, "rh", 1000)
+        .await
+        .unwrap();
     assert!(matches!(
-        db.store.complete_password_reset("r1", &a.id, "h", 1000).await,
+        db.store.complete_password_reset(&crate::actor(), "r1", &a.id, "h", 1000).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(

@@ -6,14 +6,22 @@ contract!(invitations: concurrent_accepts_have_one_winner, reinviting_cancels_th
     accepting_enables_an_existing_membership_with_the_invited_role, transitions_apply_only_from_the_status_read);
 
 async fn setup(db: &TestDb) -> (String, String, String) {
-    let ann = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
-    let bob = db.store.create_account(&new_account("bob@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    let bob = db
+        .store
+        .create_account(&crate::actor(), &new_account("bob@example.org"))
+        .await
+        .unwrap();
     let new = NewProject {
         title: "P".into(),
         description: None,
         organization_id: ann.default_organization_id.clone(),
     };
-    let (p, _) = db.store.create_project(&ann.id, &new).await.unwrap();
+    let (p, _) = db.store.create_project(&crate::actor(), &ann.id, &new).await.unwrap();
     (ann.id, bob.id, p.id)
 }
 
@@ -30,6 +38,7 @@ async fn concurrent_accepts_have_one_winner(db: TestDb) {
     let inv = db
         .store
         .create_invitations(
+            &crate::actor(),
             &pid,
             &ann,
             &[NewInvitation {
@@ -48,7 +57,11 @@ async fn concurrent_accepts_have_one_winner(db: TestDb) {
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let (store, inv, bob) = (db.store.clone(), inv.clone(), bob.clone());
-            tokio::spawn(async move { store.accept_invitation(&inv, &bob, locus_store::now_millis()).await })
+            tokio::spawn(async move {
+                store
+                    .accept_invitation(&crate::actor(), &inv, &bob, locus_store::now_millis())
+                    .await
+            })
         })
         .collect();
     let mut won = 0;
@@ -73,6 +86,7 @@ async fn reinviting_cancels_the_earlier_invitation(db: TestDb) {
     let (ann, _, pid) = setup(&db).await;
     db.store
         .create_invitations(
+            &crate::actor(),
             &pid,
             &ann,
             &[NewInvitation {
@@ -85,6 +99,7 @@ async fn reinviting_cancels_the_earlier_invitation(db: TestDb) {
         .unwrap();
     db.store
         .create_invitations(
+            &crate::actor(),
             &pid,
             &ann,
             &[NewInvitation {
@@ -112,12 +127,13 @@ async fn accepting_enables_an_existing_membership_with_the_invited_role(db: Test
     let (ann, bob, pid) = setup(&db).await;
     let m = db
         .store
-        .add_membership(&pid, &bob, Role::Viewer, MembershipStatus::Disabled)
+        .add_membership(&crate::actor(), &pid, &bob, Role::Viewer, MembershipStatus::Disabled)
         .await
         .unwrap();
     let inv = db
         .store
         .create_invitations(
+            &crate::actor(),
             &pid,
             &ann,
             &[NewInvitation {
@@ -128,7 +144,11 @@ async fn accepting_enables_an_existing_membership_with_the_invited_role(db: Test
         )
         .await
         .unwrap();
-    let after = db.store.accept_invitation(&inv[0], &bob, locus_store::now_millis()).await.unwrap();
+    let after = db
+        .store
+        .accept_invitation(&crate::actor(), &inv[0], &bob, locus_store::now_millis())
+        .await
+        .unwrap();
     assert_eq!(
         (after.id, after.role, after.status),
         (m.id, Role::DataEditor, MembershipStatus::Enabled)
@@ -140,6 +160,7 @@ async fn transitions_apply_only_from_the_status_read(db: TestDb) {
     let inv = db
         .store
         .create_invitations(
+            &crate::actor(),
             &pid,
             &ann,
             &[NewInvitation {
@@ -153,13 +174,29 @@ async fn transitions_apply_only_from_the_status_read(db: TestDb) {
     let now = locus_store::now_millis();
     let canceled = db
         .store
-        .change_invitation(&pid, &inv[0].id, InvitationStatus::Pending, InvitationStatus::Canceled, None, now)
+        .change_invitation(
+            &crate::actor(),
+            &pid,
+            &inv[0].id,
+            InvitationStatus::Pending,
+            InvitationStatus::Canceled,
+            None,
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(canceled.status, InvitationStatus::Canceled);
     let stale = db
         .store
-        .change_invitation(&pid, &inv[0].id, InvitationStatus::Pending, InvitationStatus::Canceled, None, now)
+        .change_invitation(
+            &crate::actor(),
+            &pid,
+            &inv[0].id,
+            InvitationStatus::Pending,
+            InvitationStatus::Canceled,
+            None,
+            now,
+        )
         .await;
     assert!(
         matches!(stale, Err(StoreError::NotFound)),
@@ -168,6 +205,7 @@ async fn transitions_apply_only_from_the_status_read(db: TestDb) {
     let back = db
         .store
         .change_invitation(
+            &crate::actor(),
             &pid,
             &inv[0].id,
             InvitationStatus::Canceled,

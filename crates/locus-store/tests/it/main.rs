@@ -26,6 +26,15 @@ pub async fn open(backend: &str) -> Option<TestDb> {
     Some(TestDb { store, url, _dir: dir })
 }
 
+/// The actor of store calls made by the tests.
+pub fn actor() -> locus_store::Actor {
+    locus_store::Actor {
+        account_id: None,
+        request_id: "testrequest00000".into(),
+        remote_host: "127.0.0.1:1".into(),
+    }
+}
+
 pub fn new_account(email: &str) -> NewAccount {
     NewAccount {
         email: email.to_owned(),

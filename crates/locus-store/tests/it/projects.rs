@@ -13,15 +13,20 @@ async fn project(db: &TestDb, owner: &str, title: &str) -> String {
         description: None,
         organization_id: org,
     };
-    db.store.create_project(owner, &new).await.unwrap().0.id
+    db.store.create_project(&crate::actor(), owner, &new).await.unwrap().0.id
 }
 
 async fn creating_a_project_makes_an_enabled_admin(db: TestDb) {
-    let ann = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     let org = ann.default_organization_id.clone();
     let (p, m) = db
         .store
         .create_project(
+            &crate::actor(),
             &ann.id,
             &NewProject {
                 title: "P".into(),
@@ -43,13 +48,21 @@ async fn creating_a_project_makes_an_enabled_admin(db: TestDb) {
 }
 
 async fn access_reads_the_membership_fresh(db: TestDb) {
-    let ann = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
-    let bob = db.store.create_account(&new_account("bob@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    let bob = db
+        .store
+        .create_account(&crate::actor(), &new_account("bob@example.org"))
+        .await
+        .unwrap();
     let pid = project(&db, &ann.id, "P").await;
     assert!(db.store.project_access(&pid, &bob.id).await.unwrap().unwrap().membership.is_none());
     let m = db
         .store
-        .add_membership(&pid, &bob.id, Role::Viewer, MembershipStatus::Enabled)
+        .add_membership(&crate::actor(), &pid, &bob.id, Role::Viewer, MembershipStatus::Enabled)
         .await
         .unwrap();
     assert_eq!(
@@ -64,7 +77,7 @@ async fn access_reads_the_membership_fresh(db: TestDb) {
         Role::Viewer
     );
     db.store
-        .update_membership(&pid, &m.id, Role::Editor, MembershipStatus::Disabled)
+        .update_membership(&crate::actor(), &pid, &m.id, Role::Editor, MembershipStatus::Disabled)
         .await
         .unwrap();
     let seen = db.store.project_access(&pid, &bob.id).await.unwrap().unwrap().membership.unwrap();
@@ -73,6 +86,7 @@ async fn access_reads_the_membership_fresh(db: TestDb) {
     let patched = db
         .store
         .update_project(
+            &crate::actor(),
             &pid,
             &ProjectPatch {
                 enabled: Some(false),
@@ -86,7 +100,11 @@ async fn access_reads_the_membership_fresh(db: TestDb) {
 }
 
 async fn lists_page_and_filter(db: TestDb) {
-    let ann = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     for t in ["b", "a", "c"] {
         project(&db, &ann.id, t).await;
     }
@@ -131,21 +149,32 @@ async fn lists_page_and_filter(db: TestDb) {
 }
 
 async fn the_last_admin_stays_under_concurrent_demotions(db: TestDb) {
-    let ann = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
-    let bob = db.store.create_account(&new_account("bob@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    let bob = db
+        .store
+        .create_account(&crate::actor(), &new_account("bob@example.org"))
+        .await
+        .unwrap();
     let pid = project(&db, &ann.id, "P").await;
     let a = db.store.member(&pid, &ann.id, true).await.unwrap().unwrap().membership.id;
     let b = db
         .store
-        .add_membership(&pid, &bob.id, Role::Admin, MembershipStatus::Enabled)
+        .add_membership(&crate::actor(), &pid, &bob.id, Role::Admin, MembershipStatus::Enabled)
         .await
         .unwrap()
         .id;
+    let actor = crate::actor();
     for round in 0..10 {
         // Two admins demote each other at the same moment.
         let (x, y) = tokio::join!(
-            db.store.update_membership(&pid, &b, Role::Viewer, MembershipStatus::Enabled),
-            db.store.update_membership(&pid, &a, Role::Editor, MembershipStatus::Disabled),
+            db.store
+                .update_membership(&actor, &pid, &b, Role::Viewer, MembershipStatus::Enabled),
+            db.store
+                .update_membership(&actor, &pid, &a, Role::Editor, MembershipStatus::Disabled),
         );
         assert!(x.is_ok() != y.is_ok(), "round {round}: exactly one wins: {x:?} {y:?}");
         assert!(matches!(x.as_ref().err().or(y.as_ref().err()), Some(StoreError::LastAdmin)));
@@ -161,36 +190,54 @@ async fn the_last_admin_stays_under_concurrent_demotions(db: TestDb) {
         assert_eq!(admins, 1, "round {round}");
         let demoted = if x.is_ok() { &b } else { &a };
         db.store
-            .update_membership(&pid, demoted, Role::Admin, MembershipStatus::Enabled)
+            .update_membership(&crate::actor(), &pid, demoted, Role::Admin, MembershipStatus::Enabled)
             .await
             .unwrap();
     }
 }
 
 async fn deleting_a_project_removes_its_memberships(db: TestDb) {
-    let ann = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     let pid = project(&db, &ann.id, "P").await;
-    db.store.delete_project(&pid).await.unwrap();
+    db.store.delete_project(&crate::actor(), &pid).await.unwrap();
     assert!(db.store.project_access(&pid, &ann.id).await.unwrap().is_none());
     assert!(db.store.member(&pid, &ann.id, true).await.unwrap().is_none());
-    assert!(matches!(db.store.delete_project(&pid).await, Err(StoreError::NotFound)));
-    db.store.delete_account(&ann.id).await.unwrap();
+    assert!(matches!(
+        db.store.delete_project(&crate::actor(), &pid).await,
+        Err(StoreError::NotFound)
+    ));
+    db.store.delete_account(&crate::actor(), &ann.id).await.unwrap();
 }
 
 async fn one_membership_per_account(db: TestDb) {
-    let ann = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     let pid = project(&db, &ann.id, "P").await;
     let err = db
         .store
-        .add_membership(&pid, &ann.id, Role::Viewer, MembershipStatus::Enabled)
+        .add_membership(&crate::actor(), &pid, &ann.id, Role::Viewer, MembershipStatus::Enabled)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict("membership")), "{err:?}");
-    assert!(matches!(db.store.delete_account(&ann.id).await, Err(StoreError::LastAdmin)));
+    assert!(matches!(
+        db.store.delete_account(&crate::actor(), &ann.id).await,
+        Err(StoreError::LastAdmin)
+    ));
 }
 
 async fn a_session_and_its_project_in_one_query(db: TestDb) {
-    let ann = db.store.create_account(&new_account("ann@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
     let pid = project(&db, &ann.id, "P").await;
     let s = locus_store::NewSession {
         id: "s1",
@@ -199,7 +246,7 @@ async fn a_session_and_its_project_in_one_query(db: TestDb) {
         secret_hash: "h",
         expires_at: i64::MAX,
     };
-    db.store.create_session(&s, 1).await.unwrap();
+    db.store.create_session(&crate::actor(), &s, 1).await.unwrap();
     let (session, access) = db.store.session_in_project("s1", &pid, 2).await.unwrap().unwrap();
     assert_eq!(session.account.id, ann.id);
     let access = access.unwrap();
