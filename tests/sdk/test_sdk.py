@@ -108,6 +108,28 @@ def _():
     raise AssertionError("no error for an unknown e-mail")
 
 
+@check("get_audit_log reads the project's events across several pages")
+def _():
+    sdk, pid = state["sdk"], state["created"][1]
+    project = sdk.open(pid)
+    # Enough events for several pages of the default size (100).
+    for i in range(60):
+        role = "EDITOR" if i % 2 == 0 else "VIEWER"
+        members = sdk.projects.members.list_members(pid)
+        other = next(m for m in members if m["accountId"] == OTHER_ID)
+        r = requests.put(f"{SERVER}/rest/projects/{pid}/members/{other['id']}", json={"role": role, "status": "ENABLED"},
+                         headers={"Authorization": f"Bearer {sdk.client.bearer_token}"})
+        r.raise_for_status()
+    requests.get(f"{SERVER}/rest/auditlog?projectId={pid}", headers={"Authorization": f"Bearer {sdk.client.bearer_token}"}).raise_for_status()
+    events = project.auditlog.auditlog.get_audit_log(["update_membership", "create_membership"])
+    kinds = [e["eventType"] for e in events]
+    assert kinds.count("update_membership") == 60, kinds.count("update_membership")
+    assert kinds.count("create_membership") == 1
+    assert len({e["eventId"] for e in events}) == len(events), "no event twice"
+    everything = project.auditlog.auditlog.get_audit_log([])
+    assert len(everything) > 100, len(everything)
+
+
 failed = sum(1 for _, e in results if e)
 print(f"{len(results) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::projects::routes())
         .merge(routes::members::routes())
         .merge(routes::invitations::routes())
+        .merge(routes::auditlog::routes())
 }
 
 /// Adds what every operation shares: the bearer scheme, the error body as the

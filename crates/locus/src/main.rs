@@ -25,6 +25,11 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
+    /// Read a project's audit log from a Locus server.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Operator commands that act directly on the database.
     Admin {
         #[command(flatten)]
@@ -82,6 +87,24 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Write a project's events, oldest first, as JSON Lines on standard output.
+    Export {
+        /// The server's base URL, e.g. https://locus.example.org
+        #[arg(long)]
+        server: String,
+        /// A personal access token of a member with `audit.read`.
+        #[arg(long, env = "LOCUS_TOKEN", hide_env_values = true)]
+        token: String,
+        #[arg(long)]
+        project: String,
+        /// Only events from this time on (`YYYY-MM-DDTHH:MM:SS,mmm`, UTC).
+        #[arg(long)]
+        from: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Create an account; the password is read from standard input.
     CreateAccount {
@@ -128,6 +151,15 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Admin { db, command } => admin(db, command).await,
+            Command::Audit {
+                command:
+                    AuditCommand::Export {
+                        server,
+                        token,
+                        project,
+                        from,
+                    },
+            } => export_audit(&server, &token, &project, from.as_deref()).await,
         }
     })
 }
@@ -266,4 +298,56 @@ async fn account_by_email(store: &locus_store::Store, email: &str) -> Result<loc
         Some(account) => Ok(account),
         None => bail!("no account has the e-mail {email}"),
     }
+}
+
+/// Follows the audit log's `next` links through the REST API, so it works
+/// against any Locus server; one event per line.
+async fn export_audit(server: &str, token: &str, project: &str, from: Option<&str>) -> Result<()> {
+    use std::io::Write as _;
+    let server = server.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let exchanged: serde_json::Value = client
+        .post(format!("{server}/rest/oauth/token"))
+        .json(&serde_json::json!({"refresh_token": token}))
+        .send()
+        .await
+        .context("reaching the server")?
+        .error_for_status()
+        .context("exchanging the access token")?
+        .json()
+        .await?;
+    let bearer = exchanged["access_token"]
+        .as_str()
+        .context("no access_token in the answer")?
+        .to_owned();
+    let mut query = vec![("projectId", project), ("sortDirection", "ASC"), ("pageSize", "1000")];
+    if let Some(from) = from {
+        query.push(("from", from));
+    }
+    let mut request = client.get(format!("{server}/rest/auditlog")).query(&query);
+    let mut out = std::io::stdout().lock();
+    loop {
+        let page: serde_json::Value = request
+            .bearer_auth(&bearer)
+            .send()
+            .await?
+            .error_for_status()
+            .context("reading the audit log")?
+            .json()
+            .await?;
+        for event in page["content"].as_array().into_iter().flatten() {
+            writeln!(out, "{event}")?;
+        }
+        let next = page["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["rel"] == "next")
+            .and_then(|l| l["href"].as_str());
+        match next {
+            Some(href) => request = client.get(format!("{server}{href}")),
+            None => break,
+        }
+    }
+    Ok(())
 }

@@ -46,6 +46,7 @@ required!(
     InvitationCreate => InvitationCreate,
     InvitationList => InvitationList,
     InvitationUpdate => InvitationUpdate,
+    AuditRead => AuditRead,
 );
 
 /// A caller allowed `P` in the project named by the `projectId` path parameter.
@@ -100,18 +101,46 @@ pub fn denied(denial: Denial) -> ApiError {
     }
 }
 
+/// Records a denied request in the project's audit log, at most once per
+/// account, project and permission an hour, so that denials cannot flood it.
+async fn record_denial(state: &AppState, caller: &Caller, project_id: &str, permission: Permission) -> Result<(), ApiError> {
+    let once_an_hour = locus_store::Throttle {
+        scope: "audit.denied",
+        max_hits: 1,
+        window_ms: 3_600_000,
+        lock_ms: 3_600_000,
+    };
+    let key = format!("{}|{project_id}|{}", caller.account.id, permission.key());
+    let now = locus_store::now_millis();
+    if state.store.throttle_check(&once_an_hour, &key, now).await? == locus_store::ThrottleVerdict::Open {
+        state.store.throttle_hit(&once_an_hour, &key, now).await?;
+        let content = serde_json::json!({"permission": permission.key(), "note": "later denials of the same permission within the hour are not recorded"});
+        state
+            .store
+            .record_event(&caller.actor, Some(project_id), "access_denied", content)
+            .await?;
+    }
+    Ok(())
+}
+
 impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::bad_request("projectId", "missing from the path"))?;
-        let raw = params
-            .iter()
-            .find(|(name, _)| *name == "projectId")
-            .map(|(_, v)| v)
-            .unwrap_or_default();
+        // The project is named by the path (`/projects/{projectId}/…`), or by the
+        // query where the contract puts it there (`/auditlog?projectId=…`).
+        let in_path = match RawPathParams::from_request_parts(parts, state).await {
+            Ok(params) => params.iter().find(|(name, _)| *name == "projectId").map(|(_, v)| v.to_owned()),
+            Err(_) => None,
+        };
+        let raw = in_path
+            .or_else(|| {
+                url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                    .find(|(k, _)| k == "projectId")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .ok_or_else(|| ApiError::bad_request("projectId", "required"))?;
+        let raw = raw.as_str();
         let project_id = ProjectId::parse("projectId", raw)?;
         let (session_id, secret) = super::caller::bearer(parts)?;
         // One round trip for the session, the account, the project and the membership.
@@ -125,7 +154,12 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
         };
         let caller = Caller::verify(session_id, secret, session, &crate::extract::RequestMeta::from_parts(parts))?;
         let access = access.ok_or(ApiError::NotFound("project"))?;
-        check(&caller, &access.project, access.membership.as_ref(), P::PERMISSION)?;
+        if let Err(denied) = check(&caller, &access.project, access.membership.as_ref(), P::PERMISSION) {
+            if matches!(denied, ApiError::Forbidden { permission: Some(_), .. }) {
+                record_denial(state, &caller, &access.project.id, P::PERMISSION).await?;
+            }
+            return Err(denied);
+        }
         let membership = access.membership.ok_or(ApiError::NotFound("project"))?;
         Ok(Authorized {
             caller,

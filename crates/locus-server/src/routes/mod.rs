@@ -2,6 +2,7 @@
 
 pub mod access_tokens;
 pub mod accounts;
+pub mod auditlog;
 pub mod health;
 pub mod invitations;
 pub mod members;

@@ -145,8 +145,34 @@ pub async fn password_sign_in(state: &AppState, addr: &str, username: &str, pass
         }
         _ => {
             limits::count_failure(&state.store, &checks).await?;
+            record_failed_sign_in(state, addr, &subject, account.as_ref().map(|a| a.id.as_str())).await?;
             tracing::warn!(client = %addr, username = %subject, "failed sign-in");
             Err(ApiError::Unauthorized("wrong e-mail or password"))
         }
     }
+}
+
+/// Records a failed sign-in in the account's audit log, at most once per
+/// e-mail and client address an hour.
+async fn record_failed_sign_in(state: &AppState, addr: &str, username: &str, account_id: Option<&str>) -> ApiResult<()> {
+    let Some(account_id) = account_id else { return Ok(()) };
+    let once_an_hour = locus_store::Throttle {
+        scope: "audit.signin",
+        max_hits: 1,
+        window_ms: 3_600_000,
+        lock_ms: 3_600_000,
+    };
+    let key = format!("{username}|{addr}");
+    let now = locus_store::now_millis();
+    if state.store.throttle_check(&once_an_hour, &key, now).await? == locus_store::ThrottleVerdict::Open {
+        state.store.throttle_hit(&once_an_hour, &key, now).await?;
+        let actor = locus_store::Actor {
+            account_id: Some(account_id.to_owned()),
+            request_id: locus_core::ids::random_lower36(16),
+            remote_host: addr.to_owned(),
+        };
+        let content = serde_json::json!({"client": addr, "note": "later failures from this address within the hour are not recorded"});
+        state.store.record_event(&actor, None, "sign_in_failed", content).await?;
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! port 0 with a fresh database, and talks to it like a client would.
 
 mod accounts;
+mod auditlog;
 mod conformance;
 mod errors;
 mod invitations;

@@ -1,6 +1,7 @@
 //! The store contract: every case runs against SQLite and against PostgreSQL.
 
 mod accounts;
+mod audit;
 mod credentials;
 mod invitations;
 mod projects;

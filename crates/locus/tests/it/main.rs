@@ -208,3 +208,83 @@ fn weak_operator_passwords_and_unknown_accounts_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
 }
+
+#[tokio::test]
+async fn audit_export_writes_the_project_log_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    admin(
+        dir.path(),
+        None,
+        &[
+            "create-account",
+            "--email",
+            "ops@example.org",
+            "--name",
+            "Olga Ops",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    let token = admin(
+        dir.path(),
+        None,
+        &["create-token", "--email", "ops@example.org", "--name", "audit"],
+        None,
+    );
+    let server = Server::start(dir.path(), None);
+    let (_, exchanged) = post(&server.base, "/rest/oauth/token", json!({"refresh_token": token})).await;
+    let bearer = exchanged["access_token"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let project: Value = client
+        .post(format!("{}/rest/projects", server.base))
+        .bearer_auth(&bearer)
+        .json(&json!({"title": "Exported"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = project["id"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        client
+            .put(format!("{}/rest/projects/{pid}", server.base))
+            .bearer_auth(&bearer)
+            .json(&json!({"title": format!("T{i}")}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["audit", "export", "--server", &server.base, "--token", &token, "--project", &pid])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["create_project", "update_project", "update_project", "update_project"]);
+    let later = lines[2]["timestamp"].as_str().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "audit",
+            "export",
+            "--server",
+            &server.base,
+            "--token",
+            &token,
+            "--project",
+            &pid,
+            "--from",
+            later,
+        ])
+        .output()
+        .unwrap();
+    // Events within the same millisecond as the third one come along too.
+    let count = String::from_utf8(out.stdout).unwrap().lines().count();
+    assert!((2..=3).contains(&count), "--from leaves out the earliest events: {count}");
+    server.stop();
+}
