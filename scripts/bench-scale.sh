@@ -105,12 +105,13 @@ log() { printf '[%4ds] %s\n' "$(($(date +%s) - STARTED))" "$*" >&2; }
 pad() {
   if [[ $BACKEND == postgres ]]; then echo "lpad(($1)::text, $2, '0')"; else echo "printf('%0$2d', $1)"; fi
 }
-# insert_series N "INSERT INTO t (...)" "SELECT ... (using i)": the SELECT run for i in 0..N-1.
+# insert_series N "INSERT INTO t (...)" "SELECT ... (using i)" [WHERE]: the SELECT run for i in 0..N-1.
 insert_series() {
+  local where=${4:+ WHERE $4}
   if [[ $BACKEND == postgres ]]; then
-    echo "$2 $3 FROM generate_series(0, $(($1 - 1))) AS g(i);"
+    echo "$2 $3 FROM generate_series(0, $(($1 - 1))) AS g(i)$where;"
   else
-    echo "WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < $(($1 - 1))) $2 $3 FROM g;"
+    echo "WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < $(($1 - 1))) $2 $3 FROM g$where;"
   fi
 }
 
@@ -118,9 +119,12 @@ insert_series() {
 # Account a is member of project p in slot j (0..M-1) when a = j*R + p mod R,
 # R = A/M: (project, account) pairs are unique and every account is in P/R projects.
 # The slot-0 member is the project's ADMIN and creator; the others are VIEWERs.
+# Slot M is the benchmark account, a VIEWER of every (P/100)th project; its rows
+# are written among the others (not after them), so that they lie scattered over
+# the table as the memberships of a real account would.
 seed_sql() {
   local A=$1 P=$2 M=$3 bench=$4
-  local R=$((A / M)) stride=$((P / 100))
+  local R=$((A / M)) stride=$((P / 100)) S=$(($3 + 1))
   local org_of_creator acct_of_creator
   org_of_creator="'o' || $(pad "i % $R" 15)"
   acct_of_creator="'A' || $(pad "i % $R" 19)"
@@ -133,10 +137,12 @@ seed_sql() {
     "SELECT 'o' || $(pad i 15), 'A' || $(pad i 19), $T0 + i"
   insert_series "$P" "INSERT INTO projects (id, organization_id, title, created_by, created_at, modified_at)" \
     "SELECT 'p' || $(pad i 15), $org_of_creator, 'Project ' || i, $acct_of_creator, $T0 + i * 1000, $T0 + i * 1000"
-  insert_series "$((P * M))" "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at)" \
-    "SELECT 'm' || $(pad i 15), 'p' || $(pad "i / $M" 15), 'A' || $(pad "(i % $M) * $R + (i / $M) % $R" 19), CASE WHEN i % $M = 0 THEN 'ADMIN' ELSE 'VIEWER' END, 'ENABLED', $T0 + i, $T0 + i"
-  insert_series 100 "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at)" \
-    "SELECT 'mb' || $(pad i 14), 'p' || $(pad "i * $stride" 15), '$bench', 'VIEWER', 'ENABLED', $T0 + i, $T0 + i"
+  # i = p*S + j
+  insert_series "$((P * S))" "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at)" \
+    "SELECT 'm' || $(pad i 15), 'p' || $(pad "i / $S" 15),
+       CASE WHEN i % $S = $M THEN '$bench' ELSE 'A' || $(pad "(i % $S) * $R + (i / $S) % $R" 19) END,
+       CASE WHEN i % $S = 0 THEN 'ADMIN' ELSE 'VIEWER' END, 'ENABLED', $T0 + i, $T0 + i" \
+    "i % $S < $M OR (i / $S) % $stride = 0"
   echo "COMMIT;"
 }
 

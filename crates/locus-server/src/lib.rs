@@ -71,7 +71,35 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// A maintenance task runs beside it for as long.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let maintenance = tokio::spawn(maintain(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    maintenance.abort();
+    served
+}
+
+/// Periodic upkeep, safe to run on every instance at once: invitations past
+/// their expiry become EXPIRED (with their audit events), and audit events
+/// older than the retention, if one is set, are purged.
+async fn maintain(state: AppState) {
+    let mut tick = tokio::time::interval(state.settings.maintenance_interval);
+    loop {
+        tick.tick().await;
+        let now = locus_store::now_millis();
+        match state.store.expire_invitations(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "invitations expired"),
+            Err(e) => tracing::warn!(error = %e, "expiring invitations failed"),
+        }
+        if let Some(retention) = state.settings.audit_retention {
+            let cutoff = now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+            match state.store.purge_audit(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "old audit events purged"),
+                Err(e) => tracing::warn!(error = %e, "purging audit events failed"),
+            }
+        }
+    }
 }

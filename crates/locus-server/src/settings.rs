@@ -40,6 +40,10 @@ pub struct Settings {
     pub reset_ttl: Duration,
     /// Lifetime of invitation links.
     pub invitation_ttl: Duration,
+    /// How long audit events are kept; `None` (the default) keeps them forever.
+    pub audit_retention: Option<Duration>,
+    /// How often the maintenance task runs (expiring invitations, purging old events).
+    pub maintenance_interval: Duration,
     pub limits: Limits,
 }
 
@@ -56,6 +60,8 @@ impl Settings {
             bearer_ttl: Duration::from_secs(3600),
             reset_ttl: Duration::from_secs(3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            audit_retention: None,
+            maintenance_interval: Duration::from_secs(60),
             limits: Limits::default(),
         }
     }

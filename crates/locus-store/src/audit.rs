@@ -173,6 +173,22 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// Removes events older than `cutoff` (Unix ms), for a configured retention.
+    /// The cutoff only moves forward; the database refuses any other deletion.
+    pub async fn purge_audit(&self, cutoff: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE audit_retention SET cutoff = $1 WHERE id = 1 AND cutoff < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM audit_events WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn audit_event(&self, event_id: &str) -> Result<Option<AuditEvent>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_events WHERE event_id = $1"))
             .bind(event_id)

@@ -77,7 +77,7 @@ fn invitation_from_row(row: &impl Cols, now: i64) -> Result<Invitation> {
 fn status_condition(status: InvitationStatus, now_param: &str) -> String {
     match status {
         InvitationStatus::Pending => format!("i.status = 'PENDING' AND i.expires_at > {now_param}"),
-        InvitationStatus::Expired => format!("i.status = 'PENDING' AND i.expires_at <= {now_param}"),
+        InvitationStatus::Expired => format!("(i.status = 'EXPIRED' OR (i.status = 'PENDING' AND i.expires_at <= {now_param}))"),
         InvitationStatus::Accepted => "i.status = 'ACCEPTED'".to_owned(),
         InvitationStatus::Canceled => "i.status = 'CANCELED'".to_owned(),
     }
@@ -280,6 +280,37 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         Ok(member.membership)
+    }
+}
+
+impl Store {
+    /// Marks PENDING invitations past their expiry EXPIRED, recording one event
+    /// each. Safe to run on every instance at once: each row changes once.
+    pub async fn expire_invitations(&self, now: i64) -> Result<usize> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "UPDATE invitations SET status = 'EXPIRED', modified_at = $1 WHERE status = 'PENDING' AND expires_at <= $1 RETURNING id, project_id, email",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let actor = Actor {
+            account_id: None,
+            request_id: locus_core::ids::random_lower36(16),
+            remote_host: "locus-maintenance".to_owned(),
+        };
+        for (id, project_id, email) in &rows {
+            record(
+                &mut tx,
+                &actor,
+                Some(project_id),
+                "expire_invitation",
+                serde_json::json!({"invitation_id": id, "email": email}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
     }
 }
 

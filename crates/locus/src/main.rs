@@ -84,6 +84,9 @@ struct ServeArgs {
     /// Lifetime of invitation links, in seconds (default 7 days).
     #[arg(long, env = "LOCUS_INVITATION_TTL", default_value_t = 7 * 24 * 3600)]
     invitation_ttl: u64,
+    /// Keep audit events this many days; by default they are kept forever.
+    #[arg(long, env = "LOCUS_AUDIT_RETENTION_DAYS")]
+    audit_retention_days: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -182,6 +185,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.bearer_ttl = Duration::from_secs(args.bearer_ttl);
     settings.reset_ttl = Duration::from_secs(args.reset_ttl);
     settings.invitation_ttl = Duration::from_secs(args.invitation_ttl);
+    settings.audit_retention = args.audit_retention_days.map(|d| Duration::from_secs(d * 86_400));
     let state = locus_server::AppState::open(settings).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -2,7 +2,8 @@ use crate::{contract, new_account, TestDb};
 use locus_store::AuditQuery;
 use sqlx::Connection;
 
-contract!(audit: events_cannot_be_changed_or_removed, keyset_pages_cover_every_event_once);
+contract!(audit: events_cannot_be_changed_or_removed, keyset_pages_cover_every_event_once, retention_purges_only_what_is_older_than_the_cutoff,
+    expired_invitations_are_marked_once_with_an_event);
 
 async fn events_cannot_be_changed_or_removed(db: TestDb) {
     db.store
@@ -72,4 +73,78 @@ async fn keyset_pages_cover_every_event_once(db: TestDb) {
         }
         assert_eq!(seen, sorted);
     }
+}
+
+async fn retention_purges_only_what_is_older_than_the_cutoff(db: TestDb) {
+    db.store
+        .create_account(&crate::actor(), &new_account("old@example.org"))
+        .await
+        .unwrap();
+    let cutoff = locus_store::now_millis() + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    db.store
+        .create_account(&crate::actor(), &new_account("new@example.org"))
+        .await
+        .unwrap();
+    assert_eq!(db.store.purge_audit(cutoff).await.unwrap(), 1);
+    let left = db
+        .store
+        .audit_events(&AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    assert!(
+        sqlx::query("DELETE FROM audit_events").execute(&mut conn).await.is_err(),
+        "younger events stay protected"
+    );
+}
+
+async fn expired_invitations_are_marked_once_with_an_event(db: TestDb) {
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    let new = locus_store::NewProject {
+        title: "P".into(),
+        description: None,
+        organization_id: ann.default_organization_id.clone(),
+    };
+    let (p, _) = db.store.create_project(&crate::actor(), &ann.id, &new).await.unwrap();
+    let secret = locus_store::LinkSecret {
+        id: "e1".into(),
+        hash: "h".into(),
+        expires_at: 1,
+    };
+    let invite = locus_store::NewInvitation {
+        email: "x@example.org".into(),
+        role: locus_core::Role::Viewer,
+        secret,
+    };
+    db.store
+        .create_invitations(&crate::actor(), &p.id, &ann.id, &[invite])
+        .await
+        .unwrap();
+    let now = locus_store::now_millis();
+    let (a, b) = tokio::join!(db.store.expire_invitations(now), db.store.expire_invitations(now));
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "each invitation expires once");
+    let events = db
+        .store
+        .audit_events(&AuditQuery {
+            project_id: Some(p.id.clone()),
+            event_types: vec!["expire_invitation".into()],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        db.store.invitation_by_secret("e1", now).await.unwrap().unwrap().status,
+        locus_core::InvitationStatus::Expired
+    );
 }
