@@ -13,15 +13,25 @@ struct Migration {
 
 /// Each backend's migrations, in order. Append only: never edit one that has shipped.
 macro_rules! migrations {
-    ($backend:literal: $($version:literal => $file:literal),* $(,)?) => {
-        &[$(Migration { version: $version, sql: include_str!(concat!("../migrations/", $backend, "/", $file)) }),*]
+    ($($version:literal => $file:literal),* $(,)?) => {
+        &[$(Migration { version: $version, sql: include_str!(concat!("../migrations/", $file)) }),*]
     };
 }
 
-const SQLITE: &[Migration] =
-    migrations!("sqlite": 1 => "0001_accounts.sql", 2 => "0002_projects.sql", 3 => "0003_invitations.sql", 4 => "0004_audit.sql");
-const POSTGRES: &[Migration] =
-    migrations!("postgres": 1 => "0001_accounts.sql", 2 => "0002_projects.sql", 3 => "0003_invitations.sql", 4 => "0004_audit.sql");
+// A migration whose SQL both databases accept lives in `common/`; one that needs
+// a dialect (triggers) has a file per backend.
+const SQLITE: &[Migration] = migrations!(
+    1 => "common/0001_accounts.sql",
+    2 => "common/0002_projects.sql",
+    3 => "common/0003_invitations.sql",
+    4 => "sqlite/0004_audit.sql",
+);
+const POSTGRES: &[Migration] = migrations!(
+    1 => "common/0001_accounts.sql",
+    2 => "common/0002_projects.sql",
+    3 => "common/0003_invitations.sql",
+    4 => "postgres/0004_audit.sql",
+);
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let migrations = match store.backend {
