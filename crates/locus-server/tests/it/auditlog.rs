@@ -279,3 +279,47 @@ async fn account_events_are_readable_by_their_account() {
         "no secrets"
     );
 }
+
+/// Polls `check` every 20 ms for up to 5 s: the maintenance task runs on its own clock.
+async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn the_maintenance_task_expires_invitations_and_applies_the_retention() {
+    let app = TestApp::spawn_with(|s| {
+        s.invitation_ttl = std::time::Duration::ZERO;
+        s.audit_retention = Some(std::time::Duration::from_millis(500));
+        s.maintenance_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let ann = app.user().await;
+    let pid = create_project(&app, &ann, "P").await["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/rest/projects/{pid}/invitations"),
+        Some(&ann.bearer),
+        json!({"email": "late@example.org", "role": "VIEWER"}),
+    )
+    .await;
+    let store = app.state.store.clone();
+    let query = |types: Vec<String>| locus_store::AuditQuery {
+        project_id: Some(pid.clone()),
+        event_types: types,
+        limit: 100,
+        ..Default::default()
+    };
+    assert!(
+        eventually(async || store.audit_events(&query(vec!["expire_invitation".into()])).await.unwrap().len() == 1).await,
+        "the expiry is recorded once"
+    );
+    assert!(
+        eventually(async || store.audit_events(&query(vec![])).await.unwrap().is_empty()).await,
+        "events past the retention are purged"
+    );
+}
