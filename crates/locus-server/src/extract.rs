@@ -159,3 +159,21 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         Ok(RequestMeta::from_parts(parts))
     }
 }
+
+/// Path parameters; a malformed one (bad percent-encoding, wrong type) is a
+/// JSON 400 like every other error.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::BadRequest {
+                message: format!("invalid path: {}", e.body_text()),
+                field: None,
+            })
+    }
+}

@@ -4,10 +4,10 @@
 use crate::auth::secrets::{self, Kind};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
+use crate::extract::{Json, Path};
 use crate::wire::{parse_timestamp, timestamp};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use locus_store::AccessToken;
 use serde::{Deserialize, Serialize};

@@ -3,10 +3,10 @@
 
 use crate::auth::{limits, passwords, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Query, RequestMeta};
+use crate::extract::{Json, Path, Query, RequestMeta};
 use crate::wire::Link;
 use crate::{AppState, SignupMode};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use locus_core::{password::check_policy, AccountId, Email, PersonName};
 use locus_store::{Account, NewAccount};

@@ -6,9 +6,10 @@
 use crate::auth::access::{need, Authorized};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Path;
 use crate::wire::Link;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use locus_store::{AuditEvent, AuditQuery};
 use serde::Serialize;

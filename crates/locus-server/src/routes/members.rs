@@ -3,10 +3,10 @@
 
 use crate::auth::access::{need, Authorized};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
 use crate::wire::{timestamp, Link, PageQuery, Paged};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use locus_core::{AccountId, Email, MembershipStatus, Permission, Role};
 use locus_store::{Member, Membership};

@@ -3,10 +3,10 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Query;
+use crate::extract::{Path, Query};
 use crate::wire::{timestamp, Link, PageQuery, Paged};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use locus_core::OrganizationId;
 use locus_store::Organization;

@@ -8,11 +8,11 @@
 use crate::auth::secrets::{self, Kind};
 use crate::auth::{limits, passwords};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ClientAddr, Json, RequestMeta};
+use crate::extract::{ClientAddr, Json, Path, RequestMeta};
 use crate::mail::Mail;
 use crate::routes::accounts::AccountDto;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use locus_core::{password::check_policy, Email};
 use locus_store::{PasswordReset, ThrottleVerdict};

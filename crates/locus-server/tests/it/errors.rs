@@ -114,6 +114,29 @@ async fn unknown_routes_and_methods_answer_in_json() {
 }
 
 #[tokio::test]
+async fn malformed_path_parameters_answer_in_json() {
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let probes = [
+        (reqwest::Method::GET, "/rest/accounts/%FF%FE"),
+        (reqwest::Method::DELETE, "/rest/accounts/current/accessTokens/%C0"),
+        (reqwest::Method::GET, "/rest/organizations/%FF"),
+    ];
+    for (method, path) in probes {
+        let resp = app
+            .client
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(&ann.bearer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: Value = resp.json().await.expect("a JSON body");
+        assert_eq!(body["error"], "bad_request");
+    }
+}
+
+#[tokio::test]
 async fn bad_query_parameters_name_the_parameter() {
     let app = TestApp::spawn().await;
     let ann = app.user().await;
