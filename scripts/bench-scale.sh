@@ -11,19 +11,25 @@
 # Every seeded account has its own default organization and is a member of 10
 # projects. The benchmark account (made with `locus admin create-account`) is a
 # VIEWER of 100 projects in both datasets (every project in small, every 100th
-# in large), so the list page is the same 100 rows; detail is measured on one of
-# them. The bulk rows are inserted with SQL in one transaction (PostgreSQL:
-# generate_series, then ANALYZE; SQLite: a recursive CTE, no ANALYZE, as a
-# server would have it) between `locus admin` and `locus serve`.
+# in large), so the list page is the same 100 rows; its membership rows are
+# written among the bulk ones, scattered like a real account's. Detail is
+# measured on one of those projects. The bulk rows are inserted with SQL in one
+# transaction (PostgreSQL: generate_series, then VACUUM (ANALYZE); SQLite: a
+# recursive CTE, no ANALYZE, as a server would have it) between `locus admin`
+# and `locus serve`.
 #
 # Both datasets of a backend are served at once (one server each) and measured
 # alternately, so that both see the same background load. Each measurement is a
 # warm-up run, then
 #   wrk -t1 -c$SCALE_CONNECTIONS -d${SCALE_DURATION}s --latency
-# from loopback (moderate concurrency so latency reflects the queries, not
-# queueing), repeated for $SCALE_ROUNDS rounds. The final table gives the median
-# over the rounds of p50, p99 and req/s and, for large, the large/small ratio of
-# p50 and p99. Target: large within 1.5x of small.
+# from loopback, repeated for $SCALE_ROUNDS rounds. Moderate concurrency keeps
+# detail latency about the queries; list costs ~1.5-2 ms of CPU a request, so on
+# a 2-core machine its latency at -c8 is mostly queueing (p50 ~ 8 / req/s) and its
+# ratio is in effect a throughput ratio. p99 on a shared machine is mostly
+# scheduling noise: compare rounds (the log shows each) before trusting a p99
+# ratio. The final table gives the median over the rounds of p50, p99 and req/s
+# and, for large, the large/small ratio of p50 and p99. Target: large within
+# 1.5x of small.
 #
 # Usage: scripts/bench-scale.sh [sqlite|postgres|all]        (default all)
 # Environment:

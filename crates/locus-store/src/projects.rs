@@ -274,12 +274,21 @@ impl Store {
                     AND ($2 = '' OR p.organization_id = $2) AND ($3 = '' OR p.share = $3)";
         let org = filter.organization_id.clone().unwrap_or_default();
         let share = filter.share.clone().unwrap_or_default();
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
-            .bind(account_id)
-            .bind(&org)
-            .bind(&share)
-            .fetch_one(&self.pool)
-            .await?;
+        // Without filters the count needs no join: foreign keys guarantee every
+        // membership has its project and organization.
+        let total: i64 = if org.is_empty() && share.is_empty() {
+            sqlx::query_scalar("SELECT COUNT(*) FROM memberships m WHERE m.account_id = $1 AND m.status = 'ENABLED'")
+                .bind(account_id)
+                .fetch_one(&self.pool)
+                .await?
+        } else {
+            sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
+                .bind(account_id)
+                .bind(&org)
+                .bind(&share)
+                .fetch_one(&self.pool)
+                .await?
+        };
         let column = match order.0 {
             ProjectOrder::CreatedAt => "p.created_at",
             ProjectOrder::Title => "p.title",
