@@ -138,6 +138,7 @@ struct ProjectListQuery {
     /// Only projects shared this way (PRIVATE, PUBLIC, DEMO, DIMENSION, TEMPLATE; any case).
     share: Option<String>,
     /// Accepted for compatibility; the caller's membership is always inlined.
+    #[allow(dead_code)]
     expand: Option<String>,
 }
 
@@ -173,7 +174,6 @@ async fn list_projects(
         Some(id) => Some(OrganizationId::parse("organizationId", id)?.into_string()),
         None => None,
     };
-    let _ = q.expand;
     let page = state
         .store
         .projects_of(&caller.account.id, &ProjectFilter { organization_id, share }, order, request)
