@@ -27,6 +27,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const NO_ACCOUNT: &str = "00000000000000000000";
 const DEFAULT_PAGE: i64 = 100;
 const MAX_PAGE: i64 = 1000;
+/// Each event type is one bound parameter; the databases cap their number.
+const MAX_EVENT_TYPES: usize = 100;
 
 /// AuditLogSingleResource.
 #[derive(Debug, Serialize, ToSchema)]
@@ -150,7 +152,15 @@ fn parse(uri: &Uri) -> ApiResult<AuditQuery> {
         let value = value.into_owned();
         match key.as_ref() {
             "accountId" => q.account_id = Some(value),
-            "eventTypes" => q.event_types.extend(value.split(',').filter(|t| !t.is_empty()).map(str::to_owned)),
+            "eventTypes" => {
+                q.event_types.extend(value.split(',').filter(|t| !t.is_empty()).map(str::to_owned));
+                if q.event_types.len() > MAX_EVENT_TYPES {
+                    return Err(ApiError::bad_request(
+                        "eventTypes",
+                        format!("at most {MAX_EVENT_TYPES} event types"),
+                    ));
+                }
+            }
             "from" => q.from = Some(parse_comma_time("from", &value)?),
             "to" => q.to = Some(parse_comma_time("to", &value)?),
             "lastEvaluatedEventId" => {

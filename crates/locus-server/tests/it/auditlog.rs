@@ -213,6 +213,9 @@ async fn denials_are_logged_once_an_hour_and_only_admins_read_the_log() {
         .get(&format!("/rest/auditlog?projectId={pid}&from=yesterday"), &ann.bearer)
         .await;
     assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("from")));
+    let many = (0..101).map(|i| format!("eventTypes=t{i}")).collect::<Vec<_>>().join("&");
+    let (status, body) = app.get(&format!("/rest/auditlog?projectId={pid}&{many}"), &ann.bearer).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("eventTypes")));
 }
 
 #[tokio::test]
