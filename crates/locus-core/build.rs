@@ -27,6 +27,7 @@ fn variant_name(key: &str) -> String {
         .collect()
 }
 
+#[allow(clippy::unwrap_used)] // a build script reports by panicking
 fn main() {
     println!("cargo:rerun-if-changed=permissions.csv");
     let csv = fs::read_to_string("permissions.csv").expect("permissions.csv next to build.rs");

@@ -12,7 +12,7 @@ pub const MAX_LEN: usize = 100;
 /// Checks a new password against the policy; `field` names it in the error.
 pub fn check_policy(field: &'static str, password: &str) -> Result<(), Invalid> {
     let len = password.chars().count();
-    if len < MIN_LEN || len > MAX_LEN {
+    if !(MIN_LEN..=MAX_LEN).contains(&len) {
         return Err(Invalid::new(field, format!("must be {MIN_LEN} to {MAX_LEN} characters")));
     }
     let has = |f: fn(&char) -> bool| password.chars().any(|c| f(&c));

@@ -2,6 +2,8 @@
 //! cell by cell. The shared file sits beside the repository (`../shared`); under
 //! `CI=true` it must be there.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use locus_core::{Permission, Role};
 use std::path::PathBuf;
 

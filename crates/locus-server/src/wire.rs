@@ -60,7 +60,7 @@ impl PageQuery {
     pub fn request(&self) -> Result<locus_store::PageRequest, crate::error::ApiError> {
         let page = self.page.unwrap_or(0);
         let size = self.size.unwrap_or(100);
-        if page < 0 || page > 1_000_000 {
+        if !(0..=1_000_000).contains(&page) {
             return Err(crate::error::ApiError::bad_request("page", "must be 0 to 1000000"));
         }
         if !(1..=MAX_PAGE_SIZE).contains(&size) {

@@ -182,6 +182,7 @@ impl Store {
 
     /// Moves an invitation from `from` (as the caller read it) to `to`; with
     /// `secret`, the link is replaced. `NotFound` when it changed meanwhile.
+    #[allow(clippy::too_many_arguments)] // the compare-and-set needs the status read and the one asked for
     pub async fn change_invitation(
         &self,
         actor: &Actor,

@@ -86,7 +86,7 @@ pub struct CreateInvitationDto {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum CreatedInvitations {
-    One(InvitationDto),
+    One(Box<InvitationDto>),
     Many(Vec<InvitationDto>),
 }
 
@@ -202,7 +202,7 @@ async fn create_invitations(
     }
     let mut dtos: Vec<InvitationDto> = created.iter().map(InvitationDto::from).collect();
     let body = match (many, dtos.pop()) {
-        (false, Some(one)) => CreatedInvitations::One(one),
+        (false, Some(one)) => CreatedInvitations::One(Box::new(one)),
         (_, last) => CreatedInvitations::Many(dtos.into_iter().chain(last).collect()),
     };
     Ok((StatusCode::CREATED, axum::Json(body)))
@@ -389,11 +389,11 @@ pub async fn accept(state: &AppState, caller: &Caller, token: &str) -> ApiResult
             other => other.into(),
         })?;
     tracing::info!(project_id = %invitation.project_id, invitation_id = %invitation.id, account_id = %caller.account.id, "invitation accepted");
-    Ok(state
+    state
         .store
         .invitation(&invitation.project_id, &invitation.id, now)
         .await?
-        .ok_or(ApiError::NotFound("invitation"))?)
+        .ok_or(ApiError::NotFound("invitation"))
 }
 
 #[utoipa::path(post, path = "/rest/invitations/{invitationHash}", tag = "invitations", params(("invitationHash" = String, Path)),

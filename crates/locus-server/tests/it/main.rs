@@ -1,6 +1,8 @@
 //! Integration tests over real HTTP: each test starts the real application on
 //! port 0 with a fresh database, and talks to it like a client would.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod accounts;
 mod auditlog;
 mod conformance;

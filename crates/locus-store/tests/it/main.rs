@@ -1,5 +1,7 @@
 //! The store contract: every case runs against SQLite and against PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod accounts;
 mod audit;
 mod credentials;

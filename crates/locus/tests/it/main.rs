@@ -1,6 +1,8 @@
 //! The `locus` binary as an operator runs it: `serve` in one process, `admin`
 //! in another, on the same database.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
