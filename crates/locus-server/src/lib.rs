@@ -81,8 +81,9 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
 }
 
 /// Periodic upkeep, safe to run on every instance at once: invitations past
-/// their expiry become EXPIRED (with their audit events), and audit events
-/// older than the retention, if one is set, are purged.
+/// their expiry become EXPIRED (with their audit events), expired sessions,
+/// reset links and idle throttle counters are deleted, and audit events older
+/// than the retention, if one is set, are purged.
 async fn maintain(state: AppState) {
     let mut tick = tokio::time::interval(state.settings.maintenance_interval);
     loop {
@@ -92,6 +93,9 @@ async fn maintain(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "invitations expired"),
             Err(e) => tracing::warn!(error = %e, "expiring invitations failed"),
+        }
+        if let Err(e) = state.store.purge_expired(now).await {
+            tracing::warn!(error = %e, "purging expired credentials failed");
         }
         if let Some(retention) = state.settings.audit_retention {
             let cutoff = now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));

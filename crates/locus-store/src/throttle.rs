@@ -127,4 +127,22 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Deletes what can no longer matter: expired sessions, used or expired reset
+    /// links, and throttle counters idle for a day. Run by the maintenance task.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let day_ago = now.saturating_sub(24 * 3600 * 1000);
+        let mut removed = 0;
+        for (sql, cutoff) in [
+            ("DELETE FROM sessions WHERE expires_at <= $1", now),
+            (
+                "DELETE FROM password_resets WHERE expires_at <= $1 OR used_at <= $1",
+                day_ago.max(0).min(now),
+            ),
+            ("DELETE FROM throttles WHERE locked_until <= $1 AND window_start <= $1", day_ago),
+        ] {
+            removed += sqlx::query(sql).bind(cutoff).execute(&self.pool).await?.rows_affected();
+        }
+        Ok(removed)
+    }
 }

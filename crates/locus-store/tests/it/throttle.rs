@@ -2,7 +2,7 @@ use crate::{contract, TestDb};
 use locus_store::{Throttle, ThrottleVerdict};
 
 contract!(throttle: hits_lock_at_the_limit_and_the_lock_ends, hits_during_a_lock_do_not_extend_it, windows_reset_and_clear_forgets,
-    subjects_and_scopes_are_independent, concurrent_hits_all_count);
+    subjects_and_scopes_are_independent, concurrent_hits_all_count, purging_removes_only_what_cannot_matter);
 
 const T: Throttle = Throttle {
     scope: "test",
@@ -94,4 +94,39 @@ async fn concurrent_hits_all_count(db: TestDb) {
         ),
         "the 20th hit locks"
     );
+}
+
+async fn purging_removes_only_what_cannot_matter(db: TestDb) {
+    let day = 24 * 3600 * 1000;
+    let now = 10 * day;
+    db.store.throttle_hit(&T, "idle", now - 2 * day).await.unwrap();
+    db.store.throttle_hit(&T, "recent", now - 1000).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &crate::new_account("ann@example.org"))
+        .await
+        .unwrap();
+    for (id, expires_at) in [("old", now - 1), ("live", now + day)] {
+        let s = locus_store::NewSession {
+            id,
+            account_id: &ann.id,
+            access_token_id: None,
+            secret_hash: "h",
+            expires_at,
+        };
+        db.store.create_session(&crate::actor(), &s, 0).await.unwrap();
+    }
+    db.store.purge_expired(now).await.unwrap();
+    assert!(db.store.session("live", now).await.unwrap().is_some());
+    assert!(
+        db.store.session("old", 0).await.unwrap().is_none(),
+        "the expired session row is gone"
+    );
+    assert_eq!(db.store.throttle_hit(&T, "recent", now).await.unwrap(), ThrottleVerdict::Open);
+    assert_eq!(
+        db.store.throttle_hit(&T, "recent", now).await.unwrap(),
+        ThrottleVerdict::Locked { retry_after_ms: 1000 },
+        "a recent counter is kept"
+    );
+    assert_eq!(db.store.throttle_hit(&T, "idle", now).await.unwrap(), ThrottleVerdict::Open);
 }
