@@ -198,25 +198,7 @@ impl Store {
     /// (a reset means the owner lost control of the old credentials).
     pub async fn set_password(&self, actor: &Actor, id: &str, password_hash: &str, revoke_tokens: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
-            .bind(password_hash)
-            .bind(crate::now_millis())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if revoke_tokens {
-            sqlx::query("DELETE FROM access_tokens WHERE account_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        replace_password(&mut tx, id, password_hash, revoke_tokens, crate::now_millis()).await?;
         record(
             &mut tx,
             actor,
@@ -313,4 +295,30 @@ impl Store {
         .await?;
         Ok(row.is_some())
     }
+}
+
+/// Sets a password hash and ends every bearer session of the account (and,
+/// with `revoke_tokens`, its access tokens) inside the caller's transaction.
+/// Shared by password change and password reset.
+pub(crate) async fn replace_password(tx: &mut crate::Tx, id: &str, password_hash: &str, revoke_tokens: bool, now: i64) -> Result<()> {
+    let done = sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
+        .bind(password_hash)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if revoke_tokens {
+        sqlx::query("DELETE FROM access_tokens WHERE account_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

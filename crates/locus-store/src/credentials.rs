@@ -271,20 +271,7 @@ impl Store {
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
-            .bind(password_hash)
-            .bind(now)
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM access_tokens WHERE account_id = $1")
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::accounts::replace_password(&mut tx, account_id, password_hash, true, now).await?;
         record(
             &mut tx,
             actor,
