@@ -68,7 +68,7 @@ impl ApiError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -81,6 +81,18 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client may read: everything but internal errors, which are
+    /// logged in full here and answered with a bare phrase.
+    pub(crate) fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
         }
     }
 
@@ -130,13 +142,7 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = match &self {
-            ApiError::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
-                "internal error".to_owned()
-            }
-            other => other.to_string(),
-        };
+        let message = self.public_message();
         let (field, permission) = match &self {
             ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => (field.clone(), None),
             ApiError::Forbidden { permission, .. } => (None, *permission),

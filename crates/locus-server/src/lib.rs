@@ -12,6 +12,7 @@ pub mod mail;
 mod openapi;
 mod routes;
 pub mod settings;
+pub mod web;
 mod wire;
 
 pub use settings::{Redacted, Settings, SignupMode};
@@ -53,7 +54,8 @@ impl AppState {
     }
 }
 
-/// The whole application: `/rest`, the health probes and the OpenAPI document.
+/// The whole application: `/rest`, the health probes, the OpenAPI document
+/// and the web pages.
 pub fn router(state: AppState) -> Router {
     let (router, api) = openapi::routes().split_for_parts();
     let api = Arc::new(openapi::finish(api));
@@ -62,12 +64,27 @@ pub fn router(state: AppState) -> Router {
             "/rest/openapi.json",
             axum::routing::get(move || std::future::ready(axum::Json(api.as_ref().clone()))),
         )
-        .fallback(|| async { error::ApiError::NotFound("route") })
+        .merge(web::routes())
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(extract::request_id))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// An unknown path: a JSON error under `/rest`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/rest") {
+        error::ApiError::NotFound("route").into_response()
+    } else {
+        web::render::WebError::Page {
+            status: axum::http::StatusCode::NOT_FOUND,
+            message: "There is no page here.".into(),
+        }
+        .into_response()
+    }
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.

@@ -83,7 +83,10 @@ impl Mailer {
         match &self.transport {
             Transport::Outbox(dir) => {
                 let name = format!("{}-{}.eml", locus_store::now_millis(), locus_core::random_base62(8));
-                tokio::fs::write(dir.join(&name), message.formatted()).await?;
+                // Written aside, then renamed: whoever reads the outbox never sees half a message.
+                let partial = dir.join(format!("{name}.part"));
+                tokio::fs::write(&partial, message.formatted()).await?;
+                tokio::fs::rename(&partial, dir.join(&name)).await?;
                 tracing::info!(to = %mail.to, subject = %mail.subject, file = %name, "mail written to the outbox");
             }
             Transport::Smtp(smtp) => {

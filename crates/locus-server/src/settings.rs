@@ -36,6 +36,8 @@ pub struct Settings {
     pub mail_from: String,
     /// Lifetime of bearers from `POST /rest/oauth/token`.
     pub bearer_ttl: Duration,
+    /// Lifetime of a web application session (its cookie).
+    pub session_ttl: Duration,
     /// Lifetime of password-reset links.
     pub reset_ttl: Duration,
     /// Lifetime of invitation links.
@@ -58,6 +60,7 @@ impl Settings {
             smtp_url: None,
             mail_from: "Locus <locus@localhost>".to_owned(),
             bearer_ttl: Duration::from_secs(3600),
+            session_ttl: Duration::from_secs(12 * 3600),
             reset_ttl: Duration::from_secs(3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             audit_retention: None,

@@ -32,8 +32,28 @@ pub fn parse_timestamp(field: &'static str, s: &str) -> Result<i64, crate::error
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| crate::error::ApiError::bad_request(field, "out of range"))
 }
 
+/// Parses the value of an HTML `datetime-local` field (`2026-01-31T12:00`,
+/// seconds optional), read as UTC, into Unix milliseconds.
+pub fn parse_form_time(field: &'static str, s: &str) -> Result<i64, crate::error::ApiError> {
+    let minutes = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let seconds = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let t = time::PrimitiveDateTime::parse(s, minutes)
+        .or_else(|_| time::PrimitiveDateTime::parse(s, seconds))
+        .map_err(|_| crate::error::ApiError::bad_request(field, "must be a time like 2026-01-31T12:00 (UTC)"))?;
+    i64::try_from(t.assume_utc().unix_timestamp_nanos() / 1_000_000).map_err(|_| crate::error::ApiError::bad_request(field, "out of range"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn form_times_are_utc_minutes() {
+        let ms = super::parse_form_time("from", "2018-06-27T11:26").unwrap();
+        assert_eq!(super::timestamp(ms), "2018-06-27T11:26:00Z");
+        assert_eq!(super::parse_form_time("from", "2018-06-27T11:26:07").unwrap(), ms + 7000);
+        let err = super::parse_form_time("from", "tomorrow").unwrap_err();
+        assert!(matches!(err, crate::error::ApiError::BadRequest { field: Some(f), .. } if f == "from"));
+    }
+
     #[test]
     fn timestamps_round_trip_to_the_second() {
         let ms = super::parse_timestamp("t", "2018-06-27T11:26:07Z").unwrap();

@@ -176,6 +176,25 @@ impl Store {
         self.update_account_column(actor, id, "onboarding", onboarding.to_string()).await
     }
 
+    /// Renames the account (the caller has checked both names).
+    pub async fn set_name(&self, actor: &Actor, id: &str, given_name: &str, surname: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE accounts SET given_name = $1, surname = $2, modified_at = $3 WHERE id = $4")
+            .bind(given_name)
+            .bind(surname)
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let content = serde_json::json!({"account_id": id, "given_name": given_name, "surname": surname});
+        record(&mut tx, actor, None, "update_account", content).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn update_account_column(&self, actor: &Actor, id: &str, column: &'static str, value: String) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))

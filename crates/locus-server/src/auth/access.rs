@@ -6,6 +6,7 @@
 
 use super::Caller;
 use crate::error::ApiError;
+use crate::extract::RequestMeta;
 use crate::AppState;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -140,9 +141,22 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
                     .map(|(_, v)| v.into_owned())
             })
             .ok_or_else(|| ApiError::bad_request("projectId", "required"))?;
-        let raw = raw.as_str();
-        let project_id = ProjectId::parse("projectId", raw)?;
         let (session_id, secret) = super::caller::bearer(parts)?;
+        Authorized::resolve(state, &RequestMeta::from_parts(parts), session_id, secret, &raw).await
+    }
+}
+
+impl<P: Required> Authorized<P> {
+    /// Authorizes the holder of session `session_id` with `secret` for `P` in
+    /// the project `raw_project_id`, whichever way the session was presented.
+    pub(crate) async fn resolve(
+        state: &AppState,
+        meta: &RequestMeta,
+        session_id: &str,
+        secret: &str,
+        raw_project_id: &str,
+    ) -> Result<Self, ApiError> {
+        let project_id = ProjectId::parse("projectId", raw_project_id)?;
         // One round trip for the session, the account, the project and the membership.
         let found = state
             .store
@@ -152,7 +166,7 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
             Some((session, access)) => (Some(session), access),
             None => (None, None),
         };
-        let caller = Caller::verify(session_id, secret, session, &crate::extract::RequestMeta::from_parts(parts))?;
+        let caller = Caller::verify(session_id, secret, session, meta)?;
         let access = access.ok_or(ApiError::NotFound("project"))?;
         if let Err(denied) = check(&caller, &access.project, access.membership.as_ref(), P::PERMISSION) {
             if matches!(denied, ApiError::Forbidden { permission: Some(_), .. }) {

@@ -58,7 +58,15 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (id, secret) = bearer(parts)?;
+        Caller::resolve(state, &RequestMeta::from_parts(parts), id, secret).await
+    }
+}
+
+impl Caller {
+    /// The caller holding session `id` with `secret`, whichever way it was
+    /// presented (a bearer header, or the web application's cookie).
+    pub(crate) async fn resolve(state: &AppState, meta: &RequestMeta, id: &str, secret: &str) -> Result<Caller, ApiError> {
         let found = state.store.session(id, locus_store::now_millis()).await?;
-        Caller::verify(id, secret, found, &RequestMeta::from_parts(parts))
+        Caller::verify(id, secret, found, meta)
     }
 }

@@ -69,12 +69,21 @@ async fn create(
     caller: Caller,
     Json(body): Json<NewAccessTokenDto>,
 ) -> ApiResult<(StatusCode, axum::Json<AccessTokenDto>)> {
-    let name = body.name.trim();
+    let expires_at = body.expires_at.as_deref().map(|s| parse_timestamp("expiresAt", s)).transpose()?;
+    let (token, secret) = issue(&state, &caller, &body.name, expires_at).await?;
+    let mut dto = AccessTokenDto::from(&token);
+    dto.token = Some(secret);
+    Ok((StatusCode::CREATED, axum::Json(dto)))
+}
+
+/// Creates a personal access token; answers it with its secret, which is
+/// never available again.
+pub(crate) async fn issue(state: &AppState, caller: &Caller, name: &str, expires_at: Option<i64>) -> ApiResult<(AccessToken, String)> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("name", "must be 1 to 100 characters"));
     }
     let now = locus_store::now_millis();
-    let expires_at = body.expires_at.as_deref().map(|s| parse_timestamp("expiresAt", s)).transpose()?;
     if expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::bad_request("expiresAt", "must be in the future"));
     }
@@ -90,9 +99,7 @@ async fn create(
     };
     state.store.create_access_token(&caller.actor, &token).await?;
     tracing::info!(account_id = %caller.account.id, token_id = %token.id, "access token created");
-    let mut dto = AccessTokenDto::from(&token);
-    dto.token = Some(issued.token);
-    Ok((StatusCode::CREATED, axum::Json(dto)))
+    Ok((token, issued.token))
 }
 
 /// The caller's tokens, newest first, without secrets.

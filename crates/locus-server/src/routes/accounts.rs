@@ -76,17 +76,17 @@ pub struct RestrictedAccountDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewAccountDto {
-    given_name: String,
-    surname: String,
-    email: String,
-    password: String,
+    pub given_name: String,
+    pub surname: String,
+    pub email: String,
+    pub password: String,
     #[serde(default)]
-    consent_granted: Option<bool>,
+    pub consent_granted: Option<bool>,
     #[serde(default)]
-    phone_number: Option<String>,
+    pub phone_number: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    preferences: Option<Value>,
+    pub preferences: Option<Value>,
 }
 
 /// Checks a phone number: 6 to 20 characters.
@@ -106,6 +106,13 @@ async fn sign_up(State(state): State<AppState>, meta: RequestMeta, Json(body): J
             "sign-up is closed on this server; ask an operator for an account",
         ));
     }
+    let account = register(&state, &meta, body).await?;
+    Ok(axum::Json(AccountDto::from(&account)))
+}
+
+/// Checks every field of a sign-up and creates the account; shared by the API
+/// and the sign-up page. Whether sign-up is open is the caller's question.
+pub(crate) async fn register(state: &AppState, meta: &RequestMeta, body: NewAccountDto) -> ApiResult<Account> {
     let given_name = PersonName::parse("givenName", &body.given_name)?;
     let surname = PersonName::parse("surname", &body.surname)?;
     let email = Email::parse("email", &body.email)?;
@@ -123,7 +130,7 @@ async fn sign_up(State(state): State<AppState>, meta: RequestMeta, Json(body): J
     };
     let account = state.store.create_account(&meta.actor(None), &new).await?;
     tracing::info!(account_id = %account.id, "account registered");
-    Ok(axum::Json(AccountDto::from(&account)))
+    Ok(account)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -316,19 +323,27 @@ async fn change_password(
     Json(body): Json<PasswordChangeDto>,
 ) -> ApiResult<StatusCode> {
     ensure_self(&caller, &account_id)?;
+    change_own_password(&state, &caller, body.old_password, body.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks the old password (under the sign-in limits) and the new one's
+/// policy, then sets it, ending every session of the account.
+pub(crate) async fn change_own_password(state: &AppState, caller: &Caller, old_password: String, new_password: String) -> ApiResult<()> {
+    let account_id = &caller.account.id;
     let throttle = state.settings.limits.signin_account();
     let subject = caller.account.email.to_lowercase();
     limits::ensure_open(&state.store, &[(throttle, &subject)]).await?;
-    if body.old_password.len() > locus_core::password::MAX_LEN * 4
-        || !passwords::verify(body.old_password, Some(caller.account.password_hash.clone())).await?
+    if old_password.len() > locus_core::password::MAX_LEN * 4
+        || !passwords::verify(old_password, Some(caller.account.password_hash.clone())).await?
     {
         limits::count_failure(&state.store, &[(throttle, &subject)]).await?;
         tracing::warn!(account_id = %account_id, "password change with a wrong old password");
         return Err(ApiError::bad_request("oldPassword", "does not match the current password"));
     }
-    check_policy("newPassword", &body.new_password)?;
-    let hash = passwords::hash(body.new_password).await?;
-    state.store.set_password(&caller.actor, &account_id, &hash, false).await?;
+    check_policy("newPassword", &new_password)?;
+    let hash = passwords::hash(new_password).await?;
+    state.store.set_password(&caller.actor, account_id, &hash, false).await?;
     tracing::info!(account_id = %account_id, "password changed");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -158,23 +158,36 @@ async fn create_invitations(
         let field = if many { "emails" } else { "email" };
         let email = Email::parse(field, e)
             .map_err(|err| ApiError::bad_request(if many { format!("emails[{i}]") } else { field.to_owned() }, err.message))?;
-        if !emails.iter().any(|seen| seen.normalized() == email.normalized()) {
-            emails.push(email);
-        }
+        emails.push(email);
     }
+    let created = invite(&state, &access.caller, &access.project.id, emails, role).await?;
+    let mut dtos: Vec<InvitationDto> = created.iter().map(InvitationDto::from).collect();
+    let body = match (many, dtos.pop()) {
+        (false, Some(one)) => CreatedInvitations::One(Box::new(one)),
+        (_, last) => CreatedInvitations::Many(dtos.into_iter().chain(last).collect()),
+    };
+    Ok((StatusCode::CREATED, axum::Json(body)))
+}
+
+/// Invites each e-mail (duplicates once) with `role`, under the limits per
+/// project and per inviter, and mails each its own link.
+pub(crate) async fn invite(
+    state: &AppState,
+    inviter: &Caller,
+    project_id: &str,
+    mut emails: Vec<Email>,
+    role: Role,
+) -> ApiResult<Vec<Invitation>> {
+    let mut seen = std::collections::HashSet::new();
+    emails.retain(|e| seen.insert(e.normalized()));
     let now = locus_store::now_millis();
     let limits = &state.settings.limits;
     for _ in &emails {
+        limits::too_many(state.store.throttle_hit(&limits.invitations_project(), project_id, now).await?)?;
         limits::too_many(
             state
                 .store
-                .throttle_hit(&limits.invitations_project(), &access.project.id, now)
-                .await?,
-        )?;
-        limits::too_many(
-            state
-                .store
-                .throttle_hit(&limits.invitations_inviter(), &access.caller.account.id, now)
+                .throttle_hit(&limits.invitations_inviter(), &inviter.account.id, now)
                 .await?,
         )?;
     }
@@ -182,7 +195,7 @@ async fn create_invitations(
     let new: Vec<NewInvitation> = emails
         .iter()
         .map(|email| {
-            let (secret, link) = new_link(&state, now);
+            let (secret, link) = new_link(state, now);
             links.push(link);
             NewInvitation {
                 email: email.as_str().to_owned(),
@@ -193,19 +206,14 @@ async fn create_invitations(
         .collect();
     let created = state
         .store
-        .create_invitations(&access.caller.actor, &access.project.id, &access.caller.account.id, &new)
+        .create_invitations(&inviter.actor, project_id, &inviter.account.id, &new)
         .await?;
-    let inviter = access.caller.account.full_name();
+    let inviter_name = inviter.account.full_name();
     for (invitation, link) in created.iter().zip(&links) {
-        state.mailer.send_later(invitation_mail(&state, invitation, &inviter, link));
-        tracing::info!(project_id = %access.project.id, invitation_id = %invitation.id, role = %role, by = %access.caller.account.id, "invitation created");
+        state.mailer.send_later(invitation_mail(state, invitation, &inviter_name, link));
+        tracing::info!(project_id, invitation_id = %invitation.id, role = %role, by = %inviter.account.id, "invitation created");
     }
-    let mut dtos: Vec<InvitationDto> = created.iter().map(InvitationDto::from).collect();
-    let body = match (many, dtos.pop()) {
-        (false, Some(one)) => CreatedInvitations::One(Box::new(one)),
-        (_, last) => CreatedInvitations::Many(dtos.into_iter().chain(last).collect()),
-    };
-    Ok((StatusCode::CREATED, axum::Json(body)))
+    Ok(created)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -251,7 +259,7 @@ struct InvitationPath {
     invitation_id: String,
 }
 
-async fn find(state: &AppState, project_id: &str, id: &str) -> ApiResult<Invitation> {
+pub(crate) async fn find(state: &AppState, project_id: &str, id: &str) -> ApiResult<Invitation> {
     state
         .store
         .invitation(project_id, id, locus_store::now_millis())
@@ -279,7 +287,13 @@ pub struct UpdateInvitationDto {
 }
 
 /// Applies a status change: cancel, resend or reactivate (the last two mail a new link; the old one dies).
-async fn apply(state: &AppState, access: &Caller, project_id: &str, id: &str, requested: InvitationStatus) -> ApiResult<Invitation> {
+pub(crate) async fn apply(
+    state: &AppState,
+    access: &Caller,
+    project_id: &str,
+    id: &str,
+    requested: InvitationStatus,
+) -> ApiResult<Invitation> {
     let current = find(state, project_id, id).await?;
     let change = transition(current.status, requested)?;
     let now = locus_store::now_millis();

@@ -40,10 +40,17 @@ async fn request_reset(
     meta: RequestMeta,
     Json(body): Json<SendResetPasswordDto>,
 ) -> ApiResult<StatusCode> {
-    let email = Email::parse("email", &body.email)?;
+    send_reset_link(&state, &addr, &meta, &body.email).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Mails a reset link if the e-mail has an active account, under the limits
+/// per client address and per e-mail. Succeeds alike whether or not it has one.
+pub(crate) async fn send_reset_link(state: &AppState, addr: &str, meta: &RequestMeta, email: &str) -> ApiResult<()> {
+    let email = Email::parse("email", email)?;
     let limits = &state.settings.limits;
     let now = locus_store::now_millis();
-    limits::too_many(state.store.throttle_hit(&limits.reset_address(), &addr, now).await?)?;
+    limits::too_many(state.store.throttle_hit(&limits.reset_address(), addr, now).await?)?;
     // Over the per-account limit the answer stays 201, so it reveals nothing; no mail goes out.
     let account_verdict = state.store.throttle_hit(&limits.reset_account(), &email.normalized(), now).await?;
     let account = state.store.account_by_email(&email.normalized()).await?.filter(|a| a.is_active());
@@ -83,11 +90,11 @@ async fn request_reset(
             tracing::info!(client = %addr, "password reset requested for an e-mail without an account")
         }
     }
-    Ok(StatusCode::CREATED)
+    Ok(())
 }
 
 /// Finds the live reset behind a link, or 404.
-async fn live_reset(state: &AppState, token: &str) -> ApiResult<PasswordReset> {
+pub(crate) async fn live_reset(state: &AppState, token: &str) -> ApiResult<PasswordReset> {
     let not_found = || ApiError::NotFound("password reset link");
     let (id, secret) = secrets::parse(Kind::PasswordReset, token).ok_or_else(not_found)?;
     let reset = state.store.password_reset(id).await?.ok_or_else(not_found)?;
@@ -126,9 +133,15 @@ async fn complete_reset(
     meta: RequestMeta,
     Json(body): Json<ResetPasswordDto>,
 ) -> ApiResult<StatusCode> {
-    let reset = live_reset(&state, &token).await?;
-    check_policy("newPassword", &body.new_password)?;
-    let hash = passwords::hash(body.new_password).await?;
+    reset_password(&state, &meta, &token, body.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets a new password through a live reset link, which dies with it.
+pub(crate) async fn reset_password(state: &AppState, meta: &RequestMeta, token: &str, new_password: String) -> ApiResult<()> {
+    let reset = live_reset(state, token).await?;
+    check_policy("newPassword", &new_password)?;
+    let hash = passwords::hash(new_password).await?;
     state
         .store
         .complete_password_reset(
@@ -144,5 +157,5 @@ async fn complete_reset(
             other => other.into(),
         })?;
     tracing::info!(account_id = %reset.account.id, "password reset completed");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -115,18 +115,31 @@ async fn create_project(
     caller: Caller,
     Json(body): Json<CreateProjectDto>,
 ) -> ApiResult<axum::Json<ProjectDto>> {
-    let organization_id = match body.organization_id.as_deref() {
-        Some(id) => callers_organization(&state, &caller, id).await?,
+    let (project, membership) = create(&state, &caller, body.organization_id.as_deref(), &body.title, body.description).await?;
+    Ok(axum::Json(ProjectDto::new(&project, &membership)))
+}
+
+/// Creates a project in one of the caller's organizations (their default one
+/// when none is named), with the caller as its ENABLED ADMIN.
+pub(crate) async fn create(
+    state: &AppState,
+    caller: &Caller,
+    organization_id: Option<&str>,
+    project_title: &str,
+    project_description: Option<String>,
+) -> ApiResult<(Project, Membership)> {
+    let organization_id = match organization_id {
+        Some(id) => callers_organization(state, caller, id).await?,
         None => caller.account.default_organization_id.clone(),
     };
     let new = NewProject {
-        title: title(&body.title)?,
-        description: description(body.description)?,
+        title: title(project_title)?,
+        description: description(project_description)?,
         organization_id,
     };
     let (project, membership) = state.store.create_project(&caller.actor, &caller.account.id, &new).await?;
     tracing::info!(project_id = %project.id, account_id = %caller.account.id, "project created");
-    Ok(axum::Json(ProjectDto::new(&project, &membership)))
+    Ok((project, membership))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -16,6 +16,7 @@ mod projects;
 mod reset;
 mod smtp;
 mod tokens;
+mod web;
 
 use locus_server::{AppState, Settings};
 use reqwest::{Method, StatusCode};
@@ -172,9 +173,7 @@ impl TestApp {
     /// oldest first. Mail is sent in the background, so it can trail the response.
     pub async fn mails(&self, count: usize) -> Vec<String> {
         for _ in 0..250 {
-            let mut files: Vec<_> = std::fs::read_dir(self.outbox())
-                .map(|d| d.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
+            let mut files = self.mail_files();
             if files.len() >= count {
                 files.sort();
                 return files.iter().map(|p| std::fs::read_to_string(p).expect("mail")).collect();
@@ -185,7 +184,19 @@ impl TestApp {
     }
 
     pub fn mail_count(&self) -> usize {
-        std::fs::read_dir(self.outbox()).map(|d| d.count()).unwrap_or(0)
+        self.mail_files().len()
+    }
+
+    /// The finished messages in the outbox (`.eml`; a `.part` is still being written).
+    fn mail_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.outbox())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 

@@ -3,7 +3,7 @@ use locus_store::{AccountStatus, Store, StoreError};
 
 contract!(accounts: accounts_are_found_by_id_and_by_email_whatever_its_case, a_taken_email_conflicts_case_insensitively,
     migrations_run_once_and_reopening_is_harmless, preferences_are_stored, deleting_an_account_removes_what_acts_for_it,
-    concurrent_sign_ups_with_one_email_create_one_account);
+    concurrent_sign_ups_with_one_email_create_one_account, renaming_changes_the_name_and_is_audited);
 
 async fn accounts_are_found_by_id_and_by_email_whatever_its_case(db: TestDb) {
     let created = db
@@ -119,4 +119,30 @@ async fn concurrent_sign_ups_with_one_email_create_one_account(db: TestDb) {
         }
     }
     assert_eq!(created, 1);
+}
+
+async fn renaming_changes_the_name_and_is_audited(db: TestDb) {
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    db.store.set_name(&crate::actor(), &a.id, "Annabel", "Leigh").await.unwrap();
+    let renamed = db.store.account(&a.id).await.unwrap().unwrap();
+    assert_eq!(renamed.full_name(), "Annabel Leigh");
+    let events = db
+        .store
+        .audit_events(&locus_store::AuditQuery {
+            event_types: vec!["update_account".into()],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].content["surname"], "Leigh");
+    assert!(matches!(
+        db.store.set_name(&crate::actor(), "missing", "A", "B").await,
+        Err(StoreError::NotFound)
+    ));
 }
