@@ -78,6 +78,9 @@ struct ServeArgs {
     /// Lifetime of bearer tokens, in seconds.
     #[arg(long, env = "LOCUS_BEARER_TTL", default_value_t = 3600)]
     bearer_ttl: u64,
+    /// Lifetime of a web application session, in seconds (default 12 hours).
+    #[arg(long, env = "LOCUS_SESSION_TTL", default_value_t = 12 * 3600)]
+    session_ttl: u64,
     /// Lifetime of password-reset links, in seconds.
     #[arg(long, env = "LOCUS_RESET_TTL", default_value_t = 3600)]
     reset_ttl: u64,
@@ -184,6 +187,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.mail_from = args.mail_from;
     settings.bearer_ttl = Duration::from_secs(args.bearer_ttl);
     settings.reset_ttl = Duration::from_secs(args.reset_ttl);
+    settings.session_ttl = Duration::from_secs(args.session_ttl);
     settings.invitation_ttl = Duration::from_secs(args.invitation_ttl);
     settings.audit_retention = args.audit_retention_days.map(|d| Duration::from_secs(d * 86_400));
     let state = locus_server::AppState::open(settings).await?;

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod auditlog;
+mod browser;
 mod conformance;
 mod errors;
 mod invitations;

@@ -121,7 +121,7 @@ async fn pages_carry_the_security_headers_and_cookies_are_httponly_and_lax() {
         assert!(csp.contains(directive), "{csp}");
     }
     assert!(!csp.contains("unsafe-inline"), "{csp}");
-    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("referrer-policy"), "same-origin");
     assert_eq!(header("x-content-type-options"), "nosniff");
     assert_eq!(header("x-frame-options"), "DENY");
     let csrf_cookie = header("set-cookie");

@@ -1,0 +1,310 @@
+//! The web application in a real browser: headless Chromium (Debian's
+//! `chromium` and `chromium-driver`, which `.ci/run` installs) driven over
+//! WebDriver by fantoccini. Screenshots of the main pages land in
+//! `target/screenshots/`.
+//!
+//! Set `LOCUS_SKIP_BROWSER=1` to skip on a machine without Chromium; CI never does.
+
+use crate::{secret_in, TestApp, PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A chromedriver process on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let binary = std::env::var("LOCUS_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary} ({e}): install chromium and chromium-driver (.ci/run does), or set LOCUS_SKIP_BROWSER=1")
+            });
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{url}/status")).await.is_ok_and(|r| r.status().is_success()) {
+                return Driver { child, url };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not come up on port {port}");
+    }
+
+    /// A new browser window with its own profile (so its own cookies).
+    async fn browser(&self, profile: &std::path::Path) -> Client {
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+        ];
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.push(format!("--user-data-dir={}", profile.display()));
+        let mut options = json!({ "args": all });
+        if let Ok(binary) = std::env::var("LOCUS_CHROMIUM") {
+            options["binary"] = json!(binary);
+        } else if std::path::Path::new("/usr/bin/chromium").exists() {
+            options["binary"] = json!("/usr/bin/chromium");
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a WebDriver session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits for an element; on a timeout, fails with the page the browser is on.
+async fn find(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
+    match c.wait().at_most(Duration::from_secs(10)).for_element(locator).await {
+        Ok(element) => element,
+        Err(e) => {
+            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let source = c.source().await.unwrap_or_default();
+            panic!("{locator:?} not found ({e}) on {url}:\n{source}");
+        }
+    }
+}
+
+async fn fill(c: &Client, id: &str, text: &str) {
+    let field = find(c, Locator::Id(id)).await;
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Clicks a link or a submit button and waits until the next page replaced this one.
+async fn click(c: &Client, css: &str) {
+    let before = c.find(Locator::Css("html")).await.unwrap();
+    find(c, Locator::Css(css)).await.click().await.unwrap();
+    for _ in 0..200 {
+        if before.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("clicking {css} did not lead to another page");
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    find(c, Locator::Css(css)).await.text().await.unwrap()
+}
+
+async fn path(c: &Client) -> String {
+    c.current_url().await.unwrap().path().to_owned()
+}
+
+/// The table row of the member or invitation with this e-mail, as a CSS prefix.
+fn row(table: &str, email: &str) -> String {
+    format!("#{table} tr[data-email=\"{email}\"]")
+}
+
+#[tokio::test]
+async fn the_user_management_story_in_a_real_browser() {
+    if std::env::var("LOCUS_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!("LOCUS_SKIP_BROWSER=1: the browser story is skipped");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let driver = Driver::start().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let admin = driver.browser(&profiles.path().join("admin")).await;
+    let guest = driver.browser(&profiles.path().join("guest")).await;
+    let base = app.base.clone();
+
+    // The admin signs up and creates a project.
+    admin.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(path(&admin).await, "/sign-in");
+    shot(&admin, "sign-in").await;
+    click(&admin, "#sign-up-link").await;
+    fill(&admin, "given_name", "Ada").await;
+    fill(&admin, "surname", "Admin").await;
+    fill(&admin, "email", "ada@example.org").await;
+    fill(&admin, "password", PASSWORD).await;
+    click(&admin, "#submit").await;
+    find(&admin, Locator::Id("no-projects")).await;
+    fill(&admin, "project-title", "Retail network").await;
+    fill(&admin, "project-description", "Stores, catchments and footfall").await;
+    click(&admin, "#create-project").await;
+    assert_eq!(text(&admin, "#my-role").await, "ADMIN");
+    let project_path = path(&admin).await;
+    shot(&admin, "project").await;
+
+    // Two invitations at once.
+    click(&admin, "#menu-users").await;
+    fill(&admin, "invite-emails", "gus@example.org, second@example.org").await;
+    admin
+        .find(Locator::Id("invite-role"))
+        .await
+        .unwrap()
+        .select_by_value("VIEW_CREATOR")
+        .await
+        .unwrap();
+    click(&admin, "#invite").await;
+    assert!(text(&admin, "#notice").await.contains("Invitations sent"));
+    assert_eq!(
+        text(&admin, &format!("{} .status", row("invitation-list", "gus@example.org"))).await,
+        "PENDING"
+    );
+    assert_eq!(
+        text(&admin, &format!("{} .status", row("invitation-list", "second@example.org"))).await,
+        "PENDING"
+    );
+    shot(&admin, "users-invited").await;
+
+    // A second browser opens Gus's link from the outbox and signs up.
+    let mails = app.mails(2).await;
+    let mail = mails.iter().find(|m| m.contains("To: gus@example.org")).unwrap();
+    let link = format!("{base}/invitations/{}", secret_in(mail, "linv"));
+    guest.goto(&link).await.unwrap();
+    assert_eq!(text(&guest, "#project-title").await, "Retail network");
+    assert_eq!(text(&guest, "#inviter").await, "Ada Admin");
+    assert_eq!(text(&guest, "#role").await, "VIEW_CREATOR");
+    shot(&guest, "invitation").await;
+    click(&guest, "#sign-up-invited").await;
+    let email_field = find(&guest, Locator::Id("email")).await;
+    assert_eq!(email_field.prop("value").await.unwrap().as_deref(), Some("gus@example.org"));
+    assert_eq!(email_field.attr("readonly").await.unwrap().as_deref(), Some("true"));
+    fill(&guest, "given_name", "Gus").await;
+    fill(&guest, "surname", "Guest").await;
+    fill(&guest, "password", PASSWORD).await;
+    click(&guest, "#submit").await;
+    assert_eq!(text(&guest, "#my-role").await, "VIEW_CREATOR");
+    assert_eq!(path(&guest).await, project_path, "the sign-up ends in the project");
+    assert!(
+        guest.find(Locator::Id("menu-users")).await.is_err(),
+        "no user management for a VIEW_CREATOR"
+    );
+
+    // The admin changes Gus's role, disables, re-enables and removes him.
+    admin.refresh().await.unwrap();
+    let gus = row("members", "gus@example.org");
+    admin
+        .find(Locator::Css(&format!("{gus} select[name=role]")))
+        .await
+        .unwrap()
+        .select_by_value("EDITOR")
+        .await
+        .unwrap();
+    click(&admin, &format!("{gus} button.change-role")).await;
+    assert!(text(&admin, "#notice").await.contains("role is changed"));
+    guest.refresh().await.unwrap();
+    assert_eq!(text(&guest, "#my-role").await, "EDITOR", "in force on his next request");
+
+    click(&admin, &format!("{gus} button.disable")).await;
+    assert_eq!(text(&admin, &format!("{gus} .status")).await, "DISABLED");
+    shot(&admin, "users").await;
+    guest.refresh().await.unwrap();
+    assert!(
+        text(&guest, "#error").await.contains("disabled"),
+        "a disabled member can do nothing"
+    );
+
+    click(&admin, &format!("{gus} button.enable")).await;
+    assert_eq!(text(&admin, &format!("{gus} .status")).await, "ENABLED");
+    guest.refresh().await.unwrap();
+    assert_eq!(text(&guest, "#my-role").await, "EDITOR");
+
+    find(&admin, Locator::Css(&format!("{gus} summary.remove")))
+        .await
+        .click()
+        .await
+        .unwrap();
+    click(&admin, &format!("{gus} button.confirm-remove")).await;
+    assert!(text(&admin, "#notice").await.contains("removed"));
+    assert!(admin.find(Locator::Css(&gus)).await.is_err());
+    guest.refresh().await.unwrap();
+    assert!(text(&guest, "#error").await.contains("not found"));
+
+    // The last admin cannot demote herself; the page says why.
+    let ada = row("members", "ada@example.org");
+    admin
+        .find(Locator::Css(&format!("{ada} select[name=role]")))
+        .await
+        .unwrap()
+        .select_by_value("VIEWER")
+        .await
+        .unwrap();
+    click(&admin, &format!("{ada} button.change-role")).await;
+    assert!(text(&admin, "#error").await.contains("at least one enabled ADMIN"));
+    shot(&admin, "last-admin").await;
+
+    // Gus comes back as a VIEWER through a new invitation, signed in already,
+    // and sees no user management; the server refuses it to him anyway.
+    fill(&admin, "invite-emails", "gus@example.org").await;
+    admin
+        .find(Locator::Id("invite-role"))
+        .await
+        .unwrap()
+        .select_by_value("VIEWER")
+        .await
+        .unwrap();
+    click(&admin, "#invite").await;
+    let mails = app.mails(3).await;
+    let newest = mails
+        .iter()
+        .filter(|m| m.contains("To: gus@example.org"))
+        .map(|m| secret_in(m, "linv"))
+        .find(|s| !link.contains(s));
+    guest.goto(&format!("{base}/invitations/{}", newest.unwrap())).await.unwrap();
+    click(&guest, "#accept").await;
+    assert_eq!(text(&guest, "#my-role").await, "VIEWER");
+    assert!(guest.find(Locator::Id("menu-users")).await.is_err());
+    shot(&guest, "viewer-project").await;
+    guest.goto(&format!("{base}{project_path}/users")).await.unwrap();
+    assert!(text(&guest, "#error").await.contains("membership.list"));
+
+    // The audit log page and the account page, for the record.
+    click(&admin, "#menu-audit").await;
+    assert!(text(&admin, "#events").await.contains("accept_invitation"));
+    shot(&admin, "audit").await;
+    admin.goto(&format!("{base}/account")).await.unwrap();
+    fill(&admin, "token-name", "notebook").await;
+    click(&admin, "#create-token").await;
+    assert!(text(&admin, "#new-token-secret").await.starts_with("lpat_"));
+    shot(&admin, "account").await;
+
+    // Signing out ends the session.
+    click(&admin, "#sign-out").await;
+    assert_eq!(path(&admin).await, "/sign-in");
+    admin.goto(&format!("{base}/projects")).await.unwrap();
+    assert_eq!(path(&admin).await, "/sign-in");
+
+    admin.close().await.unwrap();
+    guest.close().await.unwrap();
+}
