@@ -30,10 +30,14 @@ impl Driver {
             .unwrap_or_else(|e| {
                 panic!("cannot start {binary} ({e}): install chromium and chromium-driver (.ci/run does), or set LOCUS_SKIP_BROWSER=1")
             });
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned by a Driver from here on, so that it is killed and reaped whatever happens.
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         for _ in 0..100 {
-            if reqwest::get(format!("{url}/status")).await.is_ok_and(|r| r.status().is_success()) {
-                return Driver { child, url };
+            if reqwest::get(format!("{}/status", driver.url)).await.is_ok_and(|r| r.status().is_success()) {
+                return driver;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
