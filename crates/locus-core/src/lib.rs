@@ -9,6 +9,7 @@ pub mod access;
 pub mod error;
 pub mod ids;
 pub mod invitation;
+pub mod metadata;
 pub mod password;
 pub mod role;
 pub mod values;

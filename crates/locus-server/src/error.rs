@@ -22,6 +22,9 @@ pub struct ErrorBody {
     /// The permission key a 403 lacked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permission: Option<&'static str>,
+    /// Every problem found in the body, when there are several to report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<Problem>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,14 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{message}")]
     Conflict { message: String, field: Option<String> },
+    /// Several problems in one body (metadata validation), each with its JSON path.
+    #[error("{}", problems_message(.0))]
+    Invalid(Vec<Problem>),
+    /// `If-Match` names a version that is no longer current.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("this request needs an If-Match header with the version (ETag) it changes")]
+    PreconditionRequired,
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -52,6 +63,18 @@ pub enum ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// One problem of an [`ApiError::Invalid`] body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+fn problems_message(problems: &[Problem]) -> String {
+    let all: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+    all.join("; ")
+}
 
 impl ApiError {
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -76,6 +99,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -104,6 +130,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::Invalid(_) => "bad_request",
+            ApiError::PreconditionFailed(_) => "precondition_failed",
+            ApiError::PreconditionRequired => "precondition_required",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "too_many_requests",
@@ -130,6 +159,17 @@ impl From<StoreError> for ApiError {
                 field: Some(what.to_owned()),
             },
             StoreError::NotFound => ApiError::NotFound("resource"),
+            StoreError::VersionMismatch { current } => {
+                ApiError::PreconditionFailed(format!("the object changed meanwhile: its version is now {current}; read it again"))
+            }
+            StoreError::Referenced { by } => ApiError::Conflict {
+                message: format!("{by} links to this object; change or delete that first"),
+                field: None,
+            },
+            StoreError::LinkMissing { path, target } => ApiError::BadRequest {
+                message: format!("links to a {target} that does not exist in this project"),
+                field: Some(path),
+            },
             StoreError::LastAdmin => ApiError::BadRequest {
                 message: "a project must keep at least one enabled ADMIN; appoint another admin first".into(),
                 field: None,
@@ -146,7 +186,12 @@ impl IntoResponse for ApiError {
         let (field, permission) = match &self {
             ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => (field.clone(), None),
             ApiError::Forbidden { permission, .. } => (None, *permission),
+            ApiError::Invalid(problems) => (problems.first().map(|p| p.path.clone()), None),
             _ => (None, None),
+        };
+        let problems = match &self {
+            ApiError::Invalid(problems) => Some(problems.clone()),
+            _ => None,
         };
         let body = ErrorBody {
             status: status.as_u16(),
@@ -154,6 +199,7 @@ impl IntoResponse for ApiError {
             message,
             field,
             permission,
+            problems,
         };
         let mut response = (status, axum::Json(body)).into_response();
         match self {

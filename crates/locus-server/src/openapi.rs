@@ -31,6 +31,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::members::routes())
         .merge(routes::invitations::routes())
         .merge(routes::auditlog::routes())
+        .merge(routes::metadata::routes())
+        .merge(routes::studio::routes())
 }
 
 /// Adds what every operation shares: the bearer scheme, the error body as the

@@ -15,6 +15,15 @@ pub enum StoreError {
     /// An invitation could not be accepted: it was in this status.
     #[error("the invitation is {}", .0.as_str())]
     InvitationNotPending(locus_core::InvitationStatus),
+    /// An update named a version that is no longer the current one.
+    #[error("the object changed meanwhile; its version is now {current}")]
+    VersionMismatch { current: i64 },
+    /// The object cannot be deleted or renamed: `by` (`type name`) links to it.
+    #[error("{by} links to this object")]
+    Referenced { by: String },
+    /// A link at `path` names an object that does not exist.
+    #[error("{path}: there is no {target}")]
+    LinkMissing { path: String, target: String },
     /// A stored value that the code cannot read (a bug or a manual edit).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

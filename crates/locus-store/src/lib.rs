@@ -17,9 +17,11 @@ mod credentials;
 mod error;
 mod fast;
 mod invitations;
+mod metadata;
 mod migrate;
 mod projects;
 mod row;
+mod studio;
 mod throttle;
 
 #[cfg(feature = "testing")]
@@ -30,9 +32,11 @@ pub use audit::{Actor, AuditEvent, AuditQuery};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
 pub use invitations::{Invitation, LinkSecret, NewInvitation};
+pub use metadata::{Author, MdKey, MdObject, MdWrite, Visibility};
 pub use projects::{
     Member, Membership, NewProject, Organization, Page, PageRequest, Project, ProjectAccess, ProjectFilter, ProjectOrder, ProjectPatch,
 };
+pub use studio::{Bookmark, Share, Story};
 pub use throttle::{Throttle, ThrottleVerdict};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

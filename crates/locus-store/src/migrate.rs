@@ -25,12 +25,14 @@ const SQLITE: &[Migration] = migrations!(
     2 => "common/0002_projects.sql",
     3 => "common/0003_invitations.sql",
     4 => "sqlite/0004_audit.sql",
+    5 => "common/0005_metadata.sql",
 );
 const POSTGRES: &[Migration] = migrations!(
     1 => "common/0001_accounts.sql",
     2 => "common/0002_projects.sql",
     3 => "common/0003_invitations.sql",
     4 => "postgres/0004_audit.sql",
+    5 => "common/0005_metadata.sql",
 );
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -81,7 +81,7 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    fn offset(self) -> i64 {
+    pub(crate) fn offset(self) -> i64 {
         self.page.saturating_mul(self.size)
     }
 }

@@ -37,6 +37,7 @@ macro_rules! required {
 }
 
 required!(
+    ProjectAccess => ProjectAccess,
     ProjectDetail => ProjectDetail,
     ProjectUpdate => ProjectUpdate,
     ProjectDelete => ProjectDelete,
@@ -48,6 +49,11 @@ required!(
     InvitationList => InvitationList,
     InvitationUpdate => InvitationUpdate,
     AuditRead => AuditRead,
+    MdBookmarksUpdate => MdBookmarksUpdate,
+    StoriesView => StoriesView,
+    StoriesEdit => StoriesEdit,
+    StudioShareLink => StudioShareLink,
+    StudioDataModel => StudioDataModel,
 );
 
 /// A caller allowed `P` in the project named by the `projectId` path parameter.
@@ -63,17 +69,36 @@ impl<P> Authorized<P> {
     /// Checks a further permission through the same decision (for routes whose
     /// need depends on the request, like listing members versus reading one's own).
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        check(&self.caller, &self.project, Some(&self.membership), permission)
+        check(
+            &self.caller,
+            &self.project,
+            Some(&self.membership),
+            permission,
+            Ownership::NotApplicable,
+        )
+    }
+
+    /// Checks an owner-only permission (`md.view.delete_own`) on an object the
+    /// caller did (`own`) or did not create.
+    pub fn require_on(&self, permission: Permission, own: bool) -> Result<(), ApiError> {
+        let ownership = if own { Ownership::Own } else { Ownership::Other };
+        check(&self.caller, &self.project, Some(&self.membership), permission, ownership)
     }
 }
 
-fn check(caller: &Caller, project: &Project, membership: Option<&Membership>, permission: Permission) -> Result<(), ApiError> {
+fn check(
+    caller: &Caller,
+    project: &Project,
+    membership: Option<&Membership>,
+    permission: Permission,
+    ownership: Ownership,
+) -> Result<(), ApiError> {
     let request = AccessRequest {
         account_active: caller.account.is_active(),
         project_enabled: project.enabled,
         membership: membership.map(|m| (m.role, m.status)),
         permission,
-        ownership: Ownership::NotApplicable,
+        ownership,
     };
     match decide(&request) {
         Decision::Allow => Ok(()),
@@ -168,7 +193,13 @@ impl<P: Required> Authorized<P> {
         };
         let caller = Caller::verify(session_id, secret, session, meta)?;
         let access = access.ok_or(ApiError::NotFound("project"))?;
-        if let Err(denied) = check(&caller, &access.project, access.membership.as_ref(), P::PERMISSION) {
+        if let Err(denied) = check(
+            &caller,
+            &access.project,
+            access.membership.as_ref(),
+            P::PERMISSION,
+            Ownership::NotApplicable,
+        ) {
             if matches!(denied, ApiError::Forbidden { permission: Some(_), .. }) {
                 record_denial(state, &caller, &access.project.id, P::PERMISSION).await?;
             }

@@ -36,7 +36,10 @@ impl Driver {
             url: format!("http://127.0.0.1:{port}"),
         };
         for _ in 0..100 {
-            if reqwest::get(format!("{}/status", driver.url)).await.is_ok_and(|r| r.status().is_success()) {
+            if reqwest::get(format!("{}/status", driver.url))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return driver;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

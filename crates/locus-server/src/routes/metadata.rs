@@ -1,0 +1,385 @@
+//! Project metadata (api-contract.md §9): `/rest/projects/{projectId}/md/{type}`
+//! for the 13 public types, with the ownership rules of VIEW_CREATOR and
+//! DATA_EDITOR and the visibility of personal views (semantics.md §4).
+//!
+//! Who may do what (permissions.csv):
+//! - read: `studio.json_metadata`; LOAD_DATA also reads datasets (`data.load`);
+//!   dataPermissions only with `md.data_permissions.update`;
+//! - create: `md.create_all`; or `md.<type>.create` for views, dashboards,
+//!   marker selectors and indicator drills, which are then the creator's own;
+//! - update: `md.update_all`; or the owner of a personal object who may create
+//!   and delete such objects (Locus choice: who may create and delete may replace);
+//! - delete: `md.delete_all`; or `md.<type>.delete_own` for the owner.
+//!
+//! A personal view is listed and readable only by its creator and by members
+//! with `md.update_all`, until projectSettings.defaultViews lists it.
+
+use crate::auth::access::{need, Authorized};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{parse_json, Path, Query};
+use crate::wire::{timestamp, Link, PageQuery, Paged};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use locus_core::metadata::{self, MdType};
+use locus_core::Permission;
+use locus_store::{Author, MdKey, MdObject, MdWrite, StoreError, Visibility};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_objects, create_object))
+        .routes(routes!(get_object, update_object, delete_object))
+}
+
+/// The keys the server sets; on input they are ignored.
+const SERVER_KEYS: [&str; 5] = ["id", "accessInfo", "version", "links", "page"];
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypePath {
+    md_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ObjectPath {
+    md_type: String,
+    object: String,
+}
+
+pub(crate) fn md_type(segment: &str) -> ApiResult<MdType> {
+    MdType::from_segment(segment).ok_or(ApiError::NotFound("metadata type"))
+}
+
+/// May the caller read objects of this type?
+pub(crate) fn require_read<P>(access: &Authorized<P>, t: MdType) -> ApiResult<()> {
+    match t {
+        MdType::DataPermissions => access.require(Permission::MdDataPermissionsUpdate),
+        MdType::Datasets => access
+            .require(Permission::StudioJsonMetadata)
+            .or_else(|_| access.require(Permission::DataLoad)),
+        _ => access.require(Permission::StudioJsonMetadata),
+    }
+}
+
+/// Which personal objects the caller may see.
+pub(crate) fn visibility<P>(access: &Authorized<P>) -> Visibility<'_> {
+    if access.require(Permission::MdUpdateAll).is_ok() {
+        Visibility::All
+    } else {
+        Visibility::OwnPersonal(&access.caller.account.id)
+    }
+}
+
+fn owns<P>(access: &Authorized<P>, object: &MdObject) -> bool {
+    object.created_by_id.as_deref() == Some(access.caller.account.id.as_str())
+}
+
+/// Whether a create makes a personal object: `None` (shared) with
+/// `md.create_all`, else the type's own-create permission or a 403.
+fn require_create<P>(access: &Authorized<P>, t: MdType) -> ApiResult<bool> {
+    if t == MdType::DataPermissions {
+        return access.require(Permission::MdDataPermissionsUpdate).map(|()| false);
+    }
+    match access.require(Permission::MdCreateAll) {
+        Ok(()) => Ok(false),
+        Err(denied) => match t.create_own() {
+            Some(own) => access.require(own).map(|()| true),
+            None => Err(denied),
+        },
+    }
+}
+
+fn require_update<P>(access: &Authorized<P>, object: &MdObject) -> ApiResult<()> {
+    let t = object.md_type;
+    if t == MdType::DataPermissions {
+        return access.require(Permission::MdDataPermissionsUpdate);
+    }
+    match access.require(Permission::MdUpdateAll) {
+        Ok(()) => Ok(()),
+        Err(denied) => match (t.create_own(), t.delete_own()) {
+            (Some(create), Some(delete)) if object.personal && owns(access, object) => {
+                access.require(create)?;
+                access.require_on(delete, true)
+            }
+            _ => Err(denied),
+        },
+    }
+}
+
+fn require_delete<P>(access: &Authorized<P>, object: &MdObject) -> ApiResult<()> {
+    let t = object.md_type;
+    if t == MdType::DataPermissions {
+        return access.require(Permission::MdDataPermissionsUpdate);
+    }
+    match access.require(Permission::MdDeleteAll) {
+        Ok(()) => Ok(()),
+        Err(denied) => match t.delete_own() {
+            Some(delete) => access.require_on(delete, owns(access, object)),
+            None => Err(denied),
+        },
+    }
+}
+
+/// The object as the wire shows it (TResponseDTO).
+pub(crate) fn object_dto(o: &MdObject) -> Value {
+    let mut map = o.body.as_object().cloned().unwrap_or_default();
+    map.insert("id".into(), json!(o.id));
+    map.insert("type".into(), json!(o.md_type.type_value()));
+    map.insert(
+        "accessInfo".into(),
+        json!({
+            "createdAt": timestamp(o.created_at),
+            "createdBy": o.created_by,
+            "modifiedAt": timestamp(o.modified_at),
+            "modifiedBy": o.modified_by,
+        }),
+    );
+    map.insert("version".into(), json!(o.version));
+    let href = format!("/rest/projects/{}/md/{}/{}", o.project_id, o.md_type.segment(), o.id);
+    map.insert("links".into(), json!(Link::this(href)));
+    Value::Object(map)
+}
+
+/// One object with its `ETag` (the version), as the official SDK reads it.
+fn with_etag(o: &MdObject) -> Response {
+    let mut response = axum::Json(object_dto(o)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", o.version)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// `X-CAN-STRICT-JSON-VALIDATION: true` (any case) turns on strict validation.
+fn strict(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-can-strict-json-validation")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// A parsed and validated request body, ready for the store.
+pub(crate) struct Checked {
+    pub body: Value,
+    pub links: Vec<metadata::MdLink>,
+}
+
+impl Checked {
+    pub(crate) fn write(&self, md_type: MdType) -> MdWrite<'_> {
+        MdWrite {
+            md_type,
+            name: self.body.get("name").and_then(Value::as_str).unwrap_or_default(),
+            title: self.body.get("title").and_then(Value::as_str),
+            body: &self.body,
+            links: &self.links,
+        }
+    }
+}
+
+/// Validates an object of type `t` for project `project_id`, dropping the keys the server sets.
+pub(crate) fn check(t: MdType, mut body: Value, strict: bool, project_id: &str) -> ApiResult<Checked> {
+    let links = metadata::validate(t, &body, strict, project_id).map_err(|problems| {
+        ApiError::Invalid(
+            problems
+                .into_iter()
+                .map(|p| Problem {
+                    path: p.path,
+                    message: p.message,
+                })
+                .collect(),
+        )
+    })?;
+    if let Some(map) = body.as_object_mut() {
+        for key in SERVER_KEYS {
+            map.remove(key);
+        }
+        map.insert("type".into(), json!(t.type_value()));
+    }
+    Ok(Checked { body, links })
+}
+
+fn parse_body(bytes: &Bytes) -> ApiResult<Value> {
+    let body: Value = parse_json(bytes)?;
+    if body.is_object() {
+        Ok(body)
+    } else {
+        Err(ApiError::bad_request("$", "must be a JSON object"))
+    }
+}
+
+pub(crate) fn author<P>(access: &Authorized<P>) -> Author<'_> {
+    Author {
+        account_id: &access.caller.account.id,
+        email: &access.caller.account.email,
+    }
+}
+
+fn name_conflict(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict("name") => ApiError::Conflict {
+            message: "another object of this type has that name".into(),
+            field: Some("name".into()),
+        },
+        StoreError::Conflict("projectSettings") => ApiError::Conflict {
+            message: "the project has its projectSettings already; update that one".into(),
+            field: None,
+        },
+        StoreError::NotFound => ApiError::NotFound("metadata object"),
+        other => other.into(),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct NameQuery {
+    /// Answers that one object (with its ETag) instead of a page.
+    name: Option<String>,
+}
+
+/// The objects of a type, paged; with `name`, that one object and its ETag.
+#[utoipa::path(get, path = "/rest/projects/{projectId}/md/{mdType}", tag = "metadata",
+    params(("projectId" = String, Path), ("mdType" = String, Path, description = "metrics, views, dashboards, …"), PageQuery, NameQuery),
+    responses((status = 200, description = "a page of objects, or one object with ?name=", body = Object)))]
+async fn list_objects(
+    State(state): State<AppState>,
+    access: Authorized<need::ProjectDetail>,
+    Path(path): Path<TypePath>,
+    uri: Uri,
+    Query(paging): Query<PageQuery>,
+    Query(q): Query<NameQuery>,
+) -> ApiResult<Response> {
+    let t = md_type(&path.md_type)?;
+    require_read(&access, t)?;
+    if let Some(name) = q.name.as_deref() {
+        let object = find_visible(&state, &access, t, MdKey::Name(name)).await?;
+        return Ok(with_etag(&object));
+    }
+    let request = paging.request()?;
+    let page = state.store.md_list(&access.project.id, t, visibility(&access), request).await?;
+    let content: Vec<Value> = page.items.iter().map(object_dto).collect();
+    Ok(axum::Json(Paged::new(content, page.total, request, &uri)).into_response())
+}
+
+async fn find_visible<P>(state: &AppState, access: &Authorized<P>, t: MdType, key: MdKey<'_>) -> ApiResult<MdObject> {
+    let not_found = ApiError::NotFound("metadata object");
+    let object = state.store.md_object(&access.project.id, t, key).await?.ok_or(not_found)?;
+    if state.store.md_visible(&object, visibility(access)).await? {
+        Ok(object)
+    } else {
+        Err(ApiError::NotFound("metadata object"))
+    }
+}
+
+/// One object by id, or else by name.
+#[utoipa::path(get, path = "/rest/projects/{projectId}/md/{mdType}/{object}", tag = "metadata",
+    params(("projectId" = String, Path), ("mdType" = String, Path), ("object" = String, Path, description = "id or name")),
+    responses((status = 200, description = "the object, with an ETag", body = Object)))]
+async fn get_object(
+    State(state): State<AppState>,
+    access: Authorized<need::ProjectDetail>,
+    Path(path): Path<ObjectPath>,
+) -> ApiResult<Response> {
+    let t = md_type(&path.md_type)?;
+    require_read(&access, t)?;
+    let object = find_visible(&state, &access, t, MdKey::IdOrName(&path.object)).await?;
+    Ok(with_etag(&object))
+}
+
+/// Creates an object (200, as the contract has it).
+#[utoipa::path(post, path = "/rest/projects/{projectId}/md/{mdType}", tag = "metadata",
+    params(("projectId" = String, Path), ("mdType" = String, Path)), request_body = Object,
+    responses((status = 200, description = "the created object", body = Object)))]
+async fn create_object(
+    State(state): State<AppState>,
+    access: Authorized<need::ProjectDetail>,
+    Path(path): Path<TypePath>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let t = md_type(&path.md_type)?;
+    let personal = require_create(&access, t)?;
+    let checked = check(t, parse_body(&bytes)?, strict(&headers), &access.project.id)?;
+    let created = state
+        .store
+        .create_md(
+            &access.caller.actor,
+            &access.project.id,
+            author(&access),
+            &checked.write(t),
+            personal,
+        )
+        .await
+        .map_err(name_conflict)?;
+    tracing::info!(project_id = %access.project.id, md_type = t.segment(), id = %created.id, personal, "metadata created");
+    Ok(with_etag(&created))
+}
+
+/// The version an `If-Match` names: `"3"`, `W/"3"` or `3`.
+pub(crate) fn if_match(headers: &HeaderMap) -> ApiResult<i64> {
+    let raw = headers.get(header::IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
+    let text = raw.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse()
+        .map_err(|_| ApiError::bad_request("If-Match", "must be the version from the object's ETag, e.g. \"3\""))
+}
+
+/// Replaces an object, if `If-Match` names its current version.
+#[utoipa::path(put, path = "/rest/projects/{projectId}/md/{mdType}/{object}", tag = "metadata",
+    params(("projectId" = String, Path), ("mdType" = String, Path), ("object" = String, Path, description = "id"),
+        ("If-Match" = String, Header, description = "the ETag read")),
+    request_body = Object, responses((status = 200, description = "the updated object", body = Object)))]
+async fn update_object(
+    State(state): State<AppState>,
+    access: Authorized<need::ProjectDetail>,
+    Path(path): Path<ObjectPath>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let t = md_type(&path.md_type)?;
+    require_read(&access, t)?;
+    let current = find_visible(&state, &access, t, MdKey::Id(&path.object)).await?;
+    require_update(&access, &current)?;
+    let version = if_match(&headers)?;
+    let checked = check(t, parse_body(&bytes)?, strict(&headers), &access.project.id)?;
+    let updated = state
+        .store
+        .update_md(
+            &access.caller.actor,
+            &access.project.id,
+            &current.id,
+            version,
+            author(&access),
+            &checked.write(t),
+        )
+        .await
+        .map_err(name_conflict)?;
+    tracing::info!(project_id = %access.project.id, md_type = t.segment(), id = %updated.id, version = updated.version, "metadata updated");
+    Ok(with_etag(&updated))
+}
+
+/// Deletes an object that nothing links to.
+#[utoipa::path(delete, path = "/rest/projects/{projectId}/md/{mdType}/{object}", tag = "metadata",
+    params(("projectId" = String, Path), ("mdType" = String, Path), ("object" = String, Path, description = "id")),
+    responses((status = 204, description = "deleted")))]
+async fn delete_object(
+    State(state): State<AppState>,
+    access: Authorized<need::ProjectDetail>,
+    Path(path): Path<ObjectPath>,
+) -> ApiResult<StatusCode> {
+    let t = md_type(&path.md_type)?;
+    require_read(&access, t)?;
+    let current = find_visible(&state, &access, t, MdKey::Id(&path.object)).await?;
+    require_delete(&access, &current)?;
+    state
+        .store
+        .delete_md(&access.caller.actor, &access.project.id, t, &current.id)
+        .await
+        .map_err(name_conflict)?;
+    tracing::info!(project_id = %access.project.id, md_type = t.segment(), id = %current.id, "metadata deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,498 @@
+//! Metadata objects and the links between them. A link is resolved to its
+//! target's id when the object is written: a missing target refuses the write,
+//! and an object something links to cannot be deleted (nor renamed, since links
+//! by name would break). Any change to an object ends the Studio shares whose
+//! view hierarchy contains it. Every change records its audit event.
+
+use crate::audit::record;
+use crate::row::Cols;
+use crate::{Actor, Page, PageRequest, Result, Store, StoreError, Tx};
+use locus_core::metadata::{LinkTarget, MdLink, MdType};
+use sqlx::Row as _;
+
+/// A stored metadata object.
+#[derive(Debug, Clone)]
+pub struct MdObject {
+    pub project_id: String,
+    pub id: String,
+    pub md_type: MdType,
+    pub name: String,
+    pub title: Option<String>,
+    /// The object's JSON as sent, without the keys the server sets.
+    pub body: serde_json::Value,
+    pub version: i64,
+    /// Created without `md.create_all`: its creator owns it (a personal view).
+    pub personal: bool,
+    pub created_by_id: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub modified_by: String,
+    pub modified_at: i64,
+}
+
+/// An object to write, already validated; `links` are the ones it makes.
+#[derive(Debug)]
+pub struct MdWrite<'a> {
+    pub md_type: MdType,
+    pub name: &'a str,
+    pub title: Option<&'a str>,
+    pub body: &'a serde_json::Value,
+    pub links: &'a [MdLink],
+}
+
+/// Who writes: the account and the e-mail `accessInfo` shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Author<'a> {
+    pub account_id: &'a str,
+    pub email: &'a str,
+}
+
+/// How an object is named in a request: `/md/T/{idOrName}` tries the id first.
+#[derive(Debug, Clone, Copy)]
+pub enum MdKey<'a> {
+    Id(&'a str),
+    Name(&'a str),
+    IdOrName(&'a str),
+}
+
+/// Which personal objects a list or read may show.
+#[derive(Debug, Clone, Copy)]
+pub enum Visibility<'a> {
+    /// Every object (members with `md.update_all`, who may publish personal views).
+    All,
+    /// Shared objects, default views, and this account's own personal objects.
+    OwnPersonal(&'a str),
+}
+
+const MD_COLUMNS: &str = "o.project_id, o.id, o.md_type, o.name, o.title, o.body, o.version, o.personal, \
+     o.created_by_id, o.created_by, o.created_at, o.modified_by, o.modified_at";
+
+fn md_from_row(row: &impl Cols) -> Result<MdObject> {
+    let md_type = row.text("md_type")?;
+    let body = row.text("body")?;
+    Ok(MdObject {
+        project_id: row.text("project_id")?,
+        id: row.text("id")?,
+        md_type: MdType::from_segment(&md_type).ok_or_else(|| StoreError::Corrupt(format!("metadata type {md_type:?}")))?,
+        name: row.text("name")?,
+        title: row.opt_text("title")?,
+        body: serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("metadata body: {e}")))?,
+        version: row.int("version")?,
+        personal: row.int("personal")? != 0,
+        created_by_id: row.opt_text("created_by_id")?,
+        created_by: row.text("created_by")?,
+        created_at: row.int("created_at")?,
+        modified_by: row.text("modified_by")?,
+        modified_at: row.int("modified_at")?,
+    })
+}
+
+/// `projectSettings.content.defaultViews` as the store sees it: the links
+/// from the settings object whose path starts so, with their order.
+const DEFAULT_VIEWS: &str =
+    "SELECT l.to_id, l.ordinal FROM md_links l JOIN md_objects s ON s.project_id = l.project_id AND s.id = l.from_id \
+     WHERE s.project_id = $1 AND s.md_type = 'projectSettings' AND l.path LIKE 'content.defaultViews%'";
+
+impl Store {
+    /// Creates an object. `personal` when the author created it through a
+    /// `md.<type>.create` permission rather than `md.create_all`.
+    pub async fn create_md(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        author: Author<'_>,
+        write: &MdWrite<'_>,
+        personal: bool,
+    ) -> Result<MdObject> {
+        let mut tx = self.begin().await?;
+        let created = insert_md(&mut tx, actor, project_id, author, write, personal).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Saves a Studio state as a new view: personal, or a project view that
+    /// is appended to projectSettings.defaultViews in the same transaction
+    /// (`NotFound` when the project has no projectSettings).
+    pub async fn save_view(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        author: Author<'_>,
+        write: &MdWrite<'_>,
+        project_view: bool,
+    ) -> Result<MdObject> {
+        let mut tx = self.begin().await?;
+        let created = insert_md(&mut tx, actor, project_id, author, write, !project_view).await?;
+        if project_view {
+            let settings = fetch_settings(&mut tx, project_id).await?.ok_or(StoreError::NotFound)?;
+            let mut body = settings.body.clone();
+            let link = format!(
+                "/rest/projects/{}/md/views?name={}",
+                locus_core::metadata::PROJECT_PLACEHOLDER,
+                created.name
+            );
+            let defaults = body
+                .get_mut("content")
+                .and_then(serde_json::Value::as_object_mut)
+                .ok_or_else(|| StoreError::Corrupt("projectSettings without content".into()))?
+                .entry("defaultViews")
+                .or_insert_with(|| serde_json::json!([]));
+            let list = defaults
+                .as_array_mut()
+                .ok_or_else(|| StoreError::Corrupt("defaultViews is not a list".into()))?;
+            let position = list.len();
+            list.push(serde_json::Value::String(link));
+            let ordinal: Option<i64> = sqlx::query_scalar("SELECT MAX(ordinal) FROM md_links WHERE project_id = $1 AND from_id = $2")
+                .bind(project_id)
+                .bind(&settings.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
+                .bind(project_id)
+                .bind(&settings.id)
+                .bind(&created.id)
+                .bind(format!("content.defaultViews[{position}]"))
+                .bind(ordinal.map_or(0, |o| o + 1))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE md_objects SET body = $1, version = version + 1, modified_by = $2, modified_at = $3 WHERE project_id = $4 AND id = $5")
+                .bind(body.to_string())
+                .bind(author.email)
+                .bind(crate::now_millis())
+                .bind(project_id)
+                .bind(&settings.id)
+                .execute(&mut *tx)
+                .await?;
+            let content = event(MdType::ProjectSettings, &settings.name, &settings.id, settings.version + 1);
+            record(&mut tx, actor, Some(project_id), "update_metadata", content).await?;
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+}
+
+async fn fetch_settings(tx: &mut Tx, project_id: &str) -> Result<Option<MdObject>> {
+    let row = sqlx::query(&format!(
+        "SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND o.md_type = 'projectSettings'"
+    ))
+    .bind(project_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(md_from_row).transpose()
+}
+
+/// Inserts an object, its links and its event.
+async fn insert_md(
+    tx: &mut Tx,
+    actor: &Actor,
+    project_id: &str,
+    author: Author<'_>,
+    write: &MdWrite<'_>,
+    personal: bool,
+) -> Result<MdObject> {
+    let now = crate::now_millis();
+    let id = locus_core::ids::random_lower36(16);
+    if write.md_type == MdType::ProjectSettings {
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM md_objects WHERE project_id = $1 AND md_type = 'projectSettings'")
+            .bind(project_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        if existing > 0 {
+            return Err(StoreError::Conflict("projectSettings"));
+        }
+    }
+    sqlx::query(
+            "INSERT INTO md_objects (project_id, id, md_type, name, title, body, version, personal, created_by_id, created_by, created_at, modified_by, modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $9, $10)",
+        )
+        .bind(project_id)
+        .bind(&id)
+        .bind(write.md_type.segment())
+        .bind(write.name)
+        .bind(write.title)
+        .bind(write.body.to_string())
+        .bind(i64::from(personal))
+        .bind(author.account_id)
+        .bind(author.email)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "name"))?;
+    insert_links(tx, project_id, &id, write.links).await?;
+    record(
+        tx,
+        actor,
+        Some(project_id),
+        "create_metadata",
+        event(write.md_type, write.name, &id, 1),
+    )
+    .await?;
+    fetch(tx, project_id, MdKey::Id(&id), write.md_type)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+impl Store {
+    /// Replaces object `id` if it is still at `expected_version`.
+    pub async fn update_md(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        id: &str,
+        expected_version: i64,
+        author: Author<'_>,
+        write: &MdWrite<'_>,
+    ) -> Result<MdObject> {
+        let now = crate::now_millis();
+        let mut tx = self.begin().await?;
+        let current = fetch(&mut tx, project_id, MdKey::Id(id), write.md_type)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.version != expected_version {
+            return Err(StoreError::VersionMismatch { current: current.version });
+        }
+        if current.name != write.name {
+            if let Some(by) = first_referrer(&mut tx, project_id, id).await? {
+                return Err(StoreError::Referenced { by });
+            }
+        }
+        sqlx::query(
+            "UPDATE md_objects SET name = $1, title = $2, body = $3, version = version + 1, modified_by = $4, modified_at = $5 \
+             WHERE project_id = $6 AND id = $7",
+        )
+        .bind(write.name)
+        .bind(write.title)
+        .bind(write.body.to_string())
+        .bind(author.email)
+        .bind(now)
+        .bind(project_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "name"))?;
+        sqlx::query("DELETE FROM md_links WHERE project_id = $1 AND from_id = $2")
+            .bind(project_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_links(&mut tx, project_id, id, write.links).await?;
+        end_shares_of(&mut tx, project_id, id).await?;
+        let version = current.version + 1;
+        record(
+            &mut tx,
+            actor,
+            Some(project_id),
+            "update_metadata",
+            event(write.md_type, write.name, id, version),
+        )
+        .await?;
+        let updated = fetch(&mut tx, project_id, MdKey::Id(id), write.md_type)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Deletes an object nothing links to.
+    pub async fn delete_md(&self, actor: &Actor, project_id: &str, md_type: MdType, id: &str) -> Result<MdObject> {
+        let mut tx = self.begin().await?;
+        let current = fetch(&mut tx, project_id, MdKey::Id(id), md_type)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if let Some(by) = first_referrer(&mut tx, project_id, id).await? {
+            return Err(StoreError::Referenced { by });
+        }
+        end_shares_of(&mut tx, project_id, id).await?;
+        sqlx::query("DELETE FROM md_objects WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record(
+            &mut tx,
+            actor,
+            Some(project_id),
+            "delete_metadata",
+            event(md_type, &current.name, id, current.version),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(current)
+    }
+
+    /// One object of `md_type`, by id or name.
+    pub async fn md_object(&self, project_id: &str, md_type: MdType, key: MdKey<'_>) -> Result<Option<MdObject>> {
+        let mut conn = self.pool.acquire().await?;
+        fetch(&mut conn, project_id, key, md_type).await
+    }
+
+    /// Whether a personal object may be shown to `visibility`: its owner, or
+    /// anyone once it is a default view.
+    pub async fn md_visible(&self, object: &MdObject, visibility: Visibility<'_>) -> Result<bool> {
+        match visibility {
+            Visibility::All => Ok(true),
+            Visibility::OwnPersonal(_) if !object.personal => Ok(true),
+            Visibility::OwnPersonal(account) if object.created_by_id.as_deref() == Some(account) => Ok(true),
+            Visibility::OwnPersonal(_) => {
+                let defaults = sqlx::query(DEFAULT_VIEWS).bind(&object.project_id).fetch_all(&self.pool).await?;
+                Ok(defaults
+                    .iter()
+                    .any(|r| r.try_get::<String, _>("to_id").is_ok_and(|id| id == object.id)))
+            }
+        }
+    }
+
+    /// A page of objects of `md_type`. Views come as the project page shows
+    /// them: default views first in defaultViews order, then the rest by title;
+    /// other types by name.
+    pub async fn md_list(
+        &self,
+        project_id: &str,
+        md_type: MdType,
+        visibility: Visibility<'_>,
+        page: PageRequest,
+    ) -> Result<Page<MdObject>> {
+        let viewer = match visibility {
+            Visibility::All => None,
+            Visibility::OwnPersonal(account) => Some(account),
+        };
+        let filter = "o.project_id = $1 AND o.md_type = $2 \
+             AND ($3 = '' OR o.personal = 0 OR o.created_by_id = $3 OR o.id IN (SELECT d.to_id FROM (DEFAULT_VIEWS_SQL) d))"
+            .replace("DEFAULT_VIEWS_SQL", &DEFAULT_VIEWS.replace("$1", "o.project_id"));
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM md_objects o WHERE {filter}"))
+            .bind(project_id)
+            .bind(md_type.segment())
+            .bind(viewer.unwrap_or(""))
+            .fetch_one(&self.pool)
+            .await?;
+        let order = if md_type == MdType::Views {
+            format!(
+                "COALESCE((SELECT MIN(d.ordinal) FROM ({}) d WHERE d.to_id = o.id), 1000000000), COALESCE(o.title, o.name), o.name",
+                DEFAULT_VIEWS.replace("$1", "o.project_id")
+            )
+        } else {
+            "o.name".to_owned()
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {MD_COLUMNS} FROM md_objects o WHERE {filter} ORDER BY {order} LIMIT $4 OFFSET $5"
+        ))
+        .bind(project_id)
+        .bind(md_type.segment())
+        .bind(viewer.unwrap_or(""))
+        .bind(page.size)
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(md_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// Every object of the project, for dumps and the data model.
+    pub async fn md_all(&self, project_id: &str, md_type: Option<MdType>) -> Result<Vec<MdObject>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND ($2 = '' OR o.md_type = $2) ORDER BY o.md_type, o.name"
+        ))
+        .bind(project_id)
+        .bind(md_type.map_or("", MdType::segment))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(md_from_row).collect()
+    }
+}
+
+fn event(md_type: MdType, name: &str, id: &str, version: i64) -> serde_json::Value {
+    serde_json::json!({"type": md_type.type_value(), "name": name, "id": id, "version": version})
+}
+
+/// Reads one object inside a transaction or on a connection.
+async fn fetch(conn: &mut sqlx::AnyConnection, project_id: &str, key: MdKey<'_>, md_type: MdType) -> Result<Option<MdObject>> {
+    let by = |column: &str, value: &str| {
+        let sql = format!("SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $2 AND o.{column} = $3");
+        (sql, value.to_owned())
+    };
+    let attempts: Vec<(String, String)> = match key {
+        MdKey::Id(id) => vec![by("id", id)],
+        MdKey::Name(name) => vec![by("name", name)],
+        MdKey::IdOrName(s) => vec![by("id", s), by("name", s)],
+    };
+    for (sql, value) in attempts {
+        let row = sqlx::query(&sql)
+            .bind(project_id)
+            .bind(md_type.segment())
+            .bind(&value)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = row {
+            return md_from_row(&row).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Resolves and stores the links of object `from_id`; a missing target is refused.
+async fn insert_links(tx: &mut Tx, project_id: &str, from_id: &str, links: &[MdLink]) -> Result<()> {
+    for (ordinal, link) in links.iter().enumerate() {
+        let (column, value) = match &link.target {
+            LinkTarget::Id(id) => ("id", id.as_str()),
+            LinkTarget::Name(name) => ("name", name.as_str()),
+        };
+        let to_id: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM md_objects WHERE project_id = $1 AND md_type = $2 AND {column} = $3"
+        ))
+        .bind(project_id)
+        .bind(link.md_type.segment())
+        .bind(value)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(to_id) = to_id else {
+            return Err(StoreError::LinkMissing {
+                path: link.path.clone(),
+                target: format!("{} {value}", link.md_type.type_value()),
+            });
+        };
+        sqlx::query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
+            .bind(project_id)
+            .bind(from_id)
+            .bind(&to_id)
+            .bind(&link.path)
+            .bind(i64::try_from(ordinal).unwrap_or(i64::MAX))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The first object that links to `id`, as `type name`.
+async fn first_referrer(tx: &mut Tx, project_id: &str, id: &str) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "SELECT o.md_type, o.name FROM md_links l JOIN md_objects o ON o.project_id = l.project_id AND o.id = l.from_id \
+         WHERE l.project_id = $1 AND l.to_id = $2 AND l.from_id <> $2 ORDER BY o.md_type, o.name LIMIT 1",
+    )
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        let md_type: String = r.try_get("md_type")?;
+        let name: String = r.try_get("name")?;
+        let type_value = match MdType::from_segment(&md_type) {
+            Some(t) => t.type_value().to_owned(),
+            None => md_type,
+        };
+        Ok(format!("{type_value} {name}"))
+    })
+    .transpose()
+}
+
+/// Ends the shares whose view hierarchy contains object `id`.
+async fn end_shares_of(tx: &mut Tx, project_id: &str, id: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM md_shares WHERE project_id = $1 AND id IN \
+         (SELECT share_id FROM md_share_objects WHERE project_id = $1 AND object_id = $2)",
+    )
+    .bind(project_id)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
