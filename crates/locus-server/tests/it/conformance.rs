@@ -2,8 +2,10 @@
 //! compared with the matrix file (the vendored copy of shared/spec/permissions.csv,
 //! itself checked against the original by locus-core's tests).
 
+use crate::metadata::{dashboard, metric, settings, view};
 use crate::projects::create_project;
 use crate::{TestApp, User};
+use locus_core::metadata::{validate, MdType};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -30,10 +32,32 @@ fn matrix() -> HashMap<String, HashMap<String, bool>> {
 /// One probe: the permission it exercises and the request that needs it.
 struct Probe {
     permission: &'static str,
+    /// A broader permission that also allows the request (`md.create_all`
+    /// also creates views), so the expectation is "either".
+    or: Option<&'static str>,
     method: Method,
-    /// `{pid}` is the project, `{mid}` a membership and `{iid}` an invitation the probe may change.
+    /// `{pid}` is the project, `{mid}` a membership and `{iid}` an invitation
+    /// the probe may change, `{metric}` a fresh metric, `{own}` a fresh personal
+    /// object of the path's type created by the member, `{share}` a live share.
     path: &'static str,
     body: Option<fn(&Fixture) -> Value>,
+}
+
+impl Probe {
+    fn new(permission: &'static str, method: Method, path: &'static str, body: Option<fn(&Fixture) -> Value>) -> Probe {
+        Probe {
+            permission,
+            or: None,
+            method,
+            path,
+            body,
+        }
+    }
+
+    fn or(mut self, broader: &'static str) -> Probe {
+        self.or = Some(broader);
+        self
+    }
 }
 
 /// What the probes act on, made fresh for each role.
@@ -44,68 +68,250 @@ struct Fixture {
 
 fn probes() -> Vec<Probe> {
     vec![
-        Probe {
-            permission: "project.detail",
-            method: Method::GET,
-            path: "/rest/projects/{pid}",
-            body: None,
-        },
-        Probe {
-            permission: "project.update",
-            method: Method::PUT,
-            path: "/rest/projects/{pid}",
-            body: Some(|_| json!({"title": "renamed"})),
-        },
-        Probe {
-            permission: "membership.list",
-            method: Method::GET,
-            path: "/rest/projects/{pid}/members",
-            body: None,
-        },
-        Probe {
-            permission: "membership.add",
-            method: Method::POST,
-            path: "/rest/projects/{pid}/members",
-            body: Some(|f| json!({"accountId": f.spare.id, "role": "VIEWER"})),
-        },
-        Probe {
-            permission: "membership.update",
-            method: Method::PUT,
-            path: "/rest/projects/{pid}/members/{mid}",
-            body: Some(|_| json!({"role": "EDITOR", "status": "ENABLED"})),
-        },
-        Probe {
-            permission: "membership.delete",
-            method: Method::DELETE,
-            path: "/rest/projects/{pid}/members/{mid}",
-            body: None,
-        },
-        Probe {
-            permission: "invitation.create",
-            method: Method::POST,
-            path: "/rest/projects/{pid}/invitations",
-            body: Some(|_| json!({"email": "someone@example.org", "role": "VIEWER"})),
-        },
-        Probe {
-            permission: "invitation.list",
-            method: Method::GET,
-            path: "/rest/projects/{pid}/invitations",
-            body: None,
-        },
-        Probe {
-            permission: "invitation.update",
-            method: Method::PUT,
-            path: "/rest/projects/{pid}/invitations/{iid}",
-            body: Some(|_| json!({"status": "CANCELED"})),
-        },
+        Probe::new("project.detail", Method::GET, "/rest/projects/{pid}", None),
+        Probe::new(
+            "project.update",
+            Method::PUT,
+            "/rest/projects/{pid}",
+            Some(|_| json!({"title": "renamed"})),
+        ),
+        Probe::new("membership.list", Method::GET, "/rest/projects/{pid}/members", None),
+        Probe::new(
+            "membership.add",
+            Method::POST,
+            "/rest/projects/{pid}/members",
+            Some(|f| json!({"accountId": f.spare.id, "role": "VIEWER"})),
+        ),
+        Probe::new(
+            "membership.update",
+            Method::PUT,
+            "/rest/projects/{pid}/members/{mid}",
+            Some(|_| json!({"role": "EDITOR", "status": "ENABLED"})),
+        ),
+        Probe::new("membership.delete", Method::DELETE, "/rest/projects/{pid}/members/{mid}", None),
+        Probe::new(
+            "invitation.create",
+            Method::POST,
+            "/rest/projects/{pid}/invitations",
+            Some(|_| json!({"email": "someone@example.org", "role": "VIEWER"})),
+        ),
+        Probe::new("invitation.list", Method::GET, "/rest/projects/{pid}/invitations", None),
+        Probe::new(
+            "invitation.update",
+            Method::PUT,
+            "/rest/projects/{pid}/invitations/{iid}",
+            Some(|_| json!({"status": "CANCELED"})),
+        ),
+        Probe::new(
+            "md.create_all",
+            Method::POST,
+            "/rest/projects/{pid}/md/metrics",
+            Some(|_| fresh(metric)),
+        ),
+        Probe::new(
+            "md.update_all",
+            Method::PUT,
+            "/rest/projects/{pid}/md/metrics/{metric}",
+            Some(|_| fresh(metric)),
+        ),
+        Probe::new("md.delete_all", Method::DELETE, "/rest/projects/{pid}/md/metrics/{metric}", None),
+        Probe::new(
+            "md.view.create",
+            Method::POST,
+            "/rest/projects/{pid}/md/views",
+            Some(|_| fresh(|n| view(n, "Probe", "main"))),
+        )
+        .or("md.create_all"),
+        Probe::new("md.view.delete_own", Method::DELETE, "/rest/projects/{pid}/md/views/{own}", None).or("md.delete_all"),
+        Probe::new(
+            "md.dashboard.create",
+            Method::POST,
+            "/rest/projects/{pid}/md/dashboards",
+            Some(|_| fresh(dashboard)),
+        )
+        .or("md.create_all"),
+        Probe::new(
+            "md.dashboard.delete_own",
+            Method::DELETE,
+            "/rest/projects/{pid}/md/dashboards/{own}",
+            None,
+        )
+        .or("md.delete_all"),
+        Probe::new(
+            "md.marker_selector.create",
+            Method::POST,
+            "/rest/projects/{pid}/md/markerSelectors",
+            Some(|_| fresh(marker_selector)),
+        )
+        .or("md.create_all"),
+        Probe::new(
+            "md.marker_selector.delete_own",
+            Method::DELETE,
+            "/rest/projects/{pid}/md/markerSelectors/{own}",
+            None,
+        )
+        .or("md.delete_all"),
+        Probe::new(
+            "md.indicator_drill.create",
+            Method::POST,
+            "/rest/projects/{pid}/md/indicatorDrills",
+            Some(|_| fresh(indicator_drill)),
+        )
+        .or("md.create_all"),
+        Probe::new(
+            "md.indicator_drill.delete_own",
+            Method::DELETE,
+            "/rest/projects/{pid}/md/indicatorDrills/{own}",
+            None,
+        )
+        .or("md.delete_all"),
+        Probe::new(
+            "md.data_permissions.update",
+            Method::GET,
+            "/rest/projects/{pid}/md/dataPermissions",
+            None,
+        ),
+        Probe::new(
+            "md.bookmarks.update",
+            Method::POST,
+            "/rest/projects/{pid}/bookmarks",
+            Some(|_| json!({"name": unique("b"), "title": "B"})),
+        ),
+        Probe::new("studio.json_metadata", Method::GET, "/rest/projects/{pid}/md/metrics", None),
+        Probe::new("studio.data_model", Method::GET, "/rest/projects/{pid}/dataModel", None),
+        Probe::new(
+            "studio.share_link",
+            Method::POST,
+            "/rest/projects/{pid}/shares",
+            Some(|_| json!({"view": "shared_view"})),
+        ),
+        Probe::new("project.access", Method::GET, "/rest/projects/{pid}/shares/{share}", None),
+        Probe::new(
+            "studio.save_personal_view",
+            Method::POST,
+            "/rest/projects/{pid}/savedViews",
+            Some(|_| json!({"view": fresh(|n| view(n, "Mine", "main"))})),
+        ),
+        Probe::new(
+            "studio.save_project_view",
+            Method::POST,
+            "/rest/projects/{pid}/savedViews",
+            Some(|_| json!({"view": fresh(|n| view(n, "Ours", "main")), "scope": "project"})),
+        ),
+        Probe::new("stories.view", Method::GET, "/rest/projects/{pid}/stories", None),
+        Probe::new(
+            "stories.edit",
+            Method::POST,
+            "/rest/projects/{pid}/stories",
+            Some(|_| json!({"title": "Probe", "blocks": [{"type": "text", "text": "x"}]})),
+        ),
         // Last: it removes the project.
-        Probe {
-            permission: "project.delete",
-            method: Method::DELETE,
-            path: "/rest/projects/{pid}",
-            body: None,
-        },
+        Probe::new("project.delete", Method::DELETE, "/rest/projects/{pid}", None),
     ]
+}
+
+/// A name no other probe used.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", locus_core::random_base62(10).to_lowercase())
+}
+
+fn fresh(make: fn(&str) -> Value) -> Value {
+    make(&unique("probe"))
+}
+
+fn marker_selector(name: &str) -> Value {
+    json!({"name": name, "type": "markerSelector", "content": {"hideGranularity": false}})
+}
+
+fn indicator_drill(name: &str) -> Value {
+    json!({"name": name, "type": "indicatorDrill", "content": {"blocks": []}})
+}
+
+/// What every role's project holds before the probes: a dashboard, a shared
+/// view, project settings and a live share of the view.
+async fn content(app: &TestApp, admin: &User, pid: &str) -> String {
+    for (segment, body) in [
+        ("dashboards", dashboard("main")),
+        ("views", view("shared_view", "Shared", "main")),
+        ("projectSettings", settings(&[])),
+    ] {
+        let (status, answer) = app
+            .post(&format!("/rest/projects/{pid}/md/{segment}"), Some(&admin.bearer), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let (status, share) = app
+        .post(
+            &format!("/rest/projects/{pid}/shares"),
+            Some(&admin.bearer),
+            json!({"view": "shared_view"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{share}");
+    share["shareId"].as_str().unwrap().to_owned()
+}
+
+/// The probe's path with its placeholders filled, creating what they name.
+async fn resolve(app: &TestApp, admin: &User, member: &User, pid: &str, share: &str, probe: &Probe) -> String {
+    let target = app.user().await;
+    let (_, m) = app
+        .post(
+            &format!("/rest/projects/{pid}/members"),
+            Some(&admin.bearer),
+            json!({"accountId": target.id, "role": "VIEWER"}),
+        )
+        .await;
+    let (_, inv) = app
+        .post(
+            &format!("/rest/projects/{pid}/invitations"),
+            Some(&admin.bearer),
+            json!({"email": "probe@example.org", "role": "VIEWER"}),
+        )
+        .await;
+    let mut path = probe
+        .path
+        .replace("{pid}", pid)
+        .replace("{share}", share)
+        .replace("{mid}", m["id"].as_str().unwrap_or("none"))
+        .replace("{iid}", inv["id"].as_str().unwrap_or("none"));
+    if path.contains("{metric}") {
+        let (status, created) = app
+            .post(&format!("/rest/projects/{pid}/md/metrics"), Some(&admin.bearer), fresh(metric))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        path = path.replace("{metric}", created["id"].as_str().unwrap());
+    }
+    if path.contains("{own}") {
+        // Created in the store as the member's own personal object, whatever the member's role may create.
+        let segment = path.split('/').nth_back(1).unwrap();
+        let md_type = MdType::from_segment(segment).unwrap();
+        let body = match md_type {
+            MdType::Views => fresh(|n| view(n, "Own", "main")),
+            MdType::Dashboards => fresh(dashboard),
+            MdType::MarkerSelectors => fresh(marker_selector),
+            _ => fresh(indicator_drill),
+        };
+        let links = validate(md_type, &body, false, pid).unwrap();
+        let write = locus_store::MdWrite {
+            md_type,
+            name: body["name"].as_str().unwrap(),
+            title: body["title"].as_str(),
+            body: &body,
+            links: &links,
+        };
+        let author = locus_store::Author {
+            account_id: &member.id,
+            email: &member.email,
+        };
+        let created = app
+            .state
+            .store
+            .create_md(&locus_store::Actor::operator_cli(), pid, author, &write, true)
+            .await
+            .unwrap();
+        path = path.replace("{own}", &created.id);
+    }
+    path
 }
 
 #[tokio::test]
@@ -137,31 +343,24 @@ async fn every_role_gets_exactly_what_the_matrix_grants() {
             )
             .await;
         assert_eq!(status, StatusCode::OK);
+        let share = content(&app, &admin, &fixture.pid).await;
         for probe in probes() {
-            // A membership of someone else for the probe to change or remove.
-            let target = app.user().await;
-            let (_, m) = app
-                .post(
-                    &format!("/rest/projects/{}/members", fixture.pid),
-                    Some(&admin.bearer),
-                    json!({"accountId": target.id, "role": "VIEWER"}),
-                )
-                .await;
-            let (_, inv) = app
-                .post(
-                    &format!("/rest/projects/{}/invitations", fixture.pid),
-                    Some(&admin.bearer),
-                    json!({"email": "probe@example.org", "role": "VIEWER"}),
-                )
-                .await;
-            let path = probe
-                .path
-                .replace("{pid}", &fixture.pid)
-                .replace("{mid}", m["id"].as_str().unwrap())
-                .replace("{iid}", inv["id"].as_str().unwrap());
+            let path = resolve(&app, &admin, &member, &fixture.pid, &share, &probe).await;
             let body = probe.body.map(|make| make(&fixture));
-            let (status, answer) = app.call(probe.method.clone(), &path, Some(&member.bearer), body).await;
-            let expected = grants[probe.permission];
+            let mut req = app
+                .client
+                .request(probe.method.clone(), format!("{}{path}", app.base))
+                .bearer_auth(&member.bearer);
+            if probe.method == Method::PUT && path.contains("/md/") {
+                req = req.header("If-Match", "1");
+            }
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let answer: Value = resp.json().await.unwrap_or(Value::Null);
+            let expected = grants[probe.permission] || probe.or.is_some_and(|broader| grants[broader]);
             if expected {
                 assert!(
                     status.is_success(),
@@ -191,30 +390,21 @@ async fn non_members_get_404_and_disabled_members_403_on_every_probe() {
     let stranger = app.user().await;
     let disabled = app.user().await;
     let pid = create_project(&app, &admin, "P").await["id"].as_str().unwrap().to_owned();
-    let (_, dm) = app
+    let (status, _) = app
         .post(
             &format!("/rest/projects/{pid}/members"),
             Some(&admin.bearer),
             json!({"accountId": disabled.id, "role": "ADMIN", "status": "DISABLED"}),
         )
         .await;
-    let (_, inv) = app
-        .post(
-            &format!("/rest/projects/{pid}/invitations"),
-            Some(&admin.bearer),
-            json!({"email": "probe@example.org", "role": "VIEWER"}),
-        )
-        .await;
+    assert_eq!(status, StatusCode::OK);
     let fixture = Fixture {
         pid: pid.clone(),
         spare: app.user().await,
     };
+    let share = content(&app, &admin, &pid).await;
     for probe in probes() {
-        let path = probe
-            .path
-            .replace("{pid}", &pid)
-            .replace("{mid}", dm["id"].as_str().unwrap())
-            .replace("{iid}", inv["id"].as_str().unwrap());
+        let path = resolve(&app, &admin, &disabled, &pid, &share, &probe).await;
         let body = probe.body.map(|make| make(&fixture));
         let (status, _) = app.call(probe.method.clone(), &path, Some(&stranger.bearer), body.clone()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "stranger {}", probe.permission);

@@ -11,6 +11,7 @@ mod errors;
 mod invitations;
 mod limits;
 mod members;
+mod metadata;
 mod multi_instance;
 mod openapi;
 mod projects;
