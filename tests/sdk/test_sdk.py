@@ -131,6 +131,52 @@ def _():
     assert len(everything) == UPDATES + 2, len(everything)  # with create_project and create_membership
 
 
+def link(kind, name):
+    return f"/rest/projects/$projectId/md/{kind}?name={name}"
+
+
+# One object per type the issue names, created in an order that lets links resolve.
+METADATA = [
+    ("datasets", "datasets", {"name": "shops", "type": "dataset", "title": "Shops", "ref": {
+        "type": "dwh", "subtype": "basic", "primaryKey": "shop_id",
+        "properties": [{"name": "shop_id", "column": "shop_id", "type": "integer"}]}}),
+    ("metrics", "metrics", {"name": "turnover", "type": "metric", "content": {
+        "type": "function_sum", "content": [{"type": "property", "value": "shops.turnover"}]}}),
+    ("indicators", "indicators", {"name": "turnover_indicator", "type": "indicator", "title": "Turnover", "description": "Turnover",
+                                  "content": {"metric": link("metrics", "turnover"), "scale": "standard"}}),
+    ("dashboards", "dashboards", {"name": "main_dashboard", "type": "dashboard", "content": {"blockRows": []}}),
+    ("views", "views", {"name": "shops_view", "type": "view", "title": "Shops", "description": "Shops",
+                        "content": {"dashboard": link("dashboards", "main_dashboard")}}),
+]
+
+
+@check("metadata: create, list, get_by_name with its ETag, update, delete for datasets, metrics, indicators, dashboards, views")
+def _():
+    project = state["sdk"].open(state["created"][2])
+    md = project.metadata
+    helpers = {"datasets": md.datasets, "metrics": md.metrics, "indicators": md.indicators, "dashboards": md.dashboards, "views": md.views}
+    for kind, _, body in METADATA:
+        created = helpers[kind].create(body)
+        assert created["name"] == body["name"] and len(created["id"]) == 16 and created["version"] == 1, created
+    for kind, _, body in METADATA:
+        helper = helpers[kind]
+        assert [o["name"] for o in helper.list()] == [body["name"]], kind
+        resp = helper.get_by_name(body["name"])
+        assert resp.headers["ETag"] == '"1"', resp.headers
+        updated = helper.update(body["name"], {"description": f"updated {kind}"})
+        assert updated["version"] == 2 and updated["description"] == f"updated {kind}", updated
+    # Delete in the reverse order: nothing may go while something links to it.
+    try:
+        helpers["dashboards"].delete("main_dashboard")
+    except requests.HTTPError as e:
+        assert e.response.status_code == 409, e.response.text
+    else:
+        raise AssertionError("a dashboard a view links to was deleted")
+    for kind, _, body in reversed(METADATA):
+        assert helpers[kind].delete(body["name"]) == 204, kind
+        assert helpers[kind].list() == [], kind
+
+
 failed = sum(1 for _, e in results if e)
 print(f"{len(results) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
