@@ -12,6 +12,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use locus_core::metadata::MdType;
 use locus_core::{Email, InvitationStatus, MembershipStatus, Permission, Role};
 use locus_store::{AuditQuery, PageRequest, ProjectFilter, ProjectOrder, StoreError};
 use minijinja::{context, Value};
@@ -119,11 +120,45 @@ fn project_values<P>(access: &Authorized<P>) -> Value {
     }
 }
 
-/// The project page. Views and stories are listed once project content
-/// exists; until then the sections say there are none.
-pub async fn show(member: Member<need::ProjectDetail>) -> Response {
-    let values = context! { views => Vec::<Value>::new(), stories => Vec::<Value>::new(), ..project_values(&member.access) };
-    page(&member.visitor, StatusCode::OK, "project.html", values)
+/// How many views and stories the project page lists.
+const CONTENT_LIMIT: i64 = 200;
+
+/// The project page: the views the caller may see (default views first, in
+/// defaultViews order, then the others, the caller's personal ones among
+/// them, by title) and the stories, each for those whose role may read them.
+pub async fn show(State(state): State<AppState>, member: Member<need::ProjectDetail>) -> Result<Response, WebError> {
+    let access = &member.access;
+    let request = PageRequest {
+        page: 0,
+        size: CONTENT_LIMIT,
+    };
+    let views: Vec<Value> = if access.require(Permission::StudioJsonMetadata).is_ok() {
+        let visibility = crate::routes::metadata::visibility(access);
+        let found = state
+            .store
+            .md_list(&access.project.id, MdType::Views, visibility, request)
+            .await
+            .map_err(ApiError::from)?;
+        found
+            .items
+            .iter()
+            .map(|v| context! { name => v.name, title => v.title.clone().unwrap_or_else(|| v.name.clone()), personal => v.personal })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let stories: Vec<Value> = if access.require(Permission::StoriesView).is_ok() {
+        let found = state.store.stories(&access.project.id, request).await.map_err(ApiError::from)?;
+        found
+            .items
+            .iter()
+            .map(|s| context! { title => s.title, description => s.description })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let values = context! { views, stories, ..project_values(access) };
+    Ok(page(&member.visitor, StatusCode::OK, "project.html", values))
 }
 
 /// The user management page: members, and invitations for those who may see them.

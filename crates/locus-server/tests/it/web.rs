@@ -701,3 +701,53 @@ async fn the_audit_page_filters_and_pages_newest_first() {
     let bad = v.get(&format!("/projects/{pid}/audit?from=yesterday")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_project_page_lists_default_views_first_then_personal_ones_by_title_and_stories() {
+    use crate::metadata::{create, dashboard, settings, view};
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let vera = app.user().await;
+    let pid = create_project(&app, &ann, "Views").await["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/rest/projects/{pid}/members"),
+        Some(&ann.bearer),
+        json!({"accountId": vera.id, "role": "VIEW_CREATOR"}),
+    )
+    .await;
+    create(&app, &ann, &pid, "dashboards", dashboard("main")).await;
+    create(&app, &ann, &pid, "views", view("second", "B second", "main")).await;
+    create(&app, &ann, &pid, "views", view("first", "Z first", "main")).await;
+    create(&app, &vera, &pid, "views", view("mine_b", "Mine B", "main")).await;
+    create(&app, &vera, &pid, "views", view("mine_a", "Mine A", "main")).await;
+    create(&app, &ann, &pid, "projectSettings", settings(&["first", "second"])).await;
+    let (status, _) = app
+        .post(
+            &format!("/rest/projects/{pid}/stories"),
+            Some(&vera.bearer),
+            json!({"title": "Launch story", "blocks": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let mut v = Visitor::new(&app);
+    v.sign_in(&vera).await;
+    let page = v.get(&format!("/projects/{pid}")).await;
+    let order: Vec<&str> = page
+        .body
+        .split("data-view=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(order, ["first", "second", "mine_a", "mine_b"], "{}", page.body);
+    assert!(page.body.contains("Launch story"));
+
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(&ann).await;
+    let page = admin.get(&format!("/projects/{pid}")).await;
+    assert!(page.body.contains("Launch story"));
+    assert!(
+        page.body.contains("data-view=\"mine_a\""),
+        "an admin sees personal views, to publish them"
+    );
+}
