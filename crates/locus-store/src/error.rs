@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A link at `path` names an object that does not exist.
     #[error("{path}: there is no {target}")]
     LinkMissing { path: String, target: String },
+    /// One object of a push failed; the push changed nothing.
+    #[error("{object}: {error}")]
+    InObject { object: String, error: Box<StoreError> },
     /// A stored value that the code cannot read (a bug or a manual edit).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

@@ -32,7 +32,7 @@ pub use audit::{Actor, AuditEvent, AuditQuery};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
 pub use invitations::{Invitation, LinkSecret, NewInvitation};
-pub use metadata::{Author, MdKey, MdObject, MdWrite, Visibility};
+pub use metadata::{Author, MdKey, MdObject, MdWrite, PushSummary, Visibility};
 pub use projects::{
     Member, Membership, NewProject, Organization, Page, PageRequest, Project, ProjectAccess, ProjectFilter, ProjectOrder, ProjectPatch,
 };

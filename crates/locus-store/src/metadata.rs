@@ -243,7 +243,6 @@ impl Store {
         author: Author<'_>,
         write: &MdWrite<'_>,
     ) -> Result<MdObject> {
-        let now = crate::now_millis();
         let mut tx = self.begin().await?;
         let current = fetch(&mut tx, project_id, MdKey::Id(id), write.md_type)
             .await?
@@ -251,44 +250,7 @@ impl Store {
         if current.version != expected_version {
             return Err(StoreError::VersionMismatch { current: current.version });
         }
-        if current.name != write.name {
-            if let Some(by) = first_referrer(&mut tx, project_id, id).await? {
-                return Err(StoreError::Referenced { by });
-            }
-        }
-        sqlx::query(
-            "UPDATE md_objects SET name = $1, title = $2, body = $3, version = version + 1, modified_by = $4, modified_at = $5 \
-             WHERE project_id = $6 AND id = $7",
-        )
-        .bind(write.name)
-        .bind(write.title)
-        .bind(write.body.to_string())
-        .bind(author.email)
-        .bind(now)
-        .bind(project_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::unique(e, "name"))?;
-        sqlx::query("DELETE FROM md_links WHERE project_id = $1 AND from_id = $2")
-            .bind(project_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        insert_links(&mut tx, project_id, id, write.links).await?;
-        end_shares_of(&mut tx, project_id, id).await?;
-        let version = current.version + 1;
-        record(
-            &mut tx,
-            actor,
-            Some(project_id),
-            "update_metadata",
-            event(write.md_type, write.name, id, version),
-        )
-        .await?;
-        let updated = fetch(&mut tx, project_id, MdKey::Id(id), write.md_type)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let updated = replace_md(&mut tx, actor, project_id, &current, author, write).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -429,6 +391,56 @@ async fn fetch(conn: &mut sqlx::AnyConnection, project_id: &str, key: MdKey<'_>,
     Ok(None)
 }
 
+/// Replaces `current` with `write`: a new version, its links anew, its shares ended.
+async fn replace_md(
+    tx: &mut Tx,
+    actor: &Actor,
+    project_id: &str,
+    current: &MdObject,
+    author: Author<'_>,
+    write: &MdWrite<'_>,
+) -> Result<MdObject> {
+    let id = current.id.as_str();
+    if current.name != write.name {
+        if let Some(by) = first_referrer(tx, project_id, id).await? {
+            return Err(StoreError::Referenced { by });
+        }
+    }
+    sqlx::query(
+        "UPDATE md_objects SET name = $1, title = $2, body = $3, version = version + 1, modified_by = $4, modified_at = $5 \
+         WHERE project_id = $6 AND id = $7",
+    )
+    .bind(write.name)
+    .bind(write.title)
+    .bind(write.body.to_string())
+    .bind(author.email)
+    .bind(crate::now_millis())
+    .bind(project_id)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| StoreError::unique(e, "name"))?;
+    sqlx::query("DELETE FROM md_links WHERE project_id = $1 AND from_id = $2")
+        .bind(project_id)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    insert_links(tx, project_id, id, write.links).await?;
+    end_shares_of(tx, project_id, id).await?;
+    let version = current.version + 1;
+    record(
+        tx,
+        actor,
+        Some(project_id),
+        "update_metadata",
+        event(write.md_type, write.name, id, version),
+    )
+    .await?;
+    fetch(tx, project_id, MdKey::Id(id), write.md_type)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
 /// Resolves and stores the links of object `from_id`; a missing target is refused.
 async fn insert_links(tx: &mut Tx, project_id: &str, from_id: &str, links: &[MdLink]) -> Result<()> {
     for (ordinal, link) in links.iter().enumerate() {
@@ -495,4 +507,49 @@ async fn end_shares_of(tx: &mut Tx, project_id: &str, id: &str) -> Result<()> {
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+impl Store {
+    /// Applies a whole set of objects in one transaction, all or nothing:
+    /// each one is created, or replaces the object of its type and name
+    /// (whatever its version), or is left alone when identical. `writes` must
+    /// come with link targets before the objects that link to them. A failure
+    /// names the object: `InObject { object: "views/shops", .. }`.
+    pub async fn push_md(&self, actor: &Actor, project_id: &str, author: Author<'_>, writes: &[MdWrite<'_>]) -> Result<PushSummary> {
+        let mut tx = self.begin().await?;
+        let mut summary = PushSummary::default();
+        for write in writes {
+            let in_object = |error: StoreError| StoreError::InObject {
+                object: format!("{}/{}", write.md_type.segment(), write.name),
+                error: Box::new(error),
+            };
+            match fetch(&mut tx, project_id, MdKey::Name(write.name), write.md_type).await? {
+                None => {
+                    insert_md(&mut tx, actor, project_id, author, write, false)
+                        .await
+                        .map_err(in_object)?;
+                    summary.created += 1;
+                }
+                Some(existing) if &existing.body == write.body => summary.unchanged += 1,
+                Some(existing) => {
+                    replace_md(&mut tx, actor, project_id, &existing, author, write)
+                        .await
+                        .map_err(in_object)?;
+                    summary.updated += 1;
+                }
+            }
+        }
+        let content = serde_json::json!({"created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged});
+        record(&mut tx, actor, Some(project_id), "push_metadata", content).await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
 }

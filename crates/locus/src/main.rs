@@ -1,6 +1,8 @@
 //! The `locus` command: `serve` runs the server, `admin` works directly on the
 //! configured database for bootstrapping and automation.
 
+mod project;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use locus_server::{Redacted, Settings, SignupMode};
@@ -25,6 +27,11 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
+    /// Dump a project's metadata to a directory, or push a directory back (like the CleverMaps Shell).
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
     /// Read a project's audit log from a Locus server.
     Audit {
         #[command(subcommand)]
@@ -92,6 +99,36 @@ struct ServeArgs {
     audit_retention_days: Option<u64>,
 }
 
+/// Where a project lives, for commands that talk to a server's REST API.
+#[derive(Args)]
+struct Remote {
+    /// The server's base URL, e.g. https://locus.example.org
+    #[arg(long)]
+    server: String,
+    /// A personal access token of a member of the project.
+    #[arg(long, env = "LOCUS_TOKEN", hide_env_values = true)]
+    token: String,
+    #[arg(long)]
+    project: String,
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Write every metadata object the token may read, one JSON file per object.
+    Dump {
+        #[command(flatten)]
+        remote: Remote,
+        /// The directory to write (`metadata/{type}/{name}.json`, `dumpMetadata.json`).
+        dir: std::path::PathBuf,
+    },
+    /// Validate a dump directory and apply it to the project in one transaction, all or nothing.
+    Push {
+        #[command(flatten)]
+        remote: Remote,
+        dir: std::path::PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Write a project's events, oldest first, as JSON Lines on standard output.
@@ -157,6 +194,12 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Admin { db, command } => admin(db, command).await,
+            Command::Project {
+                command: ProjectCommand::Dump { remote, dir },
+            } => project::dump(&remote.server, &remote.token, &remote.project, &dir).await,
+            Command::Project {
+                command: ProjectCommand::Push { remote, dir },
+            } => project::push(&remote.server, &remote.token, &remote.project, &dir).await,
             Command::Audit {
                 command:
                     AuditCommand::Export {

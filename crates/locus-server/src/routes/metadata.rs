@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_objects, create_object))
         .routes(routes!(get_object, update_object, delete_object))
+        .routes(routes!(push))
 }
 
 /// The keys the server sets; on input they are ignored.
@@ -381,4 +382,146 @@ async fn delete_object(
         .map_err(name_conflict)?;
     tracing::info!(project_id = %access.project.id, md_type = t.segment(), id = %current.id, "metadata deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A whole set of objects to apply at once (Locus addition, used by `locus project push`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PushDto {
+    /// Objects of any public types, each with its `type`.
+    #[schema(value_type = Vec<Object>)]
+    objects: Vec<Value>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PushResultDto {
+    created: usize,
+    updated: usize,
+    unchanged: usize,
+}
+
+/// Validates a whole set of objects and applies it in one transaction, all or
+/// nothing: each object is created, or replaces the object of its type and
+/// name, or stays when identical. Objects may link to each other. A refusal
+/// lists every problem, each named `{type}/{name}: {path}`. Needs
+/// `md.create_all` and `md.update_all` (and `md.data_permissions.update` for
+/// dataPermissions).
+#[utoipa::path(post, path = "/rest/projects/{projectId}/md:push", tag = "metadata", params(("projectId" = String, Path)),
+    request_body = PushDto, responses((status = 200, body = PushResultDto)))]
+async fn push(
+    State(state): State<AppState>,
+    access: Authorized<need::ProjectDetail>,
+    headers: HeaderMap,
+    crate::extract::Json(body): crate::extract::Json<PushDto>,
+) -> ApiResult<axum::Json<PushResultDto>> {
+    access.require(Permission::MdCreateAll)?;
+    access.require(Permission::MdUpdateAll)?;
+    let strict = strict(&headers);
+    let mut problems = Vec::new();
+    let mut checked: Vec<(MdType, String, Checked)> = Vec::new();
+    for (i, object) in body.objects.into_iter().enumerate() {
+        let name = object.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let Some(t) = object.get("type").and_then(Value::as_str).and_then(MdType::from_type_value) else {
+            problems.push(Problem {
+                path: format!("objects[{i}].type"),
+                message: "must name a public metadata type (metric, view, …)".into(),
+            });
+            continue;
+        };
+        if t == MdType::DataPermissions {
+            access.require(Permission::MdDataPermissionsUpdate)?;
+        }
+        let label = format!(
+            "{}/{}",
+            t.segment(),
+            if name.is_empty() { format!("objects[{i}]") } else { name.clone() }
+        );
+        if checked.iter().any(|(other, n, _)| *other == t && *n == name) {
+            problems.push(Problem {
+                path: label.clone(),
+                message: "appears twice".into(),
+            });
+            continue;
+        }
+        match check(t, object, strict, &access.project.id) {
+            Ok(c) => checked.push((t, name, c)),
+            Err(ApiError::Invalid(found)) => problems.extend(found.into_iter().map(|p| Problem {
+                path: format!("{label}: {}", p.path),
+                message: p.message,
+            })),
+            Err(other) => return Err(other),
+        }
+    }
+    let order = match link_order(&checked) {
+        Ok(order) => order,
+        Err(cycle) => {
+            problems.push(Problem {
+                path: cycle,
+                message: "is part of a cycle of links".into(),
+            });
+            Vec::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    let writes: Vec<MdWrite<'_>> = order.iter().map(|&i| checked[i].2.write(checked[i].0)).collect();
+    let summary = state
+        .store
+        .push_md(&access.caller.actor, &access.project.id, author(&access), &writes)
+        .await
+        .map_err(|e| match e {
+            StoreError::InObject { object, error } => {
+                let (path, message) = match ApiError::from(*error) {
+                    ApiError::BadRequest { message, field } | ApiError::Conflict { message, field } => {
+                        (field.map_or(object.clone(), |f| format!("{object}: {f}")), message)
+                    }
+                    other => (object, other.public_message()),
+                };
+                ApiError::Invalid(vec![Problem { path, message }])
+            }
+            other => other.into(),
+        })?;
+    tracing::info!(project_id = %access.project.id, ?summary, "metadata pushed");
+    Ok(axum::Json(PushResultDto {
+        created: summary.created,
+        updated: summary.updated,
+        unchanged: summary.unchanged,
+    }))
+}
+
+/// The objects in an order where every link target inside the set comes
+/// before the objects linking to it; `Err` names an object on a cycle.
+fn link_order(objects: &[(MdType, String, Checked)]) -> Result<Vec<usize>, String> {
+    let index_of = |t: MdType, name: &str| objects.iter().position(|(ot, n, _)| *ot == t && n == name);
+    let deps: Vec<Vec<usize>> = objects
+        .iter()
+        .enumerate()
+        .map(|(me, (_, _, c))| {
+            c.links
+                .iter()
+                .filter_map(|l| match &l.target {
+                    metadata::LinkTarget::Name(n) => index_of(l.md_type, n),
+                    metadata::LinkTarget::Id(_) => None,
+                })
+                .filter(|&d| d != me)
+                .collect()
+        })
+        .collect();
+    let mut order = Vec::with_capacity(objects.len());
+    let mut placed = vec![false; objects.len()];
+    while order.len() < objects.len() {
+        let ready = (0..objects.len()).find(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d]));
+        match ready {
+            Some(i) => {
+                placed[i] = true;
+                order.push(i);
+            }
+            None => {
+                let stuck = (0..objects.len()).find(|&i| !placed[i]).unwrap_or(0);
+                let (t, name, _) = &objects[stuck];
+                return Err(format!("{}/{name}", t.segment()));
+            }
+        }
+    }
+    Ok(order)
 }

@@ -290,3 +290,214 @@ async fn audit_export_writes_the_project_log_as_json_lines() {
     assert!((2..=3).contains(&count), "--from leaves out the earliest events: {count}");
     server.stop();
 }
+
+/// An operator account with a token and a fresh project on a running server: (token, bearer, project id).
+async fn operator_with_project(dir: &std::path::Path, server: &Server, title: &str) -> (String, String, String) {
+    admin(
+        dir,
+        None,
+        &[
+            "create-account",
+            "--email",
+            "ops@example.org",
+            "--name",
+            "Olga Ops",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    let token = admin(dir, None, &["create-token", "--email", "ops@example.org", "--name", "shell"], None);
+    let (_, exchanged) = post(&server.base, "/rest/oauth/token", json!({"refresh_token": token})).await;
+    let bearer = exchanged["access_token"].as_str().unwrap().to_owned();
+    let pid = new_project(&server.base, &bearer, title).await;
+    (token, bearer, pid)
+}
+
+async fn new_project(base: &str, bearer: &str, title: &str) -> String {
+    let project: Value = reqwest::Client::new()
+        .post(format!("{base}/rest/projects"))
+        .bearer_auth(bearer)
+        .json(&json!({"title": title}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    project["id"].as_str().unwrap().to_owned()
+}
+
+async fn md(base: &str, bearer: &str, pid: &str, segment: &str, body: Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/rest/projects/{pid}/md/{segment}"))
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+}
+
+fn shell(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+#[tokio::test]
+async fn project_dump_and_push_copy_metadata_between_projects_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let (token, bearer, source) = operator_with_project(dir.path(), &server, "Source").await;
+    let base = server.base.clone();
+    md(
+        &base,
+        &bearer,
+        &source,
+        "metrics",
+        json!({"name": "sales", "content": {"type": "function_sum",
+        "content": [{"type": "property", "value": "baskets.amount"}]}}),
+    )
+    .await;
+    md(
+        &base,
+        &bearer,
+        &source,
+        "indicators",
+        json!({"name": "sales_indicator", "title": "Sales", "description": "Sales",
+        "content": {"metric": "/rest/projects/$projectId/md/metrics?name=sales"}}),
+    )
+    .await;
+    md(
+        &base,
+        &bearer,
+        &source,
+        "dashboards",
+        json!({"name": "main", "content": {"blockRows": []}}),
+    )
+    .await;
+    md(
+        &base,
+        &bearer,
+        &source,
+        "views",
+        json!({"name": "shops", "title": "Shops", "description": "Shops",
+        "content": {"dashboard": "/rest/projects/$projectId/md/dashboards?name=main"}}),
+    )
+    .await;
+
+    let dump = dir.path().join("dump");
+    let dump_arg = dump.to_str().unwrap();
+    let out = shell(&[
+        "project",
+        "dump",
+        "--server",
+        &base,
+        "--token",
+        &token,
+        "--project",
+        &source,
+        dump_arg,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let view: Value = serde_json::from_str(&std::fs::read_to_string(dump.join("metadata/views/shops.json")).unwrap()).unwrap();
+    assert_eq!(
+        (view["version"].as_i64(), view["content"]["name"].as_str()),
+        (Some(1), Some("shops"))
+    );
+    let url = view["url"].as_str().unwrap();
+    let id = url
+        .strip_prefix(&format!("/rest/projects/{source}/md/views/"))
+        .unwrap_or_else(|| panic!("{url}"));
+    assert_eq!(id.len(), 16, "{url}");
+    assert!(
+        view["content"].get("id").is_none() && view["content"].get("accessInfo").is_none(),
+        "no server-set keys"
+    );
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(dump.join("dumpMetadata.json")).unwrap()).unwrap();
+    assert_eq!(
+        (meta["projectId"].as_str(), meta["content"].as_array().unwrap().len()),
+        (Some(source.as_str()), 4)
+    );
+
+    // Into an empty project: everything is created, links resolve whatever the order of the files.
+    let target = new_project(&base, &bearer, "Target").await;
+    let out = shell(&[
+        "project",
+        "push",
+        "--server",
+        &base,
+        "--token",
+        &token,
+        "--project",
+        &target,
+        dump_arg,
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("4 created, 0 updated, 0 unchanged"), "{said}");
+    let out = shell(&[
+        "project",
+        "push",
+        "--server",
+        &base,
+        "--token",
+        &token,
+        "--project",
+        &target,
+        dump_arg,
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 created, 0 updated, 4 unchanged"));
+
+    // A broken file and a bad enum: refused with every problem, nothing applied.
+    let metric_file = dump.join("metadata/metrics/sales.json");
+    let mut metric: Value = serde_json::from_str(&std::fs::read_to_string(&metric_file).unwrap()).unwrap();
+    metric["content"]["description"] = json!("changed");
+    std::fs::write(&metric_file, metric.to_string()).unwrap();
+    let indicator_file = dump.join("metadata/indicators/sales_indicator.json");
+    let mut indicator: Value = serde_json::from_str(&std::fs::read_to_string(&indicator_file).unwrap()).unwrap();
+    indicator["content"]["content"]["scale"] = json!("rainbow");
+    std::fs::write(&indicator_file, indicator.to_string()).unwrap();
+    let out = shell(&[
+        "project",
+        "push",
+        "--server",
+        &base,
+        "--token",
+        &token,
+        "--project",
+        &target,
+        dump_arg,
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success());
+    assert!(said.contains("indicators/sales_indicator: content.scale"), "{said}");
+    let (status, sales) = {
+        let resp = reqwest::Client::new()
+            .get(format!("{base}/rest/projects/{target}/md/metrics?name=sales"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    };
+    assert_eq!(
+        (status, sales["description"].as_str()),
+        (StatusCode::OK, None),
+        "all or nothing: the metric did not change"
+    );
+
+    // A file whose name is not its object's name is caught before anything is sent.
+    std::fs::write(dump.join("metadata/metrics/wrong.json"), metric.to_string()).unwrap();
+    let out = shell(&[
+        "project",
+        "push",
+        "--server",
+        &base,
+        "--token",
+        &token,
+        "--project",
+        &target,
+        dump_arg,
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metadata/metrics/wrong.json: the object's name must equal the file name"));
+    server.stop();
+}
