@@ -43,13 +43,32 @@ impl FastReads {
         Ok(conn)
     }
 
-    /// Runs `sql` with named `$n` parameters and decodes the first row, if any.
-    pub(crate) fn query_row<T>(
+    /// Runs `sql` with named `$n` parameters and decodes every row.
+    pub(crate) fn query_all<T>(
         &self,
         sql: &str,
         params: &[(&str, &dyn ToSql)],
-        decode: impl FnOnce(&NamedRow<'_, '_>) -> Result<T>,
-    ) -> Result<Option<T>> {
+        mut decode: impl FnMut(&NamedRow<'_, '_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.with_connection(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let mut rows = stmt.query(params)?;
+            while let Some(row) = rows.next()? {
+                out.push(decode(&NamedRow {
+                    row,
+                    names: &names,
+                    hint: std::cell::Cell::new(0),
+                })?);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Lends an idle read-only connection (or a new one) to `f`.
+    fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = match self
             .idle
             .lock()
@@ -59,7 +78,23 @@ impl FastReads {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        let result = (|| {
+        let result = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < 16 {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Runs `sql` with named `$n` parameters and decodes the first row, if any.
+    pub(crate) fn query_row<T>(
+        &self,
+        sql: &str,
+        params: &[(&str, &dyn ToSql)],
+        decode: impl FnOnce(&NamedRow<'_, '_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.with_connection(|conn| {
             let mut stmt = conn.prepare_cached(sql)?;
             let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
             let mut rows = stmt.query(params)?;
@@ -72,12 +107,6 @@ impl FastReads {
                 .map(Some),
                 None => Ok(None),
             }
-        })();
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < 16 {
-                idle.push(conn);
-            }
-        }
-        result
+        })
     }
 }

@@ -28,7 +28,7 @@ mod throttle;
 pub mod testing;
 
 pub use accounts::{Account, AccountStatus, NewAccount};
-pub use audit::{Actor, AuditEvent, AuditQuery};
+pub use audit::{Actor, AuditEvent, AuditQuery, AUDIT_EVENTS_WRITTEN};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
 pub use invitations::{Invitation, LinkSecret, NewInvitation};
@@ -108,6 +108,10 @@ impl Store {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            // No ping before every acquire: on PostgreSQL it doubled the round trips
+            // of every request. A connection that died (a database restart) fails
+            // the one request that finds it and is then dropped from the pool.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -18,8 +18,9 @@ pub struct MdObject {
     pub md_type: MdType,
     pub name: String,
     pub title: Option<String>,
-    /// The object's JSON as sent, without the keys the server sets.
-    pub body: serde_json::Value,
+    /// The object's JSON text as sent, without the keys the server sets (kept
+    /// as text: a list answers it as it is, without parsing it).
+    pub body: String,
     pub version: i64,
     /// Created without `md.create_all`: its creator owns it (a personal view).
     pub personal: bool,
@@ -28,6 +29,13 @@ pub struct MdObject {
     pub created_at: i64,
     pub modified_by: String,
     pub modified_at: i64,
+}
+
+impl MdObject {
+    /// The object's JSON, parsed.
+    pub fn body_json(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(&self.body).map_err(|e| StoreError::Corrupt(format!("metadata body: {e}")))
+    }
 }
 
 /// An object to write, already validated; `links` are the ones it makes.
@@ -60,7 +68,9 @@ pub enum MdKey<'a> {
 pub enum Visibility<'a> {
     /// Every object (members with `md.update_all`, who may publish personal views).
     All,
-    /// Shared objects, default views, and this account's own personal objects.
+    /// Shared views, default views, and this account's own personal views.
+    /// Only views are hidden: the personal dashboard of a published view is
+    /// needed by whoever opens the view.
     OwnPersonal(&'a str),
 }
 
@@ -70,13 +80,16 @@ const MD_COLUMNS: &str = "o.project_id, o.id, o.md_type, o.name, o.title, o.body
 fn md_from_row(row: &impl Cols) -> Result<MdObject> {
     let md_type = row.text("md_type")?;
     let body = row.text("body")?;
+    if !body.starts_with('{') {
+        return Err(StoreError::Corrupt("metadata body is not a JSON object".into()));
+    }
     Ok(MdObject {
         project_id: row.text("project_id")?,
         id: row.text("id")?,
         md_type: MdType::from_segment(&md_type).ok_or_else(|| StoreError::Corrupt(format!("metadata type {md_type:?}")))?,
         name: row.text("name")?,
         title: row.opt_text("title")?,
-        body: serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("metadata body: {e}")))?,
+        body,
         version: row.int("version")?,
         personal: row.int("personal")? != 0,
         created_by_id: row.opt_text("created_by_id")?,
@@ -88,10 +101,12 @@ fn md_from_row(row: &impl Cols) -> Result<MdObject> {
 }
 
 /// `projectSettings.content.defaultViews` as the store sees it: the links
-/// from the settings object whose path starts so, with their order.
-const DEFAULT_VIEWS: &str =
-    "SELECT l.to_id, l.ordinal FROM md_links l JOIN md_objects s ON s.project_id = l.project_id AND s.id = l.from_id \
-     WHERE s.project_id = $1 AND s.md_type = 'projectSettings' AND l.path LIKE 'content.defaultViews%'";
+/// from the settings object whose path starts so, with their order. (CROSS
+/// JOIN makes SQLite start from the settings object and read only its links;
+/// PostgreSQL plans it as any inner join.)
+const DEFAULT_VIEWS: &str = "SELECT l.to_id, l.ordinal FROM md_objects s CROSS JOIN md_links l \
+     WHERE s.project_id = $1 AND s.md_type = 'projectSettings' AND l.project_id = s.project_id AND l.from_id = s.id \
+     AND l.path LIKE 'content.defaultViews%'";
 
 impl Store {
     /// Creates an object. `personal` when the author created it through a
@@ -125,7 +140,7 @@ impl Store {
         let created = insert_md(&mut tx, actor, project_id, author, write, !project_view).await?;
         if project_view {
             let settings = fetch_settings(&mut tx, project_id).await?.ok_or(StoreError::NotFound)?;
-            let mut body = settings.body.clone();
+            let mut body = settings.body_json()?;
             let link = format!(
                 "/rest/projects/{}/md/views?name={}",
                 locus_core::metadata::PROJECT_PLACEHOLDER,
@@ -293,7 +308,7 @@ impl Store {
     pub async fn md_visible(&self, object: &MdObject, visibility: Visibility<'_>) -> Result<bool> {
         match visibility {
             Visibility::All => Ok(true),
-            Visibility::OwnPersonal(_) if !object.personal => Ok(true),
+            Visibility::OwnPersonal(_) if !object.personal || object.md_type != MdType::Views => Ok(true),
             Visibility::OwnPersonal(account) if object.created_by_id.as_deref() == Some(account) => Ok(true),
             Visibility::OwnPersonal(_) => {
                 let defaults = sqlx::query(DEFAULT_VIEWS).bind(&object.project_id).fetch_all(&self.pool).await?;
@@ -314,39 +329,108 @@ impl Store {
         visibility: Visibility<'_>,
         page: PageRequest,
     ) -> Result<Page<MdObject>> {
+        if md_type != MdType::Views {
+            // Every other list is one indexed range: nothing else is personal to someone.
+            let count = "SELECT COUNT(*) AS total FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $2";
+            let rows = format!(
+                "SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $2 ORDER BY o.name LIMIT $3 OFFSET $4"
+            );
+            let total = self.md_count(count, &[project_id, md_type.segment()]).await?;
+            let items = self
+                .md_rows(&rows, &[project_id, md_type.segment()], page.size, page.offset())
+                .await?;
+            return Ok(Page { items, total });
+        }
+        // Views: first the default views in their order (a handful), then the
+        // others the caller may see, by title, each part one indexed read.
         let viewer = match visibility {
-            Visibility::All => None,
-            Visibility::OwnPersonal(account) => Some(account),
+            Visibility::All => "",
+            Visibility::OwnPersonal(account) => account,
         };
-        let filter = "o.project_id = $1 AND o.md_type = $2 \
-             AND ($3 = '' OR o.personal = 0 OR o.created_by_id = $3 OR o.id IN (SELECT d.to_id FROM (DEFAULT_VIEWS_SQL) d))"
-            .replace("DEFAULT_VIEWS_SQL", &DEFAULT_VIEWS.replace("$1", "o.project_id"));
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM md_objects o WHERE {filter}"))
-            .bind(project_id)
-            .bind(md_type.segment())
-            .bind(viewer.unwrap_or(""))
-            .fetch_one(&self.pool)
-            .await?;
-        let order = if md_type == MdType::Views {
-            format!(
-                "COALESCE((SELECT MIN(d.ordinal) FROM ({}) d WHERE d.to_id = o.id), 1000000000), COALESCE(o.title, o.name), o.name",
-                DEFAULT_VIEWS.replace("$1", "o.project_id")
-            )
-        } else {
-            "o.name".to_owned()
-        };
-        let rows = sqlx::query(&format!(
-            "SELECT {MD_COLUMNS} FROM md_objects o WHERE {filter} ORDER BY {order} LIMIT $4 OFFSET $5"
-        ))
-        .bind(project_id)
-        .bind(md_type.segment())
-        .bind(viewer.unwrap_or(""))
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows.iter().map(md_from_row).collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, total })
+        let defaults = format!("SELECT d.to_id, MIN(d.ordinal) AS position FROM ({DEFAULT_VIEWS}) d GROUP BY d.to_id");
+        let rest_filter = format!(
+            "o.project_id = $1 AND o.md_type = 'views' AND ($2 = '' OR o.personal = 0 OR o.created_by_id = $2) \
+             AND o.id NOT IN (SELECT dv.to_id FROM ({defaults}) dv)"
+        );
+        // Both counts in one round trip.
+        let counts = format!(
+            "SELECT (SELECT COUNT(*) FROM ({defaults}) dv) AS defaults, (SELECT COUNT(*) FROM md_objects o WHERE {rest_filter}) AS total"
+        );
+        let (default_count, rest_count) = self.md_two_counts(&counts, &[project_id, viewer]).await?;
+        let mut items = Vec::new();
+        if page.offset() < default_count {
+            let sql = format!(
+                "SELECT {MD_COLUMNS} FROM ({defaults}) dv JOIN md_objects o ON o.project_id = $1 AND o.id = dv.to_id \
+                 ORDER BY dv.position LIMIT $2 OFFSET $3"
+            );
+            items = self.md_rows(&sql, &[project_id], page.size, page.offset()).await?;
+        }
+        let wanted = page.size - i64::try_from(items.len()).unwrap_or(0);
+        if wanted > 0 {
+            let offset = (page.offset() - default_count).max(0);
+            // The page's ids first (from the index), then only those rows.
+            let sql = format!(
+                "SELECT {MD_COLUMNS} FROM (SELECT o.id, o.title, o.name FROM md_objects o WHERE {rest_filter} \
+                 ORDER BY o.title, o.name LIMIT $3 OFFSET $4) p JOIN md_objects o ON o.project_id = $1 AND o.id = p.id ORDER BY p.title, p.name"
+            );
+            items.extend(self.md_rows(&sql, &[project_id, viewer], wanted, offset).await?);
+        }
+        Ok(Page {
+            items,
+            total: default_count + rest_count,
+        })
+    }
+
+    /// A query answering two counts, `defaults` and `total`, with text parameters `$1…`.
+    async fn md_two_counts(&self, sql: &str, params: &[&str]) -> Result<(i64, i64)> {
+        if let Some(fast) = &self.fast {
+            let names = ["$1", "$2", "$3"];
+            let bound: Vec<(&str, &dyn rusqlite::ToSql)> = params.iter().zip(names).map(|(p, n)| (n, p as &dyn rusqlite::ToSql)).collect();
+            return Ok(fast
+                .query_row(sql, &bound, |row| Ok((row.int("defaults")?, row.int("total")?)))?
+                .unwrap_or((0, 0)));
+        }
+        let mut query = sqlx::query(sql);
+        for p in params {
+            query = query.bind(*p);
+        }
+        let row = query.fetch_one(&self.pool).await?;
+        Ok((row.try_get("defaults")?, row.try_get("total")?))
+    }
+
+    /// A count query with text parameters `$1…`.
+    async fn md_count(&self, sql: &str, params: &[&str]) -> Result<i64> {
+        if let Some(fast) = &self.fast {
+            let names = ["$1", "$2", "$3"];
+            let bound: Vec<(&str, &dyn rusqlite::ToSql)> = params.iter().zip(names).map(|(p, n)| (n, p as &dyn rusqlite::ToSql)).collect();
+            return Ok(fast.query_row(sql, &bound, |row| row.int("total"))?.unwrap_or(0));
+        }
+        let mut query = sqlx::query_scalar(sql);
+        for p in params {
+            query = query.bind(*p);
+        }
+        Ok(query.fetch_one(&self.pool).await?)
+    }
+
+    /// Objects from a query with text parameters `$1…` followed by a limit and an offset.
+    async fn md_rows(&self, sql: &str, params: &[&str], limit: i64, offset: i64) -> Result<Vec<MdObject>> {
+        let names = ["$1", "$2", "$3", "$4"];
+        if let Some(fast) = &self.fast {
+            let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> =
+                params.iter().zip(names).map(|(p, n)| (n, p as &dyn rusqlite::ToSql)).collect();
+            let (Some(limit_name), Some(offset_name)) = (names.get(params.len()), names.get(params.len() + 1)) else {
+                return Err(StoreError::Corrupt("too many parameters for md_rows".into()));
+            };
+            bound.push((limit_name, &limit));
+            bound.push((offset_name, &offset));
+            return fast.query_all(sql, &bound, |row| md_from_row(row));
+        }
+        let mut query = sqlx::query(sql);
+        for p in params {
+            query = query.bind(*p);
+        }
+        let rows = query.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        rows.iter().map(md_from_row).collect()
     }
 
     /// Every object of the project, for dumps and the data model.
@@ -538,7 +622,7 @@ impl Store {
                         .map_err(in_object)?;
                     summary.created += 1;
                 }
-                Some(existing) if &existing.body == write.body => summary.unchanged += 1,
+                Some(existing) if existing.body_json().ok().as_ref() == Some(write.body) => summary.unchanged += 1,
                 Some(existing) => {
                     replace_md(&mut tx, actor, project_id, &existing, author, write)
                         .await

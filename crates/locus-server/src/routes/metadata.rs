@@ -17,7 +17,7 @@
 use crate::auth::access::{need, Authorized};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{parse_json, Path, Query};
-use crate::wire::{timestamp, Link, PageQuery, Paged};
+use crate::wire::{timestamp, PageQuery, Paged};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -26,8 +26,10 @@ use axum::response::{IntoResponse, Response};
 use locus_core::metadata::{self, MdType};
 use locus_core::Permission;
 use locus_store::{Author, MdKey, MdObject, MdWrite, StoreError, Visibility};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -127,24 +129,33 @@ fn require_delete<P>(access: &Authorized<P>, object: &MdObject) -> ApiResult<()>
     }
 }
 
-/// The object as the wire shows it (TResponseDTO).
-pub(crate) fn object_dto(o: &MdObject) -> Value {
-    let mut map = o.body.as_object().cloned().unwrap_or_default();
-    map.insert("id".into(), json!(o.id));
-    map.insert("type".into(), json!(o.md_type.type_value()));
-    map.insert(
-        "accessInfo".into(),
-        json!({
-            "createdAt": timestamp(o.created_at),
-            "createdBy": o.created_by,
-            "modifiedAt": timestamp(o.modified_at),
-            "modifiedBy": o.modified_by,
-        }),
-    );
-    map.insert("version".into(), json!(o.version));
+/// An object as the wire shows it (TResponseDTO), as JSON text: the stored
+/// body with the keys the server sets put in front, without parsing the body.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct ObjectDto(Box<RawValue>);
+
+pub(crate) fn object_dto(o: &MdObject) -> ObjectDto {
+    let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
     let href = format!("/rest/projects/{}/md/{}/{}", o.project_id, o.md_type.segment(), o.id);
-    map.insert("links".into(), json!(Link::this(href)));
-    Value::Object(map)
+    let head = format!(
+        "{{\"id\":{},\"accessInfo\":{{\"createdAt\":{},\"createdBy\":{},\"modifiedAt\":{},\"modifiedBy\":{}}},\"version\":{},\"links\":[{{\"rel\":\"self\",\"href\":{}}}]",
+        text(&o.id),
+        text(&timestamp(o.created_at)),
+        text(&o.created_by),
+        text(&timestamp(o.modified_at)),
+        text(&o.modified_by),
+        o.version,
+        text(&href),
+    );
+    // The store keeps only JSON objects (`{…}`); their keys never clash with these.
+    let rest = o.body.trim().strip_prefix('{').unwrap_or("}").trim_start();
+    let joined = if rest.starts_with('}') {
+        format!("{head}{rest}")
+    } else {
+        format!("{head},{rest}")
+    };
+    ObjectDto(RawValue::from_string(joined).unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).unwrap_or_default()))
 }
 
 /// One object with its `ETag` (the version), as the official SDK reads it.
@@ -262,7 +273,7 @@ async fn list_objects(
     }
     let request = paging.request()?;
     let page = state.store.md_list(&access.project.id, t, visibility(&access), request).await?;
-    let content: Vec<Value> = page.items.iter().map(object_dto).collect();
+    let content: Vec<ObjectDto> = page.items.iter().map(object_dto).collect();
     Ok(axum::Json(Paged::new(content, page.total, request, &uri)).into_response())
 }
 

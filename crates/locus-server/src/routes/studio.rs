@@ -7,7 +7,7 @@
 use crate::auth::access::{need, Authorized};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
-use crate::routes::metadata::{author, check, if_match, object_dto};
+use crate::routes::metadata::{author, check, if_match, object_dto, ObjectDto};
 use crate::wire::{timestamp, Link, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
@@ -154,7 +154,7 @@ async fn save_view(
     State(state): State<AppState>,
     access: Authorized<need::ProjectDetail>,
     Json(body): Json<SaveViewDto>,
-) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+) -> ApiResult<(StatusCode, axum::Json<ObjectDto>)> {
     let project_view = match body.scope.as_deref().unwrap_or("personal") {
         "personal" => false,
         "project" => true,
@@ -228,11 +228,12 @@ pub struct DataModelDto {
 #[utoipa::path(get, path = "/rest/projects/{projectId}/dataModel", tag = "studio", params(("projectId" = String, Path)),
     responses((status = 200, body = DataModelDto)))]
 async fn data_model(State(state): State<AppState>, access: Authorized<need::StudioDataModel>) -> ApiResult<axum::Json<DataModelDto>> {
-    let datasets = state.store.md_all(&access.project.id, Some(MdType::Datasets)).await?;
+    let found = state.store.md_all(&access.project.id, Some(MdType::Datasets)).await?;
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let mut datasets = Vec::with_capacity(found.len());
     let mut links = Vec::new();
-    for d in &datasets {
-        let reference = d.body.get("ref").cloned().unwrap_or(Value::Null);
+    for d in &found {
+        let reference = d.body_json()?.get("ref").cloned().unwrap_or(Value::Null);
         if let Some(to) = text(&reference, "geometry") {
             links.push(DataModelLink {
                 from: d.name.clone(),
@@ -253,21 +254,15 @@ async fn data_model(State(state): State<AppState>, access: Authorized<need::Stud
                 }
             }
         }
+        datasets.push(DataModelDataset {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            title: d.title.clone(),
+            ref_type: text(&reference, "type"),
+            subtype: text(&reference, "subtype"),
+            primary_key: text(&reference, "primaryKey"),
+        });
     }
-    let datasets = datasets
-        .iter()
-        .map(|d| {
-            let reference = d.body.get("ref").cloned().unwrap_or(Value::Null);
-            DataModelDataset {
-                id: d.id.clone(),
-                name: d.name.clone(),
-                title: d.title.clone(),
-                ref_type: text(&reference, "type"),
-                subtype: text(&reference, "subtype"),
-                primary_key: text(&reference, "primaryKey"),
-            }
-        })
-        .collect();
     Ok(axum::Json(DataModelDto { datasets, links }))
 }
 

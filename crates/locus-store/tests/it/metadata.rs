@@ -187,7 +187,7 @@ async fn updates_need_the_current_version(db: TestDb) {
     changed["description"] = json!("Sum of baskets");
     let v2 = f.update(MdType::Metrics, &m.id, 1, changed.clone()).await.unwrap();
     assert_eq!(v2.version, 2);
-    assert_eq!(v2.body["description"], "Sum of baskets");
+    assert_eq!(v2.body_json().unwrap()["description"], "Sum of baskets");
     assert!(matches!(
         f.update(MdType::Metrics, &m.id, 1, changed.clone()).await,
         Err(StoreError::VersionMismatch { current: 2 })
