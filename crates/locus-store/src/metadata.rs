@@ -368,11 +368,7 @@ impl Store {
         let wanted = page.size - i64::try_from(items.len()).unwrap_or(0);
         if wanted > 0 {
             let offset = (page.offset() - default_count).max(0);
-            // The page's ids first (from the index), then only those rows.
-            let sql = format!(
-                "SELECT {MD_COLUMNS} FROM (SELECT o.id, o.title, o.name FROM md_objects o WHERE {rest_filter} \
-                 ORDER BY o.title, o.name LIMIT $3 OFFSET $4) p JOIN md_objects o ON o.project_id = $1 AND o.id = p.id ORDER BY p.title, p.name"
-            );
+            let sql = format!("SELECT {MD_COLUMNS} FROM md_objects o WHERE {rest_filter} ORDER BY o.title, o.name LIMIT $3 OFFSET $4");
             items.extend(self.md_rows(&sql, &[project_id, viewer], wanted, offset).await?);
         }
         Ok(Page {

@@ -23,7 +23,7 @@ CREATE TABLE md_objects (
 );
 CREATE UNIQUE INDEX md_objects_name ON md_objects (project_id, md_type, name);
 -- The view list's order (by title), covering the personal-view filter and the
--- id, so that a page is found in the index alone and only its rows are read.
+-- id (the default views are left out by id).
 CREATE INDEX md_objects_title ON md_objects (project_id, md_type, title, name, personal, created_by_id, id);
 
 -- The links an object makes, resolved to the target's id when it was written
