@@ -37,7 +37,16 @@ pub struct AuditEvent {
     pub remote_host: String,
     pub event_type: String,
     pub created_at: i64,
-    pub content: serde_json::Value,
+    /// The event's parameters as stored JSON: pages of events pass it on
+    /// without building a tree of every event.
+    pub content: Box<serde_json::value::RawValue>,
+}
+
+impl AuditEvent {
+    /// The event's parameters, parsed.
+    pub fn content_json(&self) -> serde_json::Value {
+        serde_json::from_str(self.content.get()).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// Filters for reading events; `after` is the keyset cursor (an event id).
@@ -109,7 +118,8 @@ fn event_from_row(row: &impl Cols) -> Result<AuditEvent> {
         remote_host: row.text("remote_host")?,
         event_type: row.text("event_type")?,
         created_at: row.int("created_at")?,
-        content: serde_json::from_str(&row.text("content")?).unwrap_or(serde_json::Value::Null),
+        content: serde_json::value::RawValue::from_string(row.text("content")?)
+            .map_err(|e| crate::StoreError::Corrupt(format!("audit event content: {e}")))?,
     })
 }
 

@@ -44,7 +44,7 @@ pub struct AuditEventDto {
     /// `YYYY-MM-DDTHH:MM:SS,mmm`, UTC.
     timestamp: String,
     #[schema(value_type = Object)]
-    content: serde_json::Value,
+    content: Box<serde_json::value::RawValue>,
     links: Vec<Link>,
 }
 

@@ -455,7 +455,7 @@ pub async fn audit(
             context! {
                 time => timestamp(e.created_at), event_type => e.event_type,
                 account => name_of(&e.account_id).or_else(|| e.account_id.clone()),
-                remote_host => e.remote_host, content => e.content.to_string(),
+                remote_host => e.remote_host, content => e.content.get(),
             }
         })
         .collect();

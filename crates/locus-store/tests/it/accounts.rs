@@ -140,7 +140,7 @@ async fn renaming_changes_the_name_and_is_audited(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].content["surname"], "Leigh");
+    assert_eq!(events[0].content_json()["surname"], "Leigh");
     assert!(matches!(
         db.store.set_name(&crate::actor(), "missing", "A", "B").await,
         Err(StoreError::NotFound)

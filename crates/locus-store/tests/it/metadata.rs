@@ -145,7 +145,7 @@ async fn objects_are_found_by_id_and_by_name_and_names_are_unique(db: TestDb) {
     assert_eq!(events.len(), 2, "refused creations leave no event");
     assert!(events
         .iter()
-        .any(|e| e.content["name"] == "sales" && e.content["type"] == "metric" && e.content["version"] == 1));
+        .any(|e| e.content_json()["name"] == "sales" && e.content_json()["type"] == "metric" && e.content_json()["version"] == 1));
 }
 
 async fn links_must_resolve_and_referenced_objects_stay(db: TestDb) {
