@@ -3,6 +3,9 @@
 
 mod project;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use locus_server::{Redacted, Settings, SignupMode};
