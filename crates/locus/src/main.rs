@@ -364,22 +364,7 @@ async fn account_by_email(store: &locus_store::Store, email: &str) -> Result<loc
 /// against any Locus server; one event per line.
 async fn export_audit(server: &str, token: &str, project: &str, from: Option<&str>) -> Result<()> {
     use std::io::Write as _;
-    let server = server.trim_end_matches('/');
-    let client = reqwest::Client::new();
-    let exchanged: serde_json::Value = client
-        .post(format!("{server}/rest/oauth/token"))
-        .json(&serde_json::json!({"refresh_token": token}))
-        .send()
-        .await
-        .context("reaching the server")?
-        .error_for_status()
-        .context("exchanging the access token")?
-        .json()
-        .await?;
-    let bearer = exchanged["access_token"]
-        .as_str()
-        .context("no access_token in the answer")?
-        .to_owned();
+    let project::Api { server, client, bearer } = project::Api::connect(server, token).await?;
     let mut query = vec![("projectId", project), ("sortDirection", "ASC"), ("pageSize", "1000")];
     if let Some(from) = from {
         query.push(("from", from));

@@ -36,14 +36,16 @@ const TYPES: [&str; 13] = [
 /// The keys the server sets, which a pushed object need not carry.
 const SERVER_KEYS: [&str; 4] = ["accessInfo", "links", "version", "id"];
 
-struct Api {
-    server: String,
-    client: reqwest::Client,
-    bearer: String,
+/// A Locus server's REST API, signed in with a personal access token.
+pub(crate) struct Api {
+    pub(crate) server: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) bearer: String,
 }
 
 impl Api {
-    async fn connect(server: &str, token: &str) -> Result<Api> {
+    /// Exchanges the access token for a bearer.
+    pub(crate) async fn connect(server: &str, token: &str) -> Result<Api> {
         let server = server.trim_end_matches('/').to_owned();
         let client = reqwest::Client::new();
         let exchanged: Value = client

@@ -7,7 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientAddr, Json, RequestMeta};
 use crate::AppState;
 use axum::extract::State;
-use locus_store::{Account, NewSession};
+use locus_store::Account;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -86,23 +86,9 @@ async fn token(
     let now = locus_store::now_millis();
     let ttl = i64::try_from(state.settings.bearer_ttl.as_millis()).unwrap_or(i64::MAX);
     let expires_at = token_expiry.map_or(now.saturating_add(ttl), |t: i64| t.min(now.saturating_add(ttl)));
-    let bearer = secrets::issue(Kind::Bearer);
-    state
-        .store
-        .create_session(
-            &meta.actor(Some(&account.id)),
-            &NewSession {
-                id: &bearer.id,
-                account_id: &account.id,
-                access_token_id: access_token_id.as_deref(),
-                secret_hash: &bearer.hash,
-                expires_at,
-            },
-            now,
-        )
-        .await?;
+    let token = crate::auth::open_session(&state, &meta, &account.id, access_token_id.as_deref(), expires_at).await?;
     Ok(axum::Json(TokenResponseDto {
-        access_token: bearer.token,
+        access_token: token,
         token_type: "Bearer",
         expires_in: u64::try_from((expires_at - now) / 1000).unwrap_or(0),
     }))

@@ -20,7 +20,7 @@ use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use locus_store::{Account, NewSession};
+use locus_store::Account;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -193,25 +193,11 @@ fn session_secret(headers: &HeaderMap) -> Option<&str> {
 
 /// Starts a web session for `account` and answers a redirect to `to` that sets its cookie.
 pub async fn start_session(state: &AppState, meta: &RequestMeta, account: &Account, to: &str) -> Result<Response, ApiError> {
-    let now = locus_store::now_millis();
     let ttl = state.settings.session_ttl;
-    let bearer = secrets::issue(Kind::Bearer);
-    state
-        .store
-        .create_session(
-            &meta.actor(Some(&account.id)),
-            &NewSession {
-                id: &bearer.id,
-                account_id: &account.id,
-                access_token_id: None,
-                secret_hash: &bearer.hash,
-                expires_at: now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
-            },
-            now,
-        )
-        .await?;
+    let expires_at = locus_store::now_millis().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+    let token = crate::auth::open_session(state, meta, &account.id, None, expires_at).await?;
     tracing::info!(account_id = %account.id, "web session started");
-    let cookies = Cookies(vec![set_cookie(state, SESSION_COOKIE, &bearer.token, Some(ttl.as_secs()))]);
+    let cookies = Cookies(vec![set_cookie(state, SESSION_COOKIE, &token, Some(ttl.as_secs()))]);
     Ok(cookies.apply(super::render::redirect(to)))
 }
 
