@@ -36,8 +36,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_objects, create_object))
         .routes(routes!(get_object, update_object, delete_object))
-        .routes(routes!(push))
+        .merge(
+            // A push carries a whole project's metadata: more than the usual body limit.
+            OpenApiRouter::new()
+                .routes(routes!(push))
+                .layer(axum::extract::DefaultBodyLimit::max(PUSH_LIMIT)),
+        )
 }
+
+/// The largest `md:push` body, in bytes.
+pub const PUSH_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The keys the server sets; on input they are ignored.
 const SERVER_KEYS: [&str; 5] = ["id", "accessInfo", "version", "links", "page"];

@@ -521,3 +521,30 @@ async fn shares_saved_views_data_model_bookmarks_and_stories() {
         StatusCode::NO_CONTENT
     );
 }
+
+#[tokio::test]
+async fn a_push_of_a_whole_project_is_not_held_to_the_usual_body_limit() {
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let pid = project(&app, &ann).await;
+    // About 1.5 MB of metrics, more than the 1 MiB other bodies may have.
+    let objects: Vec<Value> = (0..5000)
+        .map(|i| {
+            let mut m = metric(&format!("metric_{i:05}"));
+            m["description"] = json!("x".repeat(200));
+            m
+        })
+        .collect();
+    let body = json!({"objects": objects});
+    assert!(body.to_string().len() > locus_server::BODY_LIMIT);
+    let (status, summary) = app.post(&format!("/rest/projects/{pid}/md:push"), Some(&ann.bearer), body).await;
+    assert_eq!((status, summary["created"].as_u64()), (StatusCode::OK, Some(5000)), "{summary}");
+    let (status, _) = app
+        .post(
+            &format!("/rest/projects/{pid}/md/metrics"),
+            Some(&ann.bearer),
+            json!({"name": "big", "content": {"x": "y".repeat(1_100_000)}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "other routes keep the limit");
+}
