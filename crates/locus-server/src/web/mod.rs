@@ -47,6 +47,7 @@ pub fn routes() -> Router<AppState> {
             post(projects::change_invitation),
         )
         .route("/projects/{projectId}/audit", get(projects::audit))
+        .route("/projects/{projectId}/views/{view}", get(projects::view))
         .route("/static/app.css", get(stylesheet))
         .layer(axum::middleware::from_fn(render::security_headers))
 }

@@ -475,3 +475,70 @@ pub async fn audit(
     };
     Ok(page(&member.visitor, StatusCode::OK, "audit.html", values))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewPath {
+    project_id: String,
+    view: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareQuery {
+    share_id: Option<String>,
+}
+
+/// A view, and the state a share link carries (`?shareId=`): where Studio
+/// share links lead. A share that ended with a change of the view says so.
+pub async fn view(
+    State(state): State<AppState>,
+    member: Member<need::ProjectDetail>,
+    Path(path): Path<ViewPath>,
+    Query(q): Query<ShareQuery>,
+) -> Result<Response, WebError> {
+    let access = &member.access;
+    access.require(Permission::StudioJsonMetadata)?;
+    let not_found = || WebError::Api(ApiError::NotFound("view"));
+    let found = state
+        .store
+        .md_object(&access.project.id, MdType::Views, locus_store::MdKey::IdOrName(&path.view))
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(not_found)?;
+    let visible = state
+        .store
+        .md_visible(&found, crate::routes::metadata::visibility(access))
+        .await
+        .map_err(ApiError::from)?;
+    if !visible {
+        return Err(not_found());
+    }
+    let body = found.body_json().map_err(ApiError::from)?;
+    let shared = match q.share_id.as_deref().filter(|s| !s.is_empty()) {
+        Some(id) => {
+            access.require(Permission::ProjectAccess)?;
+            match state.store.share(&path.project_id, id).await.map_err(ApiError::from)? {
+                Some(share) if share.view_id == found.id => Some(context! {
+                    state => serde_json::to_string_pretty(&share.state).unwrap_or_default(),
+                    created_at => timestamp(share.created_at),
+                }),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    let values = context! {
+        view => context! {
+            name => found.name,
+            title => found.title.clone().unwrap_or_else(|| found.name.clone()),
+            description => body.get("description").and_then(serde_json::Value::as_str),
+            personal => found.personal,
+            version => found.version,
+        },
+        shared,
+        share_ended => q.share_id.is_some() && shared.is_none(),
+        ..project_values(access)
+    };
+    Ok(page(&member.visitor, StatusCode::OK, "view.html", values))
+}

@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "project.html",
     "project_menu.html",
     "users.html",
+    "view.html",
     "audit.html",
 );
 

@@ -757,3 +757,65 @@ async fn the_project_page_lists_default_views_first_then_personal_ones_by_title_
         "an admin sees personal views, to publish them"
     );
 }
+
+#[tokio::test]
+async fn a_share_link_opens_the_view_with_its_state_until_the_view_changes() {
+    use crate::metadata::{create, dashboard, send, view};
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let vic = app.user().await;
+    let pid = create_project(&app, &ann, "Shares").await["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/rest/projects/{pid}/members"),
+        Some(&ann.bearer),
+        json!({"accountId": vic.id, "role": "VIEWER"}),
+    )
+    .await;
+    create(&app, &ann, &pid, "dashboards", dashboard("main")).await;
+    let v = create(&app, &ann, &pid, "views", view("shops", "Shops <north>", "main")).await;
+    let (status, share) = app
+        .post(
+            &format!("/rest/projects/{pid}/shares"),
+            Some(&ann.bearer),
+            json!({"view": "shops", "state": {"zoom": 11}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let link = share["link"].as_str().unwrap().strip_prefix(&app.base).unwrap().to_owned();
+
+    let mut viewer = Visitor::new(&app);
+    viewer.sign_in(&vic).await;
+    let page = viewer.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("Shops &lt;north&gt;") && page.body.contains("&quot;zoom&quot;: 11"),
+        "{}",
+        page.body
+    );
+    let project_page = viewer.get(&format!("/projects/{pid}")).await;
+    assert!(project_page.body.contains(&format!("href=\"/projects/{pid}/views/shops\"")));
+
+    let mut changed = view("shops", "Shops north", "main");
+    changed["description"] = json!("changed");
+    let v_path = format!("/rest/projects/{pid}/md/views/{}", v["id"].as_str().unwrap());
+    let (status, _, _) = send(
+        &app,
+        reqwest::Method::PUT,
+        &v_path,
+        &ann.bearer,
+        &[("If-Match", "1")],
+        Some(changed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = viewer.get(&link).await;
+    assert!(
+        page.body.contains("id=\"share-ended\"") && !page.body.contains("zoom"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        viewer.get(&format!("/projects/{pid}/views/nothing")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
