@@ -176,6 +176,31 @@ impl Store {
         self.update_account_column(actor, id, "onboarding", onboarding.to_string()).await
     }
 
+    /// Marks the account as able (or not) to share projects publicly: an
+    /// operator's decision (public access, issue 7).
+    pub async fn set_anonymous(&self, actor: &Actor, id: &str, anonymous: bool) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE accounts SET anonymous = $1, modified_at = $2 WHERE id = $3")
+            .bind(i64::from(anonymous))
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record(
+            &mut tx,
+            actor,
+            None,
+            "update_anonymous",
+            serde_json::json!({"account_id": id, "anonymous": anonymous}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Renames the account (the caller has checked both names).
     pub async fn set_name(&self, actor: &Actor, id: &str, given_name: &str, surname: &str) -> Result<()> {
         let mut tx = self.begin().await?;

@@ -150,6 +150,12 @@ enum AuditCommand {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
 #[derive(Subcommand)]
 enum AdminCommand {
     /// Create an account; the password is read from standard input.
@@ -175,6 +181,13 @@ enum AdminCommand {
     EnableAccount {
         #[arg(long)]
         email: String,
+    },
+    /// Let an account share projects publicly (`on`), or stop it (`off`).
+    SetAnonymous {
+        #[arg(long)]
+        email: String,
+        #[arg(value_enum)]
+        state: OnOff,
     },
     /// Create a personal access token for an account and print it.
     CreateToken {
@@ -320,6 +333,12 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
         }
         AdminCommand::DisableAccount { email } => set_status(&store, &email, AccountStatus::Disabled).await?,
         AdminCommand::EnableAccount { email } => set_status(&store, &email, AccountStatus::Enabled).await?,
+        AdminCommand::SetAnonymous { email, state } => {
+            let account = account_by_email(&store, &email).await?;
+            let on = matches!(state, OnOff::On);
+            store.set_anonymous(&locus_store::Actor::operator_cli(), &account.id, on).await?;
+            eprintln!("{email} {} share projects publicly", if on { "may now" } else { "may no longer" });
+        }
         AdminCommand::CreateToken { email, name } => {
             let account = account_by_email(&store, &email).await?;
             let issued = locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);

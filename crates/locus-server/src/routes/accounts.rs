@@ -23,6 +23,41 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(update_preferences))
         .routes(routes!(update_onboarding))
         .routes(routes!(change_password))
+        .routes(routes!(set_anonymous))
+}
+
+/// Whether an account may share projects publicly (Locus addition, issue 7).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AnonymousDto {
+    anonymous: bool,
+}
+
+/// Marks an account as anonymous-capable, or not: platform operators only.
+#[utoipa::path(put, path = "/rest/accounts/{accountId}/anonymous", tag = "accounts", params(("accountId" = String, Path)),
+    request_body = AnonymousDto, responses((status = 200, body = AccountDto)))]
+async fn set_anonymous(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account_id): Path<String>,
+    Json(body): Json<AnonymousDto>,
+) -> ApiResult<axum::Json<AccountDto>> {
+    if !caller.account.operator {
+        return Err(ApiError::forbidden(
+            "only a platform operator may change whether an account shares projects publicly",
+        ));
+    }
+    AccountId::parse("accountId", &account_id)?;
+    state
+        .store
+        .set_anonymous(&caller.actor, &account_id, body.anonymous)
+        .await
+        .map_err(|e| match e {
+            locus_store::StoreError::NotFound => ApiError::NotFound("account"),
+            other => other.into(),
+        })?;
+    tracing::info!(account_id = %account_id, anonymous = body.anonymous, by = %caller.account.id, "anonymous flag changed");
+    let account = state.store.account(&account_id).await?.ok_or(ApiError::NotFound("account"))?;
+    Ok(axum::Json(AccountDto::from(&account)))
 }
 
 /// The full account, shown to its owner.

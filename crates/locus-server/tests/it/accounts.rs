@@ -245,3 +245,59 @@ async fn a_disabled_account_loses_its_sessions_and_cannot_sign_in() {
     assert_eq!(app.sign_in(&ann.email, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(app.exchange(&token).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn only_operators_mark_accounts_as_able_to_share_publicly() {
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let service = app.user().await;
+    let ops = locus_store::NewAccount {
+        email: "ops@example.org".into(),
+        given_name: "Olga".into(),
+        surname: "Ops".into(),
+        phone_number: None,
+        consent_granted: true,
+        password_hash: locus_server::auth::passwords::hash(crate::PASSWORD.into()).await.unwrap(),
+        operator: true,
+        preferences: json!({}),
+    };
+    app.state
+        .store
+        .create_account(&locus_store::Actor::operator_cli(), &ops)
+        .await
+        .unwrap();
+    let (_, token) = app.sign_in("ops@example.org", crate::PASSWORD).await;
+    let operator = token["access_token"].as_str().unwrap().to_owned();
+    let path = format!("/rest/accounts/{}/anonymous", service.id);
+
+    let (status, _) = app
+        .call(Method::PUT, &path, Some(&ann.bearer), Some(json!({"anonymous": true})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not an operator");
+    let (status, _) = app
+        .call(Method::PUT, &path, Some(&service.bearer), Some(json!({"anonymous": true})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not even for oneself");
+    assert_eq!(app.get("/rest/accounts/current", &service.bearer).await.1["anonymous"], false);
+
+    let (status, dto) = app
+        .call(Method::PUT, &path, Some(&operator), Some(json!({"anonymous": true})))
+        .await;
+    assert_eq!((status, dto["anonymous"].as_bool()), (StatusCode::OK, Some(true)), "{dto}");
+    assert_eq!(app.get("/rest/accounts/current", &service.bearer).await.1["anonymous"], true);
+    let (status, err) = app
+        .call(Method::PUT, &path, Some(&operator), Some(json!({"anonymous": "yes"})))
+        .await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("anonymous")));
+    let missing = "/rest/accounts/AAAAAAAAAAAAAAAAAAAA/anonymous";
+    assert_eq!(
+        app.call(Method::PUT, missing, Some(&operator), Some(json!({"anonymous": true})))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, dto) = app
+        .call(Method::PUT, &path, Some(&operator), Some(json!({"anonymous": false})))
+        .await;
+    assert_eq!((status, dto["anonymous"].as_bool()), (StatusCode::OK, Some(false)));
+}

@@ -3,7 +3,8 @@ use locus_store::{AccountStatus, Store, StoreError};
 
 contract!(accounts: accounts_are_found_by_id_and_by_email_whatever_its_case, a_taken_email_conflicts_case_insensitively,
     migrations_run_once_and_reopening_is_harmless, preferences_are_stored, deleting_an_account_removes_what_acts_for_it,
-    concurrent_sign_ups_with_one_email_create_one_account, renaming_changes_the_name_and_is_audited);
+    concurrent_sign_ups_with_one_email_create_one_account, renaming_changes_the_name_and_is_audited,
+    the_anonymous_flag_is_set_and_cleared);
 
 async fn accounts_are_found_by_id_and_by_email_whatever_its_case(db: TestDb) {
     let created = db
@@ -143,6 +144,23 @@ async fn renaming_changes_the_name_and_is_audited(db: TestDb) {
     assert_eq!(events[0].content_json()["surname"], "Leigh");
     assert!(matches!(
         db.store.set_name(&crate::actor(), "missing", "A", "B").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn the_anonymous_flag_is_set_and_cleared(db: TestDb) {
+    let a = db
+        .store
+        .create_account(&crate::actor(), &new_account("service@example.org"))
+        .await
+        .unwrap();
+    assert!(!a.anonymous, "off by default");
+    db.store.set_anonymous(&crate::actor(), &a.id, true).await.unwrap();
+    assert!(db.store.account(&a.id).await.unwrap().unwrap().anonymous);
+    db.store.set_anonymous(&crate::actor(), &a.id, false).await.unwrap();
+    assert!(!db.store.account(&a.id).await.unwrap().unwrap().anonymous);
+    assert!(matches!(
+        db.store.set_anonymous(&crate::actor(), "missing", true).await,
         Err(StoreError::NotFound)
     ));
 }

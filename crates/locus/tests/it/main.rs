@@ -501,3 +501,35 @@ async fn project_dump_and_push_copy_metadata_between_projects_all_or_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("metadata/metrics/wrong.json: the object's name must equal the file name"));
     server.stop();
 }
+
+#[tokio::test]
+async fn admin_set_anonymous_turns_public_sharing_on_and_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let (_, bearer, _) = operator_with_project(dir.path(), &server, "Shared").await;
+    let anonymous = |bearer: String| {
+        let base = server.base.clone();
+        async move {
+            let me: Value = reqwest::Client::new()
+                .get(format!("{base}/rest/accounts/current"))
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            me["anonymous"].as_bool()
+        }
+    };
+    assert_eq!(anonymous(bearer.clone()).await, Some(false));
+    admin(dir.path(), None, &["set-anonymous", "--email", "ops@example.org", "on"], None);
+    assert_eq!(
+        anonymous(bearer.clone()).await,
+        Some(true),
+        "seen on the next request, from another process"
+    );
+    admin(dir.path(), None, &["set-anonymous", "--email", "ops@example.org", "off"], None);
+    assert_eq!(anonymous(bearer).await, Some(false));
+    server.stop();
+}
