@@ -331,11 +331,11 @@ impl Store {
     ) -> Result<Page<MdObject>> {
         if md_type != MdType::Views {
             // Every other list is one indexed range: nothing else is personal to someone.
-            let count = "SELECT COUNT(*) AS total FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $2";
+            let count = "SELECT 0 AS defaults, COUNT(*) AS total FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $2";
             let rows = format!(
                 "SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $2 ORDER BY o.name LIMIT $3 OFFSET $4"
             );
-            let total = self.md_count(count, &[project_id, md_type.segment()]).await?;
+            let (_, total) = self.md_counts(count, &[project_id, md_type.segment()]).await?;
             let items = self
                 .md_rows(&rows, &[project_id, md_type.segment()], page.size, page.offset())
                 .await?;
@@ -356,7 +356,7 @@ impl Store {
         let counts = format!(
             "SELECT (SELECT COUNT(*) FROM ({defaults}) dv) AS defaults, (SELECT COUNT(*) FROM md_objects o WHERE {rest_filter}) AS total"
         );
-        let (default_count, rest_count) = self.md_two_counts(&counts, &[project_id, viewer]).await?;
+        let (default_count, rest_count) = self.md_counts(&counts, &[project_id, viewer]).await?;
         let mut items = Vec::new();
         if page.offset() < default_count {
             let sql = format!(
@@ -378,7 +378,7 @@ impl Store {
     }
 
     /// A query answering two counts, `defaults` and `total`, with text parameters `$1…`.
-    async fn md_two_counts(&self, sql: &str, params: &[&str]) -> Result<(i64, i64)> {
+    async fn md_counts(&self, sql: &str, params: &[&str]) -> Result<(i64, i64)> {
         if let Some(fast) = &self.fast {
             let names = ["$1", "$2", "$3"];
             let bound: Vec<(&str, &dyn rusqlite::ToSql)> = params.iter().zip(names).map(|(p, n)| (n, p as &dyn rusqlite::ToSql)).collect();
@@ -392,20 +392,6 @@ impl Store {
         }
         let row = query.fetch_one(&self.pool).await?;
         Ok((row.try_get("defaults")?, row.try_get("total")?))
-    }
-
-    /// A count query with text parameters `$1…`.
-    async fn md_count(&self, sql: &str, params: &[&str]) -> Result<i64> {
-        if let Some(fast) = &self.fast {
-            let names = ["$1", "$2", "$3"];
-            let bound: Vec<(&str, &dyn rusqlite::ToSql)> = params.iter().zip(names).map(|(p, n)| (n, p as &dyn rusqlite::ToSql)).collect();
-            return Ok(fast.query_row(sql, &bound, |row| row.int("total"))?.unwrap_or(0));
-        }
-        let mut query = sqlx::query_scalar(sql);
-        for p in params {
-            query = query.bind(*p);
-        }
-        Ok(query.fetch_one(&self.pool).await?)
     }
 
     /// Objects from a query with text parameters `$1…` followed by a limit and an offset.

@@ -135,15 +135,10 @@ enum ProjectCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Write a project's events, oldest first, as JSON Lines on standard output.
+    /// (The token's account needs `audit.read` in the project.)
     Export {
-        /// The server's base URL, e.g. https://locus.example.org
-        #[arg(long)]
-        server: String,
-        /// A personal access token of a member with `audit.read`.
-        #[arg(long, env = "LOCUS_TOKEN", hide_env_values = true)]
-        token: String,
-        #[arg(long)]
-        project: String,
+        #[command(flatten)]
+        remote: Remote,
         /// Only events from this time on (`YYYY-MM-DDTHH:MM:SS,mmm`, UTC).
         #[arg(long)]
         from: Option<String>,
@@ -217,14 +212,8 @@ fn main() -> Result<()> {
                 command: ProjectCommand::Push { remote, dir },
             } => project::push(&remote.server, &remote.token, &remote.project, &dir).await,
             Command::Audit {
-                command:
-                    AuditCommand::Export {
-                        server,
-                        token,
-                        project,
-                        from,
-                    },
-            } => export_audit(&server, &token, &project, from.as_deref()).await,
+                command: AuditCommand::Export { remote, from },
+            } => export_audit(&remote.server, &remote.token, &remote.project, from.as_deref()).await,
         }
     })
 }
@@ -402,13 +391,7 @@ async fn export_audit(server: &str, token: &str, project: &str, from: Option<&st
         for event in page["content"].as_array().into_iter().flatten() {
             writeln!(out, "{event}")?;
         }
-        let next = page["links"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["rel"] == "next")
-            .and_then(|l| l["href"].as_str());
-        match next {
+        match project::next_link(&page) {
             Some(href) => request = client.get(format!("{server}{href}")),
             None => break,
         }

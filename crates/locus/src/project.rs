@@ -77,6 +77,16 @@ impl Api {
     }
 }
 
+/// The `next` link of a paged answer, while there are more pages.
+pub(crate) fn next_link(page: &Value) -> Option<String> {
+    page["links"]
+        .as_array()?
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .and_then(|l| l["href"].as_str())
+        .map(str::to_owned)
+}
+
 fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
@@ -109,13 +119,7 @@ pub async fn dump(server: &str, token: &str, project: &str, dir: &Path) -> Resul
                 bail!("listing {segment}: {status} {page}");
             }
             objects.extend(page["content"].as_array().cloned().unwrap_or_default());
-            next = page["links"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|l| l["rel"] == "next")
-                .and_then(|l| l["href"].as_str())
-                .map(str::to_owned);
+            next = next_link(&page);
         }
         if objects.is_empty() {
             continue;

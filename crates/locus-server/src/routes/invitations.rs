@@ -382,10 +382,11 @@ async fn view_invitation(State(state): State<AppState>, _caller: Caller, Path(ha
     Ok(axum::Json(InvitationDto::from(&by_link(&state, &hash).await?)))
 }
 
-/// Accepts the invitation: only the signed-in owner of the invited e-mail may.
-pub async fn accept(state: &AppState, caller: &Caller, token: &str) -> ApiResult<Invitation> {
+/// Accepts the invitation as `account` (acting as `actor`): only the owner of
+/// the invited e-mail may.
+pub async fn accept(state: &AppState, account: &locus_store::Account, actor: &locus_store::Actor, token: &str) -> ApiResult<Invitation> {
     let invitation = by_link(state, token).await?;
-    if invitation.email.to_lowercase() != caller.account.email.to_lowercase() {
+    if invitation.email.to_lowercase() != account.email.to_lowercase() {
         return Err(ApiError::forbidden(
             "this invitation is for another e-mail address; sign in with that one",
         ));
@@ -393,7 +394,7 @@ pub async fn accept(state: &AppState, caller: &Caller, token: &str) -> ApiResult
     let now = locus_store::now_millis();
     state
         .store
-        .accept_invitation(&caller.actor, &invitation, &caller.account.id, now)
+        .accept_invitation(actor, &invitation, &account.id, now)
         .await
         .map_err(|e| match e {
             StoreError::InvitationNotPending(status) => ApiError::bad_request(
@@ -402,7 +403,7 @@ pub async fn accept(state: &AppState, caller: &Caller, token: &str) -> ApiResult
             ),
             other => other.into(),
         })?;
-    tracing::info!(project_id = %invitation.project_id, invitation_id = %invitation.id, account_id = %caller.account.id, "invitation accepted");
+    tracing::info!(project_id = %invitation.project_id, invitation_id = %invitation.id, account_id = %account.id, "invitation accepted");
     state
         .store
         .invitation(&invitation.project_id, &invitation.id, now)
@@ -417,5 +418,7 @@ async fn accept_invitation(
     caller: Caller,
     Path(hash): Path<String>,
 ) -> ApiResult<axum::Json<InvitationDto>> {
-    Ok(axum::Json(InvitationDto::from(&accept(&state, &caller, &hash).await?)))
+    Ok(axum::Json(InvitationDto::from(
+        &accept(&state, &caller.account, &caller.actor, &hash).await?,
+    )))
 }

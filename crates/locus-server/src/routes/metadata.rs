@@ -63,12 +63,12 @@ struct ObjectPath {
     object: String,
 }
 
-pub(crate) fn md_type(segment: &str) -> ApiResult<MdType> {
+fn md_type(segment: &str) -> ApiResult<MdType> {
     MdType::from_segment(segment).ok_or(ApiError::NotFound("metadata type"))
 }
 
 /// May the caller read objects of this type?
-pub(crate) fn require_read<P>(access: &Authorized<P>, t: MdType) -> ApiResult<()> {
+fn require_read<P>(access: &Authorized<P>, t: MdType) -> ApiResult<()> {
     match t {
         MdType::DataPermissions => access.require(Permission::MdDataPermissionsUpdate),
         MdType::Datasets => access
@@ -163,7 +163,11 @@ pub(crate) fn object_dto(o: &MdObject) -> ObjectDto {
     } else {
         format!("{head},{rest}")
     };
-    ObjectDto(RawValue::from_string(joined).unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).unwrap_or_default()))
+    ObjectDto(RawValue::from_string(joined).unwrap_or_else(|e| {
+        // Only a body that is not a JSON object gets here, and the store refuses to read those.
+        tracing::error!(id = %o.id, error = %e, "a stored metadata object does not make JSON");
+        RawValue::NULL.to_owned()
+    }))
 }
 
 /// One object with its `ETag` (the version), as the official SDK reads it.
@@ -285,7 +289,8 @@ async fn list_objects(
     Ok(axum::Json(Paged::new(content, page.total, request, &uri)).into_response())
 }
 
-async fn find_visible<P>(state: &AppState, access: &Authorized<P>, t: MdType, key: MdKey<'_>) -> ApiResult<MdObject> {
+/// An object of type `t` the caller may see (personal views are their owners'), or 404.
+pub(crate) async fn find_visible<P>(state: &AppState, access: &Authorized<P>, t: MdType, key: MdKey<'_>) -> ApiResult<MdObject> {
     let not_found = ApiError::NotFound("metadata object");
     let object = state.store.md_object(&access.project.id, t, key).await?.ok_or(not_found)?;
     if state.store.md_visible(&object, visibility(access)).await? {

@@ -7,13 +7,13 @@
 use crate::auth::access::{need, Authorized};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
-use crate::routes::metadata::{author, check, if_match, object_dto, ObjectDto};
+use crate::routes::metadata::{author, check, find_visible, if_match, object_dto, ObjectDto};
 use crate::wire::{timestamp, Link, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use locus_core::metadata::{is_name, MdType};
+use locus_core::metadata::{self, is_name, MdType};
 use locus_core::Permission;
 use locus_store::{Bookmark, MdKey, StoreError, Story};
 use serde::{Deserialize, Serialize};
@@ -35,13 +35,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A view named by its name or id, visible to the caller.
 async fn view_of<P>(state: &AppState, access: &Authorized<P>, view: &str) -> ApiResult<locus_store::MdObject> {
-    let found = state
-        .store
-        .md_object(&access.project.id, MdType::Views, MdKey::IdOrName(view))
-        .await?;
-    match found {
-        Some(v) if state.store.md_visible(&v, crate::routes::metadata::visibility(access)).await? => Ok(v),
-        _ => Err(ApiError::bad_request("view", format!("there is no view {view:?} in this project"))),
+    match find_visible(state, access, MdType::Views, MdKey::IdOrName(view)).await {
+        Err(ApiError::NotFound(_)) => Err(ApiError::bad_request("view", format!("there is no view {view:?} in this project"))),
+        found => found,
     }
 }
 
@@ -502,8 +498,21 @@ async fn story_fields<P>(state: &AppState, access: &Authorized<P>, s: &StoryInpu
                     .get("view")
                     .and_then(Value::as_str)
                     .ok_or_else(|| ApiError::bad_request(at(".view"), "a view block names its view"))?;
-                let key = view.rsplit(['=', '/']).next().unwrap_or(view);
-                view_of(state, access, key)
+                // A view's name or id, or a metadata link to it.
+                let key = if view.starts_with("/rest/") {
+                    match metadata::parse_link(view, &access.project.id, &at(".view")) {
+                        Ok(metadata::MdLink {
+                            md_type: MdType::Views,
+                            target: metadata::LinkTarget::Name(k) | metadata::LinkTarget::Id(k),
+                            ..
+                        }) => k,
+                        Ok(_) => return Err(ApiError::bad_request(at(".view"), "must link to a view")),
+                        Err(message) => return Err(ApiError::bad_request(at(".view"), message)),
+                    }
+                } else {
+                    view.to_owned()
+                };
+                view_of(state, access, &key)
                     .await
                     .map_err(|_| ApiError::bad_request(at(".view"), format!("there is no view {view:?}")))?;
                 if block.get("state").is_some_and(|st| !st.is_object()) {

@@ -46,19 +46,11 @@ async fn continued_invitation(state: &AppState, token: Option<&str>) -> Result<O
 /// which says why.
 async fn finish(state: &AppState, meta: &RequestMeta, account: &locus_store::Account, then: &Continue) -> Result<Response, ApiError> {
     let to = match then.invitation.as_deref().filter(|t| !t.is_empty()) {
-        Some(token) => {
-            let caller = Caller {
-                account: account.clone(),
-                session_id: String::new(),
-                access_token_id: None,
-                actor: meta.actor(Some(&account.id)),
-            };
-            match invitations::accept(state, &caller, token).await {
-                Ok(invitation) => format!("/projects/{}", invitation.project_id),
-                Err(ApiError::Internal(e)) => return Err(ApiError::Internal(e)),
-                Err(_) => format!("/invitations/{token}"),
-            }
-        }
+        Some(token) => match invitations::accept(state, account, &meta.actor(Some(&account.id)), token).await {
+            Ok(invitation) => format!("/projects/{}", invitation.project_id),
+            Err(ApiError::Internal(e)) => return Err(ApiError::Internal(e)),
+            Err(_) => format!("/invitations/{token}"),
+        },
         None => safe_next(then.next.as_deref()),
     };
     start_session(state, meta, account, &to).await
@@ -278,7 +270,7 @@ pub async fn accept_invitation(
     Path(token): Path<String>,
     Form(_): Form<Empty>,
 ) -> Result<Response, WebError> {
-    match invitations::accept(&state, &signed_in.caller, &token).await {
+    match invitations::accept(&state, &signed_in.caller.account, &signed_in.caller.actor, &token).await {
         Ok(invitation) => Ok(redirect(&format!("/projects/{}", invitation.project_id))),
         Err(ApiError::NotFound(_)) => Err(not_a_live_link()),
         Err(e @ (ApiError::BadRequest { .. } | ApiError::Forbidden { .. })) => {

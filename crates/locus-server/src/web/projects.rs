@@ -499,21 +499,7 @@ pub async fn view(
 ) -> Result<Response, WebError> {
     let access = &member.access;
     access.require(Permission::StudioJsonMetadata)?;
-    let not_found = || WebError::Api(ApiError::NotFound("view"));
-    let found = state
-        .store
-        .md_object(&access.project.id, MdType::Views, locus_store::MdKey::IdOrName(&path.view))
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(not_found)?;
-    let visible = state
-        .store
-        .md_visible(&found, crate::routes::metadata::visibility(access))
-        .await
-        .map_err(ApiError::from)?;
-    if !visible {
-        return Err(not_found());
-    }
+    let found = crate::routes::metadata::find_visible(&state, access, MdType::Views, locus_store::MdKey::IdOrName(&path.view)).await?;
     let body = found.body_json().map_err(ApiError::from)?;
     let shared = match q.share_id.as_deref().filter(|s| !s.is_empty()) {
         Some(id) => {

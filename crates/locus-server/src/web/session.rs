@@ -89,10 +89,18 @@ pub struct Visitor {
     pub cookies: Cookies,
 }
 
-impl FromRequestParts<AppState> for Visitor {
-    type Rejection = WebError;
+/// What the browser presented: its CSRF cookie (made on the spot if missing)
+/// and its session cookie, before the session is looked up.
+struct Presented {
+    csrf_cookie: String,
+    session_cookie: String,
+    cookies: Cookies,
+    path: String,
+    meta: RequestMeta,
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+impl Presented {
+    fn read(parts: &Parts, state: &AppState) -> Presented {
         let mut cookies = Cookies::default();
         let csrf_cookie = match cookie(&parts.headers, CSRF_COOKIE) {
             Some(c) => c.to_owned(),
@@ -102,30 +110,59 @@ impl FromRequestParts<AppState> for Visitor {
                 fresh
             }
         };
-        let mut session_cookie = cookie(&parts.headers, SESSION_COOKIE).unwrap_or_default().to_owned();
-        let mut caller = None;
-        if !session_cookie.is_empty() {
-            let meta = RequestMeta::from_parts(parts);
-            let resolved = match secrets::parse(Kind::Bearer, &session_cookie) {
-                Some((id, secret)) => Caller::resolve(state, &meta, id, secret).await,
-                None => Err(ApiError::Unauthorized("malformed session cookie")),
-            };
-            match resolved {
-                Ok(found) => caller = Some(found),
-                // An ended session: forget the cookie, so the forms below are anonymous ones.
-                Err(ApiError::Unauthorized(_)) => {
-                    cookies.0.push(set_cookie(state, SESSION_COOKIE, "", Some(0)));
-                    session_cookie.clear();
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Ok(Visitor {
-            caller,
-            csrf: csrf_token(&csrf_cookie, &session_cookie),
-            path: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+        Presented {
+            csrf_cookie,
+            session_cookie: cookie(&parts.headers, SESSION_COOKIE).unwrap_or_default().to_owned(),
             cookies,
-        })
+            path: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+            meta: RequestMeta::from_parts(parts),
+        }
+    }
+
+    /// The session cookie as (session id, secret), if it has the shape of one.
+    fn session(&self) -> Option<(&str, &str)> {
+        secrets::parse(Kind::Bearer, &self.session_cookie)
+    }
+
+    /// Settles how the session lookup went: an ended or malformed session is
+    /// forgotten (its cookie cleared, so the page's forms are anonymous ones);
+    /// any other failure is an error page.
+    fn settle<T>(mut self, state: &AppState, looked_up: Result<T, ApiError>) -> Result<(Option<T>, Visitor), WebError> {
+        let found = match looked_up {
+            Ok(found) => Some(found),
+            Err(ApiError::Unauthorized(_)) => {
+                if !self.session_cookie.is_empty() {
+                    self.cookies.0.push(set_cookie(state, SESSION_COOKIE, "", Some(0)));
+                    self.session_cookie.clear();
+                }
+                None
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let visitor = Visitor {
+            caller: None,
+            csrf: csrf_token(&self.csrf_cookie, &self.session_cookie),
+            path: self.path,
+            cookies: self.cookies,
+        };
+        Ok((found, visitor))
+    }
+}
+
+const NO_SESSION: ApiError = ApiError::Unauthorized("no session");
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let presented = Presented::read(parts, state);
+        let looked_up = match presented.session() {
+            Some((id, secret)) => Caller::resolve(state, &presented.meta, id, secret).await,
+            None => Err(NO_SESSION),
+        };
+        let (caller, mut visitor) = presented.settle(state, looked_up)?;
+        visitor.caller = caller;
+        Ok(visitor)
     }
 }
 
@@ -143,16 +180,24 @@ impl FromRequestParts<AppState> for SignedIn {
         let visitor = Visitor::from_request_parts(parts, state).await?;
         match visitor.caller.clone() {
             Some(caller) => Ok(SignedIn { caller, visitor }),
-            None => Err(WebError::SignIn {
-                next: visitor.path,
-                cookies: visitor.cookies,
-            }),
+            None => Err(visitor.sign_in()),
+        }
+    }
+}
+
+impl Visitor {
+    /// Off to the sign-in page, and back here afterwards.
+    fn sign_in(self) -> WebError {
+        WebError::SignIn {
+            next: self.path,
+            cookies: self.cookies,
         }
     }
 }
 
 /// A signed-in member allowed `P` in the project of the path's `projectId`,
-/// decided by the same [`Authorized`] check as the API.
+/// decided by the same [`Authorized`] check as the API, which also finds the
+/// session: one query for the whole page.
 #[derive(Debug)]
 pub struct Member<P> {
     pub access: Authorized<P>,
@@ -163,32 +208,24 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Member<P> {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
-        let signed_in = SignedIn::from_request_parts(parts, state).await?;
         let project_id = RawPathParams::from_request_parts(parts, state)
             .await
             .ok()
             .and_then(|params| params.iter().find(|(name, _)| *name == "projectId").map(|(_, v)| v.to_owned()))
             .ok_or(WebError::Api(ApiError::NotFound("project")))?;
-        let meta = RequestMeta::from_parts(parts);
-        let access = Authorized::resolve(
-            state,
-            &meta,
-            &signed_in.caller.session_id,
-            session_secret(&parts.headers).unwrap_or_default(),
-            &project_id,
-        )
-        .await?;
-        Ok(Member {
-            access,
-            visitor: signed_in.visitor,
-        })
+        let presented = Presented::read(parts, state);
+        let looked_up = match presented.session() {
+            Some((id, secret)) => Authorized::resolve(state, &presented.meta, id, secret, &project_id).await,
+            None => Err(NO_SESSION),
+        };
+        match presented.settle(state, looked_up)? {
+            (Some(access), mut visitor) => {
+                visitor.caller = Some(access.caller.clone());
+                Ok(Member { access, visitor })
+            }
+            (None, visitor) => Err(visitor.sign_in()),
+        }
     }
-}
-
-/// The secret half of the session cookie.
-fn session_secret(headers: &HeaderMap) -> Option<&str> {
-    let token = cookie(headers, SESSION_COOKIE)?;
-    secrets::parse(Kind::Bearer, token).map(|(_, secret)| secret)
 }
 
 /// Starts a web session for `account` and answers a redirect to `to` that sets its cookie.

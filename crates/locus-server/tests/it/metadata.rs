@@ -493,6 +493,22 @@ async fn shares_saved_views_data_model_bookmarks_and_stories() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let s_path = format!("/rest/projects/{pid}/stories/{}", created["id"].as_str().unwrap());
     assert_eq!(app.get(&s_path, &vic.bearer).await.1["blocks"][1]["view"], "shops");
+    let linked = json!({"title": "Linked", "blocks": [{"type": "view", "view": "/rest/projects/$projectId/md/views?name=shops"}]});
+    assert_eq!(
+        app.post(&format!("/rest/projects/{pid}/stories"), Some(&vera.bearer), linked)
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let elsewhere = json!({"title": "X", "blocks": [{"type": "view", "view": "/rest/projects/zzzzzzzzzzzzzzzz/md/views?name=shops"}]});
+    let (status, err) = app
+        .post(&format!("/rest/projects/{pid}/stories"), Some(&vera.bearer), elsewhere)
+        .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("blocks[0].view")),
+        "{err}"
+    );
     let bad = json!({"title": "Q3", "blocks": [{"type": "view", "view": "nowhere"}]});
     let (status, err) = app.post(&format!("/rest/projects/{pid}/stories"), Some(&vera.bearer), bad).await;
     assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("blocks[0].view")));
