@@ -36,7 +36,7 @@ use std::str::FromStr;
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 use cedar_policy::{Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicySet, Request, RestrictedExpression};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use locus_core::{decide, AccessRequest, Decision, MembershipStatus, Ownership, Permission, Role};
+use locus_core::{decide, AccessRequest, Decision, MembershipStatus, Ownership, Permission, Principal, Role};
 
 /// The matrix, as the file says it: parsed at start, never retyped.
 const PERMISSIONS_CSV: &str = include_str!("../../locus-core/permissions.csv");
@@ -140,6 +140,7 @@ fn locus_request(case: Case, cell: Cell) -> AccessRequest {
         Ownership::NotApplicable
     };
     AccessRequest {
+        principal: Principal::Member,
         account_active: true,
         project_enabled: true,
         membership,

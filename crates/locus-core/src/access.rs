@@ -43,9 +43,21 @@ pub enum Ownership {
     Other,
 }
 
+/// Who is asking: a member acting for their own account, or an anonymous
+/// visitor holding a public access token of a service account's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    Member,
+    /// Acts with the service account's membership, capped at
+    /// [`Permission::PUBLIC`]: whatever role the service account holds, a
+    /// public visitor can only read.
+    Public,
+}
+
 /// Everything the decision needs, gathered by the caller beforehand.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessRequest {
+    pub principal: Principal,
     /// The account exists, is ENABLED and not deleted.
     pub account_active: bool,
     /// The project exists and is ENABLED.
@@ -83,6 +95,7 @@ impl Decision {
 /// Decides one request. Deny by default: only an active account with an ENABLED
 /// membership in an ENABLED project whose role grants the permission is allowed,
 /// and an owner-only permission further needs the caller to own the object.
+/// A public visitor further gets nothing outside [`Permission::PUBLIC`].
 pub const fn decide(request: &AccessRequest) -> Decision {
     if !request.account_active {
         return Decision::Deny(Denial::AccountInactive);
@@ -100,6 +113,9 @@ pub const fn decide(request: &AccessRequest) -> Decision {
     if !role.grants(request.permission) {
         return Decision::Deny(Denial::MissingPermission(request.permission));
     }
+    if matches!(request.principal, Principal::Public) && !request.permission.reaches_public() {
+        return Decision::Deny(Denial::MissingPermission(request.permission));
+    }
     if request.permission.is_owner_only() && !matches!(request.ownership, Ownership::Own) {
         return Decision::Deny(Denial::NotOwner(request.permission));
     }
@@ -112,6 +128,7 @@ mod tests {
 
     fn request(membership: Option<(Role, MembershipStatus)>, permission: Permission) -> AccessRequest {
         AccessRequest {
+            principal: Principal::Member,
             account_active: true,
             project_enabled: true,
             membership,
@@ -176,5 +193,28 @@ mod tests {
             }),
             Decision::Deny(Denial::MissingPermission(p))
         );
+    }
+
+    #[test]
+    fn a_public_visitor_gets_the_service_accounts_role_capped_at_the_public_set() {
+        for role in Role::ALL {
+            for p in Permission::ALL {
+                let public = AccessRequest {
+                    principal: Principal::Public,
+                    ownership: Ownership::Own,
+                    ..request(Some((role, MembershipStatus::Enabled)), p)
+                };
+                let expected = role.grants(p) && Permission::PUBLIC.contains(&p);
+                assert_eq!(decide(&public).is_allowed(), expected, "{role} {}", p.key());
+                if !expected {
+                    assert_eq!(decide(&public), Decision::Deny(Denial::MissingPermission(p)));
+                }
+                let disabled = AccessRequest {
+                    membership: Some((role, MembershipStatus::Disabled)),
+                    ..public
+                };
+                assert!(!decide(&disabled).is_allowed());
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@ pub mod password;
 pub mod role;
 pub mod values;
 
-pub use access::{decide, AccessRequest, Decision, Denial, MembershipStatus, Ownership};
+pub use access::{decide, AccessRequest, Decision, Denial, MembershipStatus, Ownership, Principal};
 pub use error::Invalid;
 pub use ids::{random_base62, AccountId, OrganizationId, ProjectId};
 pub use invitation::{InvitationStatus, Transition};

@@ -11,6 +11,31 @@ impl Permission {
         Permission::ALL.into_iter().find(|p| p.key() == key)
     }
 
+    /// What a public visitor may ever do, whatever role the service account
+    /// behind the link holds: VIEWER's read-only permissions. Writing ones
+    /// (bookmarks, share links) are left out even though VIEWER has them.
+    pub const PUBLIC: [Permission; 7] = [
+        Permission::ProjectAccess,
+        Permission::ProjectDetail,
+        Permission::DataDwhQuery,
+        Permission::DataBulkPointQuery,
+        Permission::StoriesView,
+        Permission::StudioExport,
+        Permission::StudioJsonMetadata,
+    ];
+
+    /// Whether a public visitor may ever be granted this permission.
+    pub const fn reaches_public(self) -> bool {
+        let mut i = 0;
+        while i < Permission::PUBLIC.len() {
+            if Permission::PUBLIC[i] as u8 == self as u8 {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
     /// True for the "delete own X" permissions, which only reach objects the caller created.
     pub const fn is_owner_only(self) -> bool {
         matches!(
@@ -117,6 +142,20 @@ mod tests {
             assert_eq!(Permission::from_key(p.key()), Some(p));
         }
         assert_eq!(Permission::from_key("project.nothing"), None);
+    }
+
+    #[test]
+    fn the_public_set_is_within_viewers_and_leaves_out_only_writes() {
+        for p in Permission::PUBLIC {
+            assert!(Role::Viewer.grants(p), "{} is not a VIEWER permission", p.key());
+            assert!(p.reaches_public());
+        }
+        let left_out: Vec<&str> = Role::Viewer
+            .permissions()
+            .filter(|p| !p.reaches_public())
+            .map(Permission::key)
+            .collect();
+        assert_eq!(left_out, ["md.bookmarks.update", "studio.share_link"]);
     }
 
     #[test]

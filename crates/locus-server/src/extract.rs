@@ -95,12 +95,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr::of(parts))
+    }
+}
+
+impl ClientAddr {
+    pub fn of(parts: &Parts) -> ClientAddr {
         let addr = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip().to_string())
             .unwrap_or_else(|| "unknown".to_owned());
-        Ok(ClientAddr(addr))
+        ClientAddr(addr)
     }
 }
 

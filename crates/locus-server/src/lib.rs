@@ -33,6 +33,8 @@ pub struct AppState {
     pub store: Store,
     pub mailer: Mailer,
     pub settings: Arc<Settings>,
+    /// Rate limits and use counters of public access, per process.
+    pub public: Arc<auth::public::PublicAccess>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
         Ok(AppState {
             store,
             mailer,
+            public: Arc::new(auth::public::PublicAccess::new(&settings.limits, settings.public_usage_window)),
             settings: Arc::new(settings),
         })
     }
@@ -91,14 +94,18 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
 /// A maintenance task runs beside it for as long.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let maintenance = tokio::spawn(maintain(state.clone()));
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     maintenance.abort();
+    if let Err(e) = state.public.usage.flush(&state.store, None).await {
+        tracing::warn!(error = %e, "recording the last public access counts failed");
+    }
     served
 }
 
 /// Periodic upkeep, safe to run on every instance at once: invitations past
-/// their expiry become EXPIRED (with their audit events), expired sessions,
+/// their expiry become EXPIRED (with their audit events), the public-access
+/// counts of ended windows go to the audit log, expired sessions,
 /// reset links and idle throttle counters are deleted, and audit events older
 /// than the retention, if one is set, are purged.
 async fn maintain(state: AppState) {
@@ -110,6 +117,9 @@ async fn maintain(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "invitations expired"),
             Err(e) => tracing::warn!(error = %e, "expiring invitations failed"),
+        }
+        if let Err(e) = state.public.usage.flush(&state.store, Some(now)).await {
+            tracing::warn!(error = %e, "recording public access counts failed");
         }
         if let Err(e) = state.store.purge_expired(now).await {
             tracing::warn!(error = %e, "purging expired credentials failed");

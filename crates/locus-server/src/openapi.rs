@@ -33,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::auditlog::routes())
         .merge(routes::metadata::routes())
         .merge(routes::studio::routes())
+        .merge(routes::public_access::routes())
 }
 
 /// Adds what every operation shares: the bearer scheme, the error body as the

@@ -36,6 +36,10 @@ pub struct Settings {
     pub mail_from: String,
     /// Lifetime of bearers from `POST /rest/oauth/token`.
     pub bearer_ttl: Duration,
+    /// Lifetime of bearers exchanged from public access tokens.
+    pub public_bearer_ttl: Duration,
+    /// How long a public token's uses are counted before they go to the audit log as one event.
+    pub public_usage_window: Duration,
     /// Lifetime of a web application session (its cookie).
     pub session_ttl: Duration,
     /// Lifetime of password-reset links.
@@ -60,6 +64,8 @@ impl Settings {
             smtp_url: None,
             mail_from: "Locus <locus@localhost>".to_owned(),
             bearer_ttl: Duration::from_secs(3600),
+            public_bearer_ttl: Duration::from_secs(15 * 60),
+            public_usage_window: Duration::from_secs(3600),
             session_ttl: Duration::from_secs(12 * 3600),
             reset_ttl: Duration::from_secs(3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),

@@ -20,6 +20,7 @@ mod invitations;
 mod metadata;
 mod migrate;
 mod projects;
+mod public;
 mod row;
 mod studio;
 mod throttle;
@@ -36,6 +37,7 @@ pub use metadata::{Author, MdKey, MdObject, MdWrite, PushSummary, Visibility};
 pub use projects::{
     Member, Membership, NewProject, Organization, Page, PageRequest, Project, ProjectAccess, ProjectFilter, ProjectOrder, ProjectPatch,
 };
+pub use public::{NewPublicToken, PublicSession, PublicToken};
 pub use studio::{Bookmark, Share, Story};
 pub use throttle::{Throttle, ThrottleVerdict};
 

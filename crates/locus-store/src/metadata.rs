@@ -5,6 +5,7 @@
 //! view hierarchy contains it. Every change records its audit event.
 
 use crate::audit::record;
+use crate::public::REACHABLE;
 use crate::row::Cols;
 use crate::{Actor, Page, PageRequest, Result, Store, StoreError, Tx};
 use locus_core::metadata::{LinkTarget, MdLink, MdType};
@@ -72,6 +73,9 @@ pub enum Visibility<'a> {
     /// Only views are hidden: the personal dashboard of a published view is
     /// needed by whoever opens the view.
     OwnPersonal(&'a str),
+    /// A public token that names its views: only those views and the objects
+    /// they reach through links (`public::REACHABLE`).
+    Reachable { token_id: &'a str },
 }
 
 const MD_COLUMNS: &str = "o.project_id, o.id, o.md_type, o.name, o.title, o.body, o.version, o.personal, \
@@ -310,6 +314,11 @@ impl Store {
             Visibility::All => Ok(true),
             Visibility::OwnPersonal(_) if !object.personal || object.md_type != MdType::Views => Ok(true),
             Visibility::OwnPersonal(account) if object.created_by_id.as_deref() == Some(account) => Ok(true),
+            Visibility::Reachable { token_id } => {
+                let sql = format!("{REACHABLE} SELECT 0 AS defaults, COUNT(*) AS total FROM reach WHERE id = $3");
+                let (_, n) = self.md_counts(&sql, &[&object.project_id, token_id, &object.id]).await?;
+                Ok(n > 0)
+            }
             Visibility::OwnPersonal(_) => {
                 let defaults = sqlx::query(DEFAULT_VIEWS).bind(&object.project_id).fetch_all(&self.pool).await?;
                 Ok(defaults
@@ -329,6 +338,15 @@ impl Store {
         visibility: Visibility<'_>,
         page: PageRequest,
     ) -> Result<Page<MdObject>> {
+        if let Visibility::Reachable { token_id } = visibility {
+            let within = "FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $3 AND o.id IN (SELECT id FROM reach)";
+            let count = format!("{REACHABLE} SELECT 0 AS defaults, COUNT(*) AS total {within}");
+            let rows = format!("{REACHABLE} SELECT {MD_COLUMNS} {within} ORDER BY o.title, o.name LIMIT $4 OFFSET $5");
+            let params = [project_id, token_id, md_type.segment()];
+            let (_, total) = self.md_counts(&count, &params).await?;
+            let items = self.md_rows(&rows, &params, page.size, page.offset()).await?;
+            return Ok(Page { items, total });
+        }
         if md_type != MdType::Views {
             // Every other list is one indexed range: nothing else is personal to someone.
             let count = "SELECT 0 AS defaults, COUNT(*) AS total FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $2";
@@ -344,7 +362,7 @@ impl Store {
         // Views: first the default views in their order (a handful), then the
         // others the caller may see, by title, each part one indexed read.
         let viewer = match visibility {
-            Visibility::All => "",
+            Visibility::All | Visibility::Reachable { .. } => "",
             Visibility::OwnPersonal(account) => account,
         };
         let defaults = format!("SELECT d.to_id, MIN(d.ordinal) AS position FROM ({DEFAULT_VIEWS}) d GROUP BY d.to_id");
@@ -396,7 +414,7 @@ impl Store {
 
     /// Objects from a query with text parameters `$1…` followed by a limit and an offset.
     async fn md_rows(&self, sql: &str, params: &[&str], limit: i64, offset: i64) -> Result<Vec<MdObject>> {
-        let names = ["$1", "$2", "$3", "$4"];
+        let names = ["$1", "$2", "$3", "$4", "$5"];
         if let Some(fast) = &self.fast {
             let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> =
                 params.iter().zip(names).map(|(p, n)| (n, p as &dyn rusqlite::ToSql)).collect();

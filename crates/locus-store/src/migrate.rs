@@ -26,6 +26,7 @@ const SQLITE: &[Migration] = migrations!(
     3 => "common/0003_invitations.sql",
     4 => "sqlite/0004_audit.sql",
     5 => "common/0005_metadata.sql",
+    6 => "common/0006_public_access.sql",
 );
 const POSTGRES: &[Migration] = migrations!(
     1 => "common/0001_accounts.sql",
@@ -33,6 +34,7 @@ const POSTGRES: &[Migration] = migrations!(
     3 => "common/0003_invitations.sql",
     4 => "postgres/0004_audit.sql",
     5 => "common/0005_metadata.sql",
+    6 => "common/0006_public_access.sql",
 );
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

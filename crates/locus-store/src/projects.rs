@@ -117,13 +117,13 @@ pub struct ProjectPatch {
     pub enabled: Option<bool>,
 }
 
-const PROJECT_COLUMNS: &str = "p.id AS p_id, p.organization_id AS p_organization_id, o.dwh_cluster_id AS p_dwh_cluster_id, \
+pub(crate) const PROJECT_COLUMNS: &str = "p.id AS p_id, p.organization_id AS p_organization_id, o.dwh_cluster_id AS p_dwh_cluster_id, \
      p.title AS p_title, p.description AS p_description, p.status AS p_status, p.share AS p_share, \
      p.created_at AS p_created_at, p.modified_at AS p_modified_at";
-const MEMBERSHIP_COLUMNS: &str = "m.id AS m_id, m.project_id AS m_project_id, m.account_id AS m_account_id, \
+pub(crate) const MEMBERSHIP_COLUMNS: &str = "m.id AS m_id, m.project_id AS m_project_id, m.account_id AS m_account_id, \
      m.role AS m_role, m.status AS m_status, m.created_at AS m_created_at, m.modified_at AS m_modified_at";
 
-fn project_from_row(row: &impl Cols) -> Result<Project> {
+pub(crate) fn project_from_row(row: &impl Cols) -> Result<Project> {
     Ok(Project {
         id: row.text("p_id")?,
         organization_id: row.text("p_organization_id")?,
@@ -137,7 +137,7 @@ fn project_from_row(row: &impl Cols) -> Result<Project> {
     })
 }
 
-fn membership_from_row(row: &impl Cols) -> Result<Option<Membership>> {
+pub(crate) fn membership_from_row(row: &impl Cols) -> Result<Option<Membership>> {
     let Some(id) = row.opt_text("m_id")? else { return Ok(None) };
     let role = row.text("m_role")?;
     let status = row.text("m_status")?;

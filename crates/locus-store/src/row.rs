@@ -9,6 +9,7 @@ pub(crate) trait Cols {
     fn text(&self, col: &str) -> Result<String>;
     fn opt_text(&self, col: &str) -> Result<Option<String>>;
     fn int(&self, col: &str) -> Result<i64>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
 }
 
 impl Cols for sqlx::any::AnyRow {
@@ -19,6 +20,9 @@ impl Cols for sqlx::any::AnyRow {
         Ok(self.try_get(col)?)
     }
     fn int(&self, col: &str) -> Result<i64> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
         Ok(self.try_get(col)?)
     }
 }
@@ -56,6 +60,9 @@ impl Cols for NamedRow<'_, '_> {
         self.get(col)
     }
     fn int(&self, col: &str) -> Result<i64> {
+        self.get(col)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
         self.get(col)
     }
 }

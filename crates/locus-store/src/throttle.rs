@@ -135,6 +135,7 @@ impl Store {
         let mut removed = 0;
         for (sql, cutoff) in [
             ("DELETE FROM sessions WHERE expires_at <= $1", now),
+            ("DELETE FROM public_sessions WHERE expires_at <= $1", now),
             ("DELETE FROM password_resets WHERE expires_at <= $1 OR used_at IS NOT NULL", now),
             ("DELETE FROM throttles WHERE locked_until <= $1 AND window_start <= $1", day_ago),
         ] {

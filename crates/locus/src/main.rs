@@ -88,6 +88,15 @@ struct ServeArgs {
     /// Lifetime of bearer tokens, in seconds.
     #[arg(long, env = "LOCUS_BEARER_TTL", default_value_t = 3600)]
     bearer_ttl: u64,
+    /// Seconds a bearer exchanged from a public access token lives.
+    #[arg(long, env = "LOCUS_PUBLIC_BEARER_TTL", default_value_t = 900)]
+    public_bearer_ttl: u64,
+    /// Public-token exchanges allowed per client address a minute, on each instance.
+    #[arg(long, env = "LOCUS_PUBLIC_EXCHANGES_PER_MINUTE", default_value_t = 30)]
+    public_exchanges_per_minute: u32,
+    /// Requests with public bearers allowed per client address a minute, on each instance.
+    #[arg(long, env = "LOCUS_PUBLIC_REQUESTS_PER_MINUTE", default_value_t = 600)]
+    public_requests_per_minute: u32,
     /// Lifetime of a web application session, in seconds (default 12 hours).
     #[arg(long, env = "LOCUS_SESSION_TTL", default_value_t = 12 * 3600)]
     session_ttl: u64,
@@ -240,6 +249,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.smtp_url = args.smtp_url.map(Redacted);
     settings.mail_from = args.mail_from;
     settings.bearer_ttl = Duration::from_secs(args.bearer_ttl);
+    settings.public_bearer_ttl = Duration::from_secs(args.public_bearer_ttl);
+    settings.limits.public_exchanges_per_minute = args.public_exchanges_per_minute;
+    settings.limits.public_requests_per_minute = args.public_requests_per_minute;
     settings.reset_ttl = Duration::from_secs(args.reset_ttl);
     settings.session_ttl = Duration::from_secs(args.session_ttl);
     settings.invitation_ttl = Duration::from_secs(args.invitation_ttl);

@@ -3,15 +3,23 @@
 //! extractor loads the project and the caller's membership (one query, fresh on
 //! every request, so a role change or a removal counts at once on every
 //! instance) and asks `locus_core::decide` before the handler runs.
+//!
+//! A public bearer (exchanged from a public access token) is authorized the
+//! same way, through the service account's membership, as
+//! `Principal::Public`: the core caps it at the public read-only set, so every
+//! later `require` on it is capped too. Such an `Authorized` says so in
+//! [`Authorized::public`]; handlers that show people (memberships, authors)
+//! check [`Authorized::is_public`].
 
+use super::secrets::{self, Kind};
 use super::Caller;
 use crate::error::ApiError;
-use crate::extract::RequestMeta;
+use crate::extract::{ClientAddr, RequestMeta};
 use crate::AppState;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use locus_core::{decide, AccessRequest, Decision, Denial, Ownership, Permission, ProjectId};
-use locus_store::{Membership, Project};
+use locus_core::{decide, AccessRequest, Decision, Denial, Ownership, Permission, Principal, ProjectId};
+use locus_store::{Membership, Project, ProjectAccess};
 use std::marker::PhantomData;
 
 /// A permission named at the type level, so a route's requirement is part of its signature.
@@ -57,19 +65,59 @@ required!(
 );
 
 /// A caller allowed `P` in the project named by the `projectId` path parameter.
+/// For a public visitor, `caller` and `membership` are the service account's.
 #[derive(Debug)]
 pub struct Authorized<P> {
     pub caller: Caller,
     pub project: Project,
     pub membership: Membership,
+    /// Set when the caller is an anonymous visitor with a public bearer.
+    pub public: Option<PublicGrant>,
     _permission: PhantomData<P>,
 }
 
+/// The public token a visitor's bearer was exchanged from.
+#[derive(Debug, Clone)]
+pub struct PublicGrant {
+    pub token_id: String,
+    /// The token names its views: only those and what they link to are shown.
+    pub restricted: bool,
+}
+
 impl<P> Authorized<P> {
+    pub fn is_public(&self) -> bool {
+        self.public.is_some()
+    }
+
+    fn principal(&self) -> Principal {
+        if self.is_public() {
+            Principal::Public
+        } else {
+            Principal::Member
+        }
+    }
+
+    /// The role shown to the caller: ANONYMOUS for a public visitor.
+    pub fn role_name(&self) -> &'static str {
+        if self.is_public() {
+            "ANONYMOUS"
+        } else {
+            self.membership.role.as_str()
+        }
+    }
+
+    /// The permissions the caller holds in the project, in matrix order
+    /// (owner-only ones included: they hold on the caller's own objects).
+    pub fn permissions(&self) -> impl Iterator<Item = Permission> {
+        let public = self.is_public();
+        self.membership.role.permissions().filter(move |p| !public || p.reaches_public())
+    }
+
     /// Checks a further permission through the same decision (for routes whose
     /// need depends on the request, like listing members versus reading one's own).
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         check(
+            self.principal(),
             &self.caller,
             &self.project,
             Some(&self.membership),
@@ -82,11 +130,19 @@ impl<P> Authorized<P> {
     /// caller did (`own`) or did not create.
     pub fn require_on(&self, permission: Permission, own: bool) -> Result<(), ApiError> {
         let ownership = if own { Ownership::Own } else { Ownership::Other };
-        check(&self.caller, &self.project, Some(&self.membership), permission, ownership)
+        check(
+            self.principal(),
+            &self.caller,
+            &self.project,
+            Some(&self.membership),
+            permission,
+            ownership,
+        )
     }
 }
 
 fn check(
+    principal: Principal,
     caller: &Caller,
     project: &Project,
     membership: Option<&Membership>,
@@ -94,7 +150,9 @@ fn check(
     ownership: Ownership,
 ) -> Result<(), ApiError> {
     let request = AccessRequest {
-        account_active: caller.account.is_active(),
+        principal,
+        // A service account also needs its anonymous flag to act for the public.
+        account_active: caller.account.is_active() && (principal == Principal::Member || caller.account.anonymous),
         project_enabled: project.enabled,
         membership: membership.map(|m| (m.role, m.status)),
         permission,
@@ -166,8 +224,14 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
                     .map(|(_, v)| v.into_owned())
             })
             .ok_or_else(|| ApiError::bad_request("projectId", "required"))?;
-        let (session_id, secret) = super::caller::bearer(parts)?;
-        Authorized::resolve(state, &RequestMeta::from_parts(parts), session_id, secret, &raw).await
+        let meta = RequestMeta::from_parts(parts);
+        let token = super::caller::bearer_token(parts)?;
+        if let Some((session_id, secret)) = secrets::parse(Kind::PublicBearer, token) {
+            let ClientAddr(client) = ClientAddr::of(parts);
+            return Authorized::resolve_public(state, &meta, &client, session_id, secret, &raw).await;
+        }
+        let (session_id, secret) = secrets::parse(Kind::Bearer, token).ok_or(super::caller::INVALID)?;
+        Authorized::resolve(state, &meta, session_id, secret, &raw).await
     }
 }
 
@@ -192,8 +256,55 @@ impl<P: Required> Authorized<P> {
             None => (None, None),
         };
         let caller = Caller::verify(session_id, secret, session, meta)?;
+        Self::decide(state, caller, access, None).await
+    }
+
+    /// Authorizes the holder of public session `session_id` with `secret` for
+    /// `P` in `raw_project_id`, through the service account's membership,
+    /// capped at the public set. Rate-limited per client address; every use
+    /// is counted for the token's hourly audit event.
+    async fn resolve_public(
+        state: &AppState,
+        meta: &RequestMeta,
+        client: &str,
+        session_id: &str,
+        secret: &str,
+        raw_project_id: &str,
+    ) -> Result<Self, ApiError> {
+        state.public.requests.hit(client)?;
+        let project_id = ProjectId::parse("projectId", raw_project_id)?;
+        let now = locus_store::now_millis();
+        let found = state
+            .store
+            .public_session_in_project(session_id, project_id.as_str(), now)
+            .await?
+            .filter(|s| secrets::verify(secret, &s.secret_hash))
+            .ok_or(super::caller::INVALID)?;
+        state.public.usage.count(&found.token_id, project_id.as_str(), now);
+        let caller = Caller {
+            actor: meta.actor(Some(&found.account.id)),
+            account: found.account,
+            session_id: session_id.to_owned(),
+            access_token_id: None,
+        };
+        let grant = PublicGrant {
+            token_id: found.token_id,
+            restricted: found.restricted,
+        };
+        Self::decide(state, caller, found.access, Some(grant)).await
+    }
+
+    /// Decides `P` for a caller whose project and membership were loaded.
+    async fn decide(
+        state: &AppState,
+        caller: Caller,
+        access: Option<ProjectAccess>,
+        public: Option<PublicGrant>,
+    ) -> Result<Self, ApiError> {
         let access = access.ok_or(ApiError::NotFound("project"))?;
+        let principal = if public.is_some() { Principal::Public } else { Principal::Member };
         if let Err(denied) = check(
+            principal,
             &caller,
             &access.project,
             access.membership.as_ref(),
@@ -210,6 +321,7 @@ impl<P: Required> Authorized<P> {
             caller,
             project: access.project,
             membership,
+            public,
             _permission: PhantomData,
         })
     }

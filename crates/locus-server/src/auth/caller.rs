@@ -21,10 +21,15 @@ pub struct Caller {
     pub actor: locus_store::Actor,
 }
 
-const INVALID: ApiError = ApiError::Unauthorized("invalid or expired bearer token");
+pub(crate) const INVALID: ApiError = ApiError::Unauthorized("invalid or expired bearer token");
 
 /// The (session id, secret) of the request's `Authorization: Bearer` header.
 pub(crate) fn bearer(parts: &Parts) -> Result<(&str, &str), ApiError> {
+    secrets::parse(Kind::Bearer, bearer_token(parts)?).ok_or(INVALID)
+}
+
+/// The token of the request's `Authorization: Bearer` header, of whatever kind.
+pub(crate) fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -37,7 +42,7 @@ pub(crate) fn bearer(parts: &Parts) -> Result<(&str, &str), ApiError> {
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or(ApiError::Unauthorized("Authorization must use the Bearer scheme"))?
         .trim();
-    secrets::parse(Kind::Bearer, token).ok_or(INVALID)
+    Ok(token)
 }
 
 impl Caller {

@@ -27,6 +27,10 @@ pub struct Limits {
     /// Invitations sent by one inviter within `invitation_window`.
     pub invitations_per_inviter: i64,
     pub invitation_window: Duration,
+    /// Public-token exchanges per client address a minute (per instance).
+    pub public_exchanges_per_minute: u32,
+    /// Requests with public bearers per client address a minute (per instance).
+    pub public_requests_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -42,6 +46,8 @@ impl Default for Limits {
             invitations_per_project: 500,
             invitations_per_inviter: 200,
             invitation_window: Duration::from_secs(3600),
+            public_exchanges_per_minute: 30,
+            public_requests_per_minute: 600,
         }
     }
 }

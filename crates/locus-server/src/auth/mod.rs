@@ -5,6 +5,7 @@ pub mod access;
 pub mod caller;
 pub mod limits;
 pub mod passwords;
+pub mod public;
 pub mod secrets;
 
 pub use caller::Caller;

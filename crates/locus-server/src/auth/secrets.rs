@@ -16,6 +16,10 @@ pub enum Kind {
     PasswordReset,
     /// An invitation link.
     Invitation,
+    /// A public access token: opens one project read-only for anyone.
+    PublicToken,
+    /// A short-lived bearer exchanged from a public access token.
+    PublicBearer,
 }
 
 impl Kind {
@@ -25,6 +29,8 @@ impl Kind {
             Kind::Bearer => "lbt",
             Kind::PasswordReset => "lrst",
             Kind::Invitation => "linv",
+            Kind::PublicToken => "lpub",
+            Kind::PublicBearer => "lpbt",
         }
     }
 }

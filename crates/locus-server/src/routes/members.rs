@@ -48,6 +48,15 @@ pub struct MembershipDto {
 }
 
 impl MembershipDto {
+    /// What a public visitor is shown as their membership: the ANONYMOUS role,
+    /// through the service account's membership.
+    pub fn anonymous(m: &Membership) -> MembershipDto {
+        MembershipDto {
+            role: "ANONYMOUS",
+            ..MembershipDto::new(m, None)
+        }
+    }
+
     pub fn new(m: &Membership, account: Option<MemberAccountDto>) -> MembershipDto {
         MembershipDto {
             id: m.id.clone(),
@@ -162,7 +171,8 @@ async fn list_members(
     let expand = expands_account(q.expand.as_deref());
     if let Some(account_id) = q.account_id.as_deref() {
         let account_id = AccountId::parse("accountId", account_id)?;
-        if account_id.as_str() != access.caller.account.id {
+        // Members may read their own membership; a public visitor has none of its own.
+        if account_id.as_str() != access.caller.account.id || access.is_public() {
             access.require(Permission::MembershipList)?;
         }
         let member = state

@@ -78,8 +78,13 @@ fn require_read<P>(access: &Authorized<P>, t: MdType) -> ApiResult<()> {
     }
 }
 
-/// Which personal objects the caller may see.
+/// Which personal objects the caller may see. A public visitor sees what the
+/// service account sees without `md.update_all` (which is never public), or,
+/// with a token that names its views, only those and what they link to.
 pub(crate) fn visibility<P>(access: &Authorized<P>) -> Visibility<'_> {
+    if let Some(grant) = access.public.as_ref().filter(|g| g.restricted) {
+        return Visibility::Reachable { token_id: &grant.token_id };
+    }
     if access.require(Permission::MdUpdateAll).is_ok() {
         Visibility::All
     } else {
@@ -143,16 +148,29 @@ fn require_delete<P>(access: &Authorized<P>, object: &MdObject) -> ApiResult<()>
 #[schema(value_type = Object)]
 pub struct ObjectDto(Box<RawValue>);
 
-pub(crate) fn object_dto(o: &MdObject) -> ObjectDto {
+/// `authors`: whether `accessInfo` names who created and changed the object
+/// (their e-mails); never for a public visitor.
+pub(crate) fn object_dto(o: &MdObject, authors: bool) -> ObjectDto {
     let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
     let href = format!("/rest/projects/{}/md/{}/{}", o.project_id, o.md_type.segment(), o.id);
+    let access_info = if authors {
+        format!(
+            "{{\"createdAt\":{},\"createdBy\":{},\"modifiedAt\":{},\"modifiedBy\":{}}}",
+            text(&timestamp(o.created_at)),
+            text(&o.created_by),
+            text(&timestamp(o.modified_at)),
+            text(&o.modified_by),
+        )
+    } else {
+        format!(
+            "{{\"createdAt\":{},\"modifiedAt\":{}}}",
+            text(&timestamp(o.created_at)),
+            text(&timestamp(o.modified_at)),
+        )
+    };
     let head = format!(
-        "{{\"id\":{},\"accessInfo\":{{\"createdAt\":{},\"createdBy\":{},\"modifiedAt\":{},\"modifiedBy\":{}}},\"version\":{},\"links\":[{{\"rel\":\"self\",\"href\":{}}}]",
+        "{{\"id\":{},\"accessInfo\":{access_info},\"version\":{},\"links\":[{{\"rel\":\"self\",\"href\":{}}}]",
         text(&o.id),
-        text(&timestamp(o.created_at)),
-        text(&o.created_by),
-        text(&timestamp(o.modified_at)),
-        text(&o.modified_by),
         o.version,
         text(&href),
     );
@@ -171,8 +189,8 @@ pub(crate) fn object_dto(o: &MdObject) -> ObjectDto {
 }
 
 /// One object with its `ETag` (the version), as the official SDK reads it.
-fn with_etag(o: &MdObject) -> Response {
-    let mut response = axum::Json(object_dto(o)).into_response();
+fn with_etag(o: &MdObject, authors: bool) -> Response {
+    let mut response = axum::Json(object_dto(o, authors)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", o.version)) {
         response.headers_mut().insert(header::ETAG, v);
     }
@@ -281,11 +299,11 @@ async fn list_objects(
     require_read(&access, t)?;
     if let Some(name) = q.name.as_deref() {
         let object = find_visible(&state, &access, t, MdKey::Name(name)).await?;
-        return Ok(with_etag(&object));
+        return Ok(with_etag(&object, !access.is_public()));
     }
     let request = paging.request()?;
     let page = state.store.md_list(&access.project.id, t, visibility(&access), request).await?;
-    let content: Vec<ObjectDto> = page.items.iter().map(object_dto).collect();
+    let content: Vec<ObjectDto> = page.items.iter().map(|o| object_dto(o, !access.is_public())).collect();
     Ok(axum::Json(Paged::new(content, page.total, request, &uri)).into_response())
 }
 
@@ -312,7 +330,7 @@ async fn get_object(
     let t = md_type(&path.md_type)?;
     require_read(&access, t)?;
     let object = find_visible(&state, &access, t, MdKey::IdOrName(&path.object)).await?;
-    Ok(with_etag(&object))
+    Ok(with_etag(&object, !access.is_public()))
 }
 
 /// Creates an object (200, as the contract has it).
@@ -341,7 +359,7 @@ async fn create_object(
         .await
         .map_err(name_conflict)?;
     tracing::info!(project_id = %access.project.id, md_type = t.segment(), id = %created.id, personal, "metadata created");
-    Ok(with_etag(&created))
+    Ok(with_etag(&created, true))
 }
 
 /// The version an `If-Match` names: `"3"`, `W/"3"` or `3`.
@@ -384,7 +402,7 @@ async fn update_object(
         .await
         .map_err(name_conflict)?;
     tracing::info!(project_id = %access.project.id, md_type = t.segment(), id = %updated.id, version = updated.version, "metadata updated");
-    Ok(with_etag(&updated))
+    Ok(with_etag(&updated, true))
 }
 
 /// Deletes an object that nothing links to.

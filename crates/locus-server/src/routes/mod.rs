@@ -11,4 +11,5 @@ pub mod oauth;
 pub mod organizations;
 pub mod password_reset;
 pub mod projects;
+pub mod public_access;
 pub mod studio;

@@ -57,6 +57,9 @@ async fn token(
                     "must be 1 to 2000 characters of [A-Za-z0-9._-]",
                 ));
             }
+            if secrets::parse(Kind::PublicToken, &token).is_some() {
+                return exchange_public_token(&state, &addr, &token).await.map(axum::Json);
+            }
             match exchange_access_token(&state, &token).await? {
                 Some(found) => found,
                 None => {
@@ -108,6 +111,52 @@ async fn exchange_access_token(state: &AppState, token: &str) -> ApiResult<Optio
     }
     let account = state.store.account(&stored.account_id).await?.filter(Account::is_active);
     Ok(account.map(|a| (a, Some(stored.id), stored.expires_at)))
+}
+
+/// Exchanges a public access token for a short-lived public bearer, which acts
+/// in the token's project only, as an ANONYMOUS visitor. Exchanges are
+/// rate-limited per client address, and counted for the token's hourly event.
+async fn exchange_public_token(state: &AppState, addr: &str, token: &str) -> ApiResult<TokenResponseDto> {
+    state.public.exchanges.hit(addr)?;
+    let address_limit = state.settings.limits.signin_address();
+    let now = locus_store::now_millis();
+    let live = match secrets::parse(Kind::PublicToken, token) {
+        Some((id, secret)) => match state.store.public_token_to_exchange(id).await? {
+            Some((found, account))
+                if secrets::verify(secret, &found.secret_hash) && found.is_live(now) && account.is_active() && account.anonymous =>
+            {
+                let access = state.store.project_access(&found.project_id, &account.id).await?;
+                access
+                    .filter(|a| {
+                        a.project.enabled
+                            && a.membership
+                                .as_ref()
+                                .is_some_and(|m| m.status == locus_core::MembershipStatus::Enabled)
+                    })
+                    .map(|_| found)
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    let Some(found) = live else {
+        limits::count_failure(&state.store, &[(address_limit, addr)]).await?;
+        tracing::warn!(client = %addr, "token exchange with an unknown, revoked or expired public access token");
+        return Err(ApiError::Unauthorized("access token not accepted"));
+    };
+    let ttl = i64::try_from(state.settings.public_bearer_ttl.as_millis()).unwrap_or(i64::MAX);
+    let expires_at = found.expires_at.map_or(now.saturating_add(ttl), |t| t.min(now.saturating_add(ttl)));
+    let bearer = secrets::issue(Kind::PublicBearer);
+    state
+        .store
+        .create_public_session(&bearer.id, &found.id, &bearer.hash, expires_at)
+        .await?;
+    state.public.usage.count(&found.id, &found.project_id, now);
+    Ok(TokenResponseDto {
+        access_token: bearer.token,
+        token_type: "Bearer",
+        expires_in: u64::try_from((expires_at - now) / 1000).unwrap_or(0),
+    })
 }
 
 /// Checks an e-mail and password under the brute-force limits. Every failure

@@ -198,7 +198,11 @@ async fn list_projects(
 /// A project, with the caller's membership and its service paths.
 #[utoipa::path(get, path = "/rest/projects/{projectId}", tag = "projects", params(("projectId" = String, Path)), responses((status = 200, body = ProjectDto)))]
 async fn get_project(access: Authorized<need::ProjectDetail>) -> axum::Json<ProjectDto> {
-    axum::Json(ProjectDto::new(&access.project, &access.membership))
+    let mut dto = ProjectDto::new(&access.project, &access.membership);
+    if access.is_public() {
+        dto.membership = MembershipDto::anonymous(&access.membership);
+    }
+    axum::Json(dto)
 }
 
 /// UpdateProjectDTO: keys left out keep their values.
@@ -268,9 +272,8 @@ pub struct PermissionsDto {
 #[utoipa::path(get, path = "/rest/projects/{projectId}/permissions", tag = "projects", params(("projectId" = String, Path)),
     responses((status = 200, body = PermissionsDto)))]
 async fn permissions(access: Authorized<need::ProjectDetail>) -> axum::Json<PermissionsDto> {
-    let role = access.membership.role;
     axum::Json(PermissionsDto {
-        role: role.as_str(),
-        permissions: role.permissions().map(|p| p.key()).collect(),
+        role: access.role_name(),
+        permissions: access.permissions().map(|p| p.key()).collect(),
     })
 }

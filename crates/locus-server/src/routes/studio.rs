@@ -127,6 +127,10 @@ async fn open_share(
         .share(&access.project.id, &path.share_id)
         .await?
         .ok_or(ApiError::NotFound("share (it ends when its view changes)"))?;
+    // Only shares of views the caller may see (a public token may name its views).
+    view_of(&state, &access, &share.view_id)
+        .await
+        .map_err(|_| ApiError::NotFound("share (it ends when its view changes)"))?;
     Ok(axum::Json(share_dto(&state, &share)))
 }
 
@@ -183,7 +187,7 @@ async fn save_view(
             },
             other => other.into(),
         })?;
-    Ok((StatusCode::CREATED, axum::Json(object_dto(&created))))
+    Ok((StatusCode::CREATED, axum::Json(object_dto(&created, true))))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -456,21 +460,28 @@ pub struct StoryDto {
     links: Vec<Link>,
 }
 
-fn story_dto(s: &Story) -> StoryDto {
+/// `authors`: whether `accessInfo` names the story's authors (their e-mails);
+/// never for a public visitor.
+fn story_dto(s: &Story, authors: bool) -> StoryDto {
+    let access_info = if authors {
+        json!({"createdAt": timestamp(s.created_at), "createdBy": s.created_by,
+            "modifiedAt": timestamp(s.modified_at), "modifiedBy": s.modified_by})
+    } else {
+        json!({"createdAt": timestamp(s.created_at), "modifiedAt": timestamp(s.modified_at)})
+    };
     StoryDto {
         id: s.id.clone(),
         title: s.title.clone(),
         description: s.description.clone(),
         blocks: s.blocks.clone(),
         version: s.version,
-        access_info: json!({"createdAt": timestamp(s.created_at), "createdBy": s.created_by,
-            "modifiedAt": timestamp(s.modified_at), "modifiedBy": s.modified_by}),
+        access_info,
         links: Link::this(format!("/rest/projects/{}/stories/{}", s.project_id, s.id)),
     }
 }
 
-fn story_response(s: &Story, status: StatusCode) -> Response {
-    let mut response = (status, axum::Json(story_dto(s))).into_response();
+fn story_response(s: &Story, status: StatusCode, authors: bool) -> Response {
+    let mut response = (status, axum::Json(story_dto(s, authors))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", s.version)) {
         response.headers_mut().insert(header::ETAG, v);
     }
@@ -525,6 +536,12 @@ async fn story_fields<P>(state: &AppState, access: &Authorized<P>, s: &StoryInpu
     Ok(Value::Array(s.blocks.clone()))
 }
 
+/// A public token that names its views shows no stories: a story may show
+/// any view of the project.
+fn hides_stories<P>(access: &Authorized<P>) -> bool {
+    access.public.as_ref().is_some_and(|g| g.restricted)
+}
+
 #[utoipa::path(get, path = "/rest/projects/{projectId}/stories", tag = "stories", params(("projectId" = String, Path), PageQuery),
     responses((status = 200, body = Paged<StoryDto>)))]
 async fn list_stories(
@@ -534,9 +551,13 @@ async fn list_stories(
     Query(paging): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Paged<StoryDto>>> {
     let request = paging.request()?;
+    if hides_stories(&access) {
+        return Ok(axum::Json(Paged::new(Vec::new(), 0, request, &uri)));
+    }
     let page = state.store.stories(&access.project.id, request).await?;
+    let authors = !access.is_public();
     Ok(axum::Json(Paged::new(
-        page.items.iter().map(story_dto).collect(),
+        page.items.iter().map(|s| story_dto(s, authors)).collect(),
         page.total,
         request,
         &uri,
@@ -562,7 +583,7 @@ async fn create_story(
             &blocks,
         )
         .await?;
-    Ok(story_response(&created, StatusCode::CREATED))
+    Ok(story_response(&created, StatusCode::CREATED, true))
 }
 
 #[derive(Debug, Deserialize)]
@@ -582,8 +603,9 @@ async fn get_story(
         .store
         .story(&access.project.id, &path.story_id)
         .await?
+        .filter(|_| !hides_stories(&access))
         .ok_or(ApiError::NotFound("story"))?;
-    Ok(story_response(&story, StatusCode::OK))
+    Ok(story_response(&story, StatusCode::OK, !access.is_public()))
 }
 
 /// Replaces a story, if `If-Match` names its current version.
@@ -616,7 +638,7 @@ async fn update_story(
             StoreError::NotFound => ApiError::NotFound("story"),
             other => other.into(),
         })?;
-    Ok(story_response(&updated, StatusCode::OK))
+    Ok(story_response(&updated, StatusCode::OK, true))
 }
 
 #[utoipa::path(delete, path = "/rest/projects/{projectId}/stories/{storyId}", tag = "stories",

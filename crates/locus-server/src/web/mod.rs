@@ -1,6 +1,8 @@
 //! The web application: server-rendered pages for people, beside the `/rest`
 //! API for programs. Pages are templates with automatic escaping
-//! (`templates/`), one stylesheet, no scripts and no front-end build.
+//! (`templates/`), one stylesheet and no front-end build. The one script is
+//! the public landing page's (`static/public.js`), which must read the token
+//! from the link's fragment, where no server can.
 //!
 //! Handlers here hold no rules of their own: they parse a form, call the same
 //! operation the API calls (`routes::…`) or the store, and render the outcome.
@@ -11,6 +13,7 @@
 mod account;
 mod auth;
 mod projects;
+mod public;
 pub mod render;
 pub mod session;
 
@@ -48,7 +51,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/projects/{projectId}/audit", get(projects::audit))
         .route("/projects/{projectId}/views/{view}", get(projects::view))
+        .route("/public/{projectId}", get(public::landing))
         .route("/static/app.css", get(stylesheet))
+        .route("/static/public.js", get(public::script))
         .layer(axum::middleware::from_fn(render::security_headers))
 }
 

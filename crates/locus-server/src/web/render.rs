@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "users.html",
     "view.html",
     "audit.html",
+    "public.html",
 );
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -132,19 +133,19 @@ pub fn sentence(message: &str) -> String {
 /// framing, no MIME sniffing, and no referrer to other sites (invitation and
 /// reset links carry secrets in their paths). `same-origin` rather than
 /// `no-referrer`, because under `no-referrer` browsers send `Origin: null`
-/// with forms, which the CSRF check must refuse.
+/// with forms, which the CSRF check must refuse. A page that needs another
+/// policy or referrer rule sets its own, which stands.
 pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    ));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // Pages show personal data: keep them out of shared caches (static files say otherwise).
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));

@@ -8,6 +8,7 @@ mod credentials;
 mod invitations;
 mod metadata;
 mod projects;
+mod public;
 mod throttle;
 
 use locus_store::{testing, NewAccount, Store};

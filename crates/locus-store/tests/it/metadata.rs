@@ -7,14 +7,14 @@ contract!(metadata: objects_are_found_by_id_and_by_name_and_names_are_unique, li
     updates_need_the_current_version, personal_views_show_to_their_owner_until_they_are_default_views,
     shares_end_when_the_view_hierarchy_changes, stories_and_bookmarks, a_project_takes_its_content_with_it);
 
-struct Fixture {
-    db: TestDb,
-    pid: String,
-    ann: String,
-    vic: String,
+pub(crate) struct Fixture {
+    pub db: TestDb,
+    pub pid: String,
+    pub ann: String,
+    pub vic: String,
 }
 
-async fn fixture(db: TestDb) -> Fixture {
+pub(crate) async fn fixture(db: TestDb) -> Fixture {
     let ann = db
         .store
         .create_account(&crate::actor(), &new_account("ann@example.org"))
@@ -49,7 +49,13 @@ impl Fixture {
     }
 
     /// Validates `body` like the server does and creates it.
-    async fn create(&self, md_type: MdType, body: Value, who: &str, personal: bool) -> Result<locus_store::MdObject, StoreError> {
+    pub(crate) async fn create(
+        &self,
+        md_type: MdType,
+        body: Value,
+        who: &str,
+        personal: bool,
+    ) -> Result<locus_store::MdObject, StoreError> {
         let links = validate(md_type, &body, false, &self.pid).unwrap_or_else(|p| panic!("{body}: {p:?}"));
         let write = MdWrite {
             md_type,
@@ -81,7 +87,7 @@ impl Fixture {
     }
 }
 
-fn metric(name: &str) -> Value {
+pub(crate) fn metric(name: &str) -> Value {
     json!({"name": name, "type": "metric", "content": {"type": "function_sum", "content": [{"type": "property", "value": "baskets.amount"}]}})
 }
 
@@ -90,11 +96,11 @@ fn indicator(name: &str, metric: &str) -> Value {
         "content": {"metric": format!("/rest/projects/$projectId/md/metrics?name={metric}")}})
 }
 
-fn dashboard(name: &str) -> Value {
+pub(crate) fn dashboard(name: &str) -> Value {
     json!({"name": name, "type": "dashboard", "content": {"blockRows": []}})
 }
 
-fn view(name: &str, title: &str, dashboard: &str) -> Value {
+pub(crate) fn view(name: &str, title: &str, dashboard: &str) -> Value {
     json!({"name": name, "type": "view", "title": title, "description": "A view",
         "content": {"dashboard": format!("/rest/projects/$projectId/md/dashboards?name={dashboard}")}})
 }
