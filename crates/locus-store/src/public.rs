@@ -63,18 +63,19 @@ pub struct PublicSession {
     pub access: Option<ProjectAccess>,
 }
 
-const TOKEN_COLUMNS: &str = "t.id, t.project_id, t.account_id, t.name, t.secret_hash, t.created_at, t.expires_at";
+const TOKEN_COLUMNS: &str = "t.id AS t_id, t.project_id AS t_project_id, t.account_id AS t_account_id, t.name AS t_name, \
+     t.secret_hash AS t_secret_hash, t.created_at AS t_created_at, t.expires_at AS t_expires_at";
 
 fn token_from_row(row: &impl Cols, views: Vec<String>) -> Result<PublicToken> {
     Ok(PublicToken {
-        id: row.text("id")?,
-        project_id: row.text("project_id")?,
-        account_id: row.text("account_id")?,
-        name: row.text("name")?,
-        secret_hash: row.text("secret_hash")?,
+        id: row.text("t_id")?,
+        project_id: row.text("t_project_id")?,
+        account_id: row.text("t_account_id")?,
+        name: row.text("t_name")?,
+        secret_hash: row.text("t_secret_hash")?,
         views,
-        created_at: row.int("created_at")?,
-        expires_at: row.opt_int("expires_at")?,
+        created_at: row.int("t_created_at")?,
+        expires_at: row.opt_int("t_expires_at")?,
     })
 }
 
@@ -157,7 +158,7 @@ impl Store {
         .await?;
         let mut tokens = Vec::with_capacity(rows.len());
         for row in &rows {
-            let id = row.text("id")?;
+            let id = row.text("t_id")?;
             let mut names = Vec::new();
             for v in &views {
                 if v.text("token_id")? == id {

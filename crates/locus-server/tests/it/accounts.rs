@@ -251,23 +251,7 @@ async fn only_operators_mark_accounts_as_able_to_share_publicly() {
     let app = TestApp::spawn().await;
     let ann = app.user().await;
     let service = app.user().await;
-    let ops = locus_store::NewAccount {
-        email: "ops@example.org".into(),
-        given_name: "Olga".into(),
-        surname: "Ops".into(),
-        phone_number: None,
-        consent_granted: true,
-        password_hash: locus_server::auth::passwords::hash(crate::PASSWORD.into()).await.unwrap(),
-        operator: true,
-        preferences: json!({}),
-    };
-    app.state
-        .store
-        .create_account(&locus_store::Actor::operator_cli(), &ops)
-        .await
-        .unwrap();
-    let (_, token) = app.sign_in("ops@example.org", crate::PASSWORD).await;
-    let operator = token["access_token"].as_str().unwrap().to_owned();
+    let operator = app.operator().await;
     let path = format!("/rest/accounts/{}/anonymous", service.id);
 
     let (status, _) = app

@@ -15,6 +15,7 @@ mod metadata;
 mod multi_instance;
 mod openapi;
 mod projects;
+mod public;
 mod reset;
 mod smtp;
 mod tokens;
@@ -152,6 +153,29 @@ impl TestApp {
             password: PASSWORD.to_owned(),
             bearer: token["access_token"].as_str().expect("access_token").to_owned(),
         }
+    }
+
+    /// Creates a platform operator (as `locus admin create-account --operator`
+    /// does) and answers its bearer.
+    pub async fn operator(&self) -> String {
+        let email = format!("ops-{}@example.org", locus_core::random_base62(10).to_lowercase());
+        let ops = locus_store::NewAccount {
+            email: email.clone(),
+            given_name: "Olga".into(),
+            surname: "Ops".into(),
+            phone_number: None,
+            consent_granted: true,
+            password_hash: locus_server::auth::passwords::hash(PASSWORD.into()).await.unwrap(),
+            operator: true,
+            preferences: json!({}),
+        };
+        self.state
+            .store
+            .create_account(&locus_store::Actor::operator_cli(), &ops)
+            .await
+            .unwrap();
+        let (_, token) = self.sign_in(&email, PASSWORD).await;
+        token["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Creates a personal access token for `user`; returns (id, secret).
