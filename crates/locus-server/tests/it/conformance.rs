@@ -6,6 +6,7 @@ use crate::metadata::{dashboard, metric, settings, view};
 use crate::projects::create_project;
 use crate::{TestApp, User};
 use locus_core::metadata::{validate, MdType};
+use locus_core::Permission;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -314,6 +315,58 @@ async fn resolve(app: &TestApp, admin: &User, member: &User, pid: &str, share: &
     path
 }
 
+/// Runs every probe with `bearer` (acting for `member`) and checks each
+/// answer against `allowed(permission key)`; answers the number of probes.
+#[allow(clippy::too_many_arguments)]
+async fn probe_all(
+    app: &TestApp,
+    admin: &User,
+    member: &User,
+    bearer: &str,
+    fixture: &Fixture,
+    share: &str,
+    who: &str,
+    allowed: impl Fn(&str) -> bool,
+) -> usize {
+    let mut checked = 0;
+    for probe in probes() {
+        let path = resolve(app, admin, member, &fixture.pid, share, &probe).await;
+        let body = probe.body.map(|make| make(fixture));
+        let mut req = app
+            .client
+            .request(probe.method.clone(), format!("{}{path}", app.base))
+            .bearer_auth(bearer);
+        if probe.method == Method::PUT && path.contains("/md/") {
+            req = req.header("If-Match", "1");
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        let expected = allowed(probe.permission) || probe.or.is_some_and(&allowed);
+        if expected {
+            assert!(
+                status.is_success(),
+                "{who} should be allowed {} ({} {path}): {status} {answer}",
+                probe.permission,
+                probe.method
+            );
+        } else {
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{who} should be denied {}: {answer}",
+                probe.permission
+            );
+            assert_eq!(answer["permission"], probe.permission, "the 403 names the missing permission");
+        }
+        checked += 1;
+    }
+    checked
+}
+
 #[tokio::test]
 async fn every_role_gets_exactly_what_the_matrix_grants() {
     let app = TestApp::spawn().await;
@@ -344,41 +397,8 @@ async fn every_role_gets_exactly_what_the_matrix_grants() {
             .await;
         assert_eq!(status, StatusCode::OK);
         let share = content(&app, &admin, &fixture.pid).await;
-        for probe in probes() {
-            let path = resolve(&app, &admin, &member, &fixture.pid, &share, &probe).await;
-            let body = probe.body.map(|make| make(&fixture));
-            let mut req = app
-                .client
-                .request(probe.method.clone(), format!("{}{path}", app.base))
-                .bearer_auth(&member.bearer);
-            if probe.method == Method::PUT && path.contains("/md/") {
-                req = req.header("If-Match", "1");
-            }
-            if let Some(body) = body {
-                req = req.json(&body);
-            }
-            let resp = req.send().await.unwrap();
-            let status = resp.status();
-            let answer: Value = resp.json().await.unwrap_or(Value::Null);
-            let expected = grants[probe.permission] || probe.or.is_some_and(|broader| grants[broader]);
-            if expected {
-                assert!(
-                    status.is_success(),
-                    "{role} should be allowed {} ({} {path}): {status} {answer}",
-                    probe.permission,
-                    probe.method
-                );
-            } else {
-                assert_eq!(
-                    status,
-                    StatusCode::FORBIDDEN,
-                    "{role} should be denied {}: {answer}",
-                    probe.permission
-                );
-                assert_eq!(answer["permission"], probe.permission, "the 403 names the missing permission");
-            }
-            checked += 1;
-        }
+        let allowed = |key: &str| grants[key];
+        checked += probe_all(&app, &admin, &member, &member.bearer, &fixture, &share, role, allowed).await;
     }
     assert_eq!(checked, 7 * probes().len());
 }
@@ -411,4 +431,51 @@ async fn non_members_get_404_and_disabled_members_403_on_every_probe() {
         let (status, _) = app.call(probe.method.clone(), &path, Some(&disabled.bearer), body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "disabled member {}", probe.permission);
     }
+}
+
+/// The ANONYMOUS column: every probe with a public bearer, for a service
+/// account holding VIEWER and one holding ADMIN. Whatever the role, a public
+/// visitor gets the role's grants within the public read-only set.
+#[tokio::test]
+async fn a_public_visitor_gets_the_service_accounts_grants_capped_at_reading() {
+    let app = TestApp::spawn().await;
+    let matrix = matrix();
+    let admin = app.user().await;
+    let operator = app.operator().await;
+    let mut checked = 0;
+    for role in ["VIEWER", "ADMIN"] {
+        let grants = &matrix[role];
+        let service = app.user().await;
+        let fixture = Fixture {
+            pid: create_project(&app, &admin, role).await["id"].as_str().unwrap().to_owned(),
+            spare: app.user().await,
+        };
+        let (status, _) = app
+            .post(
+                &format!("/rest/projects/{}/members", fixture.pid),
+                Some(&admin.bearer),
+                json!({"accountId": service.id, "role": role}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let flag = format!("/rest/accounts/{}/anonymous", service.id);
+        let (status, _) = app
+            .call(Method::PUT, &flag, Some(&operator), Some(json!({"anonymous": true})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let share = content(&app, &admin, &fixture.pid).await;
+        let (status, token) = app
+            .post(
+                &format!("/rest/projects/{}/publicAccessTokens", fixture.pid),
+                Some(&service.bearer),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        let bearer = crate::public::public_bearer(&app, token["token"].as_str().unwrap()).await;
+        let allowed = |key: &str| grants[key] && Permission::from_key(key).is_some_and(Permission::reaches_public);
+        let who = format!("ANONYMOUS through {role}");
+        checked += probe_all(&app, &admin, &service, &bearer, &fixture, &share, &who, allowed).await;
+    }
+    assert_eq!(checked, 2 * probes().len());
 }

@@ -121,3 +121,19 @@ async fn a_role_change_on_one_instance_counts_on_the_next_request_to_the_other()
         "removed through A, gone on B at once"
     );
 }
+
+#[tokio::test]
+async fn revoking_a_public_token_on_one_instance_ends_its_link_on_the_other() {
+    let Some((a, b)) = two_instances().await else { return };
+    let s = crate::public::shared_project(&a, "VIEWER").await;
+    let created = s.token(&a, serde_json::json!({})).await;
+    let bearer = crate::public::public_bearer(&b, created["token"].as_str().unwrap()).await;
+    let detail = format!("/rest/projects/{}", s.pid);
+    assert_eq!(b.get(&detail, &bearer).await.0, StatusCode::OK);
+    let revoke = format!("/rest/projects/{}/publicAccessTokens/{}", s.pid, created["id"].as_str().unwrap());
+    assert_eq!(
+        a.call(Method::DELETE, &revoke, Some(&s.admin.bearer), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(b.get(&detail, &bearer).await.0, StatusCode::UNAUTHORIZED);
+}

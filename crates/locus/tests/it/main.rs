@@ -506,7 +506,7 @@ async fn project_dump_and_push_copy_metadata_between_projects_all_or_nothing() {
 async fn admin_set_anonymous_turns_public_sharing_on_and_off() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), None);
-    let (_, bearer, _) = operator_with_project(dir.path(), &server, "Shared").await;
+    let (_, bearer, pid) = operator_with_project(dir.path(), &server, "Shared").await;
     let anonymous = |bearer: String| {
         let base = server.base.clone();
         async move {
@@ -529,7 +529,28 @@ async fn admin_set_anonymous_turns_public_sharing_on_and_off() {
         Some(true),
         "seen on the next request, from another process"
     );
+    // A public link of the project works while the flag is on…
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/rest/projects/{pid}/publicAccessTokens", server.base))
+        .bearer_auth(&bearer)
+        .json(&json!({"name": "launch"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, exchanged) = post(&server.base, "/rest/oauth/token", json!({"refresh_token": created["token"]})).await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    let public = exchanged["access_token"].as_str().unwrap().to_owned();
+    let detail = |bearer: String| {
+        let url = format!("{}/rest/projects/{pid}", server.base);
+        async move { reqwest::Client::new().get(url).bearer_auth(bearer).send().await.unwrap().status() }
+    };
+    assert_eq!(detail(public.clone()).await, StatusCode::OK);
     admin(dir.path(), None, &["set-anonymous", "--email", "ops@example.org", "off"], None);
     assert_eq!(anonymous(bearer).await, Some(false));
+    // …and ends on the next request once another process switched it off.
+    assert_eq!(detail(public).await, StatusCode::UNAUTHORIZED);
     server.stop();
 }
