@@ -180,7 +180,7 @@ pub(crate) async fn issue<P>(
 
 /// Whose tokens the caller may manage: every token of the project with
 /// `project.update`, else an anonymous-capable member's own.
-fn managed_by<P>(access: &Authorized<P>) -> ApiResult<Option<&str>> {
+pub(crate) fn managed_by<P>(access: &Authorized<P>) -> ApiResult<Option<&str>> {
     if access.is_public() {
         return Err(ApiError::forbidden("public visitors cannot manage public access"));
     }

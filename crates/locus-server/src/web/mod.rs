@@ -51,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/projects/{projectId}/audit", get(projects::audit))
         .route("/projects/{projectId}/views/{view}", get(projects::view))
+        .route("/projects/{projectId}/public", get(public::manage).post(public::create_link))
+        .route("/projects/{projectId}/public/{tokenId}/revoke", post(public::revoke_link))
         .route("/public/{projectId}", get(public::landing))
         .route("/static/app.css", get(stylesheet))
         .route("/static/public.js", get(public::script))

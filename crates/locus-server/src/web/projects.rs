@@ -106,7 +106,7 @@ pub async fn create(State(state): State<AppState>, signed_in: SignedIn, Form(for
 }
 
 /// What every project page shows in its header and menu.
-fn project_values<P>(access: &Authorized<P>) -> Value {
+pub(super) fn project_values<P>(access: &Authorized<P>) -> Value {
     let can = |p: Permission| access.require(p).is_ok();
     context! {
         project => context! {
@@ -117,6 +117,7 @@ fn project_values<P>(access: &Authorized<P>) -> Value {
         role => access.membership.role.as_str(),
         can_manage_users => can(Permission::MembershipList),
         can_read_audit => can(Permission::AuditRead),
+        can_share_publicly => access.caller.account.anonymous || can(Permission::ProjectUpdate),
     }
 }
 

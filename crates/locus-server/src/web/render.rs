@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "view.html",
     "audit.html",
     "public.html",
+    "public_access.html",
 );
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -315,3 +315,57 @@ async fn the_user_management_story_in_a_real_browser() {
     admin.close().await.unwrap();
     guest.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_public_link_story_in_a_real_browser() {
+    if std::env::var("LOCUS_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!("LOCUS_SKIP_BROWSER=1: the public link story is skipped");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let shared = crate::public::shared_project(&app, "VIEWER").await;
+    let driver = Driver::start().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let service = driver.browser(&profiles.path().join("service")).await;
+    let visitor = driver.browser(&profiles.path().join("visitor")).await;
+    let base = app.base.clone();
+
+    // The service account signs in and makes a link that shows one view.
+    service.goto(&format!("{base}/sign-in")).await.unwrap();
+    fill(&service, "email", &shared.service.email).await;
+    fill(&service, "password", PASSWORD).await;
+    click(&service, "#submit").await;
+    service.goto(&format!("{base}/projects/{}", shared.pid)).await.unwrap();
+    click(&service, "#menu-public").await;
+    find(&service, Locator::Id("no-public-links")).await;
+    fill(&service, "public-name", "Conference").await;
+    find(&service, Locator::Id("public-view-v1")).await.click().await.unwrap();
+    click(&service, "#create-public-link").await;
+    let link = find(&service, Locator::Id("new-public-link"))
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(link.starts_with(&format!("{base}/public/{}#token=lpub_", shared.pid)), "{link}");
+    assert!(text(&service, "#public-links").await.contains("v1"));
+    shot(&service, "public-access").await;
+
+    // Anyone with the link, signed in nowhere, sees the project and that view only.
+    visitor.goto(&link).await.unwrap();
+    assert_eq!(text(&visitor, "#public-title").await, "Harbour");
+    find(&visitor, Locator::Css("#public-views li[data-view=\"v1\"]")).await;
+    assert!(visitor.find(Locator::Css("#public-views li[data-view=\"v2\"]")).await.is_err());
+    assert!(!visitor.source().await.unwrap().contains('@'), "no e-mail on the public page");
+    shot(&visitor, "public").await;
+
+    // Revoked, the link opens nothing on the visitor's next visit.
+    click(&service, "button.revoke-link").await;
+    assert!(text(&service, "#notice").await.contains("revoked"));
+    visitor.refresh().await.unwrap();
+    let status = find(&visitor, Locator::Css("#public-status.error")).await;
+    assert!(status.text().await.unwrap().contains("does not open the project"));
+
+    service.close().await.unwrap();
+    visitor.close().await.unwrap();
+}
