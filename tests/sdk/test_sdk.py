@@ -177,6 +177,33 @@ def _():
         assert helpers[kind].list() == [], kind
 
 
+@check("a public access token opens a project read-only through the client")
+def _():
+    sdk, pid = state["sdk"], state["created"][3]
+    md = sdk.open(pid).metadata
+    for kind, _, body in METADATA:
+        {"datasets": md.datasets, "metrics": md.metrics, "indicators": md.indicators,
+         "dashboards": md.dashboards, "views": md.views}[kind].create(body)
+    # The account was switched on for public sharing by `locus admin set-anonymous`.
+    r = requests.post(f"{SERVER}/rest/projects/{pid}/publicAccessTokens", json={"name": "sdk", "views": ["shops_view"]},
+                      headers={"Authorization": f"Bearer {sdk.client.bearer_token}"})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["link"].endswith(f"/public/{pid}#token={created['token']}"), created
+    public = Sdk(created["token"], SERVER)
+    project = public.open(pid)
+    assert [v["name"] for v in project.metadata.views.list()] == ["shops_view"]
+    assert [d["name"] for d in project.metadata.dashboards.list()] == ["main_dashboard"]
+    assert project.metadata.metrics.list() == [], "only what the allowed view reaches"
+    try:
+        project.metadata.views.create({"name": "graffiti", "type": "view", "title": "x",
+                                       "content": {"dashboard": link("dashboards", "main_dashboard")}})
+    except requests.HTTPError as e:
+        assert e.response.status_code == 403, e.response.text
+    else:
+        raise AssertionError("a public visitor created a view")
+
+
 failed = sum(1 for _, e in results if e)
 print(f"{len(results) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
