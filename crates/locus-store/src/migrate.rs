@@ -27,6 +27,7 @@ const SQLITE: &[Migration] = migrations!(
     4 => "sqlite/0004_audit.sql",
     5 => "common/0005_metadata.sql",
     6 => "common/0006_public_access.sql",
+    7 => "sqlite/0007_audit_clustered.sql",
 );
 const POSTGRES: &[Migration] = migrations!(
     1 => "common/0001_accounts.sql",
@@ -38,6 +39,11 @@ const POSTGRES: &[Migration] = migrations!(
 );
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
+    run_until(store, i64::MAX).await
+}
+
+/// Applies the migrations up to `last` (all of them in [`run`]; tests stop earlier).
+async fn run_until(store: &Store, last: i64) -> Result<()> {
     let migrations = match store.backend {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
@@ -53,7 +59,7 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         .fetch_one(&mut *tx)
         .await?;
     let applied = applied.unwrap_or(0);
-    for m in migrations.iter().filter(|m| m.version > applied) {
+    for m in migrations.iter().filter(|m| m.version > applied && m.version <= last) {
         tracing::info!(version = m.version, backend = store.backend.name(), "applying migration");
         tx.execute(m.sql).await.map_err(|source| StoreError::Migration {
             version: m.version,
@@ -67,4 +73,66 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AuditQuery, Backend, Store};
+
+    /// Migration 7 rebuilds SQLite's audit table: every event stays, readable
+    /// as before, and the table is still append-only.
+    #[tokio::test]
+    async fn the_clustered_audit_table_keeps_every_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("old.db").display());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+        let old = Store {
+            pool,
+            backend: Backend::Sqlite,
+            fast: None,
+        };
+        super::run_until(&old, 6).await.unwrap();
+        for (id, project) in [("1", Some("p1")), ("2", None)] {
+            sqlx::query(
+                "INSERT INTO audit_events (event_id, project_id, account_id, request_id, remote_host, event_type, created_at, content) \
+                 VALUES ($1, $2, 'acc', 'req', 'host', 'kind', 5, '{}')",
+            )
+            .bind(format!("{id:0>56}"))
+            .bind(project)
+            .execute(&old.pool)
+            .await
+            .unwrap();
+        }
+        old.close().await;
+
+        let store = Store::open(&url).await.unwrap();
+        let in_project = AuditQuery {
+            project_id: Some("p1".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        let events = store.audit_events(&in_project).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            store.audit_event("p1", &events[0].event_id).await.unwrap().unwrap().event_type,
+            "kind"
+        );
+        let of_account = AuditQuery {
+            account_id: Some("acc".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        let mut projects: Vec<Option<String>> = store
+            .audit_events(&of_account)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.project_id)
+            .collect();
+        projects.sort();
+        assert_eq!(projects, [None, Some("p1".to_owned())]);
+        let refused = sqlx::query("DELETE FROM audit_events").execute(&store.pool).await;
+        assert!(refused.is_err(), "still append-only");
+    }
 }

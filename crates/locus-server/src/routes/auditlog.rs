@@ -248,11 +248,7 @@ async fn one_event(
     access: Authorized<need::AuditRead>,
     Path(event_id): Path<String>,
 ) -> ApiResult<axum::Json<AuditEventDto>> {
-    let event = state
-        .store
-        .audit_event(&event_id)
-        .await?
-        .filter(|e| e.project_id.as_deref() == Some(access.project.id.as_str()));
+    let event = state.store.audit_event(&access.project.id, &event_id).await?;
     Ok(axum::Json(AuditEventDto::from(&event.ok_or(ApiError::NotFound("event"))?)))
 }
 
