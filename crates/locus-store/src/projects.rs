@@ -123,7 +123,7 @@ pub(crate) const PROJECT_COLUMNS: &str = "p.id AS p_id, p.organization_id AS p_o
 pub(crate) const MEMBERSHIP_COLUMNS: &str = "m.id AS m_id, m.project_id AS m_project_id, m.account_id AS m_account_id, \
      m.role AS m_role, m.status AS m_status, m.created_at AS m_created_at, m.modified_at AS m_modified_at";
 
-pub(crate) fn project_from_row(row: &impl Cols) -> Result<Project> {
+fn project_from_row(row: &impl Cols) -> Result<Project> {
     Ok(Project {
         id: row.text("p_id")?,
         organization_id: row.text("p_organization_id")?,
@@ -137,7 +137,7 @@ pub(crate) fn project_from_row(row: &impl Cols) -> Result<Project> {
     })
 }
 
-pub(crate) fn membership_from_row(row: &impl Cols) -> Result<Option<Membership>> {
+fn membership_from_row(row: &impl Cols) -> Result<Option<Membership>> {
     let Some(id) = row.opt_text("m_id")? else { return Ok(None) };
     let role = row.text("m_role")?;
     let status = row.text("m_status")?;
@@ -158,15 +158,18 @@ fn required_membership(row: &impl Cols) -> Result<Membership> {
 
 /// The session, account, project and membership of one request.
 fn session_in_project_from_row(row: &impl Cols) -> Result<(SessionAccount, Option<ProjectAccess>)> {
-    let session = session_from_row(row)?;
-    let project = match row.opt_text("p_id")? {
-        Some(_) => Some(ProjectAccess {
+    Ok((session_from_row(row)?, project_access_from_row(row)?))
+}
+
+/// The project and membership columns of a LEFT JOIN: `None` when no project matched.
+pub(crate) fn project_access_from_row(row: &impl Cols) -> Result<Option<ProjectAccess>> {
+    match row.opt_text("p_id")? {
+        Some(_) => Ok(Some(ProjectAccess {
             project: project_from_row(row)?,
             membership: membership_from_row(row)?,
-        }),
-        None => None,
-    };
-    Ok((session, project))
+        })),
+        None => Ok(None),
+    }
 }
 
 fn organization_from_row(row: &sqlx::any::AnyRow) -> Result<Organization> {

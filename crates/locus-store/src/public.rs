@@ -11,7 +11,7 @@
 
 use crate::accounts::{account_from_row, ACCOUNT_COLUMNS};
 use crate::audit::{record, Actor};
-use crate::projects::{membership_from_row, project_from_row, MEMBERSHIP_COLUMNS, PROJECT_COLUMNS};
+use crate::projects::{project_access_from_row, MEMBERSHIP_COLUMNS, PROJECT_COLUMNS};
 use crate::row::Cols;
 use crate::{Account, ProjectAccess, Result, Store, StoreError};
 use std::sync::LazyLock;
@@ -80,19 +80,12 @@ fn token_from_row(row: &impl Cols, views: Vec<String>) -> Result<PublicToken> {
 }
 
 fn public_session_from_row(row: &impl Cols) -> Result<PublicSession> {
-    let access = match row.opt_text("p_id")? {
-        Some(_) => Some(ProjectAccess {
-            project: project_from_row(row)?,
-            membership: membership_from_row(row)?,
-        }),
-        None => None,
-    };
     Ok(PublicSession {
         secret_hash: row.text("ps_secret_hash")?,
         token_id: row.text("t_id")?,
         restricted: row.int("t_restricted")? != 0,
         account: account_from_row(row)?,
-        access,
+        access: project_access_from_row(row)?,
     })
 }
 
@@ -176,24 +169,17 @@ impl Store {
     }
 
     /// A token by id, whatever its project, with its service account: what an
-    /// exchange checks before it opens a session.
+    /// exchange checks before it opens a session. Its `views` are left empty:
+    /// an exchange does not need them (every public request reads them afresh).
     pub async fn public_token_to_exchange(&self, id: &str) -> Result<Option<(PublicToken, Account)>> {
         let row = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS}, \
-             (SELECT COUNT(*) FROM public_token_views v WHERE v.token_id = t.id) AS view_count, {ACCOUNT_COLUMNS} \
-             FROM public_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1"
+            "SELECT {TOKEN_COLUMNS}, {ACCOUNT_COLUMNS} FROM public_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        // Only whether it is restricted matters here; the names are read where they are used.
-        let views = if row.int("view_count")? > 0 {
-            vec![String::new()]
-        } else {
-            Vec::new()
-        };
-        Ok(Some((token_from_row(&row, views)?, account_from_row(&row)?)))
+        row.map(|row| Ok((token_from_row(&row, Vec::new())?, account_from_row(&row)?)))
+            .transpose()
     }
 
     /// Revokes a token; its public sessions go with it (cascade).

@@ -57,8 +57,8 @@ async fn token(
                     "must be 1 to 2000 characters of [A-Za-z0-9._-]",
                 ));
             }
-            if secrets::parse(Kind::PublicToken, &token).is_some() {
-                return exchange_public_token(&state, &addr, &token).await.map(axum::Json);
+            if let Some((id, secret)) = secrets::parse(Kind::PublicToken, &token) {
+                return exchange_public_token(&state, &addr, id, secret).await.map(axum::Json);
             }
             match exchange_access_token(&state, &token).await? {
                 Some(found) => found,
@@ -116,28 +116,25 @@ async fn exchange_access_token(state: &AppState, token: &str) -> ApiResult<Optio
 /// Exchanges a public access token for a short-lived public bearer, which acts
 /// in the token's project only, as an ANONYMOUS visitor. Exchanges are
 /// rate-limited per client address, and counted for the token's hourly event.
-async fn exchange_public_token(state: &AppState, addr: &str, token: &str) -> ApiResult<TokenResponseDto> {
+async fn exchange_public_token(state: &AppState, addr: &str, id: &str, secret: &str) -> ApiResult<TokenResponseDto> {
     state.public.exchanges.hit(addr)?;
     let address_limit = state.settings.limits.signin_address();
     let now = locus_store::now_millis();
-    let live = match secrets::parse(Kind::PublicToken, token) {
-        Some((id, secret)) => match state.store.public_token_to_exchange(id).await? {
-            Some((found, account))
-                if secrets::verify(secret, &found.secret_hash) && found.is_live(now) && account.is_active() && account.anonymous =>
-            {
-                let access = state.store.project_access(&found.project_id, &account.id).await?;
-                access
-                    .filter(|a| {
-                        a.project.enabled
-                            && a.membership
-                                .as_ref()
-                                .is_some_and(|m| m.status == locus_core::MembershipStatus::Enabled)
-                    })
-                    .map(|_| found)
-            }
-            _ => None,
-        },
-        None => None,
+    let live = match state.store.public_token_to_exchange(id).await? {
+        Some((found, account))
+            if secrets::verify(secret, &found.secret_hash) && found.is_live(now) && account.is_active() && account.anonymous =>
+        {
+            // Fail early for a link whose membership is gone; every request checks it again.
+            let access = state.store.project_access(&found.project_id, &account.id).await?;
+            let enabled = |a: &locus_store::ProjectAccess| {
+                a.project.enabled
+                    && a.membership
+                        .as_ref()
+                        .is_some_and(|m| m.status == locus_core::MembershipStatus::Enabled)
+            };
+            access.filter(enabled).map(|_| found)
+        }
+        _ => None,
     };
     let Some(found) = live else {
         limits::count_failure(&state.store, &[(address_limit, addr)]).await?;

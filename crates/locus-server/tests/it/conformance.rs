@@ -315,6 +315,25 @@ async fn resolve(app: &TestApp, admin: &User, member: &User, pid: &str, share: &
     path
 }
 
+/// A fresh project of `admin`'s with its content, `member` holding `role` in
+/// it; answers the fixture and the live share.
+async fn project_with(app: &TestApp, admin: &User, member: &User, role: &str) -> (Fixture, String) {
+    let fixture = Fixture {
+        pid: create_project(app, admin, role).await["id"].as_str().unwrap().to_owned(),
+        spare: app.user().await,
+    };
+    let (status, _) = app
+        .post(
+            &format!("/rest/projects/{}/members", fixture.pid),
+            Some(&admin.bearer),
+            json!({"accountId": member.id, "role": role}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let share = content(app, admin, &fixture.pid).await;
+    (fixture, share)
+}
+
 /// Runs every probe with `bearer` (acting for `member`) and checks each
 /// answer against `allowed(permission key)`; answers the number of probes.
 #[allow(clippy::too_many_arguments)]
@@ -384,19 +403,7 @@ async fn every_role_gets_exactly_what_the_matrix_grants() {
     ] {
         let grants = &matrix[role];
         let member = app.user().await;
-        let fixture = Fixture {
-            pid: create_project(&app, &admin, role).await["id"].as_str().unwrap().to_owned(),
-            spare: app.user().await,
-        };
-        let (status, _) = app
-            .post(
-                &format!("/rest/projects/{}/members", fixture.pid),
-                Some(&admin.bearer),
-                json!({"accountId": member.id, "role": role}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        let share = content(&app, &admin, &fixture.pid).await;
+        let (fixture, share) = project_with(&app, &admin, &member, role).await;
         let allowed = |key: &str| grants[key];
         checked += probe_all(&app, &admin, &member, &member.bearer, &fixture, &share, role, allowed).await;
     }
@@ -446,24 +453,12 @@ async fn a_public_visitor_gets_the_service_accounts_grants_capped_at_reading() {
     for role in ["VIEWER", "ADMIN"] {
         let grants = &matrix[role];
         let service = app.user().await;
-        let fixture = Fixture {
-            pid: create_project(&app, &admin, role).await["id"].as_str().unwrap().to_owned(),
-            spare: app.user().await,
-        };
-        let (status, _) = app
-            .post(
-                &format!("/rest/projects/{}/members", fixture.pid),
-                Some(&admin.bearer),
-                json!({"accountId": service.id, "role": role}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
+        let (fixture, share) = project_with(&app, &admin, &service, role).await;
         let flag = format!("/rest/accounts/{}/anonymous", service.id);
         let (status, _) = app
             .call(Method::PUT, &flag, Some(&operator), Some(json!({"anonymous": true})))
             .await;
         assert_eq!(status, StatusCode::OK);
-        let share = content(&app, &admin, &fixture.pid).await;
         let (status, token) = app
             .post(
                 &format!("/rest/projects/{}/publicAccessTokens", fixture.pid),
