@@ -125,7 +125,8 @@ const INSERT_EVENT: &str =
 /// change affected. On SQLite the two go to the connection as one batch: a
 /// statement is a round trip to sqlx's worker thread, and that trip, not the
 /// row, was most of what an event cost. PostgreSQL's extended protocol takes
-/// one statement at a time, so there they stay two.
+/// one statement at a time, so there they stay two. A change that affects no
+/// row and is then refused rolls back with its event, as with [`record`].
 pub(crate) async fn execute_recorded<'q>(
     tx: &mut Tx,
     sql: &'static str,
