@@ -819,3 +819,61 @@ async fn a_share_link_opens_the_view_with_its_state_until_the_view_changes() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn the_public_access_page_makes_links_only_for_switched_on_accounts_and_admins_revoke_them() {
+    let app = TestApp::spawn().await;
+    let shared = crate::public::shared_project(&app, "VIEWER").await;
+    let pid = &shared.pid;
+    let page = format!("/projects/{pid}/public");
+
+    // The admin was never switched on: the page says so, and a forged form is refused.
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(&shared.admin).await;
+    let seen = admin.get(&format!("/projects/{pid}")).await;
+    assert!(seen.body.contains("id=\"menu-public\""), "admins see the page to revoke links");
+    let seen = admin.get(&page).await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(seen.body.contains("id=\"public-not-enabled\"") && !seen.body.contains("id=\"public-form\""));
+    let forged = admin.post(&page, &[("name", "mine")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+
+    // A plain member sees no menu entry, and is refused the page.
+    let viewer = app.user().await;
+    app.post(
+        &format!("/rest/projects/{pid}/members"),
+        Some(&shared.admin.bearer),
+        json!({"accountId": viewer.id, "role": "VIEWER"}),
+    )
+    .await;
+    let mut v = Visitor::new(&app);
+    v.sign_in(&viewer).await;
+    assert!(!v.get(&format!("/projects/{pid}")).await.body.contains("menu-public"));
+    assert_eq!(v.get(&page).await.status, StatusCode::FORBIDDEN);
+
+    // The service account: a bad expiry re-renders the form with the reason; a good form shows the link once.
+    let mut service = Visitor::new(&app);
+    service.sign_in(&shared.service).await;
+    let bad = service.post(&page, &[("name", "x"), ("expires_at", "2001-01-01T00:00")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("id=\"error\"") && bad.body.contains("future"), "{}", bad.body);
+    let made = service.post(&page, &[("name", "Website"), ("view:v2", "on")]).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let marker = "id=\"new-public-link\" value=\"";
+    let start = made.body.find(marker).unwrap() + marker.len();
+    let link = made.body[start..].split('"').next().unwrap().replace("&#x2f;", "/");
+    assert!(link.starts_with(&format!("{}/public/{pid}#token=lpub_", app.base)), "{link}");
+    let token = link.split("#token=").nth(1).unwrap();
+    let tokens = app.state.store.public_tokens(pid, None).await.unwrap();
+    assert_eq!((tokens.len(), tokens[0].views.as_slice()), (1, ["v2".to_owned()].as_slice()));
+    assert!(!service.get(&page).await.body.contains(token), "shown once");
+
+    // The admin sees the link and revokes it; the link then opens nothing.
+    let bearer = crate::public::public_bearer(&app, token).await;
+    let listed = admin.get(&page).await;
+    assert!(listed.body.contains("Website"));
+    let revoked = admin.post(&format!("{page}/{}/revoke", tokens[0].id), &[]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert!(admin.get(revoked.location()).await.body.contains("revoked"));
+    assert_eq!(app.get(&format!("/rest/projects/{pid}"), &bearer).await.0, StatusCode::UNAUTHORIZED);
+}
