@@ -250,18 +250,40 @@ impl Store {
                  WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
             )
         });
-        if let Some(fast) = &self.fast {
-            return fast.query_row(&SQL, &[("$1", &session_id), ("$2", &now), ("$3", &project_id)], |row| {
-                session_in_project_from_row(row)
-            });
+        let (id, pid) = (session_id, project_id);
+        self.session_row(
+            &SQL,
+            id,
+            now,
+            pid,
+            |r| session_in_project_from_row(r),
+            |r| session_in_project_from_row(r),
+        )
+        .await
+    }
+
+    /// Runs a per-request query of a session (`$1`), the time (`$2`) and a
+    /// project (`$3`): on the SQLite fast path when there is one. `fast` and
+    /// `any` are the same decoder, for each driver's rows.
+    pub(crate) async fn session_row<T>(
+        &self,
+        sql: &str,
+        session_id: &str,
+        now: i64,
+        project_id: &str,
+        fast: impl FnOnce(&crate::row::NamedRow<'_, '_>) -> Result<T>,
+        any: impl FnOnce(&sqlx::any::AnyRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        if let Some(reads) = &self.fast {
+            return reads.query_row(sql, &[("$1", &session_id), ("$2", &now), ("$3", &project_id)], fast);
         }
-        let row = sqlx::query(&SQL)
+        let row = sqlx::query(sql)
             .bind(session_id)
             .bind(now)
             .bind(project_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(session_in_project_from_row).transpose()
+        row.as_ref().map(any).transpose()
     }
 
     /// The projects in which the account has an ENABLED membership, with that membership.

@@ -231,18 +231,9 @@ impl Store {
                  AND a.status = 'ENABLED' AND a.anonymous = 1"
             )
         });
-        if let Some(fast) = &self.fast {
-            return fast.query_row(&SQL, &[("$1", &session_id), ("$2", &now), ("$3", &project_id)], |row| {
-                public_session_from_row(row)
-            });
-        }
-        let row = sqlx::query(&SQL)
-            .bind(session_id)
-            .bind(now)
-            .bind(project_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(public_session_from_row).transpose()
+        let (id, pid) = (session_id, project_id);
+        self.session_row(&SQL, id, now, pid, |r| public_session_from_row(r), |r| public_session_from_row(r))
+            .await
     }
 
     /// The ids of the objects a restricted token shows (see [`REACHABLE`]).
