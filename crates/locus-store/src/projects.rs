@@ -251,15 +251,8 @@ impl Store {
             )
         });
         let (id, pid) = (session_id, project_id);
-        self.session_row(
-            &SQL,
-            id,
-            now,
-            pid,
-            |r| session_in_project_from_row(r),
-            |r| session_in_project_from_row(r),
-        )
-        .await
+        self.session_row(&SQL, id, now, pid, |r| session_in_project_from_row(r), session_in_project_from_row)
+            .await
     }
 
     /// Runs a per-request query of a session (`$1`), the time (`$2`) and a

@@ -232,7 +232,7 @@ impl Store {
             )
         });
         let (id, pid) = (session_id, project_id);
-        self.session_row(&SQL, id, now, pid, |r| public_session_from_row(r), |r| public_session_from_row(r))
+        self.session_row(&SQL, id, now, pid, |r| public_session_from_row(r), public_session_from_row)
             .await
     }
 
