@@ -19,10 +19,17 @@ use std::time::{Duration, Instant};
 pub struct RateLimiter {
     limit: u32,
     window: Duration,
-    hits: Mutex<HashMap<String, (Instant, u32)>>,
+    hits: Mutex<Windows>,
 }
 
-/// Keys kept before idle ones are swept out.
+#[derive(Debug)]
+struct Windows {
+    by_key: HashMap<String, (Instant, u32)>,
+    last_sweep: Instant,
+}
+
+/// Keys kept before idle ones are swept out, at most once a second (so that a
+/// flood of addresses cannot make every hit pay for a sweep).
 const SWEEP_AT: usize = 10_000;
 
 impl RateLimiter {
@@ -30,7 +37,10 @@ impl RateLimiter {
         RateLimiter {
             limit,
             window,
-            hits: Mutex::new(HashMap::new()),
+            hits: Mutex::new(Windows {
+                by_key: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
         }
     }
 
@@ -41,10 +51,11 @@ impl RateLimiter {
 
     fn hit_at(&self, key: &str, now: Instant) -> Result<(), ApiError> {
         let mut hits = self.hits.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if hits.len() >= SWEEP_AT {
-            hits.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        if hits.by_key.len() >= SWEEP_AT && now.duration_since(hits.last_sweep) >= Duration::from_secs(1) {
+            hits.by_key.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+            hits.last_sweep = now;
         }
-        let entry = hits.entry(key.to_owned()).or_insert((now, 0));
+        let entry = hits.by_key.entry(key.to_owned()).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
@@ -141,6 +152,19 @@ mod tests {
         assert!(limiter.hit("a").is_ok());
         assert!(matches!(limiter.hit("a"), Err(ApiError::TooManyRequests { retry_after_secs }) if retry_after_secs >= 1));
         assert!(limiter.hit("b").is_ok(), "another address has its own window");
+    }
+
+    #[test]
+    fn idle_addresses_are_swept_out() {
+        let limiter = RateLimiter::new(1, Duration::from_secs(60));
+        let start = Instant::now();
+        for i in 0..SWEEP_AT {
+            assert!(limiter.hit_at(&format!("10.0.{}.{}", i / 256, i % 256), start).is_ok());
+        }
+        let later = start + Duration::from_secs(61);
+        assert!(limiter.hit_at("fresh", later).is_ok());
+        let kept = limiter.hits.lock().unwrap().by_key.len();
+        assert_eq!(kept, 1, "only the live window stays");
     }
 
     #[test]
