@@ -116,28 +116,18 @@ impl<P> Authorized<P> {
     /// Checks a further permission through the same decision (for routes whose
     /// need depends on the request, like listing members versus reading one's own).
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        check(
-            self.principal(),
-            &self.caller,
-            &self.project,
-            Some(&self.membership),
-            permission,
-            Ownership::NotApplicable,
-        )
+        self.require_with(permission, Ownership::NotApplicable)
     }
 
     /// Checks an owner-only permission (`md.view.delete_own`) on an object the
     /// caller did (`own`) or did not create.
     pub fn require_on(&self, permission: Permission, own: bool) -> Result<(), ApiError> {
-        let ownership = if own { Ownership::Own } else { Ownership::Other };
-        check(
-            self.principal(),
-            &self.caller,
-            &self.project,
-            Some(&self.membership),
-            permission,
-            ownership,
-        )
+        self.require_with(permission, if own { Ownership::Own } else { Ownership::Other })
+    }
+
+    fn require_with(&self, permission: Permission, ownership: Ownership) -> Result<(), ApiError> {
+        let membership = Some(&self.membership);
+        check(self.principal(), &self.caller, &self.project, membership, permission, ownership)
     }
 }
 
