@@ -84,12 +84,18 @@ fn admin(data_dir: &std::path::Path, database_url: Option<&str>, args: &[&str], 
 }
 
 async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .json(&body)
-        .send()
+    send_post(reqwest::Client::new().post(format!("{base}{path}")), body).await
+}
+
+/// POSTs `body` with `bearer`; answers the JSON it got back.
+async fn post_as(base: &str, bearer: &str, path: &str, body: Value) -> Value {
+    send_post(reqwest::Client::new().post(format!("{base}{path}")).bearer_auth(bearer), body)
         .await
-        .expect("request");
+        .1
+}
+
+async fn send_post(req: reqwest::RequestBuilder, body: Value) -> (StatusCode, Value) {
+    let resp = req.json(&body).send().await.expect("request");
     (resp.status(), resp.json().await.unwrap_or(Value::Null))
 }
 
@@ -237,17 +243,7 @@ async fn audit_export_writes_the_project_log_as_json_lines() {
     let (_, exchanged) = post(&server.base, "/rest/oauth/token", json!({"refresh_token": token})).await;
     let bearer = exchanged["access_token"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();
-    let project: Value = client
-        .post(format!("{}/rest/projects", server.base))
-        .bearer_auth(&bearer)
-        .json(&json!({"title": "Exported"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let pid = project["id"].as_str().unwrap().to_owned();
+    let pid = new_project(&server.base, &bearer, "Exported").await;
     for i in 0..3 {
         client
             .put(format!("{}/rest/projects/{pid}", server.base))
@@ -314,16 +310,7 @@ async fn operator_with_project(dir: &std::path::Path, server: &Server, title: &s
 }
 
 async fn new_project(base: &str, bearer: &str, title: &str) -> String {
-    let project: Value = reqwest::Client::new()
-        .post(format!("{base}/rest/projects"))
-        .bearer_auth(bearer)
-        .json(&json!({"title": title}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let project = post_as(base, bearer, "/rest/projects", json!({"title": title})).await;
     project["id"].as_str().unwrap().to_owned()
 }
 
@@ -530,16 +517,8 @@ async fn admin_set_anonymous_turns_public_sharing_on_and_off() {
         "seen on the next request, from another process"
     );
     // A public link of the project works while the flag is on…
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/rest/projects/{pid}/publicAccessTokens", server.base))
-        .bearer_auth(&bearer)
-        .json(&json!({"name": "launch"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/rest/projects/{pid}/publicAccessTokens");
+    let created = post_as(&server.base, &bearer, &path, json!({"name": "launch"})).await;
     let (status, exchanged) = post(&server.base, "/rest/oauth/token", json!({"refresh_token": created["token"]})).await;
     assert_eq!(status, StatusCode::OK, "{exchanged}");
     let public = exchanged["access_token"].as_str().unwrap().to_owned();
