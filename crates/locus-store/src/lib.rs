@@ -24,6 +24,7 @@ mod public;
 mod row;
 mod studio;
 mod throttle;
+mod tx;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -81,6 +82,8 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: synchronous reads for the per-request authentication queries.
     fast: Option<std::sync::Arc<fast::FastReads>>,
+    /// SQLite files only: the one connection every write transaction runs on.
+    writer: Option<tx::Writer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -89,7 +92,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
-pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub(crate) use tx::Tx;
+
+/// How long a query waits for a connection (and a write for SQLite's writer).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Connects, creating an SQLite file when needed, and runs the backend's migrations.
@@ -109,7 +115,7 @@ impl Store {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             })
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             // No ping before every acquire: on PostgreSQL it doubled the round trips
             // of every request. A connection that died (a database restart) fails
             // the one request that finds it and is then dropped from the pool.
@@ -131,10 +137,21 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let mut store = Store { pool, backend, fast: None };
+        let mut store = Store {
+            pool,
+            backend,
+            fast: None,
+            writer: None,
+        };
         migrate::run(&store).await?;
         if backend == Backend::Sqlite {
             store.fast = fast::FastReads::for_url(&url).map(std::sync::Arc::new);
+            if store.fast.is_some() {
+                // Detached from the pool (which opens a replacement), with the
+                // pool's connection settings already applied.
+                let conn = store.pool.acquire().await?.detach();
+                store.writer = Some(tx::Writer::new(conn));
+            }
         }
         Ok(store)
     }
@@ -150,17 +167,24 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
-    /// fails with SQLITE_BUSY when another writer got in between, instead of waiting.
+    /// fails with SQLITE_BUSY when another writer got in between, instead of
+    /// waiting. On an SQLite file it runs on the one write connection (`tx`).
     pub(crate) async fn begin(&self) -> Result<Tx> {
-        Ok(match self.backend {
+        if let Some(writer) = &self.writer {
+            return writer.begin().await;
+        }
+        Ok(Tx::pooled(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        }))
     }
 }
 

@@ -91,6 +91,7 @@ mod tests {
             pool,
             backend: Backend::Sqlite,
             fast: None,
+            writer: None,
         };
         super::run_until(&old, 6).await.unwrap();
         for (id, project) in [("1", Some("p1")), ("2", None)] {

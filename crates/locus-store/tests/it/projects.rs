@@ -4,7 +4,7 @@ use locus_store::{NewProject, PageRequest, ProjectFilter, ProjectOrder, ProjectP
 
 contract!(projects: creating_a_project_makes_an_enabled_admin, access_reads_the_membership_fresh, lists_page_and_filter,
     the_last_admin_stays_under_concurrent_demotions, deleting_a_project_removes_its_memberships, one_membership_per_account,
-    a_session_and_its_project_in_one_query);
+    a_session_and_its_project_in_one_query, a_cancelled_change_is_whole_or_absent);
 
 async fn project(db: &TestDb, owner: &str, title: &str) -> String {
     let org = db.store.account(owner).await.unwrap().unwrap().default_organization_id;
@@ -257,4 +257,73 @@ async fn a_session_and_its_project_in_one_query(db: TestDb) {
     let (_, none) = db.store.session_in_project("s1", "zzzzzzzzzzzzzzzz", 2).await.unwrap().unwrap();
     assert!(none.is_none());
     assert!(db.store.session_in_project("nope", &pid, 2).await.unwrap().is_none());
+}
+
+/// A request can be dropped at any await (the client went away). Whatever the
+/// point, the change is applied with its event or not at all, and the next
+/// write, here or from another process, goes through.
+async fn a_cancelled_change_is_whole_or_absent(db: TestDb) {
+    let ann = db.store.create_account(&crate::actor(), &new_account("ann@example.org")).await.unwrap();
+    let bob = db.store.create_account(&crate::actor(), &new_account("bob@example.org")).await.unwrap();
+    let pid = project(&db, &ann.id, "P").await;
+    let m = db
+        .store
+        .add_membership(&crate::actor(), &pid, &bob.id, Role::Viewer, MembershipStatus::Enabled)
+        .await
+        .unwrap();
+    let other = locus_store::Store::open(&db.url).await.unwrap();
+    let events = |store: locus_store::Store| {
+        let pid = pid.clone();
+        async move {
+            let query = locus_store::AuditQuery {
+                project_id: Some(pid),
+                event_types: vec!["update_membership".into()],
+                limit: 1000,
+                ..Default::default()
+            };
+            store.audit_events(&query).await.unwrap().len()
+        }
+    };
+    let role_of = |store: locus_store::Store| {
+        let (pid, bob) = (pid.clone(), bob.id.clone());
+        async move { store.project_access(&pid, &bob).await.unwrap().unwrap().membership.unwrap().role }
+    };
+    let (mut cancelled, mut completed) = (0, 0);
+    let actor = crate::actor();
+    for step in 0..60u32 {
+        let before = (role_of(db.store.clone()).await, events(db.store.clone()).await);
+        let target = if before.0 == Role::Viewer { Role::Editor } else { Role::Viewer };
+        let change = db.store.update_membership(&actor, &pid, &m.id, target, MembershipStatus::Enabled);
+        // Cut short after 0, 1, 3, 7… scheduler turns (timers are too coarse for this).
+        let cut = async {
+            for _ in 0..(1u32 << (step / 4)) - 1 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            done = change => {
+                done.unwrap();
+                completed += 1;
+            }
+            () = cut => cancelled += 1,
+        }
+        // The other store writes next, as another instance or `locus admin` would.
+        let renamed = ProjectPatch {
+            title: Some(format!("P{step}")),
+            ..Default::default()
+        };
+        let patched = tokio::time::timeout(std::time::Duration::from_secs(20), other.update_project(&actor, &pid, &renamed));
+        assert_eq!(patched.await.expect("the write lock was released").unwrap().title, format!("P{step}"));
+        let after = (role_of(db.store.clone()).await, events(db.store.clone()).await);
+        if after.0 == before.0 {
+            assert_eq!(after.1, before.1, "step {step}: no change, so no event");
+        } else {
+            assert_eq!((after.0, after.1), (target, before.1 + 1), "step {step}: the change came with its event");
+        }
+    }
+    assert!(cancelled > 0, "some changes were cut short");
+    assert!(completed > 0, "some changes completed");
+    let last = db.store.update_membership(&actor, &pid, &m.id, Role::Editor, MembershipStatus::Enabled);
+    tokio::time::timeout(std::time::Duration::from_secs(20), last).await.expect("the writer is free").unwrap();
 }
