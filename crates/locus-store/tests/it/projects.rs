@@ -263,8 +263,16 @@ async fn a_session_and_its_project_in_one_query(db: TestDb) {
 /// point, the change is applied with its event or not at all, and the next
 /// write, here or from another process, goes through.
 async fn a_cancelled_change_is_whole_or_absent(db: TestDb) {
-    let ann = db.store.create_account(&crate::actor(), &new_account("ann@example.org")).await.unwrap();
-    let bob = db.store.create_account(&crate::actor(), &new_account("bob@example.org")).await.unwrap();
+    let ann = db
+        .store
+        .create_account(&crate::actor(), &new_account("ann@example.org"))
+        .await
+        .unwrap();
+    let bob = db
+        .store
+        .create_account(&crate::actor(), &new_account("bob@example.org"))
+        .await
+        .unwrap();
     let pid = project(&db, &ann.id, "P").await;
     let m = db
         .store
@@ -314,16 +322,28 @@ async fn a_cancelled_change_is_whole_or_absent(db: TestDb) {
             ..Default::default()
         };
         let patched = tokio::time::timeout(std::time::Duration::from_secs(20), other.update_project(&actor, &pid, &renamed));
-        assert_eq!(patched.await.expect("the write lock was released").unwrap().title, format!("P{step}"));
+        assert_eq!(
+            patched.await.expect("the write lock was released").unwrap().title,
+            format!("P{step}")
+        );
         let after = (role_of(db.store.clone()).await, events(db.store.clone()).await);
         if after.0 == before.0 {
             assert_eq!(after.1, before.1, "step {step}: no change, so no event");
         } else {
-            assert_eq!((after.0, after.1), (target, before.1 + 1), "step {step}: the change came with its event");
+            assert_eq!(
+                (after.0, after.1),
+                (target, before.1 + 1),
+                "step {step}: the change came with its event"
+            );
         }
     }
     assert!(cancelled > 0, "some changes were cut short");
     assert!(completed > 0, "some changes completed");
-    let last = db.store.update_membership(&actor, &pid, &m.id, Role::Editor, MembershipStatus::Enabled);
-    tokio::time::timeout(std::time::Duration::from_secs(20), last).await.expect("the writer is free").unwrap();
+    let last = db
+        .store
+        .update_membership(&actor, &pid, &m.id, Role::Editor, MembershipStatus::Enabled);
+    tokio::time::timeout(std::time::Duration::from_secs(20), last)
+        .await
+        .expect("the writer is free")
+        .unwrap();
 }
