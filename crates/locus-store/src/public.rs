@@ -14,6 +14,7 @@ use crate::audit::{execute_recorded, record, Actor, Event};
 use crate::projects::{project_access_from_row, MEMBERSHIP_COLUMNS, PROJECT_COLUMNS};
 use crate::row::Cols;
 use crate::{Account, ProjectAccess, Result, Store, StoreError};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// A public access token, without its secret.
@@ -134,38 +135,41 @@ impl Store {
 
     /// The project's tokens, newest first; only `account_id`'s when given.
     pub async fn public_tokens(&self, project_id: &str, account_id: Option<&str>) -> Result<Vec<PublicToken>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM public_tokens t \
-             WHERE t.project_id = $1 AND ($2 = '' OR t.account_id = $2) ORDER BY t.created_at DESC, t.id"
-        ))
-        .bind(project_id)
-        .bind(account_id.unwrap_or_default())
-        .fetch_all(&self.pool)
-        .await?;
-        let views = sqlx::query(
-            "SELECT v.token_id, v.view_name FROM public_token_views v JOIN public_tokens t ON t.id = v.token_id \
-             WHERE t.project_id = $1 ORDER BY v.view_name",
-        )
-        .bind(project_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut tokens = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id = row.text("t_id")?;
-            let mut names = Vec::new();
-            for v in &views {
-                if v.text("token_id")? == id {
-                    names.push(v.text("view_name")?);
-                }
-            }
-            tokens.push(token_from_row(row, names)?);
-        }
-        Ok(tokens)
+        self.tokens_where(project_id, account_id.unwrap_or_default(), "").await
     }
 
     /// One token of the project.
     pub async fn public_token(&self, project_id: &str, id: &str) -> Result<Option<PublicToken>> {
-        Ok(self.public_tokens(project_id, None).await?.into_iter().find(|t| t.id == id))
+        Ok(self.tokens_where(project_id, "", id).await?.pop())
+    }
+
+    /// The project's tokens with their views; `account_id` and `id` filter when not empty.
+    async fn tokens_where(&self, project_id: &str, account_id: &str, id: &str) -> Result<Vec<PublicToken>> {
+        const FILTER: &str = "t.project_id = $1 AND ($2 = '' OR t.account_id = $2) AND ($3 = '' OR t.id = $3)";
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM public_tokens t WHERE {FILTER} ORDER BY t.created_at DESC, t.id"
+        ))
+        .bind(project_id)
+        .bind(account_id)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let view_rows = sqlx::query(&format!(
+            "SELECT v.token_id, v.view_name FROM public_token_views v JOIN public_tokens t ON t.id = v.token_id \
+             WHERE {FILTER} ORDER BY v.view_name"
+        ))
+        .bind(project_id)
+        .bind(account_id)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut views: HashMap<String, Vec<String>> = HashMap::new();
+        for v in &view_rows {
+            views.entry(v.text("token_id")?).or_default().push(v.text("view_name")?);
+        }
+        rows.iter()
+            .map(|row| token_from_row(row, views.remove(&row.text("t_id")?).unwrap_or_default()))
+            .collect()
     }
 
     /// A token by id, whatever its project, with its service account: what an
