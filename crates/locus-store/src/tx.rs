@@ -90,10 +90,7 @@ impl Writer {
         // Marked open first: if BEGIN fails, or this future is dropped while
         // it runs, dropping `tx` rolls back whatever did begin.
         guard.open = true;
-        let mut tx = WriterTx {
-            guard,
-            writer: self.clone(),
-        };
+        let mut tx = WriterTx { guard };
         tx.guard.conn.execute("BEGIN IMMEDIATE").await?;
         Ok(Tx(Inner::Writer(tx)))
     }
@@ -118,7 +115,6 @@ async fn rollback_if_open(conn: &mut WriterConn) {
 
 struct WriterTx {
     guard: OwnedMutexGuard<WriterConn>,
-    writer: Writer,
 }
 
 impl Drop for WriterTx {
@@ -130,8 +126,8 @@ impl Drop for WriterTx {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let writer = self.writer.clone();
-            runtime.spawn(async move { rollback_if_open(&mut *writer.0.lock().await).await });
+            let writer = OwnedMutexGuard::mutex(&self.guard).clone();
+            runtime.spawn(async move { rollback_if_open(&mut *writer.lock().await).await });
         }
     }
 }
