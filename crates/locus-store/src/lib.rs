@@ -13,6 +13,7 @@
 
 mod accounts;
 mod audit;
+mod checkpoint;
 mod credentials;
 mod error;
 mod fast;
@@ -84,6 +85,8 @@ pub struct Store {
     fast: Option<std::sync::Arc<fast::FastReads>>,
     /// SQLite files only: the one connection every write transaction runs on.
     writer: Option<tx::Writer>,
+    /// SQLite files only: keeps the WAL checkpoint thread running (`checkpoint`).
+    _checkpoints: Option<checkpoint::Token>,
 }
 
 impl std::fmt::Debug for Store {
@@ -125,12 +128,14 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the one writer; the busy timeout makes a
                         // second writer wait instead of failing; SQLite enforces foreign keys
-                        // only when asked, per connection.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                        )
-                        .await?;
+                        // only when asked, per connection. Checkpoints run on a thread
+                        // of their own (`checkpoint`); a commit checkpoints only past the backstop.
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                             PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = {};",
+                            checkpoint::BACKSTOP_PAGES
+                        );
+                        conn.execute(pragmas.as_str()).await?;
                     }
                     Ok(())
                 })
@@ -142,15 +147,17 @@ impl Store {
             backend,
             fast: None,
             writer: None,
+            _checkpoints: None,
         };
         migrate::run(&store).await?;
         if backend == Backend::Sqlite {
             store.fast = fast::FastReads::for_url(&url).map(std::sync::Arc::new);
-            if store.fast.is_some() {
+            if let Some(fast) = &store.fast {
                 // Detached from the pool (which opens a replacement), with the
                 // pool's connection settings already applied.
                 let conn = store.pool.acquire().await?.detach();
                 store.writer = Some(tx::Writer::new(conn));
+                store._checkpoints = Some(checkpoint::start(fast.path().to_owned()));
             }
         }
         Ok(store)

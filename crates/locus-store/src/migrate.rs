@@ -92,6 +92,7 @@ mod tests {
             backend: Backend::Sqlite,
             fast: None,
             writer: None,
+            _checkpoints: None,
         };
         super::run_until(&old, 6).await.unwrap();
         for (id, project) in [("1", Some("p1")), ("2", None)] {

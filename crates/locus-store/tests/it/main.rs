@@ -9,6 +9,7 @@ mod invitations;
 mod metadata;
 mod projects;
 mod public;
+mod sqlite_file;
 mod throttle;
 
 use locus_store::{testing, NewAccount, Store};
