@@ -19,7 +19,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// How often the WAL is checkpointed.
-pub(crate) const INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const INTERVAL: Duration = Duration::from_millis(20);
 
 /// The write connection's `wal_autocheckpoint` (pages): a commit checkpoints
 /// itself only once the WAL holds this many, about 32 MB.
