@@ -13,6 +13,7 @@
 # Needs wrk, curl, python3, psql (postgres).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
 MODE=${1:-all}
 case $MODE in
   sqlite) BACKENDS=(sqlite) ;;
@@ -68,16 +69,9 @@ for BACKEND in "${BACKENDS[@]}"; do
       --email member@example.org --name "Bench Member" --password-stdin >/dev/null 2>&1
     LOCUS_BENCH_WITHOUT_AUDIT=1 LOCUS_LOG=warn,locus=info "${BIN[$kind]}" serve --data-dir "$data" "${db[@]}" --listen 127.0.0.1:0 2>"$data/server.log" &
     PIDS+=($!)
-    addr=
-    for _ in $(seq 1 100); do
-      addr=$(sed -n 's/.*locus is listening address=\([0-9.:]*\).*/\1/p' "$data/server.log" | head -n1)
-      [[ -n $addr ]] && break
-      sleep 0.1
-    done
-    [[ -n $addr ]] || { cat "$data/server.log" >&2; exit 1; }
+    addr=$(listening_address "$data/server.log" "${PIDS[-1]}")
     base=http://$addr
-    bearer=$(curl -sf -X POST "$base/rest/oauth/token" -H 'content-type: application/json' -d "{\"refresh_token\":\"$token\"}" |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    bearer=$(bearer_for "$base" "$token")
     pid=$(curl -sf -X POST "$base/rest/projects" -H "Authorization: Bearer $bearer" -H 'content-type: application/json' -d '{"title":"Bench"}' |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
     mid=$(curl -sf -X POST "$base/rest/projects/$pid/members" -H "Authorization: Bearer $bearer" -H 'content-type: application/json' \

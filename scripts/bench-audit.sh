@@ -44,6 +44,7 @@
 # Needs wrk, sqlite3 (apt-get install -y sqlite3), psql, curl, python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
 
 MODE=${1:-all}
 case $MODE in
@@ -276,17 +277,10 @@ run_backend() {
 
   LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$DATA" "${db_args[@]}" --listen 127.0.0.1:0 2>"$DATA/server.log" &
   SERVER_PID=$!
-  local addr=
-  for _ in $(seq 1 300); do
-    addr=$(sed -n 's/.*locus is listening address=\([0-9.:]*\).*/\1/p' "$DATA/server.log" | head -n1)
-    [[ -n $addr ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n $addr ]] || { echo "server did not start:" >&2; cat "$DATA/server.log" >&2; exit 1; }
+  local addr
+  addr=$(listening_address "$DATA/server.log" "$SERVER_PID")
   BASE="http://$addr"
-  BEARER=$(curl -sf -X POST "$BASE/rest/oauth/token" -H 'content-type: application/json' \
-    -d "{\"refresh_token\":\"$token\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  BEARER=$(bearer_for "$BASE" "$token")
 
   # Sanity: a full page of the project's newest events, newest first, with a next link.
   curl -sf -H "Authorization: Bearer $BEARER" "$BASE/rest/auditlog?projectId=$PROJECT&pageSize=$PAGE" | python3 -c '

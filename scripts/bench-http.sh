@@ -8,6 +8,7 @@
 # fresh schema is made for the run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
 BACKEND=${1:?usage: $0 sqlite|postgres [SECONDS]}
 SECONDS_EACH=${2:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -34,14 +35,9 @@ printf 'Bench-operator-1\n' | "$BIN" admin --data-dir "$WORK" "${DB_ARGS[@]}" cr
 TOKEN=$("$BIN" admin --data-dir "$WORK" "${DB_ARGS[@]}" create-token --email bench@example.org --name bench 2>/dev/null)
 LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$WORK" "${DB_ARGS[@]}" --listen 127.0.0.1:0 2>"$WORK/server.log" &
 SERVER_PID=$!
-for _ in $(seq 1 100); do
-  ADDR=$(sed -n 's/.*locus is listening address=\([0-9.:]*\).*/\1/p' "$WORK/server.log")
-  [[ -n $ADDR ]] && break
-  sleep 0.1
-done
+ADDR=$(listening_address "$WORK/server.log" "$SERVER_PID")
 BASE="http://$ADDR"
-BEARER=$(curl -sf -X POST "$BASE/rest/oauth/token" -H 'content-type: application/json' -d "{\"refresh_token\":\"$TOKEN\"}" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+BEARER=$(bearer_for "$BASE" "$TOKEN")
 PROJECT=$(curl -sf -X POST "$BASE/rest/projects" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' \
   -d '{"title":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 

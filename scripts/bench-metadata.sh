@@ -23,6 +23,7 @@
 # Needs wrk, curl, python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
 
 MODE=${1:-all}
 case $MODE in
@@ -76,18 +77,11 @@ for BACKEND in "${BACKENDS[@]}"; do
   token=$("$BIN" admin --data-dir "$DATA" "${DB_ARGS[@]}" create-token --email "$EMAIL" --name md 2>>"$DATA/admin.log" | tail -n1)
   LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$DATA" "${DB_ARGS[@]}" --listen 127.0.0.1:0 2>"$DATA/server.log" &
   SERVER_PID=$!
-  addr=
-  for _ in $(seq 1 300); do
-    addr=$(sed -n 's/.*locus is listening address=\([0-9.:]*\).*/\1/p' "$DATA/server.log" | head -n1)
-    [[ -n $addr ]] && break
-    sleep 0.1
-  done
-  [[ -n $addr ]] || { echo "server did not start:" >&2; cat "$DATA/server.log" >&2; exit 1; }
+  addr=$(listening_address "$DATA/server.log" "$SERVER_PID")
   base="http://$addr"
   log "$BACKEND: seeding 10,001 objects through the API"
   pid=$(python3 scripts/bench-metadata-seed.py "$base" "$token")
-  bearer=$(curl -sf -X POST "$base/rest/oauth/token" -H 'content-type: application/json' -d "{\"refresh_token\":\"$token\"}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  bearer=$(bearer_for "$base" "$token")
   log "$BACKEND: seeded project $pid"
   if [[ $BACKEND == postgres ]]; then
     # As a server that has been running would have it, and so that autovacuum

@@ -11,6 +11,7 @@
 # (default postgres://postgres@127.0.0.1:5432/test; a fresh schema is made).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
 SECONDS_EACH=${1:-10}
 PG=${LOCUS_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 SCHEMA=locus_ceiling_$(date +%s)
@@ -33,15 +34,8 @@ printf 'Bench-operator-1\n' | "$BIN" admin --data-dir "$WORK" "${DB[@]}" create-
 token=$("$BIN" admin --data-dir "$WORK" "${DB[@]}" create-token --email bench@example.org --name bench 2>/dev/null)
 LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$WORK" "${DB[@]}" --listen 127.0.0.1:0 2>"$WORK/server.log" &
 SERVER_PID=$!
-addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/.*locus is listening address=\([0-9.:]*\).*/\1/p' "$WORK/server.log" | head -n1)
-  [[ -n $addr ]] && break
-  sleep 0.1
-done
-[[ -n $addr ]] || { cat "$WORK/server.log" >&2; exit 1; }
-bearer=$(curl -sf -X POST "http://$addr/rest/oauth/token" -H 'content-type: application/json' -d "{\"refresh_token\":\"$token\"}" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+addr=$(listening_address "$WORK/server.log" "$SERVER_PID")
+bearer=$(bearer_for "http://$addr" "$token")
 project=$(curl -sf -X POST "http://$addr/rest/projects" -H "Authorization: Bearer $bearer" -H 'content-type: application/json' -d '{"title":"Bench"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=

@@ -42,6 +42,7 @@
 # Needs wrk, sqlite3, psql, curl, python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
 
 MODE=${1:-all}
 case $MODE in
@@ -257,17 +258,10 @@ prepare() { # small|large
   LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$DATA" "${DB_ARGS[@]}" --listen 127.0.0.1:0 2>"$DATA/server.log" &
   local pid=$!
   SERVER_PIDS+=("$pid")
-  local addr=
-  for _ in $(seq 1 300); do
-    addr=$(sed -n 's/.*locus is listening address=\([0-9.:]*\).*/\1/p' "$DATA/server.log" | head -n1)
-    [[ -n $addr ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n $addr ]] || { echo "server did not start:" >&2; cat "$DATA/server.log" >&2; exit 1; }
+  local addr
+  addr=$(listening_address "$DATA/server.log" "$pid")
   BASE[$dataset]="http://$addr"
-  BEARER_OF[$dataset]=$(curl -sf -X POST "${BASE[$dataset]}/rest/oauth/token" -H 'content-type: application/json' \
-    -d "{\"refresh_token\":\"$token\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  BEARER_OF[$dataset]=$(bearer_for "${BASE[$dataset]}" "$token")
 
   # The project for detail: one of the benchmark account's 100, in the middle.
   PROJECT_OF[$dataset]=p$(printf '%015d' $((50 * (P / 100))))

@@ -6,10 +6,7 @@ contract!(audit: events_cannot_be_changed_or_removed, keyset_pages_cover_every_e
     expired_invitations_are_marked_once_with_an_event);
 
 async fn events_cannot_be_changed_or_removed(db: TestDb) {
-    db.store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    crate::account(&db, "ann@example.org").await;
     let events = db
         .store
         .audit_events(&AuditQuery {
@@ -76,16 +73,10 @@ async fn keyset_pages_cover_every_event_once(db: TestDb) {
 }
 
 async fn retention_purges_only_what_is_older_than_the_cutoff(db: TestDb) {
-    db.store
-        .create_account(&crate::actor(), &new_account("old@example.org"))
-        .await
-        .unwrap();
+    crate::account(&db, "old@example.org").await;
     let cutoff = locus_store::now_millis() + 1;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    db.store
-        .create_account(&crate::actor(), &new_account("new@example.org"))
-        .await
-        .unwrap();
+    crate::account(&db, "new@example.org").await;
     assert_eq!(db.store.purge_audit(cutoff).await.unwrap(), 1);
     let left = db
         .store
@@ -104,11 +95,7 @@ async fn retention_purges_only_what_is_older_than_the_cutoff(db: TestDb) {
 }
 
 async fn expired_invitations_are_marked_once_with_an_event(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
     let new = locus_store::NewProject {
         title: "P".into(),
         description: None,

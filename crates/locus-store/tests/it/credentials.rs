@@ -1,4 +1,4 @@
-use crate::{contract, new_account, TestDb};
+use crate::{contract, TestDb};
 use locus_store::{AccessToken, AccountStatus, NewSession, Store, StoreError};
 
 contract!(credentials: sessions_live_until_they_expire, revoking_a_token_ends_its_sessions,
@@ -32,11 +32,7 @@ pub async fn token_with_session(store: &Store, account_id: &str, token_id: &str,
 }
 
 async fn sessions_live_until_they_expire(db: TestDb) {
-    let a = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let a = crate::account(&db, "ann@example.org").await;
     let s = NewSession {
         id: "s1",
         account_id: &a.id,
@@ -53,20 +49,12 @@ async fn sessions_live_until_they_expire(db: TestDb) {
 }
 
 async fn revoking_a_token_ends_its_sessions(db: TestDb) {
-    let a = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let a = crate::account(&db, "ann@example.org").await;
     token_with_session(&db.store, &a.id, "t1", "s1").await;
     let listed = db.store.access_tokens(&a.id).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].last_used_at, Some(1000), "creating a session marks its token used");
-    let other = db
-        .store
-        .create_account(&crate::actor(), &new_account("bob@example.org"))
-        .await
-        .unwrap();
+    let other = crate::account(&db, "bob@example.org").await;
     assert!(
         matches!(
             db.store.revoke_access_token(&crate::actor(), &other.id, "t1").await,
@@ -80,11 +68,7 @@ async fn revoking_a_token_ends_its_sessions(db: TestDb) {
 }
 
 async fn a_password_change_ends_sessions_and_optionally_tokens(db: TestDb) {
-    let a = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let a = crate::account(&db, "ann@example.org").await;
     token_with_session(&db.store, &a.id, "t1", "s1").await;
     db.store.set_password(&crate::actor(), &a.id, "new-hash", false).await.unwrap();
     assert!(db.store.session("s1", 2000).await.unwrap().is_none());
@@ -95,11 +79,7 @@ async fn a_password_change_ends_sessions_and_optionally_tokens(db: TestDb) {
 }
 
 async fn disabling_an_account_ends_its_sessions(db: TestDb) {
-    let a = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let a = crate::account(&db, "ann@example.org").await;
     token_with_session(&db.store, &a.id, "t1", "s1").await;
     db.store
         .set_account_status(&crate::actor(), &a.id, AccountStatus::Disabled)
@@ -121,11 +101,7 @@ async fn disabling_an_account_ends_its_sessions(db: TestDb) {
 }
 
 async fn a_reset_link_works_once_even_under_concurrent_use(db: TestDb) {
-    let a = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let a = crate::account(&db, "ann@example.org").await;
     token_with_session(&db.store, &a.id, "t1", "s1").await;
     db.store
         .create_password_reset(&crate::actor(), "r1", &a.id, "rh", i64::MAX)
@@ -170,11 +146,7 @@ async fn a_reset_link_works_once_even_under_concurrent_use(db: TestDb) {
 }
 
 async fn expired_reset_links_cannot_be_completed(db: TestDb) {
-    let a = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let a = crate::account(&db, "ann@example.org").await;
     db.store
         .create_password_reset(&crate::actor(), "r1", &a.id, "rh", 1000)
         .await

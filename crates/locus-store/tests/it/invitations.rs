@@ -1,4 +1,4 @@
-use crate::{contract, new_account, TestDb};
+use crate::{contract, TestDb};
 use locus_core::{InvitationStatus, MembershipStatus, Role};
 use locus_store::{LinkSecret, NewInvitation, NewProject, PageRequest, StoreError};
 
@@ -6,16 +6,8 @@ contract!(invitations: concurrent_accepts_have_one_winner, reinviting_cancels_th
     accepting_enables_an_existing_membership_with_the_invited_role, transitions_apply_only_from_the_status_read);
 
 async fn setup(db: &TestDb) -> (String, String, String) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
-    let bob = db
-        .store
-        .create_account(&crate::actor(), &new_account("bob@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(db, "ann@example.org").await;
+    let bob = crate::account(db, "bob@example.org").await;
     let new = NewProject {
         title: "P".into(),
         description: None,

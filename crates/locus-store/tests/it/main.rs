@@ -41,6 +41,11 @@ pub fn actor() -> locus_store::Actor {
     }
 }
 
+/// A new account made through the store, with [`new_account`]'s fields.
+pub async fn account(db: &TestDb, email: &str) -> locus_store::Account {
+    db.store.create_account(&actor(), &new_account(email)).await.unwrap()
+}
+
 pub fn new_account(email: &str) -> NewAccount {
     NewAccount {
         email: email.to_owned(),

@@ -1,4 +1,4 @@
-use crate::{contract, new_account, TestDb};
+use crate::{contract, TestDb};
 use locus_core::metadata::{validate, MdType};
 use locus_store::{AuditQuery, Author, MdKey, MdWrite, NewProject, PageRequest, StoreError, Visibility};
 use serde_json::{json, Value};
@@ -15,16 +15,8 @@ pub(crate) struct Fixture {
 }
 
 pub(crate) async fn fixture(db: TestDb) -> Fixture {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
-    let vic = db
-        .store
-        .create_account(&crate::actor(), &new_account("vic@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
+    let vic = crate::account(&db, "vic@example.org").await;
     let new = NewProject {
         title: "Shops".into(),
         description: None,

@@ -1,4 +1,4 @@
-use crate::{contract, new_account, TestDb};
+use crate::{contract, TestDb};
 use locus_core::{MembershipStatus, Role};
 use locus_store::{NewProject, PageRequest, ProjectFilter, ProjectOrder, ProjectPatch, StoreError};
 
@@ -17,11 +17,7 @@ async fn project(db: &TestDb, owner: &str, title: &str) -> String {
 }
 
 async fn creating_a_project_makes_an_enabled_admin(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
     let org = ann.default_organization_id.clone();
     let (p, m) = db
         .store
@@ -48,16 +44,8 @@ async fn creating_a_project_makes_an_enabled_admin(db: TestDb) {
 }
 
 async fn access_reads_the_membership_fresh(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
-    let bob = db
-        .store
-        .create_account(&crate::actor(), &new_account("bob@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
+    let bob = crate::account(&db, "bob@example.org").await;
     let pid = project(&db, &ann.id, "P").await;
     assert!(db.store.project_access(&pid, &bob.id).await.unwrap().unwrap().membership.is_none());
     let m = db
@@ -100,11 +88,7 @@ async fn access_reads_the_membership_fresh(db: TestDb) {
 }
 
 async fn lists_page_and_filter(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
     for t in ["b", "a", "c"] {
         project(&db, &ann.id, t).await;
     }
@@ -149,16 +133,8 @@ async fn lists_page_and_filter(db: TestDb) {
 }
 
 async fn the_last_admin_stays_under_concurrent_demotions(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
-    let bob = db
-        .store
-        .create_account(&crate::actor(), &new_account("bob@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
+    let bob = crate::account(&db, "bob@example.org").await;
     let pid = project(&db, &ann.id, "P").await;
     let a = db.store.member(&pid, &ann.id, true).await.unwrap().unwrap().membership.id;
     let b = db
@@ -197,11 +173,7 @@ async fn the_last_admin_stays_under_concurrent_demotions(db: TestDb) {
 }
 
 async fn deleting_a_project_removes_its_memberships(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
     let pid = project(&db, &ann.id, "P").await;
     db.store.delete_project(&crate::actor(), &pid).await.unwrap();
     assert!(db.store.project_access(&pid, &ann.id).await.unwrap().is_none());
@@ -214,11 +186,7 @@ async fn deleting_a_project_removes_its_memberships(db: TestDb) {
 }
 
 async fn one_membership_per_account(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
     let pid = project(&db, &ann.id, "P").await;
     let err = db
         .store
@@ -233,11 +201,7 @@ async fn one_membership_per_account(db: TestDb) {
 }
 
 async fn a_session_and_its_project_in_one_query(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
     let pid = project(&db, &ann.id, "P").await;
     let s = locus_store::NewSession {
         id: "s1",
@@ -263,16 +227,8 @@ async fn a_session_and_its_project_in_one_query(db: TestDb) {
 /// point, the change is applied with its event or not at all, and the next
 /// write, here or from another process, goes through.
 async fn a_cancelled_change_is_whole_or_absent(db: TestDb) {
-    let ann = db
-        .store
-        .create_account(&crate::actor(), &new_account("ann@example.org"))
-        .await
-        .unwrap();
-    let bob = db
-        .store
-        .create_account(&crate::actor(), &new_account("bob@example.org"))
-        .await
-        .unwrap();
+    let ann = crate::account(&db, "ann@example.org").await;
+    let bob = crate::account(&db, "bob@example.org").await;
     let pid = project(&db, &ann.id, "P").await;
     let m = db
         .store

@@ -1,7 +1,6 @@
 //! What only an SQLite file has: its WAL is checkpointed by a thread of the
 //! store's own, not by the commits of requests (`checkpoint` in the store).
 
-use crate::new_account;
 use std::time::{Duration, Instant};
 
 /// Accounts in the database file itself, leaving the WAL aside (an
@@ -34,9 +33,6 @@ async fn a_small_commit_reaches_the_database_file_without_another_write() {
     // The migrations, then one account: each a few pages of WAL, far below
     // any autocheckpoint, so only the thread copies them into the file.
     main_file_reaches(path, 0).await;
-    db.store
-        .create_account(&crate::actor(), &new_account("wal@example.org"))
-        .await
-        .unwrap();
+    crate::account(&db, "wal@example.org").await;
     main_file_reaches(path, 1).await;
 }
