@@ -107,14 +107,14 @@ impl Store {
         let id = AccountId::generate();
         let org = OrganizationId::generate();
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO organizations (id, title, dwh_cluster_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $4)")
+        tx.query("INSERT INTO organizations (id, title, dwh_cluster_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $4)")
             .bind(org.as_str())
             .bind(format!("{} {}", new.given_name, new.surname))
             .bind(locus_core::ids::random_lower36(6))
             .bind(now)
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        sqlx::query(
+        tx.query(
             "INSERT INTO accounts (id, email, email_normalized, given_name, surname, phone_number, consent_granted, \
              password_hash, operator, preferences, default_organization_id, created_at, modified_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
@@ -131,14 +131,14 @@ impl Store {
         .bind(new.preferences.to_string())
         .bind(org.as_str())
         .bind(now)
-        .execute(&mut *tx)
+        .execute()
         .await
         .map_err(|e| StoreError::unique(e, "email"))?;
-        sqlx::query("INSERT INTO organization_members (organization_id, account_id, created_at) VALUES ($1, $2, $3)")
+        tx.query("INSERT INTO organization_members (organization_id, account_id, created_at) VALUES ($1, $2, $3)")
             .bind(org.as_str())
             .bind(id.as_str())
             .bind(now)
-            .execute(&mut *tx)
+            .execute()
             .await?;
         let actor = Actor {
             account_id: Some(id.to_string()),
@@ -180,13 +180,14 @@ impl Store {
     /// operator's decision (public access, issue 7).
     pub async fn set_anonymous(&self, actor: &Actor, id: &str, anonymous: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE accounts SET anonymous = $1, modified_at = $2 WHERE id = $3")
+        let done = tx
+            .query("UPDATE accounts SET anonymous = $1, modified_at = $2 WHERE id = $3")
             .bind(i64::from(anonymous))
             .bind(crate::now_millis())
             .bind(id)
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         record(
@@ -226,13 +227,14 @@ impl Store {
 
     async fn update_account_column(&self, actor: &Actor, id: &str, column: &'static str, value: String) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))
+        let done = tx
+            .query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))
             .bind(&value)
             .bind(crate::now_millis())
             .bind(id)
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         let content = serde_json::json!({ column: serde_json::from_str::<serde_json::Value>(&value).unwrap_or_default() });
@@ -262,20 +264,18 @@ impl Store {
     /// Enables or disables an account. Disabling ends its sessions at once.
     pub async fn set_account_status(&self, actor: &Actor, id: &str, status: AccountStatus) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE accounts SET status = $1, modified_at = $2 WHERE id = $3")
+        let done = tx
+            .query("UPDATE accounts SET status = $1, modified_at = $2 WHERE id = $3")
             .bind(status.as_str())
             .bind(crate::now_millis())
             .bind(id)
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         if status == AccountStatus::Disabled {
-            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            tx.query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute().await?;
         }
         record(
             &mut tx,
@@ -294,25 +294,26 @@ impl Store {
     /// while the account is the only ENABLED ADMIN of a project.
     pub async fn delete_account(&self, actor: &Actor, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let sole_admin = sqlx::query(
-            "SELECT m.project_id FROM memberships m WHERE m.account_id = $1 AND m.role = 'ADMIN' AND m.status = 'ENABLED' \
+        let sole_admin = tx
+            .query(
+                "SELECT m.project_id FROM memberships m WHERE m.account_id = $1 AND m.role = 'ADMIN' AND m.status = 'ENABLED' \
              AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.project_id = m.project_id AND o.account_id <> $1 \
                              AND o.role = 'ADMIN' AND o.status = 'ENABLED') LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+            )
+            .bind(id)
+            .fetch_optional()
+            .await?;
         if sole_admin.is_some() {
             return Err(StoreError::LastAdmin);
         }
         // Their pending invitations die with them rather than outlive their authority.
-        sqlx::query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE invited_by = $2 AND status = 'PENDING'")
+        tx.query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE invited_by = $2 AND status = 'PENDING'")
             .bind(crate::now_millis())
             .bind(id)
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        if done.rows_affected() == 0 {
+        let done = tx.query("DELETE FROM accounts WHERE id = $1").bind(id).execute().await?;
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         record(
@@ -349,23 +350,21 @@ impl Store {
 /// with `revoke_tokens`, its access tokens) inside the caller's transaction.
 /// Shared by password change and password reset.
 pub(crate) async fn replace_password(tx: &mut crate::Tx, id: &str, password_hash: &str, revoke_tokens: bool, now: i64) -> Result<()> {
-    let done = sqlx::query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
+    let done = tx
+        .query("UPDATE accounts SET password_hash = $1, modified_at = $2 WHERE id = $3")
         .bind(password_hash)
         .bind(now)
         .bind(id)
-        .execute(&mut **tx)
+        .execute()
         .await?;
-    if done.rows_affected() == 0 {
+    if done == 0 {
         return Err(StoreError::NotFound);
     }
-    sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    tx.query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute().await?;
     if revoke_tokens {
-        sqlx::query("DELETE FROM access_tokens WHERE account_id = $1")
+        tx.query("DELETE FROM access_tokens WHERE account_id = $1")
             .bind(id)
-            .execute(&mut **tx)
+            .execute()
             .await?;
     }
     Ok(())

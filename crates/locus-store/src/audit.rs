@@ -4,10 +4,9 @@
 //! (the database refuses it too, with triggers).
 
 use crate::row::Cols;
+use crate::tx::Query;
 use crate::{Result, Store, Tx};
 use rand::Rng;
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
 
 /// Who makes a change, and through which request.
 #[derive(Debug, Clone)]
@@ -94,7 +93,7 @@ pub(crate) async fn record(
         return Ok(());
     }
     let micros = now_micros();
-    sqlx::query(&format!("{INSERT_EVENT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+    tx.query(INSERT_EVENT)
         .bind(event_id(micros))
         // '' for none: on SQLite the project leads the table's key (0007_audit_clustered.sql).
         .bind(project_id.unwrap_or_default())
@@ -104,7 +103,7 @@ pub(crate) async fn record(
         .bind(event_type)
         .bind(micros / 1000)
         .bind(content.to_string())
-        .execute(&mut **tx)
+        .execute()
         .await?;
     Ok(())
 }
@@ -117,68 +116,23 @@ pub(crate) struct Event<'a> {
     pub content: serde_json::Value,
 }
 
-const INSERT_EVENT: &str =
-    "INSERT INTO audit_events (event_id, project_id, account_id, request_id, remote_host, event_type, created_at, content)";
+const INSERT_EVENT: &str = "INSERT INTO audit_events \
+    (event_id, project_id, account_id, request_id, remote_host, event_type, created_at, content) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Runs a change's last write, `sql` (placeholders `$1…$n`, bound by `bind`),
 /// and writes its event, in the caller's transaction. Answers the rows the
-/// change affected. On SQLite the two go to the connection as one batch: a
-/// statement is a round trip to sqlx's worker thread, and that trip, not the
-/// row, was most of what an event cost. PostgreSQL's extended protocol takes
-/// one statement at a time, so there they stay two. A change that affects no
-/// row and is then refused rolls back with its event, as with [`record`].
-pub(crate) async fn execute_recorded<'q>(
+/// change affected. A change that affects no row and is then refused rolls
+/// back with its event, as with [`record`].
+pub(crate) async fn execute_recorded(
     tx: &mut Tx,
-    sql: &'static str,
-    bind: impl FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
+    sql: &str,
+    bind: impl for<'a> FnOnce(Query<'a>) -> Query<'a>,
     event: Event<'_>,
 ) -> Result<u64> {
-    if !AUDIT_EVENTS_WRITTEN || tx.backend_name() != "SQLite" {
-        let done = bind(sqlx::query(sql)).execute(&mut **tx).await?.rows_affected();
-        record(tx, event.actor, event.project_id, event.event_type, event.content).await?;
-        return Ok(done);
-    }
-    let micros = now_micros();
-    let done = bind(sqlx::query(with_event(sql)))
-        .bind(event_id(micros))
-        .bind(event.project_id.unwrap_or_default().to_owned())
-        .bind(event.actor.account_id.clone())
-        .bind(event.actor.request_id.clone())
-        .bind(event.actor.remote_host.clone())
-        .bind(event.event_type.to_owned())
-        .bind(micros / 1000)
-        .bind(event.content.to_string())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    // The batch counts the event's row too.
-    Ok(done.saturating_sub(1))
-}
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-/// `sql; INSERT INTO audit_events …` with the event's placeholders numbered
-/// after the change's, made once per statement (there are a few dozen).
-fn with_event(sql: &'static str) -> &'static str {
-    static MADE: LazyLock<Mutex<HashMap<&'static str, &'static str>>> = LazyLock::new(Mutex::default);
-    let mut made = MADE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    made.entry(sql).or_insert_with(|| {
-        let params = highest_placeholder(sql);
-        let values: Vec<String> = (1..=8).map(|i| format!("${}", params + i)).collect();
-        Box::leak(format!("{sql}; {INSERT_EVENT} VALUES ({})", values.join(", ")).into_boxed_str())
-    })
-}
-
-/// The highest `$n` in `sql`.
-fn highest_placeholder(sql: &str) -> usize {
-    sql.split('$')
-        .skip(1)
-        .filter_map(|rest| {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .max()
-        .unwrap_or(0)
+    let done = bind(tx.query(sql)).execute().await?;
+    record(tx, event.actor, event.project_id, event.event_type, event.content).await?;
+    Ok(done)
 }
 
 fn event_from_row(row: &impl Cols) -> Result<AuditEvent> {
@@ -265,16 +219,17 @@ impl Store {
     /// The cutoff only moves forward; the database refuses any other deletion.
     pub async fn purge_audit(&self, cutoff: i64) -> Result<u64> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE audit_retention SET cutoff = $1 WHERE id = 1 AND cutoff < $1")
+        tx.query("UPDATE audit_retention SET cutoff = $1 WHERE id = 1 AND cutoff < $1")
             .bind(cutoff)
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        let done = sqlx::query("DELETE FROM audit_events WHERE created_at < $1")
+        let done = tx
+            .query("DELETE FROM audit_events WHERE created_at < $1")
             .bind(cutoff)
-            .execute(&mut *tx)
+            .execute()
             .await?;
         tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
     /// One event of a project.
@@ -292,22 +247,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_event_is_numbered_after_the_change() {
-        assert_eq!(super::highest_placeholder("UPDATE t SET a = $1, b = $12 WHERE c = $3"), 12);
-        assert_eq!(super::highest_placeholder("DELETE FROM t"), 0);
-        let sql = super::with_event("UPDATE t SET a = $1 WHERE b = $2");
-        assert!(
-            sql.starts_with("UPDATE t SET a = $1 WHERE b = $2; INSERT INTO audit_events"),
-            "{sql}"
-        );
-        assert!(sql.ends_with("VALUES ($3, $4, $5, $6, $7, $8, $9, $10)"), "{sql}");
-        assert!(
-            std::ptr::eq(sql, super::with_event("UPDATE t SET a = $1 WHERE b = $2")),
-            "made once"
-        );
-    }
-
     #[test]
     fn event_ids_are_56_digits_and_sort_by_time() {
         let a = super::event_id(1_700_000_000_000_000);

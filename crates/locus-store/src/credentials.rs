@@ -144,12 +144,12 @@ impl Store {
     /// account's expired sessions on the way.
     pub async fn create_session(&self, actor: &Actor, session: &NewSession<'_>, now: i64) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND expires_at <= $2")
+        tx.query("DELETE FROM sessions WHERE account_id = $1 AND expires_at <= $2")
             .bind(session.account_id)
             .bind(now)
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        sqlx::query(
+        tx.query(
             "INSERT INTO sessions (id, account_id, access_token_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(session.id)
@@ -158,13 +158,13 @@ impl Store {
         .bind(session.secret_hash)
         .bind(now)
         .bind(session.expires_at)
-        .execute(&mut *tx)
+        .execute()
         .await?;
         if let Some(token_id) = session.access_token_id {
-            sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
+            tx.query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(token_id)
-                .execute(&mut *tx)
+                .execute()
                 .await?;
         }
         let grant = if session.access_token_id.is_some() {
@@ -196,22 +196,20 @@ impl Store {
 
     /// Ends one session (sign-out).
     pub async fn delete_session(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.query("DELETE FROM sessions WHERE id = $1").bind(id).execute().await?;
+        tx.commit().await
     }
 
     pub async fn create_password_reset(&self, actor: &Actor, id: &str, account_id: &str, secret_hash: &str, expires_at: i64) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO password_resets (id, account_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        tx.query("INSERT INTO password_resets (id, account_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(account_id)
             .bind(secret_hash)
             .bind(crate::now_millis())
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute()
             .await?;
         record(
             &mut tx,
@@ -259,18 +257,19 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let claimed = sqlx::query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
+        let claimed = tx
+            .query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
             .bind(now)
             .bind(reset_id)
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        if claimed.rows_affected() == 0 {
+        if claimed == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
+        tx.query("UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
             .bind(now)
             .bind(account_id)
-            .execute(&mut *tx)
+            .execute()
             .await?;
         crate::accounts::replace_password(&mut tx, account_id, password_hash, true, now).await?;
         record(

@@ -36,17 +36,25 @@ pub enum StoreError {
     Migration { version: i64, source: sqlx::Error },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("database error (fast read path): {0}")]
+    #[error("database error (SQLite, rusqlite): {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
 
 impl StoreError {
     /// Maps a unique-constraint violation raised by one statement to `Conflict(what)`;
-    /// any other error passes through.
-    pub(crate) fn unique(err: sqlx::Error, what: &'static str) -> StoreError {
-        match &err {
-            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => StoreError::Conflict(what),
-            _ => StoreError::Database(err),
+    /// any other error passes through. Either driver may have raised it (`tx`).
+    pub(crate) fn unique(err: StoreError, what: &'static str) -> StoreError {
+        let taken = match &err {
+            StoreError::Database(sqlx::Error::Database(db)) => db.kind() == sqlx::error::ErrorKind::UniqueViolation,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            _ => false,
+        };
+        if taken {
+            StoreError::Conflict(what)
+        } else {
+            err
         }
     }
 }

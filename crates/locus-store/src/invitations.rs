@@ -98,14 +98,14 @@ impl Store {
         let mut ids = Vec::with_capacity(new.len());
         for n in new {
             let normalized = n.email.to_lowercase();
-            sqlx::query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE project_id = $2 AND email_normalized = $3 AND status = 'PENDING'")
+            tx.query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE project_id = $2 AND email_normalized = $3 AND status = 'PENDING'")
                 .bind(now)
                 .bind(project_id)
                 .bind(&normalized)
-                .execute(&mut *tx)
+                .execute()
                 .await?;
             let id = locus_core::ids::random_lower36(16);
-            sqlx::query(
+            tx.query(
                 "INSERT INTO invitations (id, project_id, email, email_normalized, role, status, secret_id, secret_hash, invited_by, expires_at, created_at, modified_at) \
                  VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $10)",
             )
@@ -119,7 +119,7 @@ impl Store {
             .bind(invited_by)
             .bind(n.secret.expires_at)
             .bind(now)
-            .execute(&mut *tx)
+            .execute()
             .await?;
             let content = serde_json::json!({"invitation_id": id, "email": n.email, "role": n.role.as_str()});
             record(&mut tx, actor, Some(project_id), "create_invitation", content).await?;
@@ -201,7 +201,8 @@ impl Store {
              WHERE id IN (SELECT i.id FROM invitations i WHERE i.project_id = $1 AND i.id = $2 AND {condition})"
         );
         let mut tx = self.begin().await?;
-        let done = sqlx::query(&sql)
+        let done = tx
+            .query(&sql)
             .bind(project_id)
             .bind(id)
             .bind(now)
@@ -209,9 +210,9 @@ impl Store {
             .bind(secret.map(|s| s.id.as_str()))
             .bind(secret.map(|s| s.hash.as_str()))
             .bind(secret.map(|s| s.expires_at))
-            .execute(&mut *tx)
+            .execute()
             .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         let event = if to == InvitationStatus::Canceled {
@@ -231,15 +232,15 @@ impl Store {
     pub async fn accept_invitation(&self, actor: &Actor, invitation: &Invitation, account_id: &str, now: i64) -> Result<Membership> {
         let mut tx = self.begin().await?;
         lock_project(self, &mut tx, &invitation.project_id).await?;
-        let claimed = sqlx::query(
+        let claimed = tx.query(
             "UPDATE invitations SET status = 'ACCEPTED', accepted_by = $1, modified_at = $2 WHERE id = $3 AND status = 'PENDING' AND expires_at > $2",
         )
         .bind(account_id)
         .bind(now)
         .bind(&invitation.id)
-        .execute(&mut *tx)
+        .execute()
         .await?;
-        if claimed.rows_affected() == 0 {
+        if claimed == 0 {
             drop(tx);
             let status = self
                 .invitation(&invitation.project_id, &invitation.id, now)
@@ -247,16 +248,20 @@ impl Store {
                 .map(|i| i.status);
             return Err(StoreError::InvitationNotPending(status.unwrap_or(InvitationStatus::Canceled)));
         }
-        let existing: Option<(String, String)> =
-            sqlx::query_as("SELECT role, status FROM memberships WHERE project_id = $1 AND account_id = $2")
-                .bind(&invitation.project_id)
-                .bind(account_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let existing = match tx
+            .query("SELECT role, status FROM memberships WHERE project_id = $1 AND account_id = $2")
+            .bind(&invitation.project_id)
+            .bind(account_id)
+            .fetch_optional()
+            .await?
+        {
+            Some(row) => Some((row.text("role")?, row.text("status")?)),
+            None => None,
+        };
         if existing.as_ref().is_some_and(|(r, s)| r == "ADMIN" && s == "ENABLED") && invitation.role != Role::Admin {
             ensure_another_admin(&mut tx, &invitation.project_id).await?;
         }
-        sqlx::query(
+        tx.query(
             "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at) VALUES ($1, $2, $3, $4, 'ENABLED', $5, $5) \
              ON CONFLICT (project_id, account_id) DO UPDATE SET role = $4, status = 'ENABLED', modified_at = $5",
         )
@@ -265,7 +270,7 @@ impl Store {
         .bind(account_id)
         .bind(invitation.role.as_str())
         .bind(now)
-        .execute(&mut *tx)
+        .execute()
         .await?;
         if !invitation.role.grants(locus_core::Permission::InvitationCreate) {
             cancel_invitations_by(&mut tx, actor, &invitation.project_id, account_id, now).await?;
@@ -289,12 +294,17 @@ impl Store {
     /// each. Safe to run on every instance at once: each row changes once.
     pub async fn expire_invitations(&self, now: i64) -> Result<usize> {
         let mut tx = self.begin().await?;
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "UPDATE invitations SET status = 'EXPIRED', modified_at = $1 WHERE status = 'PENDING' AND expires_at <= $1 RETURNING id, project_id, email",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = tx
+            .query(
+                "UPDATE invitations SET status = 'EXPIRED', modified_at = $1 WHERE status = 'PENDING' AND expires_at <= $1 \
+                 RETURNING id, project_id, email",
+            )
+            .bind(now)
+            .fetch_all()
+            .await?
+            .iter()
+            .map(|row| Ok((row.text("id")?, row.text("project_id")?, row.text("email")?)))
+            .collect::<Result<Vec<(String, String, String)>>>()?;
         let actor = Actor {
             account_id: None,
             request_id: locus_core::ids::random_lower36(16),
@@ -318,16 +328,18 @@ impl Store {
 /// Cancels the pending invitations `account_id` sent in the project: called
 /// whenever that account stops holding `invitation.create` there.
 pub(crate) async fn cancel_invitations_by(tx: &mut Tx, actor: &Actor, project_id: &str, account_id: &str, now: i64) -> Result<()> {
-    let canceled = sqlx::query(
-        "UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE project_id = $2 AND invited_by = $3 AND status = 'PENDING'",
-    )
-    .bind(now)
-    .bind(project_id)
-    .bind(account_id)
-    .execute(&mut **tx)
-    .await?;
-    if canceled.rows_affected() > 0 {
-        let content = serde_json::json!({"inviter_account_id": account_id, "canceled": canceled.rows_affected(), "reason": "the inviter lost invitation.create"});
+    let canceled = tx
+        .query(
+            "UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE project_id = $2 AND invited_by = $3 AND status = 'PENDING'",
+        )
+        .bind(now)
+        .bind(project_id)
+        .bind(account_id)
+        .execute()
+        .await?;
+    if canceled > 0 {
+        let content =
+            serde_json::json!({"inviter_account_id": account_id, "canceled": canceled, "reason": "the inviter lost invitation.create"});
         record(tx, actor, Some(project_id), "cancel_invitation", content).await?;
     }
     Ok(())

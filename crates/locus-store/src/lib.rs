@@ -126,16 +126,7 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; the busy timeout makes a
-                        // second writer wait instead of failing; SQLite enforces foreign keys
-                        // only when asked, per connection. Checkpoints run on a thread
-                        // of their own (`checkpoint`); a commit checkpoints only past the backstop.
-                        let pragmas = format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = {};",
-                            checkpoint::BACKSTOP_PAGES
-                        );
-                        conn.execute(pragmas.as_str()).await?;
+                        conn.execute(sqlite_pragmas().as_str()).await?;
                     }
                     Ok(())
                 })
@@ -153,10 +144,7 @@ impl Store {
         if backend == Backend::Sqlite {
             store.fast = fast::FastReads::for_url(&url).map(std::sync::Arc::new);
             if let Some(fast) = &store.fast {
-                // Detached from the pool (which opens a replacement), with the
-                // pool's connection settings already applied.
-                let conn = store.pool.acquire().await?.detach();
-                store.writer = Some(tx::Writer::new(conn));
+                store.writer = Some(tx::Writer::open(fast.path())?);
                 store._checkpoints = Some(checkpoint::start(fast.path().to_owned()));
             }
         }
@@ -193,6 +181,19 @@ impl Store {
             Backend::Postgres => self.pool.begin().await?,
         }))
     }
+}
+
+/// The settings of every SQLite connection that writes. WAL lets readers run
+/// beside the one writer; the busy timeout makes a second writer wait instead
+/// of failing; SQLite enforces foreign keys only when asked, per connection.
+/// Checkpoints run on a thread of their own (`checkpoint`); a commit
+/// checkpoints only past the backstop.
+fn sqlite_pragmas() -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+         PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = {};",
+        checkpoint::BACKSTOP_PAGES
+    )
 }
 
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.

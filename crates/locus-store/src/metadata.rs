@@ -161,26 +161,28 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("defaultViews is not a list".into()))?;
             let position = list.len();
             list.push(serde_json::Value::String(link));
-            let ordinal: Option<i64> = sqlx::query_scalar("SELECT MAX(ordinal) FROM md_links WHERE project_id = $1 AND from_id = $2")
+            let ordinal = tx
+                .query("SELECT MAX(ordinal) AS last FROM md_links WHERE project_id = $1 AND from_id = $2")
                 .bind(project_id)
                 .bind(&settings.id)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
+                .fetch_one()
+                .await?
+                .opt_int("last")?;
+            tx.query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
                 .bind(project_id)
                 .bind(&settings.id)
                 .bind(&created.id)
                 .bind(format!("content.defaultViews[{position}]"))
                 .bind(ordinal.map_or(0, |o| o + 1))
-                .execute(&mut *tx)
+                .execute()
                 .await?;
-            sqlx::query("UPDATE md_objects SET body = $1, version = version + 1, modified_by = $2, modified_at = $3 WHERE project_id = $4 AND id = $5")
+            tx.query("UPDATE md_objects SET body = $1, version = version + 1, modified_by = $2, modified_at = $3 WHERE project_id = $4 AND id = $5")
                 .bind(body.to_string())
                 .bind(author.email)
                 .bind(crate::now_millis())
                 .bind(project_id)
                 .bind(&settings.id)
-                .execute(&mut *tx)
+                .execute()
                 .await?;
             let content = event(MdType::ProjectSettings, &settings.name, &settings.id, settings.version + 1);
             record(&mut tx, actor, Some(project_id), "update_metadata", content).await?;
@@ -191,12 +193,13 @@ impl Store {
 }
 
 async fn fetch_settings(tx: &mut Tx, project_id: &str) -> Result<Option<MdObject>> {
-    let row = sqlx::query(&format!(
-        "SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND o.md_type = 'projectSettings'"
-    ))
-    .bind(project_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row = tx
+        .query(&format!(
+            "SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND o.md_type = 'projectSettings'"
+        ))
+        .bind(project_id)
+        .fetch_optional()
+        .await?;
     row.as_ref().map(md_from_row).transpose()
 }
 
@@ -212,15 +215,17 @@ async fn insert_md(
     let now = crate::now_millis();
     let id = locus_core::ids::random_lower36(16);
     if write.md_type == MdType::ProjectSettings {
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM md_objects WHERE project_id = $1 AND md_type = 'projectSettings'")
+        let existing = tx
+            .query("SELECT COUNT(*) AS n FROM md_objects WHERE project_id = $1 AND md_type = 'projectSettings'")
             .bind(project_id)
-            .fetch_one(&mut **tx)
-            .await?;
+            .fetch_one()
+            .await?
+            .int("n")?;
         if existing > 0 {
             return Err(StoreError::Conflict("projectSettings"));
         }
     }
-    sqlx::query(
+    tx.query(
             "INSERT INTO md_objects (project_id, id, md_type, name, title, body, version, personal, created_by_id, created_by, created_at, modified_by, modified_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $9, $10)",
         )
@@ -234,7 +239,7 @@ async fn insert_md(
         .bind(author.account_id)
         .bind(author.email)
         .bind(now)
-        .execute(&mut **tx)
+        .execute()
         .await
         .map_err(|e| StoreError::unique(e, "name"))?;
     insert_links(tx, project_id, &id, write.links).await?;
@@ -284,10 +289,10 @@ impl Store {
             return Err(StoreError::Referenced { by });
         }
         end_shares_of(&mut tx, project_id, id).await?;
-        sqlx::query("DELETE FROM md_objects WHERE project_id = $1 AND id = $2")
+        tx.query("DELETE FROM md_objects WHERE project_id = $1 AND id = $2")
             .bind(project_id)
             .bind(id)
-            .execute(&mut *tx)
+            .execute()
             .await?;
         record(
             &mut tx,
@@ -303,8 +308,18 @@ impl Store {
 
     /// One object of `md_type`, by id or name.
     pub async fn md_object(&self, project_id: &str, md_type: MdType, key: MdKey<'_>) -> Result<Option<MdObject>> {
-        let mut conn = self.pool.acquire().await?;
-        fetch(&mut conn, project_id, key, md_type).await
+        for (sql, value) in lookups(key) {
+            let row = sqlx::query(&sql)
+                .bind(project_id)
+                .bind(md_type.segment())
+                .bind(value)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = row {
+                return md_from_row(&row).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     /// Whether a personal object may be shown to `visibility`: its owner, or
@@ -450,23 +465,29 @@ fn event(md_type: MdType, name: &str, id: &str, version: i64) -> serde_json::Val
     serde_json::json!({"type": md_type.type_value(), "name": name, "id": id, "version": version})
 }
 
-/// Reads one object inside a transaction or on a connection.
-async fn fetch(conn: &mut sqlx::AnyConnection, project_id: &str, key: MdKey<'_>, md_type: MdType) -> Result<Option<MdObject>> {
-    let by = |column: &str, value: &str| {
+/// The queries that find an object by `key`, in the order to try them, each
+/// with the value of its `$3` (`$1` is the project, `$2` the type).
+fn lookups(key: MdKey<'_>) -> Vec<(String, &str)> {
+    let by = |column: &str, value| {
         let sql = format!("SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND o.md_type = $2 AND o.{column} = $3");
-        (sql, value.to_owned())
+        (sql, value)
     };
-    let attempts: Vec<(String, String)> = match key {
+    match key {
         MdKey::Id(id) => vec![by("id", id)],
         MdKey::Name(name) => vec![by("name", name)],
         MdKey::IdOrName(s) => vec![by("id", s), by("name", s)],
-    };
-    for (sql, value) in attempts {
-        let row = sqlx::query(&sql)
+    }
+}
+
+/// Reads one object inside a transaction.
+async fn fetch(tx: &mut Tx, project_id: &str, key: MdKey<'_>, md_type: MdType) -> Result<Option<MdObject>> {
+    for (sql, value) in lookups(key) {
+        let row = tx
+            .query(&sql)
             .bind(project_id)
             .bind(md_type.segment())
-            .bind(&value)
-            .fetch_optional(&mut *conn)
+            .bind(value)
+            .fetch_optional()
             .await?;
         if let Some(row) = row {
             return md_from_row(&row).map(Some);
@@ -490,7 +511,7 @@ async fn replace_md(
             return Err(StoreError::Referenced { by });
         }
     }
-    sqlx::query(
+    tx.query(
         "UPDATE md_objects SET name = $1, title = $2, body = $3, version = version + 1, modified_by = $4, modified_at = $5 \
          WHERE project_id = $6 AND id = $7",
     )
@@ -501,13 +522,13 @@ async fn replace_md(
     .bind(crate::now_millis())
     .bind(project_id)
     .bind(id)
-    .execute(&mut **tx)
+    .execute()
     .await
     .map_err(|e| StoreError::unique(e, "name"))?;
-    sqlx::query("DELETE FROM md_links WHERE project_id = $1 AND from_id = $2")
+    tx.query("DELETE FROM md_links WHERE project_id = $1 AND from_id = $2")
         .bind(project_id)
         .bind(id)
-        .execute(&mut **tx)
+        .execute()
         .await?;
     insert_links(tx, project_id, id, write.links).await?;
     end_shares_of(tx, project_id, id).await?;
@@ -532,27 +553,30 @@ async fn insert_links(tx: &mut Tx, project_id: &str, from_id: &str, links: &[MdL
             LinkTarget::Id(id) => ("id", id.as_str()),
             LinkTarget::Name(name) => ("name", name.as_str()),
         };
-        let to_id: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT id FROM md_objects WHERE project_id = $1 AND md_type = $2 AND {column} = $3"
-        ))
-        .bind(project_id)
-        .bind(link.md_type.segment())
-        .bind(value)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let to_id = tx
+            .query(&format!(
+                "SELECT id FROM md_objects WHERE project_id = $1 AND md_type = $2 AND {column} = $3"
+            ))
+            .bind(project_id)
+            .bind(link.md_type.segment())
+            .bind(value)
+            .fetch_optional()
+            .await?
+            .map(|row| row.text("id"))
+            .transpose()?;
         let Some(to_id) = to_id else {
             return Err(StoreError::LinkMissing {
                 path: link.path.clone(),
                 target: format!("{} {value}", link.md_type.type_value()),
             });
         };
-        sqlx::query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
+        tx.query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
             .bind(project_id)
             .bind(from_id)
             .bind(&to_id)
             .bind(&link.path)
             .bind(i64::try_from(ordinal).unwrap_or(i64::MAX))
-            .execute(&mut **tx)
+            .execute()
             .await?;
     }
     Ok(())
@@ -560,17 +584,18 @@ async fn insert_links(tx: &mut Tx, project_id: &str, from_id: &str, links: &[MdL
 
 /// The first object that links to `id`, as `type name`.
 async fn first_referrer(tx: &mut Tx, project_id: &str, id: &str) -> Result<Option<String>> {
-    let row = sqlx::query(
-        "SELECT o.md_type, o.name FROM md_links l JOIN md_objects o ON o.project_id = l.project_id AND o.id = l.from_id \
+    let row = tx
+        .query(
+            "SELECT o.md_type, o.name FROM md_links l JOIN md_objects o ON o.project_id = l.project_id AND o.id = l.from_id \
          WHERE l.project_id = $1 AND l.to_id = $2 AND l.from_id <> $2 ORDER BY o.md_type, o.name LIMIT 1",
-    )
-    .bind(project_id)
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
+        )
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional()
+        .await?;
     row.map(|r| {
-        let md_type: String = r.try_get("md_type")?;
-        let name: String = r.try_get("name")?;
+        let md_type = r.text("md_type")?;
+        let name = r.text("name")?;
         let type_value = match MdType::from_segment(&md_type) {
             Some(t) => t.type_value().to_owned(),
             None => md_type,
@@ -582,13 +607,13 @@ async fn first_referrer(tx: &mut Tx, project_id: &str, id: &str) -> Result<Optio
 
 /// Ends the shares whose view hierarchy contains object `id`.
 async fn end_shares_of(tx: &mut Tx, project_id: &str, id: &str) -> Result<()> {
-    sqlx::query(
+    tx.query(
         "DELETE FROM md_shares WHERE project_id = $1 AND id IN \
          (SELECT share_id FROM md_share_objects WHERE project_id = $1 AND object_id = $2)",
     )
     .bind(project_id)
     .bind(id)
-    .execute(&mut **tx)
+    .execute()
     .await?;
     Ok(())
 }

@@ -48,7 +48,11 @@ async fn run_until(store: &Store, last: i64) -> Result<()> {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
     };
-    let mut tx = store.begin().await?;
+    // A transaction of the pool's: migrations run before the SQLite writer opens.
+    let mut tx = match store.backend {
+        Backend::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => store.pool.begin().await?,
+    };
     if store.backend == Backend::Postgres {
         // An arbitrary constant naming "locus migrations"; released at commit.
         sqlx::query("SELECT pg_advisory_xact_lock(7340912)").execute(&mut *tx).await?;

@@ -189,7 +189,7 @@ impl Store {
         let now = crate::now_millis();
         let id = ProjectId::generate();
         let mut tx = self.begin().await?;
-        sqlx::query(
+        tx.query(
             "INSERT INTO projects (id, organization_id, title, description, created_by, created_at, modified_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
@@ -199,7 +199,7 @@ impl Store {
         .bind(&new.description)
         .bind(creator_id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute()
         .await?;
         insert_membership(&mut tx, id.as_str(), creator_id, Role::Admin, MembershipStatus::Enabled, now).await?;
         let content = serde_json::json!({"project_title": new.title, "created_project_id": id.as_str(), "org_id": new.organization_id});
@@ -334,27 +334,29 @@ impl Store {
     pub async fn update_project(&self, actor: &Actor, project_id: &str, patch: &ProjectPatch) -> Result<Project> {
         let status = patch.enabled.map(|e| if e { "ENABLED" } else { "DISABLED" });
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE projects SET title = COALESCE($1, title), description = COALESCE($2, description), \
+        let done = tx
+            .query(
+                "UPDATE projects SET title = COALESCE($1, title), description = COALESCE($2, description), \
              organization_id = COALESCE($3, organization_id), status = COALESCE($4, status), modified_at = $5 WHERE id = $6",
-        )
-        .bind(&patch.title)
-        .bind(&patch.description)
-        .bind(&patch.organization_id)
-        .bind(status)
-        .bind(crate::now_millis())
-        .bind(project_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+            )
+            .bind(&patch.title)
+            .bind(&patch.description)
+            .bind(&patch.organization_id)
+            .bind(status)
+            .bind(crate::now_millis())
+            .bind(project_id)
+            .execute()
+            .await?;
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
-        let row = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS} FROM projects p JOIN organizations o ON o.id = p.organization_id WHERE p.id = $1"
-        ))
-        .bind(project_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let row = tx
+            .query(&format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects p JOIN organizations o ON o.id = p.organization_id WHERE p.id = $1"
+            ))
+            .bind(project_id)
+            .fetch_one()
+            .await?;
         let project = project_from_row(&row)?;
         let content = serde_json::json!({
             "project_title": project.title, "project_status": if project.enabled { "ENABLED" } else { "DISABLED" },
@@ -369,11 +371,8 @@ impl Store {
     /// foreign keys, whatever later tables hang off the project).
     pub async fn delete_project(&self, actor: &Actor, project_id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("DELETE FROM projects WHERE id = $1")
-            .bind(project_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let done = tx.query("DELETE FROM projects WHERE id = $1").bind(project_id).execute().await?;
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         record(
@@ -548,14 +547,15 @@ impl Store {
     /// see the other still in place). SQLite's `BEGIN IMMEDIATE` already serializes.
     async fn lock_membership(&self, tx: &mut Tx, project_id: &str, membership_id: &str) -> Result<Membership> {
         lock_project(self, tx, project_id).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships m WHERE m.project_id = $1 AND m.id = $2"
-        ))
-        .bind(project_id)
-        .bind(membership_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        let row = tx
+            .query(&format!(
+                "SELECT {MEMBERSHIP_COLUMNS} FROM memberships m WHERE m.project_id = $1 AND m.id = $2"
+            ))
+            .bind(project_id)
+            .bind(membership_id)
+            .fetch_optional()
+            .await?
+            .ok_or(StoreError::NotFound)?;
         required_membership(&row)
     }
 
@@ -587,7 +587,7 @@ async fn insert_membership(
     now: i64,
 ) -> Result<Membership> {
     let id = locus_core::ids::random_lower36(16);
-    sqlx::query(
+    tx.query(
         "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
     )
     .bind(&id)
@@ -596,7 +596,7 @@ async fn insert_membership(
     .bind(role.as_str())
     .bind(status.as_str())
     .bind(now)
-    .execute(&mut **tx)
+    .execute()
     .await
     .map_err(|e| StoreError::unique(e, "membership"))?;
     Ok(Membership {
@@ -613,20 +613,21 @@ async fn insert_membership(
 /// Serializes membership changes in one project on PostgreSQL (see `lock_membership`).
 pub(crate) async fn lock_project(store: &Store, tx: &mut Tx, project_id: &str) -> Result<()> {
     if store.backend == Backend::Postgres {
-        sqlx::query("SELECT id FROM projects WHERE id = $1 FOR UPDATE")
+        tx.query("SELECT id FROM projects WHERE id = $1 FOR UPDATE")
             .bind(project_id)
-            .execute(&mut **tx)
+            .execute()
             .await?;
     }
     Ok(())
 }
 
 pub(crate) async fn ensure_another_admin(tx: &mut Tx, project_id: &str) -> Result<()> {
-    let admins: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE project_id = $1 AND role = 'ADMIN' AND status = 'ENABLED'")
-            .bind(project_id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let admins = tx
+        .query("SELECT COUNT(*) AS n FROM memberships WHERE project_id = $1 AND role = 'ADMIN' AND status = 'ENABLED'")
+        .bind(project_id)
+        .fetch_one()
+        .await?
+        .int("n")?;
     if admins <= 1 {
         return Err(StoreError::LastAdmin);
     }

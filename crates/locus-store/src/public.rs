@@ -101,7 +101,7 @@ impl Store {
     pub async fn create_public_token(&self, actor: &Actor, new: &NewPublicToken<'_>) -> Result<PublicToken> {
         let now = crate::now_millis();
         let mut tx = self.begin().await?;
-        sqlx::query(
+        tx.query(
             "INSERT INTO public_tokens (id, project_id, account_id, name, secret_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -112,13 +112,13 @@ impl Store {
         .bind(new.secret_hash)
         .bind(now)
         .bind(new.expires_at)
-        .execute(&mut *tx)
+        .execute()
         .await?;
         for view in new.views {
-            sqlx::query("INSERT INTO public_token_views (token_id, view_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            tx.query("INSERT INTO public_token_views (token_id, view_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(new.id)
                 .bind(view)
-                .execute(&mut *tx)
+                .execute()
                 .await?;
         }
         let content = serde_json::json!({
@@ -206,15 +206,16 @@ impl Store {
     /// Opens a public session for a token. Uses are counted per hour by the
     /// server (`record_event`), not recorded one by one.
     pub async fn create_public_session(&self, id: &str, token_id: &str, secret_hash: &str, expires_at: i64) -> Result<()> {
-        sqlx::query("INSERT INTO public_sessions (id, token_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        let mut tx = self.begin().await?;
+        tx.query("INSERT INTO public_sessions (id, token_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(token_id)
             .bind(secret_hash)
             .bind(crate::now_millis())
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute()
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// A live public session with its token, its service account (ENABLED and

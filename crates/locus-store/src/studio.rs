@@ -7,7 +7,6 @@ use crate::metadata::Author;
 use crate::row::Cols;
 use crate::{Actor, Page, PageRequest, Result, Store, StoreError};
 use locus_core::metadata::MdType;
-use sqlx::Row as _;
 
 #[derive(Debug, Clone)]
 pub struct Share {
@@ -95,38 +94,40 @@ impl Store {
         let id = locus_core::ids::random_lower36(16);
         let now = crate::now_millis();
         let mut tx = self.begin().await?;
-        let view_name: Option<String> =
-            sqlx::query_scalar("SELECT name FROM md_objects WHERE project_id = $1 AND id = $2 AND md_type = 'views'")
-                .bind(project_id)
-                .bind(view_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let view_name = view_name.ok_or(StoreError::NotFound)?;
-        sqlx::query("INSERT INTO md_shares (project_id, id, view_id, state, created_by_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        let view_name = tx
+            .query("SELECT name FROM md_objects WHERE project_id = $1 AND id = $2 AND md_type = 'views'")
+            .bind(project_id)
+            .bind(view_id)
+            .fetch_optional()
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .text("name")?;
+        tx.query("INSERT INTO md_shares (project_id, id, view_id, state, created_by_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(project_id)
             .bind(&id)
             .bind(view_id)
             .bind(state.to_string())
             .bind(account_id)
             .bind(now)
-            .execute(&mut *tx)
+            .execute()
             .await?;
         // The view's hierarchy: everything reachable through links, but datasets and exports.
         let mut hierarchy = vec![view_id.to_owned()];
         let mut next = 0;
         while let Some(from) = hierarchy.get(next).cloned() {
             next += 1;
-            let rows = sqlx::query(
-                "SELECT l.to_id, o.md_type FROM md_links l JOIN md_objects o ON o.project_id = l.project_id AND o.id = l.to_id \
+            let rows = tx
+                .query(
+                    "SELECT l.to_id, o.md_type FROM md_links l JOIN md_objects o ON o.project_id = l.project_id AND o.id = l.to_id \
                  WHERE l.project_id = $1 AND l.from_id = $2",
-            )
-            .bind(project_id)
-            .bind(&from)
-            .fetch_all(&mut *tx)
-            .await?;
+                )
+                .bind(project_id)
+                .bind(&from)
+                .fetch_all()
+                .await?;
             for row in rows {
-                let to: String = row.try_get("to_id")?;
-                let md_type: String = row.try_get("md_type")?;
+                let to = row.text("to_id")?;
+                let md_type = row.text("md_type")?;
                 let outside = [MdType::Datasets.segment(), MdType::Exports.segment()].contains(&md_type.as_str());
                 if !outside && !hierarchy.contains(&to) {
                     hierarchy.push(to);
@@ -134,11 +135,11 @@ impl Store {
             }
         }
         for object_id in &hierarchy {
-            sqlx::query("INSERT INTO md_share_objects (project_id, share_id, object_id) VALUES ($1, $2, $3)")
+            tx.query("INSERT INTO md_share_objects (project_id, share_id, object_id) VALUES ($1, $2, $3)")
                 .bind(project_id)
                 .bind(&id)
                 .bind(object_id)
-                .execute(&mut *tx)
+                .execute()
                 .await?;
         }
         let content = serde_json::json!({"share_id": id, "view": view_name, "objects": hierarchy.len()});
@@ -191,7 +192,7 @@ impl Store {
         let id = locus_core::ids::random_lower36(16);
         let now = crate::now_millis();
         let mut tx = self.begin().await?;
-        sqlx::query(
+        tx.query(
             "INSERT INTO bookmarks (project_id, id, account_id, name, title, state, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
         .bind(project_id)
@@ -201,7 +202,7 @@ impl Store {
         .bind(title)
         .bind(state.to_string())
         .bind(now)
-        .execute(&mut *tx)
+        .execute()
         .await
         .map_err(|e| StoreError::unique(e, "name"))?;
         record(
@@ -259,18 +260,17 @@ impl Store {
         state: &serde_json::Value,
     ) -> Result<Bookmark> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE bookmarks SET title = $1, state = $2, modified_at = $3 WHERE project_id = $4 AND account_id = $5 AND id = $6",
-        )
-        .bind(title)
-        .bind(state.to_string())
-        .bind(crate::now_millis())
-        .bind(project_id)
-        .bind(account_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        let done = tx
+            .query("UPDATE bookmarks SET title = $1, state = $2, modified_at = $3 WHERE project_id = $4 AND account_id = $5 AND id = $6")
+            .bind(title)
+            .bind(state.to_string())
+            .bind(crate::now_millis())
+            .bind(project_id)
+            .bind(account_id)
+            .bind(id)
+            .execute()
+            .await?;
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         record(&mut tx, actor, Some(project_id), "update_bookmark", serde_json::json!({"id": id})).await?;
@@ -306,7 +306,7 @@ impl Store {
         let id = locus_core::ids::random_lower36(16);
         let now = crate::now_millis();
         let mut tx = self.begin().await?;
-        sqlx::query(
+        tx.query(
             "INSERT INTO stories (project_id, id, title, description, blocks, version, created_by_id, created_by, created_at, modified_by, modified_at) \
              VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $7, $8)",
         )
@@ -318,7 +318,7 @@ impl Store {
         .bind(author.account_id)
         .bind(author.email)
         .bind(now)
-        .execute(&mut *tx)
+        .execute()
         .await?;
         record(
             &mut tx,
@@ -374,16 +374,18 @@ impl Store {
         blocks: &serde_json::Value,
     ) -> Result<Story> {
         let mut tx = self.begin().await?;
-        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM stories WHERE project_id = $1 AND id = $2")
+        let current = tx
+            .query("SELECT version FROM stories WHERE project_id = $1 AND id = $2")
             .bind(project_id)
             .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let current = current.ok_or(StoreError::NotFound)?;
+            .fetch_optional()
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .int("version")?;
         if current != expected_version {
             return Err(StoreError::VersionMismatch { current });
         }
-        sqlx::query(
+        tx.query(
             "UPDATE stories SET title = $1, description = $2, blocks = $3, version = version + 1, modified_by = $4, modified_at = $5 \
              WHERE project_id = $6 AND id = $7",
         )
@@ -394,7 +396,7 @@ impl Store {
         .bind(crate::now_millis())
         .bind(project_id)
         .bind(id)
-        .execute(&mut *tx)
+        .execute()
         .await?;
         record(
             &mut tx,

@@ -3,6 +3,7 @@
 //! over instances). A lock never outlives `lock_ms` from the failure that set
 //! it, so nobody can lock a victim out for longer than that at a time.
 
+use crate::row::Cols;
 use crate::{Result, Store};
 use sqlx::Row;
 
@@ -53,32 +54,29 @@ impl Store {
         // The row must exist before it can be locked: on PostgreSQL, concurrent first
         // hits would otherwise each insert a count of one. The row lock then makes
         // concurrent hits count one after the other (SQLite's BEGIN IMMEDIATE already does).
-        sqlx::query(
+        tx.query(
             "INSERT INTO throttles (scope, subject, window_start, hits) VALUES ($1, $2, $3, 0) ON CONFLICT (scope, subject) DO NOTHING",
         )
         .bind(throttle.scope)
         .bind(subject)
         .bind(now)
-        .execute(&mut *tx)
+        .execute()
         .await?;
         let lock = if self.backend == crate::Backend::Postgres {
             " FOR UPDATE"
         } else {
             ""
         };
-        let row = sqlx::query(&format!(
-            "SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"
-        ))
-        .bind(throttle.scope)
-        .bind(subject)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = tx
+            .query(&format!(
+                "SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"
+            ))
+            .bind(throttle.scope)
+            .bind(subject)
+            .fetch_optional()
+            .await?;
         let (window_start, hits, locked_until) = match &row {
-            Some(r) => (
-                r.try_get::<i64, _>("window_start")?,
-                r.try_get::<i64, _>("hits")?,
-                r.try_get::<i64, _>("locked_until")?,
-            ),
+            Some(r) => (r.int("window_start")?, r.int("hits")?, r.int("locked_until")?),
             None => (now, 0, 0),
         };
         if locked_until > now {
@@ -97,7 +95,7 @@ impl Store {
         } else {
             (hits, 0)
         };
-        sqlx::query(
+        tx.query(
             "INSERT INTO throttles (scope, subject, window_start, hits, locked_until) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (scope, subject) DO UPDATE SET window_start = $3, hits = $4, locked_until = $5",
         )
@@ -106,7 +104,7 @@ impl Store {
         .bind(window_start)
         .bind(hits)
         .bind(locked_until)
-        .execute(&mut *tx)
+        .execute()
         .await?;
         tx.commit().await?;
         Ok(if locked_until > now {
@@ -120,12 +118,13 @@ impl Store {
 
     /// Forgets `subject`'s failures (after a successful sign-in).
     pub async fn throttle_clear(&self, throttle: &Throttle, subject: &str) -> Result<()> {
-        sqlx::query("DELETE FROM throttles WHERE scope = $1 AND subject = $2")
+        let mut tx = self.begin().await?;
+        tx.query("DELETE FROM throttles WHERE scope = $1 AND subject = $2")
             .bind(throttle.scope)
             .bind(subject)
-            .execute(&self.pool)
+            .execute()
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Deletes what can no longer matter: expired sessions, used or expired reset
@@ -133,14 +132,16 @@ impl Store {
     pub async fn purge_expired(&self, now: i64) -> Result<u64> {
         let day_ago = now.saturating_sub(24 * 3600 * 1000);
         let mut removed = 0;
+        let mut tx = self.begin().await?;
         for (sql, cutoff) in [
             ("DELETE FROM sessions WHERE expires_at <= $1", now),
             ("DELETE FROM public_sessions WHERE expires_at <= $1", now),
             ("DELETE FROM password_resets WHERE expires_at <= $1 OR used_at IS NOT NULL", now),
             ("DELETE FROM throttles WHERE locked_until <= $1 AND window_start <= $1", day_ago),
         ] {
-            removed += sqlx::query(sql).bind(cutoff).execute(&self.pool).await?.rows_affected();
+            removed += tx.query(sql).bind(cutoff).execute().await?;
         }
+        tx.commit().await?;
         Ok(removed)
     }
 }

@@ -1,22 +1,31 @@
-//! Write transactions, and on SQLite the one connection they all run on.
+//! Write transactions, and on an SQLite file the one connection they all run on.
 //!
 //! Why one connection: SQLite drops a connection's whole page cache whenever
-//! another connection has written since it last looked. sqlx's pool hands out
-//! its connections in turn, so every write transaction found a cold cache and
-//! re-read each B-tree page it touched (for an audit event, the event table's
-//! and the account index's paths) from the WAL, a system call per page. SQLite
-//! takes one writer at a time anyway; here in-process writers queue on an async
-//! mutex instead, and the writer's cache stays warm. Writers in other processes
-//! (`locus admin`) still wait on SQLite's lock through the busy timeout.
+//! another connection has written since it last looked, so a pool of writers
+//! re-read each B-tree page they touched from the WAL, a system call per page.
+//! SQLite takes one writer at a time anyway; here in-process writers queue on
+//! an async mutex instead, and the writer's cache stays warm. Writers in other
+//! processes (`locus admin`) are waited for at `BEGIN IMMEDIATE` without
+//! blocking a thread (see [`Writer::begin`]).
+//!
+//! Why rusqlite there: sqlx runs each SQLite connection on a worker thread,
+//! and every statement costs two handoffs between threads, more than SQLite
+//! takes to run it. An audit event is one more statement in every change, so
+//! that handoff was most of what an event cost (docs/benchmarks.md, audit log).
+//! The writer runs its statements on the calling thread, as the fast read path
+//! (`fast.rs`) does for reads. A statement that is not waiting for a lock
+//! takes microseconds.
 //!
 //! PostgreSQL, and an SQLite database that is not a file, keep sqlx's pooled
-//! transactions. Either way a [`Tx`] derefs to the connection, so store code
-//! writes `query.execute(&mut **tx)` whatever is underneath.
+//! transactions. Store code does not see the difference: it writes
+//! `tx.query(sql).bind(…).execute().await` with `$n` placeholders, and decodes
+//! [`Row`]s through [`Cols`], whatever is underneath.
 
-use crate::Result;
-use sqlx::{AnyConnection, Executor};
-use std::ops::{Deref, DerefMut};
+use crate::row::Cols;
+use crate::{Result, StoreError};
+use rusqlite::types::Value;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// An open write transaction; rolled back when dropped without [`Tx::commit`].
@@ -27,39 +36,264 @@ enum Inner {
     Writer(WriterTx),
 }
 
+/// The writer's connection while a transaction holds it.
+struct WriterTx(OwnedMutexGuard<WriterConn>);
+
 impl Tx {
     pub(crate) fn pooled(tx: sqlx::Transaction<'static, sqlx::Any>) -> Tx {
         Tx(Inner::Pooled(tx))
+    }
+
+    /// A statement to run in this transaction, with `$1…$n` bound in order.
+    pub(crate) fn query<'a>(&'a mut self, sql: &'a str) -> Query<'a> {
+        Query {
+            tx: self,
+            sql,
+            params: Vec::new(),
+        }
     }
 
     pub(crate) async fn commit(self) -> Result<()> {
         match self.0 {
             Inner::Pooled(tx) => tx.commit().await?,
             Inner::Writer(mut tx) => {
-                tx.guard.conn.execute("COMMIT").await?;
-                tx.guard.open = false;
+                tx.0.conn.execute_batch("COMMIT")?;
+                tx.0.open = false;
             }
         }
         Ok(())
     }
 }
 
-impl Deref for Tx {
-    type Target = AnyConnection;
+/// A value bound to a placeholder. Nulls keep their type: PostgreSQL refuses
+/// a text NULL for an integer column.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+    NullText,
+    NullInt,
+}
 
-    fn deref(&self) -> &AnyConnection {
-        match &self.0 {
-            Inner::Pooled(tx) => tx,
-            Inner::Writer(tx) => &tx.guard.conn,
+/// What [`Query::bind`] takes.
+pub(crate) trait Bind {
+    /// The NULL of this type, for `None`.
+    const NULL: Param;
+    fn param(self) -> Param;
+}
+
+impl Bind for &str {
+    const NULL: Param = Param::NullText;
+    fn param(self) -> Param {
+        Param::Text(self.to_owned())
+    }
+}
+impl Bind for String {
+    const NULL: Param = Param::NullText;
+    fn param(self) -> Param {
+        Param::Text(self)
+    }
+}
+impl Bind for &String {
+    const NULL: Param = Param::NullText;
+    fn param(self) -> Param {
+        Param::Text(self.clone())
+    }
+}
+impl Bind for i64 {
+    const NULL: Param = Param::NullInt;
+    fn param(self) -> Param {
+        Param::Int(self)
+    }
+}
+impl Bind for bool {
+    const NULL: Param = Param::NullInt;
+    fn param(self) -> Param {
+        Param::Int(i64::from(self))
+    }
+}
+impl Bind for &i64 {
+    const NULL: Param = Param::NullInt;
+    fn param(self) -> Param {
+        Param::Int(*self)
+    }
+}
+impl<'a, T> Bind for &'a Option<T>
+where
+    &'a T: Bind,
+{
+    const NULL: Param = <&'a T>::NULL;
+    fn param(self) -> Param {
+        self.as_ref().map_or(Self::NULL, Bind::param)
+    }
+}
+impl<T: Bind> Bind for Option<T> {
+    const NULL: Param = T::NULL;
+    fn param(self) -> Param {
+        self.map_or(T::NULL, Bind::param)
+    }
+}
+
+/// A statement being built by [`Tx::query`].
+pub(crate) struct Query<'a> {
+    tx: &'a mut Tx,
+    sql: &'a str,
+    params: Vec<Param>,
+}
+
+impl Query<'_> {
+    pub(crate) fn bind(mut self, value: impl Bind) -> Self {
+        self.params.push(value.param());
+        self
+    }
+
+    /// Runs the statement; answers how many rows it changed.
+    pub(crate) async fn execute(self) -> Result<u64> {
+        match &mut self.tx.0 {
+            Inner::Pooled(tx) => Ok(sqlx_query(self.sql, self.params).execute(&mut **tx).await?.rows_affected()),
+            Inner::Writer(WriterTx(conn)) => {
+                let mut stmt = conn.conn.prepare_cached(self.sql)?;
+                bind_lite(&mut stmt, self.params)?;
+                Ok(stmt.raw_execute()? as u64)
+            }
+        }
+    }
+
+    pub(crate) async fn fetch_all(self) -> Result<Vec<Row>> {
+        match &mut self.tx.0 {
+            Inner::Pooled(tx) => Ok(sqlx_query(self.sql, self.params)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(Row::Any)
+                .collect()),
+            Inner::Writer(WriterTx(conn)) => {
+                let mut stmt = conn.conn.prepare_cached(self.sql)?;
+                bind_lite(&mut stmt, self.params)?;
+                let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+                let width = names.len();
+                let mut rows = stmt.raw_query();
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let values = (0..width).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+                    out.push(Row::Lite(LiteRow {
+                        names: names.clone(),
+                        values,
+                    }));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    pub(crate) async fn fetch_optional(self) -> Result<Option<Row>> {
+        Ok(self.fetch_all().await?.into_iter().next())
+    }
+
+    pub(crate) async fn fetch_one(self) -> Result<Row> {
+        self.fetch_optional().await?.ok_or(StoreError::NotFound)
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn sqlx_query(sql: &str, params: Vec<Param>) -> AnyQuery<'_> {
+    params.into_iter().fold(sqlx::query(sql), |q, p| match p {
+        Param::Text(v) => q.bind(v),
+        Param::Int(v) => q.bind(v),
+        Param::NullText => q.bind(None::<String>),
+        Param::NullInt => q.bind(None::<i64>),
+    })
+}
+
+/// Binds `params[i]` to `$i+1`, wherever (and however often) it appears.
+fn bind_lite(stmt: &mut rusqlite::CachedStatement<'_>, params: Vec<Param>) -> Result<()> {
+    for (i, p) in params.into_iter().enumerate() {
+        let name = format!("${}", i + 1);
+        let index = stmt
+            .parameter_index(&name)?
+            .ok_or_else(|| StoreError::Corrupt(format!("a value bound to {name}, which the statement lacks")))?;
+        match p {
+            Param::Text(v) => stmt.raw_bind_parameter(index, v)?,
+            Param::Int(v) => stmt.raw_bind_parameter(index, v)?,
+            Param::NullText | Param::NullInt => stmt.raw_bind_parameter(index, rusqlite::types::Null)?,
+        }
+    }
+    Ok(())
+}
+
+/// A row read in a write transaction, from either driver.
+pub(crate) enum Row {
+    Any(sqlx::any::AnyRow),
+    Lite(LiteRow),
+}
+
+/// A row of the rusqlite writer, copied out of its statement.
+pub(crate) struct LiteRow {
+    names: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl LiteRow {
+    fn value(&self, col: &str) -> Result<&Value> {
+        self.names
+            .iter()
+            .position(|n| n == col)
+            .map(|i| &self.values[i])
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {col}")))
+    }
+}
+
+fn mismatch(col: &str, value: &Value) -> StoreError {
+    StoreError::Corrupt(format!("column {col} holds {:?}", value.data_type()))
+}
+
+impl Cols for LiteRow {
+    fn text(&self, col: &str) -> Result<String> {
+        self.opt_text(col)?.ok_or_else(|| mismatch(col, &Value::Null))
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        match self.value(col)? {
+            Value::Text(s) => Ok(Some(s.clone())),
+            Value::Null => Ok(None),
+            other => Err(mismatch(col, other)),
+        }
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        self.opt_int(col)?.ok_or_else(|| mismatch(col, &Value::Null))
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        match self.value(col)? {
+            Value::Integer(i) => Ok(Some(*i)),
+            Value::Null => Ok(None),
+            other => Err(mismatch(col, other)),
         }
     }
 }
 
-impl DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        match &mut self.0 {
-            Inner::Pooled(tx) => &mut *tx,
-            Inner::Writer(tx) => &mut tx.guard.conn,
+impl Cols for Row {
+    fn text(&self, col: &str) -> Result<String> {
+        match self {
+            Row::Any(r) => r.text(col),
+            Row::Lite(r) => r.text(col),
+        }
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        match self {
+            Row::Any(r) => r.opt_text(col),
+            Row::Lite(r) => r.opt_text(col),
+        }
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        match self {
+            Row::Any(r) => r.int(col),
+            Row::Lite(r) => r.int(col),
+        }
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        match self {
+            Row::Any(r) => r.opt_int(col),
+            Row::Lite(r) => r.opt_int(col),
         }
     }
 }
@@ -68,66 +302,83 @@ impl DerefMut for Tx {
 #[derive(Clone)]
 pub(crate) struct Writer(Arc<Mutex<WriterConn>>);
 
-struct WriterConn {
-    conn: AnyConnection,
+pub(crate) struct WriterConn {
+    conn: rusqlite::Connection,
     /// A transaction was begun and neither committed nor rolled back yet.
     open: bool,
 }
 
+/// How long statements inside a transaction wait on a lock. Holding the write
+/// lock, they should never have to; if one does, it blocks this thread.
+const STATEMENT_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl Writer {
-    pub(crate) fn new(conn: AnyConnection) -> Writer {
-        Writer(Arc::new(Mutex::new(WriterConn { conn, open: false })))
+    /// Opens the write connection to the (migrated) database file at `path`,
+    /// with the settings the pool's connections get.
+    pub(crate) fn open(path: &std::path::Path) -> Result<Writer> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+        conn.execute_batch(&crate::sqlite_pragmas())?;
+        conn.busy_timeout(STATEMENT_BUSY_TIMEOUT)?;
+        // Every statement of the store stays prepared (rusqlite keeps 16 by default).
+        conn.set_prepared_statement_cache_capacity(256);
+        Ok(Writer(Arc::new(Mutex::new(WriterConn { conn, open: false }))))
     }
 
     /// Waits for the connection (as long as the pool would wait for one), then
-    /// takes SQLite's write lock up front (`BEGIN IMMEDIATE`, waiting on other
-    /// processes through the busy timeout).
+    /// takes SQLite's write lock up front (`BEGIN IMMEDIATE`). While another
+    /// process holds it, it retries with an async sleep rather than SQLite's
+    /// busy handler, which would block this thread.
     pub(crate) async fn begin(&self) -> Result<Tx> {
-        let mut guard = tokio::time::timeout(crate::ACQUIRE_TIMEOUT, self.0.clone().lock_owned())
+        let deadline = Instant::now() + crate::ACQUIRE_TIMEOUT;
+        let mut conn = tokio::time::timeout(crate::ACQUIRE_TIMEOUT, self.0.clone().lock_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        rollback_if_open(&mut guard).await;
-        // Marked open first: if BEGIN fails, or this future is dropped while
-        // it runs, dropping `tx` rolls back whatever did begin.
-        guard.open = true;
-        let mut tx = WriterTx { guard };
-        tx.guard.conn.execute("BEGIN IMMEDIATE").await?;
-        Ok(Tx(Inner::Writer(tx)))
+        rollback_if_open(&mut conn);
+        let mut pause = Duration::from_micros(200);
+        conn.conn.busy_timeout(Duration::ZERO)?;
+        let begun = loop {
+            match conn.conn.execute_batch("BEGIN IMMEDIATE") {
+                Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                other => break other,
+            }
+        };
+        conn.conn.busy_timeout(STATEMENT_BUSY_TIMEOUT)?;
+        begun?;
+        conn.open = true;
+        Ok(Tx(Inner::Writer(WriterTx(conn))))
     }
 
     pub(crate) async fn close(&self) {
-        rollback_if_open(&mut *self.0.lock().await).await;
+        rollback_if_open(&mut *self.0.lock().await);
     }
 }
 
-/// Ends a transaction that may still be open. "May": a request cancelled while
-/// its COMMIT (or BEGIN) ran leaves the flag set on a connection that has no
-/// transaction, and then SQLite's "no transaction is active" is the expected
-/// answer. Any other failure shows again on the next BEGIN.
-async fn rollback_if_open(conn: &mut WriterConn) {
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Ends a transaction that may still be open: one dropped by an error, or by
+/// a request cancelled while it waited inside the transaction.
+fn rollback_if_open(conn: &mut WriterConn) {
     if conn.open {
         conn.open = false;
-        if let Err(error) = conn.conn.execute("ROLLBACK").await {
+        if let Err(error) = conn.conn.execute_batch("ROLLBACK") {
             tracing::debug!(%error, "rolling back an abandoned SQLite transaction");
         }
     }
 }
 
-struct WriterTx {
-    guard: OwnedMutexGuard<WriterConn>,
-}
-
 impl Drop for WriterTx {
-    /// A transaction dropped open (an error, or a cancelled request) is rolled
-    /// back at once by a task of its own, so that SQLite's write lock is not
-    /// held until the next write; failing that, the next `begin` rolls it back.
+    /// A transaction dropped open is rolled back at once, so that SQLite's
+    /// write lock is not held until the next write.
     fn drop(&mut self) {
-        if !self.guard.open {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let writer = OwnedMutexGuard::mutex(&self.guard).clone();
-            runtime.spawn(async move { rollback_if_open(&mut *writer.lock().await).await });
-        }
+        rollback_if_open(&mut self.0);
     }
 }

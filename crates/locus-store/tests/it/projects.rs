@@ -293,7 +293,12 @@ async fn a_cancelled_change_is_whole_or_absent(db: TestDb) {
             );
         }
     }
-    assert!(cancelled > 0, "some changes were cut short");
+    // On an SQLite file a change holding the writer runs to its end without
+    // yielding (`tx` in the store), so only PostgreSQL's are cut short here;
+    // sqlite_file.rs drops an SQLite change while it waits for the lock.
+    if db.store.backend() == locus_store::Backend::Postgres {
+        assert!(cancelled > 0, "some changes were cut short");
+    }
     assert!(completed > 0, "some changes completed");
     let last = db
         .store
