@@ -2,7 +2,9 @@
 //! default) or PostgreSQL (several instances sharing one database) through
 //! sqlx's `Any` driver, so every query is written once, with `$n` placeholders
 //! that both backends accept. Where the two dialects differ, the store asks
-//! [`Backend`] and says why at that spot.
+//! [`Backend`] and says why at that spot. On an SQLite file, writes and the
+//! hottest reads skip sqlx for rusqlite on the calling thread (`tx`, `fast`),
+//! with the same SQL text.
 //!
 //! Invariants:
 //! - nothing else in the workspace imports sqlx;

@@ -209,7 +209,7 @@ fn sqlx_query(sql: &str, params: Vec<Param>) -> AnyQuery<'_> {
 /// Binds `params[i]` to `$i+1`, wherever (and however often) it appears.
 fn bind_lite(stmt: &mut rusqlite::CachedStatement<'_>, params: Vec<Param>) -> Result<()> {
     for (i, p) in params.into_iter().enumerate() {
-        let name = format!("${}", i + 1);
+        let name = placeholder(i + 1);
         let index = stmt
             .parameter_index(&name)?
             .ok_or_else(|| StoreError::Corrupt(format!("a value bound to {name}, which the statement lacks")))?;
@@ -220,6 +220,12 @@ fn bind_lite(stmt: &mut rusqlite::CachedStatement<'_>, params: Vec<Param>) -> Re
         }
     }
     Ok(())
+}
+
+/// `$n`, made once for the numbers statements use.
+fn placeholder(n: usize) -> std::borrow::Cow<'static, str> {
+    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| (0..=32).map(|n| format!("${n}")).collect());
+    NAMES.get(n).map_or_else(|| format!("${n}").into(), |name| name.as_str().into())
 }
 
 /// A row read in a write transaction, from either driver.
