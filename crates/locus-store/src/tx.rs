@@ -14,7 +14,9 @@
 //! that handoff was most of what an event cost (docs/benchmarks.md, audit log).
 //! The writer runs its statements on the calling thread, as the fast read path
 //! (`fast.rs`) does for reads. A statement that is not waiting for a lock
-//! takes microseconds.
+//! takes microseconds. The price: a long write (a retention purge of many
+//! events, a large metadata push) holds a runtime thread for its duration,
+//! as it held sqlx's worker before.
 //!
 //! PostgreSQL, and an SQLite database that is not a file, keep sqlx's pooled
 //! transactions. Store code does not see the difference: it writes
