@@ -1,6 +1,6 @@
 //! Accounts and their default organizations.
 
-use crate::audit::{execute_recorded, record, Actor, Event};
+use crate::audit::{record, Actor};
 use crate::row::Cols;
 use crate::{Result, Store, StoreError};
 use locus_core::{AccountId, OrganizationId};
@@ -205,22 +205,19 @@ impl Store {
     /// Renames the account (the caller has checked both names).
     pub async fn set_name(&self, actor: &Actor, id: &str, given_name: &str, surname: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let event = Event {
-            actor,
-            project_id: None,
-            event_type: "update_account",
-            content: serde_json::json!({"account_id": id, "given_name": given_name, "surname": surname}),
-        };
-        let done = execute_recorded(
-            &mut tx,
-            "UPDATE accounts SET given_name = $1, surname = $2, modified_at = $3 WHERE id = $4",
-            |q| q.bind(given_name).bind(surname).bind(crate::now_millis()).bind(id),
-            event,
-        )
-        .await?;
+        let done = tx
+            .query("UPDATE accounts SET given_name = $1, surname = $2, modified_at = $3 WHERE id = $4")
+            .bind(given_name)
+            .bind(surname)
+            .bind(crate::now_millis())
+            .bind(id)
+            .execute()
+            .await?;
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        let content = serde_json::json!({"account_id": id, "given_name": given_name, "surname": surname});
+        record(&mut tx, actor, None, "update_account", content).await?;
         tx.commit().await?;
         Ok(())
     }

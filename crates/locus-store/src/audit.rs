@@ -4,7 +4,6 @@
 //! (the database refuses it too, with triggers).
 
 use crate::row::Cols;
-use crate::tx::Query;
 use crate::{Result, Store, Tx};
 use rand::Rng;
 
@@ -108,32 +107,9 @@ pub(crate) async fn record(
     Ok(())
 }
 
-/// The event of a change, for [`execute_recorded`].
-pub(crate) struct Event<'a> {
-    pub actor: &'a Actor,
-    pub project_id: Option<&'a str>,
-    pub event_type: &'a str,
-    pub content: serde_json::Value,
-}
-
 const INSERT_EVENT: &str = "INSERT INTO audit_events \
     (event_id, project_id, account_id, request_id, remote_host, event_type, created_at, content) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
-/// Runs a change's last write, `sql` (placeholders `$1…$n`, bound by `bind`),
-/// and writes its event, in the caller's transaction. Answers the rows the
-/// change affected. A change that affects no row and is then refused rolls
-/// back with its event, as with [`record`].
-pub(crate) async fn execute_recorded(
-    tx: &mut Tx,
-    sql: &str,
-    bind: impl for<'a> FnOnce(Query<'a>) -> Query<'a>,
-    event: Event<'_>,
-) -> Result<u64> {
-    let done = bind(tx.query(sql)).execute().await?;
-    record(tx, event.actor, event.project_id, event.event_type, event.content).await?;
-    Ok(done)
-}
 
 fn event_from_row(row: &impl Cols) -> Result<AuditEvent> {
     Ok(AuditEvent {

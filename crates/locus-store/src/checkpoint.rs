@@ -8,7 +8,7 @@
 //! runs a PASSIVE checkpoint (one that never waits for a reader or the writer)
 //! every [`INTERVAL`], so that commits only append to the WAL. Connections
 //! keep an autocheckpoint of their own, [`BACKSTOP_PAGES`], should this thread
-//! fall behind. docs/benchmarks.md (audit log, session 5) has the figures.
+//! fall behind. docs/benchmarks.md (audit log, sessions 5 and 6) has the figures.
 //!
 //! The thread ends within one interval of the last [`Store`](crate::Store)
 //! handle going away: it holds only a weak reference to a token every handle

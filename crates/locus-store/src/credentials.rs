@@ -3,7 +3,7 @@
 //! secrets (the server does), it only finds rows by their public id.
 
 use crate::accounts::{account_from_row, ACCOUNT_COLUMNS};
-use crate::audit::{execute_recorded, record, Actor, Event};
+use crate::audit::{record, Actor};
 use crate::{Account, Result, Store, StoreError};
 use sqlx::Row;
 use std::sync::LazyLock;
@@ -80,26 +80,17 @@ pub struct PasswordReset {
 impl Store {
     pub async fn create_access_token(&self, actor: &Actor, token: &AccessToken) -> Result<()> {
         let mut tx = self.begin().await?;
-        let event = Event {
-            actor,
-            project_id: None,
-            event_type: "create_access_token",
-            content: serde_json::json!({"access_token_id": token.id, "name": token.name, "owner_account_id": token.account_id}),
-        };
-        execute_recorded(
-            &mut tx,
-            "INSERT INTO access_tokens (id, account_id, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            |q| {
-                q.bind(&token.id)
-                    .bind(&token.account_id)
-                    .bind(&token.name)
-                    .bind(&token.secret_hash)
-                    .bind(token.created_at)
-                    .bind(token.expires_at)
-            },
-            event,
-        )
-        .await?;
+        tx.query("INSERT INTO access_tokens (id, account_id, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&token.id)
+            .bind(&token.account_id)
+            .bind(&token.name)
+            .bind(&token.secret_hash)
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .execute()
+            .await?;
+        let content = serde_json::json!({"access_token_id": token.id, "name": token.name, "owner_account_id": token.account_id});
+        record(&mut tx, actor, None, "create_access_token", content).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -126,16 +117,18 @@ impl Store {
     /// Revokes one of the account's tokens; its sessions go with it (cascade).
     pub async fn revoke_access_token(&self, actor: &Actor, account_id: &str, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let event = Event {
-            actor,
-            project_id: None,
-            event_type: "revoke_access_token",
-            content: serde_json::json!({"access_token_id": id}),
-        };
         let sql = "DELETE FROM access_tokens WHERE id = $1 AND account_id = $2";
-        if execute_recorded(&mut tx, sql, |q| q.bind(id).bind(account_id), event).await? == 0 {
+        if tx.query(sql).bind(id).bind(account_id).execute().await? == 0 {
             return Err(StoreError::NotFound);
         }
+        record(
+            &mut tx,
+            actor,
+            None,
+            "revoke_access_token",
+            serde_json::json!({"access_token_id": id}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Projects, their organizations, and the memberships that give accounts roles.
 
 use crate::accounts::ACCOUNT_COLUMNS;
-use crate::audit::{execute_recorded, record, Actor, Event};
+use crate::audit::{record, Actor};
 use crate::credentials::{session_from_row, SESSION_COLUMNS};
 use crate::invitations::{cancel_invitations_by, may_invite};
 use crate::row::Cols;
@@ -500,19 +500,14 @@ impl Store {
             "updated_account_id": current.account_id, "role": role.as_str(), "membership_status": status.as_str(),
             "previous_role": current.role.as_str(), "previous_membership_status": current.status.as_str(),
         });
-        let event = Event {
-            actor,
-            project_id: Some(project_id),
-            event_type: "update_membership",
-            content,
-        };
-        execute_recorded(
-            &mut tx,
-            "UPDATE memberships SET role = $1, status = $2, modified_at = $3 WHERE id = $4",
-            |q| q.bind(role.as_str()).bind(status.as_str()).bind(now).bind(membership_id),
-            event,
-        )
-        .await?;
+        tx.query("UPDATE memberships SET role = $1, status = $2, modified_at = $3 WHERE id = $4")
+            .bind(role.as_str())
+            .bind(status.as_str())
+            .bind(now)
+            .bind(membership_id)
+            .execute()
+            .await?;
+        record(&mut tx, actor, Some(project_id), "update_membership", content).await?;
         tx.commit().await?;
         Ok(Membership {
             role,
@@ -530,13 +525,12 @@ impl Store {
             ensure_another_admin(&mut tx, project_id).await?;
         }
         cancel_invitations_by(&mut tx, actor, project_id, &current.account_id, crate::now_millis()).await?;
-        let event = Event {
-            actor,
-            project_id: Some(project_id),
-            event_type: "delete_membership",
-            content: serde_json::json!({"deleted_account_id": current.account_id, "role": current.role.as_str()}),
-        };
-        execute_recorded(&mut tx, "DELETE FROM memberships WHERE id = $1", |q| q.bind(membership_id), event).await?;
+        tx.query("DELETE FROM memberships WHERE id = $1")
+            .bind(membership_id)
+            .execute()
+            .await?;
+        let content = serde_json::json!({"deleted_account_id": current.account_id, "role": current.role.as_str()});
+        record(&mut tx, actor, Some(project_id), "delete_membership", content).await?;
         tx.commit().await?;
         Ok(current)
     }

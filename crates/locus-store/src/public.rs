@@ -10,7 +10,7 @@
 //! account ends public access on the next request, on every instance.
 
 use crate::accounts::{account_from_row, ACCOUNT_COLUMNS};
-use crate::audit::{execute_recorded, record, Actor, Event};
+use crate::audit::{record, Actor};
 use crate::projects::{project_access_from_row, MEMBERSHIP_COLUMNS, PROJECT_COLUMNS};
 use crate::row::Cols;
 use crate::{Account, ProjectAccess, Result, Store, StoreError};
@@ -189,16 +189,12 @@ impl Store {
     /// Revokes a token; its public sessions go with it (cascade).
     pub async fn revoke_public_token(&self, actor: &Actor, project_id: &str, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let event = Event {
-            actor,
-            project_id: Some(project_id),
-            event_type: "revoke_public_access_token",
-            content: serde_json::json!({"public_token_id": id}),
-        };
         let sql = "DELETE FROM public_tokens WHERE id = $1 AND project_id = $2";
-        if execute_recorded(&mut tx, sql, |q| q.bind(id).bind(project_id), event).await? == 0 {
+        if tx.query(sql).bind(id).bind(project_id).execute().await? == 0 {
             return Err(StoreError::NotFound);
         }
+        let content = serde_json::json!({"public_token_id": id});
+        record(&mut tx, actor, Some(project_id), "revoke_public_access_token", content).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! state anyone in the project can open, until the view's hierarchy changes),
 //! bookmarks (private named states) and stories. Every change is audited.
 
-use crate::audit::{execute_recorded, record, Event};
+use crate::audit::record;
 use crate::metadata::Author;
 use crate::row::Cols;
 use crate::{Actor, Page, PageRequest, Result, Store, StoreError};
@@ -280,16 +280,11 @@ impl Store {
 
     pub async fn delete_bookmark(&self, actor: &Actor, project_id: &str, account_id: &str, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let event = Event {
-            actor,
-            project_id: Some(project_id),
-            event_type: "delete_bookmark",
-            content: serde_json::json!({"id": id}),
-        };
         let sql = "DELETE FROM bookmarks WHERE project_id = $1 AND account_id = $2 AND id = $3";
-        if execute_recorded(&mut tx, sql, |q| q.bind(project_id).bind(account_id).bind(id), event).await? == 0 {
+        if tx.query(sql).bind(project_id).bind(account_id).bind(id).execute().await? == 0 {
             return Err(StoreError::NotFound);
         }
+        record(&mut tx, actor, Some(project_id), "delete_bookmark", serde_json::json!({"id": id})).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -412,16 +407,11 @@ impl Store {
 
     pub async fn delete_story(&self, actor: &Actor, project_id: &str, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let event = Event {
-            actor,
-            project_id: Some(project_id),
-            event_type: "delete_story",
-            content: serde_json::json!({"id": id}),
-        };
         let sql = "DELETE FROM stories WHERE project_id = $1 AND id = $2";
-        if execute_recorded(&mut tx, sql, |q| q.bind(project_id).bind(id), event).await? == 0 {
+        if tx.query(sql).bind(project_id).bind(id).execute().await? == 0 {
             return Err(StoreError::NotFound);
         }
+        record(&mut tx, actor, Some(project_id), "delete_story", serde_json::json!({"id": id})).await?;
         tx.commit().await?;
         Ok(())
     }

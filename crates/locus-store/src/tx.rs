@@ -39,7 +39,7 @@ enum Inner {
 }
 
 /// The writer's connection while a transaction holds it.
-struct WriterTx(OwnedMutexGuard<WriterConn>);
+struct WriterTx(OwnedMutexGuard<rusqlite::Connection>);
 
 impl Tx {
     pub(crate) fn pooled(tx: sqlx::Transaction<'static, sqlx::Any>) -> Tx {
@@ -58,10 +58,8 @@ impl Tx {
     pub(crate) async fn commit(self) -> Result<()> {
         match self.0 {
             Inner::Pooled(tx) => tx.commit().await?,
-            Inner::Writer(mut tx) => {
-                tx.0.conn.execute_batch("COMMIT")?;
-                tx.0.open = false;
-            }
+            // Should COMMIT fail, dropping `tx` rolls back.
+            Inner::Writer(tx) => tx.0.execute_batch("COMMIT")?,
         }
         Ok(())
     }
@@ -154,7 +152,7 @@ impl Query<'_> {
         match &mut self.tx.0 {
             Inner::Pooled(tx) => Ok(sqlx_query(self.sql, self.params).execute(&mut **tx).await?.rows_affected()),
             Inner::Writer(WriterTx(conn)) => {
-                let mut stmt = conn.conn.prepare_cached(self.sql)?;
+                let mut stmt = conn.prepare_cached(self.sql)?;
                 bind_lite(&mut stmt, self.params)?;
                 Ok(stmt.raw_execute()? as u64)
             }
@@ -162,15 +160,30 @@ impl Query<'_> {
     }
 
     pub(crate) async fn fetch_all(self) -> Result<Vec<Row>> {
+        self.fetch(false).await
+    }
+
+    pub(crate) async fn fetch_optional(self) -> Result<Option<Row>> {
+        Ok(self.fetch(true).await?.pop())
+    }
+
+    pub(crate) async fn fetch_one(self) -> Result<Row> {
+        self.fetch_optional().await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Every row, or only the first.
+    async fn fetch(self, first_only: bool) -> Result<Vec<Row>> {
         match &mut self.tx.0 {
-            Inner::Pooled(tx) => Ok(sqlx_query(self.sql, self.params)
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(Row::Any)
-                .collect()),
+            Inner::Pooled(tx) => {
+                let query = sqlx_query(self.sql, self.params);
+                Ok(if first_only {
+                    query.fetch_optional(&mut **tx).await?.into_iter().map(Row::Any).collect()
+                } else {
+                    query.fetch_all(&mut **tx).await?.into_iter().map(Row::Any).collect()
+                })
+            }
             Inner::Writer(WriterTx(conn)) => {
-                let mut stmt = conn.conn.prepare_cached(self.sql)?;
+                let mut stmt = conn.prepare_cached(self.sql)?;
                 bind_lite(&mut stmt, self.params)?;
                 let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
                 let width = names.len();
@@ -182,18 +195,13 @@ impl Query<'_> {
                         names: names.clone(),
                         values,
                     }));
+                    if first_only {
+                        break;
+                    }
                 }
                 Ok(out)
             }
         }
-    }
-
-    pub(crate) async fn fetch_optional(self) -> Result<Option<Row>> {
-        Ok(self.fetch_all().await?.into_iter().next())
-    }
-
-    pub(crate) async fn fetch_one(self) -> Result<Row> {
-        self.fetch_optional().await?.ok_or(StoreError::NotFound)
     }
 }
 
@@ -308,13 +316,7 @@ impl Cols for Row {
 
 /// The SQLite write connection, shared by every store handle of one database.
 #[derive(Clone)]
-pub(crate) struct Writer(Arc<Mutex<WriterConn>>);
-
-pub(crate) struct WriterConn {
-    conn: rusqlite::Connection,
-    /// A transaction was begun and neither committed nor rolled back yet.
-    open: bool,
-}
+pub(crate) struct Writer(Arc<Mutex<rusqlite::Connection>>);
 
 /// How long statements inside a transaction wait on a lock. Holding the write
 /// lock, they should never have to; if one does, it blocks this thread.
@@ -330,7 +332,7 @@ impl Writer {
         conn.busy_timeout(STATEMENT_BUSY_TIMEOUT)?;
         // Every statement of the store stays prepared (rusqlite keeps 16 by default).
         conn.set_prepared_statement_cache_capacity(256);
-        Ok(Writer(Arc::new(Mutex::new(WriterConn { conn, open: false }))))
+        Ok(Writer(Arc::new(Mutex::new(conn))))
     }
 
     /// Waits for the connection (as long as the pool would wait for one), then
@@ -339,14 +341,13 @@ impl Writer {
     /// busy handler, which would block this thread.
     pub(crate) async fn begin(&self) -> Result<Tx> {
         let deadline = Instant::now() + crate::ACQUIRE_TIMEOUT;
-        let mut conn = tokio::time::timeout(crate::ACQUIRE_TIMEOUT, self.0.clone().lock_owned())
+        let conn = tokio::time::timeout(crate::ACQUIRE_TIMEOUT, self.0.clone().lock_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        rollback_if_open(&mut conn);
         let mut pause = Duration::from_micros(200);
-        conn.conn.busy_timeout(Duration::ZERO)?;
+        conn.busy_timeout(Duration::ZERO)?;
         let begun = loop {
-            match conn.conn.execute_batch("BEGIN IMMEDIATE") {
+            match conn.execute_batch("BEGIN IMMEDIATE") {
                 Err(e) if is_busy(&e) && Instant::now() < deadline => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(20));
@@ -354,14 +355,9 @@ impl Writer {
                 other => break other,
             }
         };
-        conn.conn.busy_timeout(STATEMENT_BUSY_TIMEOUT)?;
+        conn.busy_timeout(STATEMENT_BUSY_TIMEOUT)?;
         begun?;
-        conn.open = true;
         Ok(Tx(Inner::Writer(WriterTx(conn))))
-    }
-
-    pub(crate) async fn close(&self) {
-        rollback_if_open(&mut *self.0.lock().await);
     }
 }
 
@@ -372,21 +368,16 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Ends a transaction that may still be open: one dropped by an error, or by
-/// a request cancelled while it waited inside the transaction.
-fn rollback_if_open(conn: &mut WriterConn) {
-    if conn.open {
-        conn.open = false;
-        if let Err(error) = conn.conn.execute_batch("ROLLBACK") {
-            tracing::debug!(%error, "rolling back an abandoned SQLite transaction");
-        }
-    }
-}
-
 impl Drop for WriterTx {
-    /// A transaction dropped open is rolled back at once, so that SQLite's
-    /// write lock is not held until the next write.
+    /// A transaction dropped open (an error, a failed COMMIT, a request
+    /// cancelled while it waited inside the transaction) is rolled back at
+    /// once, so that SQLite's write lock is not held until the next write.
+    /// SQLite itself says whether one is open.
     fn drop(&mut self) {
-        rollback_if_open(&mut self.0);
+        if !self.0.is_autocommit() {
+            if let Err(error) = self.0.execute_batch("ROLLBACK") {
+                tracing::debug!(%error, "rolling back an abandoned SQLite transaction");
+            }
+        }
     }
 }
