@@ -104,65 +104,71 @@ impl Store {
     /// `Conflict("email")` when the e-mail (case-insensitively) is taken.
     pub async fn create_account(&self, actor: &Actor, new: &NewAccount) -> Result<Account> {
         let now = crate::now_millis();
-        let id = AccountId::generate();
+        let account_id = AccountId::generate();
+        let id = &account_id;
         let org = OrganizationId::generate();
-        let mut tx = self.begin().await?;
-        tx.query("INSERT INTO organizations (id, title, dwh_cluster_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $4)")
-            .bind(org.as_str())
-            .bind(format!("{} {}", new.given_name, new.surname))
-            .bind(locus_core::ids::random_lower36(6))
-            .bind(now)
-            .execute()
-            .await?;
-        tx.query(
-            "INSERT INTO accounts (id, email, email_normalized, given_name, surname, phone_number, consent_granted, \
-             password_hash, operator, preferences, default_organization_id, created_at, modified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-        )
-        .bind(id.as_str())
-        .bind(&new.email)
-        .bind(new.email.to_lowercase())
-        .bind(&new.given_name)
-        .bind(&new.surname)
-        .bind(&new.phone_number)
-        .bind(i64::from(new.consent_granted))
-        .bind(&new.password_hash)
-        .bind(i64::from(new.operator))
-        .bind(new.preferences.to_string())
-        .bind(org.as_str())
-        .bind(now)
-        .execute()
-        .await
-        .map_err(|e| StoreError::unique(e, "email"))?;
-        tx.query("INSERT INTO organization_members (organization_id, account_id, created_at) VALUES ($1, $2, $3)")
-            .bind(org.as_str())
+        self.write(|mut tx| async move {
+            tx.query("INSERT INTO organizations (id, title, dwh_cluster_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $4)")
+                .bind(org.as_str())
+                .bind(format!("{} {}", new.given_name, new.surname))
+                .bind(locus_core::ids::random_lower36(6))
+                .bind(now)
+                .execute()
+                .await?;
+            tx.query(
+                "INSERT INTO accounts (id, email, email_normalized, given_name, surname, phone_number, consent_granted, \
+                 password_hash, operator, preferences, default_organization_id, created_at, modified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+            )
             .bind(id.as_str())
+            .bind(&new.email)
+            .bind(new.email.to_lowercase())
+            .bind(&new.given_name)
+            .bind(&new.surname)
+            .bind(&new.phone_number)
+            .bind(i64::from(new.consent_granted))
+            .bind(&new.password_hash)
+            .bind(i64::from(new.operator))
+            .bind(new.preferences.to_string())
+            .bind(org.as_str())
             .bind(now)
             .execute()
-            .await?;
-        let actor = Actor {
-            account_id: Some(id.to_string()),
-            ..actor.clone()
-        };
-        let content = serde_json::json!({"given_name": new.given_name, "surname": new.surname, "email": new.email});
-        record(&mut tx, &actor, None, "register_new_account", content).await?;
-        tx.commit().await?;
+            .await
+            .map_err(|e| StoreError::unique(e, "email"))?;
+            tx.query("INSERT INTO organization_members (organization_id, account_id, created_at) VALUES ($1, $2, $3)")
+                .bind(org.as_str())
+                .bind(id.as_str())
+                .bind(now)
+                .execute()
+                .await?;
+            let actor = Actor {
+                account_id: Some(id.to_string()),
+                ..actor.clone()
+            };
+            let content = serde_json::json!({"given_name": new.given_name, "surname": new.surname, "email": new.email});
+            record(&mut tx, &actor, None, "register_new_account", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
         self.account(id.as_str()).await?.ok_or(StoreError::NotFound)
     }
 
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"))
+        let row = self
+            .read(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     /// Looks an account up by e-mail, case-insensitively.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_normalized = $1"))
+        let row = self
+            .read(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_normalized = $1"))
             .bind(email.to_lowercase())
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?;
         row.as_ref().map(account_from_row).transpose()
     }
@@ -179,166 +185,179 @@ impl Store {
     /// Marks the account as able (or not) to share projects publicly: an
     /// operator's decision (public access, issue 7).
     pub async fn set_anonymous(&self, actor: &Actor, id: &str, anonymous: bool) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let done = tx
-            .query("UPDATE accounts SET anonymous = $1, modified_at = $2 WHERE id = $3")
-            .bind(i64::from(anonymous))
-            .bind(crate::now_millis())
-            .bind(id)
-            .execute()
+        self.write(|mut tx| async move {
+            let done = tx
+                .query("UPDATE accounts SET anonymous = $1, modified_at = $2 WHERE id = $3")
+                .bind(i64::from(anonymous))
+                .bind(crate::now_millis())
+                .bind(id)
+                .execute()
+                .await?;
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            record(
+                &mut tx,
+                actor,
+                None,
+                "update_anonymous",
+                serde_json::json!({"account_id": id, "anonymous": anonymous}),
+            )
             .await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        record(
-            &mut tx,
-            actor,
-            None,
-            "update_anonymous",
-            serde_json::json!({"account_id": id, "anonymous": anonymous}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Renames the account (the caller has checked both names).
     pub async fn set_name(&self, actor: &Actor, id: &str, given_name: &str, surname: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let done = tx
-            .query("UPDATE accounts SET given_name = $1, surname = $2, modified_at = $3 WHERE id = $4")
-            .bind(given_name)
-            .bind(surname)
-            .bind(crate::now_millis())
-            .bind(id)
-            .execute()
-            .await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let content = serde_json::json!({"account_id": id, "given_name": given_name, "surname": surname});
-        record(&mut tx, actor, None, "update_account", content).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|mut tx| async move {
+            let done = tx
+                .query("UPDATE accounts SET given_name = $1, surname = $2, modified_at = $3 WHERE id = $4")
+                .bind(given_name)
+                .bind(surname)
+                .bind(crate::now_millis())
+                .bind(id)
+                .execute()
+                .await?;
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let content = serde_json::json!({"account_id": id, "given_name": given_name, "surname": surname});
+            record(&mut tx, actor, None, "update_account", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn update_account_column(&self, actor: &Actor, id: &str, column: &'static str, value: String) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let done = tx
-            .query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))
-            .bind(&value)
-            .bind(crate::now_millis())
-            .bind(id)
-            .execute()
-            .await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let content = serde_json::json!({ column: serde_json::from_str::<serde_json::Value>(&value).unwrap_or_default() });
-        record(&mut tx, actor, None, &format!("update_{column}"), content).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|mut tx| async move {
+            let done = tx
+                .query(&format!("UPDATE accounts SET {column} = $1, modified_at = $2 WHERE id = $3"))
+                .bind(&value)
+                .bind(crate::now_millis())
+                .bind(id)
+                .execute()
+                .await?;
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let content = serde_json::json!({ column: serde_json::from_str::<serde_json::Value>(&value).unwrap_or_default() });
+            record(&mut tx, actor, None, &format!("update_{column}"), content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Sets a new password hash and ends every bearer session of the account,
     /// in one transaction. With `revoke_tokens`, personal access tokens go too
     /// (a reset means the owner lost control of the old credentials).
     pub async fn set_password(&self, actor: &Actor, id: &str, password_hash: &str, revoke_tokens: bool) -> Result<()> {
-        let mut tx = self.begin().await?;
-        replace_password(&mut tx, id, password_hash, revoke_tokens, crate::now_millis()).await?;
-        record(
-            &mut tx,
-            actor,
-            None,
-            "change_password",
-            serde_json::json!({"account_id": id, "access_tokens_revoked": revoke_tokens}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|mut tx| async move {
+            replace_password(&mut tx, id, password_hash, revoke_tokens, crate::now_millis()).await?;
+            record(
+                &mut tx,
+                actor,
+                None,
+                "change_password",
+                serde_json::json!({"account_id": id, "access_tokens_revoked": revoke_tokens}),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Enables or disables an account. Disabling ends its sessions at once.
     pub async fn set_account_status(&self, actor: &Actor, id: &str, status: AccountStatus) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let done = tx
-            .query("UPDATE accounts SET status = $1, modified_at = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(crate::now_millis())
-            .bind(id)
-            .execute()
+        self.write(|mut tx| async move {
+            let done = tx
+                .query("UPDATE accounts SET status = $1, modified_at = $2 WHERE id = $3")
+                .bind(status.as_str())
+                .bind(crate::now_millis())
+                .bind(id)
+                .execute()
+                .await?;
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if status == AccountStatus::Disabled {
+                tx.query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute().await?;
+            }
+            record(
+                &mut tx,
+                actor,
+                None,
+                "update_account_status",
+                serde_json::json!({"account_id": id, "status": status.as_str()}),
+            )
             .await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        if status == AccountStatus::Disabled {
-            tx.query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute().await?;
-        }
-        record(
-            &mut tx,
-            actor,
-            None,
-            "update_account_status",
-            serde_json::json!({"account_id": id, "status": status.as_str()}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes an account and, through the foreign keys, everything that acts
     /// for it (tokens, sessions, resets, memberships). Refused with `LastAdmin`
     /// while the account is the only ENABLED ADMIN of a project.
     pub async fn delete_account(&self, actor: &Actor, id: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let sole_admin = tx
-            .query(
-                "SELECT m.project_id FROM memberships m WHERE m.account_id = $1 AND m.role = 'ADMIN' AND m.status = 'ENABLED' \
-             AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.project_id = m.project_id AND o.account_id <> $1 \
-                             AND o.role = 'ADMIN' AND o.status = 'ENABLED') LIMIT 1",
+        self.write(|mut tx| async move {
+            let sole_admin = tx
+                .query(
+                    "SELECT m.project_id FROM memberships m WHERE m.account_id = $1 AND m.role = 'ADMIN' AND m.status = 'ENABLED' \
+                 AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.project_id = m.project_id AND o.account_id <> $1 \
+                                 AND o.role = 'ADMIN' AND o.status = 'ENABLED') LIMIT 1",
+                )
+                .bind(id)
+                .fetch_optional()
+                .await?;
+            if sole_admin.is_some() {
+                return Err(StoreError::LastAdmin);
+            }
+            // Their pending invitations die with them rather than outlive their authority.
+            tx.query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE invited_by = $2 AND status = 'PENDING'")
+                .bind(crate::now_millis())
+                .bind(id)
+                .execute()
+                .await?;
+            let done = tx.query("DELETE FROM accounts WHERE id = $1").bind(id).execute().await?;
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            record(
+                &mut tx,
+                actor,
+                None,
+                "delete_account",
+                serde_json::json!({"deleted_account_id": id}),
             )
-            .bind(id)
-            .fetch_optional()
             .await?;
-        if sole_admin.is_some() {
-            return Err(StoreError::LastAdmin);
-        }
-        // Their pending invitations die with them rather than outlive their authority.
-        tx.query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE invited_by = $2 AND status = 'PENDING'")
-            .bind(crate::now_millis())
-            .bind(id)
-            .execute()
-            .await?;
-        let done = tx.query("DELETE FROM accounts WHERE id = $1").bind(id).execute().await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        record(
-            &mut tx,
-            actor,
-            None,
-            "delete_account",
-            serde_json::json!({"deleted_account_id": id}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Whether two accounts may see each other: they share an organization or a project.
     pub async fn accounts_share_scope(&self, a: &str, b: &str) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT x.account_id FROM organization_members x \
+        let row = self
+            .read(
+                "SELECT x.account_id FROM organization_members x \
              JOIN organization_members y ON y.organization_id = x.organization_id \
              WHERE x.account_id = $1 AND y.account_id = $2 \
              UNION ALL \
              SELECT x.account_id FROM memberships x JOIN memberships y ON y.project_id = x.project_id \
              WHERE x.account_id = $1 AND y.account_id = $2 LIMIT 1",
-        )
-        .bind(a)
-        .bind(b)
-        .fetch_optional(&self.pool)
-        .await?;
+            )
+            .bind(a)
+            .bind(b)
+            .fetch_optional()
+            .await?;
         Ok(row.is_some())
     }
 }

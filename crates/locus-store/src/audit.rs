@@ -77,9 +77,6 @@ fn now_micros() -> i64 {
     i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// False only in builds with the `no-audit-events` feature, made for one benchmark.
-pub const AUDIT_EVENTS_WRITTEN: bool = !cfg!(feature = "no-audit-events");
-
 /// Writes one event inside the caller's transaction.
 pub(crate) async fn record(
     tx: &mut Tx,
@@ -88,9 +85,6 @@ pub(crate) async fn record(
     event_type: &str,
     content: serde_json::Value,
 ) -> Result<()> {
-    if !AUDIT_EVENTS_WRITTEN {
-        return Ok(());
-    }
     let micros = now_micros();
     tx.query(INSERT_EVENT)
         .bind(event_id(micros))
@@ -130,10 +124,12 @@ const COLUMNS: &str = "event_id, project_id, account_id, request_id, remote_host
 impl Store {
     /// Records an event that is not part of a change (a denied request, a failed sign-in).
     pub async fn record_event(&self, actor: &Actor, project_id: Option<&str>, event_type: &str, content: serde_json::Value) -> Result<()> {
-        let mut tx = self.begin().await?;
-        record(&mut tx, actor, project_id, event_type, content).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|mut tx| async move {
+            record(&mut tx, actor, project_id, event_type, content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Reads events by keyset: those after `query.after` in the asked order.
@@ -180,43 +176,46 @@ impl Store {
         };
         let order = if query.ascending { "ASC" } else { "DESC" };
         let sql = format!("SELECT {COLUMNS} FROM audit_events {where_clause} ORDER BY event_id {order} LIMIT {limit}");
-        let mut q = sqlx::query(&sql);
+        let mut q = self.read(&sql);
         for t in &texts {
             q = q.bind(t);
         }
         for i in &ints {
             q = q.bind(*i);
         }
-        let rows = q.bind(query.limit).fetch_all(&self.pool).await?;
+        let rows = q.bind(query.limit).fetch_all().await?;
         rows.iter().map(event_from_row).collect()
     }
 
     /// Removes events older than `cutoff` (Unix ms), for a configured retention.
     /// The cutoff only moves forward; the database refuses any other deletion.
     pub async fn purge_audit(&self, cutoff: i64) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        tx.query("UPDATE audit_retention SET cutoff = $1 WHERE id = 1 AND cutoff < $1")
-            .bind(cutoff)
-            .execute()
-            .await?;
-        let done = tx
-            .query("DELETE FROM audit_events WHERE created_at < $1")
-            .bind(cutoff)
-            .execute()
-            .await?;
-        tx.commit().await?;
-        Ok(done)
+        self.write(|mut tx| async move {
+            tx.query("UPDATE audit_retention SET cutoff = $1 WHERE id = 1 AND cutoff < $1")
+                .bind(cutoff)
+                .execute()
+                .await?;
+            let done = tx
+                .query("DELETE FROM audit_events WHERE created_at < $1")
+                .bind(cutoff)
+                .execute()
+                .await?;
+            tx.commit().await?;
+            Ok(done)
+        })
+        .await
     }
 
     /// One event of a project.
     pub async fn audit_event(&self, project_id: &str, event_id: &str) -> Result<Option<AuditEvent>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE project_id = $1 AND event_id = $2"
-        ))
-        .bind(project_id)
-        .bind(event_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .read(&format!(
+                "SELECT {COLUMNS} FROM audit_events WHERE project_id = $1 AND event_id = $2"
+            ))
+            .bind(project_id)
+            .bind(event_id)
+            .fetch_optional()
+            .await?;
         row.as_ref().map(event_from_row).transpose()
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::accounts::{account_from_row, ACCOUNT_COLUMNS};
 use crate::audit::{record, Actor};
+use crate::row::Cols;
 use crate::{Account, Result, Store, StoreError};
-use sqlx::Row;
 use std::sync::LazyLock;
 
 /// A personal access token, without its secret.
@@ -20,15 +20,15 @@ pub struct AccessToken {
     pub last_used_at: Option<i64>,
 }
 
-fn token_from_row(row: &sqlx::any::AnyRow) -> Result<AccessToken> {
+fn token_from_row(row: &impl Cols) -> Result<AccessToken> {
     Ok(AccessToken {
-        id: row.try_get("id")?,
-        account_id: row.try_get("account_id")?,
-        name: row.try_get("name")?,
-        secret_hash: row.try_get("secret_hash")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
+        id: row.text("id")?,
+        account_id: row.text("account_id")?,
+        name: row.text("name")?,
+        secret_hash: row.text("secret_hash")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.opt_int("expires_at")?,
+        last_used_at: row.opt_int("last_used_at")?,
     })
 }
 
@@ -79,8 +79,10 @@ pub struct PasswordReset {
 
 impl Store {
     pub async fn create_access_token(&self, actor: &Actor, token: &AccessToken) -> Result<()> {
-        let mut tx = self.begin().await?;
-        tx.query("INSERT INTO access_tokens (id, account_id, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        self.write(|mut tx| async move {
+            tx.query(
+                "INSERT INTO access_tokens (id, account_id, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
             .bind(&token.id)
             .bind(&token.account_id)
             .bind(&token.name)
@@ -89,86 +91,94 @@ impl Store {
             .bind(token.expires_at)
             .execute()
             .await?;
-        let content = serde_json::json!({"access_token_id": token.id, "name": token.name, "owner_account_id": token.account_id});
-        record(&mut tx, actor, None, "create_access_token", content).await?;
-        tx.commit().await?;
-        Ok(())
+            let content = serde_json::json!({"access_token_id": token.id, "name": token.name, "owner_account_id": token.account_id});
+            record(&mut tx, actor, None, "create_access_token", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn access_token(&self, id: &str) -> Result<Option<AccessToken>> {
-        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = $1"))
+        let row = self
+            .read(&format!("SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?;
         row.as_ref().map(token_from_row).transpose()
     }
 
     /// The account's tokens, newest first.
     pub async fn access_tokens(&self, account_id: &str) -> Result<Vec<AccessToken>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE account_id = $1 ORDER BY created_at DESC, id"
-        ))
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .read(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE account_id = $1 ORDER BY created_at DESC, id"
+            ))
+            .bind(account_id)
+            .fetch_all()
+            .await?;
         rows.iter().map(token_from_row).collect()
     }
 
     /// Revokes one of the account's tokens; its sessions go with it (cascade).
     pub async fn revoke_access_token(&self, actor: &Actor, account_id: &str, id: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let sql = "DELETE FROM access_tokens WHERE id = $1 AND account_id = $2";
-        if tx.query(sql).bind(id).bind(account_id).execute().await? == 0 {
-            return Err(StoreError::NotFound);
-        }
-        record(
-            &mut tx,
-            actor,
-            None,
-            "revoke_access_token",
-            serde_json::json!({"access_token_id": id}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|mut tx| async move {
+            let sql = "DELETE FROM access_tokens WHERE id = $1 AND account_id = $2";
+            if tx.query(sql).bind(id).bind(account_id).execute().await? == 0 {
+                return Err(StoreError::NotFound);
+            }
+            record(
+                &mut tx,
+                actor,
+                None,
+                "revoke_access_token",
+                serde_json::json!({"access_token_id": id}),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records a bearer session, marking its access token used and clearing the
     /// account's expired sessions on the way.
     pub async fn create_session(&self, actor: &Actor, session: &NewSession<'_>, now: i64) -> Result<()> {
-        let mut tx = self.begin().await?;
-        tx.query("DELETE FROM sessions WHERE account_id = $1 AND expires_at <= $2")
-            .bind(session.account_id)
-            .bind(now)
-            .execute()
-            .await?;
-        tx.query(
-            "INSERT INTO sessions (id, account_id, access_token_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(session.id)
-        .bind(session.account_id)
-        .bind(session.access_token_id)
-        .bind(session.secret_hash)
-        .bind(now)
-        .bind(session.expires_at)
-        .execute()
-        .await?;
-        if let Some(token_id) = session.access_token_id {
-            tx.query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
+        self.write(|mut tx| async move {
+            tx.query("DELETE FROM sessions WHERE account_id = $1 AND expires_at <= $2")
+                .bind(session.account_id)
                 .bind(now)
-                .bind(token_id)
                 .execute()
                 .await?;
-        }
-        let grant = if session.access_token_id.is_some() {
-            "access_token"
-        } else {
-            "password"
-        };
-        let content = serde_json::json!({"grant": grant, "access_token_id": session.access_token_id, "expires_at": session.expires_at});
-        record(&mut tx, actor, None, "request_access_token", content).await?;
-        tx.commit().await?;
-        Ok(())
+            tx.query(
+                "INSERT INTO sessions (id, account_id, access_token_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(session.id)
+            .bind(session.account_id)
+            .bind(session.access_token_id)
+            .bind(session.secret_hash)
+            .bind(now)
+            .bind(session.expires_at)
+            .execute()
+            .await?;
+            if let Some(token_id) = session.access_token_id {
+                tx.query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(token_id)
+                    .execute()
+                    .await?;
+            }
+            let grant = if session.access_token_id.is_some() {
+                "access_token"
+            } else {
+                "password"
+            };
+            let content = serde_json::json!({"grant": grant, "access_token_id": session.access_token_id, "expires_at": session.expires_at});
+            record(&mut tx, actor, None, "request_access_token", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Finds a live session and its account in one query: this runs on every
@@ -180,57 +190,60 @@ impl Store {
                  WHERE s.id = $1 AND s.expires_at > $2 AND a.status = 'ENABLED'"
             )
         });
-        if let Some(fast) = &self.fast {
-            return fast.query_row(&SQL, &[("$1", &id), ("$2", &now)], |row| session_from_row(row));
-        }
-        let row = sqlx::query(&SQL).bind(id).bind(now).fetch_optional(&self.pool).await?;
+        let row = self.read(&SQL).bind(id).bind(now).fetch_optional().await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
     /// Ends one session (sign-out).
     pub async fn delete_session(&self, id: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        tx.query("DELETE FROM sessions WHERE id = $1").bind(id).execute().await?;
-        tx.commit().await
+        self.write(|mut tx| async move {
+            tx.query("DELETE FROM sessions WHERE id = $1").bind(id).execute().await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn create_password_reset(&self, actor: &Actor, id: &str, account_id: &str, secret_hash: &str, expires_at: i64) -> Result<()> {
-        let mut tx = self.begin().await?;
-        tx.query("INSERT INTO password_resets (id, account_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(account_id)
-            .bind(secret_hash)
-            .bind(crate::now_millis())
-            .bind(expires_at)
-            .execute()
+        self.write(|mut tx| async move {
+            tx.query("INSERT INTO password_resets (id, account_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(account_id)
+                .bind(secret_hash)
+                .bind(crate::now_millis())
+                .bind(expires_at)
+                .execute()
+                .await?;
+            record(
+                &mut tx,
+                actor,
+                None,
+                "reset_password_request",
+                serde_json::json!({"account_id": account_id}),
+            )
             .await?;
-        record(
-            &mut tx,
-            actor,
-            None,
-            "reset_password_request",
-            serde_json::json!({"account_id": account_id}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn password_reset(&self, id: &str) -> Result<Option<PasswordReset>> {
-        let row = sqlx::query(&format!(
-            "SELECT r.id AS reset_id, r.secret_hash AS reset_secret_hash, r.expires_at AS reset_expires_at, \
+        let row = self
+            .read(&format!(
+                "SELECT r.id AS reset_id, r.secret_hash AS reset_secret_hash, r.expires_at AS reset_expires_at, \
              r.used_at AS reset_used_at, {ACCOUNT_COLUMNS} \
              FROM password_resets r JOIN accounts a ON a.id = r.account_id WHERE r.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+            ))
+            .bind(id)
+            .fetch_optional()
+            .await?;
         row.map(|row| {
             Ok(PasswordReset {
-                id: row.try_get("reset_id")?,
-                secret_hash: row.try_get("reset_secret_hash")?,
-                expires_at: row.try_get("reset_expires_at")?,
-                used_at: row.try_get("reset_used_at")?,
+                id: row.text("reset_id")?,
+                secret_hash: row.text("reset_secret_hash")?,
+                expires_at: row.int("reset_expires_at")?,
+                used_at: row.opt_int("reset_used_at")?,
                 account: account_from_row(&row)?,
             })
         })
@@ -249,31 +262,33 @@ impl Store {
         password_hash: &str,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let claimed = tx
-            .query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
-            .bind(now)
-            .bind(reset_id)
-            .execute()
+        self.write(|mut tx| async move {
+            let claimed = tx
+                .query("UPDATE password_resets SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
+                .bind(now)
+                .bind(reset_id)
+                .execute()
+                .await?;
+            if claimed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.query("UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(account_id)
+                .execute()
+                .await?;
+            crate::accounts::replace_password(&mut tx, account_id, password_hash, true, now).await?;
+            record(
+                &mut tx,
+                actor,
+                None,
+                "reset_password",
+                serde_json::json!({"reset_password_account_id": account_id}),
+            )
             .await?;
-        if claimed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.query("UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(account_id)
-            .execute()
-            .await?;
-        crate::accounts::replace_password(&mut tx, account_id, password_hash, true, now).await?;
-        record(
-            &mut tx,
-            actor,
-            None,
-            "reset_password",
-            serde_json::json!({"reset_password_account_id": account_id}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -33,7 +33,10 @@ pub enum StoreError {
     #[error("database URL must start with sqlite: or postgres://")]
     UnsupportedUrl,
     #[error("migration {version} failed: {source}")]
-    Migration { version: i64, source: sqlx::Error },
+    Migration { version: i64, source: Box<StoreError> },
+    /// The database stayed busy (its connections, SQLite's writer) past the timeout.
+    #[error("the database is busy; try again")]
+    Busy,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database error (SQLite, rusqlite): {0}")]

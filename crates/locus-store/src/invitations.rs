@@ -94,38 +94,41 @@ impl Store {
         new: &[NewInvitation],
     ) -> Result<Vec<Invitation>> {
         let now = crate::now_millis();
-        let mut tx = self.begin().await?;
-        let mut ids = Vec::with_capacity(new.len());
-        for n in new {
-            let normalized = n.email.to_lowercase();
-            tx.query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE project_id = $2 AND email_normalized = $3 AND status = 'PENDING'")
-                .bind(now)
+        let ids = self.write(|mut tx| async move {
+            let mut ids = Vec::with_capacity(new.len());
+            for n in new {
+                let normalized = n.email.to_lowercase();
+                tx.query("UPDATE invitations SET status = 'CANCELED', modified_at = $1 WHERE project_id = $2 AND email_normalized = $3 AND status = 'PENDING'")
+                    .bind(now)
+                    .bind(project_id)
+                    .bind(&normalized)
+                    .execute()
+                    .await?;
+                let id = locus_core::ids::random_lower36(16);
+                tx.query(
+                    "INSERT INTO invitations (id, project_id, email, email_normalized, role, status, secret_id, secret_hash, invited_by, expires_at, created_at, modified_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $10)",
+                )
+                .bind(&id)
                 .bind(project_id)
+                .bind(&n.email)
                 .bind(&normalized)
+                .bind(n.role.as_str())
+                .bind(&n.secret.id)
+                .bind(&n.secret.hash)
+                .bind(invited_by)
+                .bind(n.secret.expires_at)
+                .bind(now)
                 .execute()
                 .await?;
-            let id = locus_core::ids::random_lower36(16);
-            tx.query(
-                "INSERT INTO invitations (id, project_id, email, email_normalized, role, status, secret_id, secret_hash, invited_by, expires_at, created_at, modified_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $10)",
-            )
-            .bind(&id)
-            .bind(project_id)
-            .bind(&n.email)
-            .bind(&normalized)
-            .bind(n.role.as_str())
-            .bind(&n.secret.id)
-            .bind(&n.secret.hash)
-            .bind(invited_by)
-            .bind(n.secret.expires_at)
-            .bind(now)
-            .execute()
-            .await?;
-            let content = serde_json::json!({"invitation_id": id, "email": n.email, "role": n.role.as_str()});
-            record(&mut tx, actor, Some(project_id), "create_invitation", content).await?;
-            ids.push(id);
-        }
-        tx.commit().await?;
+                let content = serde_json::json!({"invitation_id": id, "email": n.email, "role": n.role.as_str()});
+                record(&mut tx, actor, Some(project_id), "create_invitation", content).await?;
+                ids.push(id);
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+        .await?;
         let mut created = Vec::with_capacity(ids.len());
         for id in ids {
             created.push(self.invitation(project_id, &id, now).await?.ok_or(StoreError::NotFound)?);
@@ -142,40 +145,44 @@ impl Store {
         now: i64,
     ) -> Result<Page<Invitation>> {
         let filter = status.map(|s| format!(" AND {}", status_condition(s, "$2"))).unwrap_or_default();
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM invitations i WHERE i.project_id = $1 AND $2 = $2{filter}"
-        ))
-        .bind(project_id)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} {FROM} WHERE i.project_id = $1 AND $2 = $2{filter} ORDER BY i.created_at DESC, i.id LIMIT $3 OFFSET $4"
-        ))
-        .bind(project_id)
-        .bind(now)
-        .bind(page.size)
-        .bind(page.page.saturating_mul(page.size))
-        .fetch_all(&self.pool)
-        .await?;
+        let total: i64 = self
+            .read(&format!(
+                "SELECT COUNT(*) FROM invitations i WHERE i.project_id = $1 AND $2 = $2{filter}"
+            ))
+            .bind(project_id)
+            .bind(now)
+            .fetch_int()
+            .await?;
+        let rows = self
+            .read(&format!(
+                "SELECT {COLUMNS} {FROM} WHERE i.project_id = $1 AND $2 = $2{filter} ORDER BY i.created_at DESC, i.id LIMIT $3 OFFSET $4"
+            ))
+            .bind(project_id)
+            .bind(now)
+            .bind(page.size)
+            .bind(page.page.saturating_mul(page.size))
+            .fetch_all()
+            .await?;
         let items = rows.iter().map(|r| invitation_from_row(r, now)).collect::<Result<_>>()?;
         Ok(Page { items, total })
     }
 
     pub async fn invitation(&self, project_id: &str, id: &str, now: i64) -> Result<Option<Invitation>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE i.project_id = $1 AND i.id = $2"))
+        let row = self
+            .read(&format!("SELECT {COLUMNS} {FROM} WHERE i.project_id = $1 AND i.id = $2"))
             .bind(project_id)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?;
         row.as_ref().map(|r| invitation_from_row(r, now)).transpose()
     }
 
     /// The invitation a link's public id names.
     pub async fn invitation_by_secret(&self, secret_id: &str, now: i64) -> Result<Option<Invitation>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE i.secret_id = $1"))
+        let row = self
+            .read(&format!("SELECT {COLUMNS} {FROM} WHERE i.secret_id = $1"))
             .bind(secret_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?;
         row.as_ref().map(|r| invitation_from_row(r, now)).transpose()
     }
@@ -200,29 +207,32 @@ impl Store {
              expires_at = COALESCE($7, expires_at), modified_at = $3 \
              WHERE id IN (SELECT i.id FROM invitations i WHERE i.project_id = $1 AND i.id = $2 AND {condition})"
         );
-        let mut tx = self.begin().await?;
-        let done = tx
-            .query(&sql)
-            .bind(project_id)
-            .bind(id)
-            .bind(now)
-            .bind(stored_to)
-            .bind(secret.map(|s| s.id.as_str()))
-            .bind(secret.map(|s| s.hash.as_str()))
-            .bind(secret.map(|s| s.expires_at))
-            .execute()
-            .await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let event = if to == InvitationStatus::Canceled {
-            "cancel_invitation"
-        } else {
-            "update_invitation"
-        };
-        let content = serde_json::json!({"invitation_id": id, "from": from.as_str(), "to": to.as_str(), "new_link": secret.is_some()});
-        record(&mut tx, actor, Some(project_id), event, content).await?;
-        tx.commit().await?;
+        self.write(|mut tx| async move {
+            let done = tx
+                .query(&sql)
+                .bind(project_id)
+                .bind(id)
+                .bind(now)
+                .bind(stored_to)
+                .bind(secret.map(|s| s.id.as_str()))
+                .bind(secret.map(|s| s.hash.as_str()))
+                .bind(secret.map(|s| s.expires_at))
+                .execute()
+                .await?;
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let event = if to == InvitationStatus::Canceled {
+                "cancel_invitation"
+            } else {
+                "update_invitation"
+            };
+            let content = serde_json::json!({"invitation_id": id, "from": from.as_str(), "to": to.as_str(), "new_link": secret.is_some()});
+            record(&mut tx, actor, Some(project_id), event, content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
         self.invitation(project_id, id, now).await?.ok_or(StoreError::NotFound)
     }
 
@@ -230,57 +240,60 @@ impl Store {
     /// the account the invited role (enabling an existing membership), in one
     /// transaction. `InvitationNotPending` with the status it had otherwise.
     pub async fn accept_invitation(&self, actor: &Actor, invitation: &Invitation, account_id: &str, now: i64) -> Result<Membership> {
-        let mut tx = self.begin().await?;
-        lock_project(self, &mut tx, &invitation.project_id).await?;
-        let claimed = tx.query(
-            "UPDATE invitations SET status = 'ACCEPTED', accepted_by = $1, modified_at = $2 WHERE id = $3 AND status = 'PENDING' AND expires_at > $2",
-        )
-        .bind(account_id)
-        .bind(now)
-        .bind(&invitation.id)
-        .execute()
-        .await?;
-        if claimed == 0 {
-            drop(tx);
-            let status = self
-                .invitation(&invitation.project_id, &invitation.id, now)
+        self.write(|mut tx| async move {
+            lock_project(self, &mut tx, &invitation.project_id).await?;
+            let claimed = tx.query(
+                "UPDATE invitations SET status = 'ACCEPTED', accepted_by = $1, modified_at = $2 WHERE id = $3 AND status = 'PENDING' AND expires_at > $2",
+            )
+            .bind(account_id)
+            .bind(now)
+            .bind(&invitation.id)
+            .execute()
+            .await?;
+            if claimed == 0 {
+                drop(tx);
+                let status = self
+                    .invitation(&invitation.project_id, &invitation.id, now)
+                    .await?
+                    .map(|i| i.status);
+                return Err(StoreError::InvitationNotPending(status.unwrap_or(InvitationStatus::Canceled)));
+            }
+            let existing = match tx
+                .query("SELECT role, status FROM memberships WHERE project_id = $1 AND account_id = $2")
+                .bind(&invitation.project_id)
+                .bind(account_id)
+                .fetch_optional()
                 .await?
-                .map(|i| i.status);
-            return Err(StoreError::InvitationNotPending(status.unwrap_or(InvitationStatus::Canceled)));
-        }
-        let existing = match tx
-            .query("SELECT role, status FROM memberships WHERE project_id = $1 AND account_id = $2")
+            {
+                Some(row) => Some((row.text("role")?, row.text("status")?)),
+                None => None,
+            };
+            if existing.as_ref().is_some_and(|(r, s)| r == "ADMIN" && s == "ENABLED") && invitation.role != Role::Admin {
+                ensure_another_admin(&mut tx, &invitation.project_id).await?;
+            }
+            tx.query(
+                "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at) VALUES ($1, $2, $3, $4, 'ENABLED', $5, $5) \
+                 ON CONFLICT (project_id, account_id) DO UPDATE SET role = $4, status = 'ENABLED', modified_at = $5",
+            )
+            .bind(locus_core::ids::random_lower36(16))
             .bind(&invitation.project_id)
             .bind(account_id)
-            .fetch_optional()
-            .await?
-        {
-            Some(row) => Some((row.text("role")?, row.text("status")?)),
-            None => None,
-        };
-        if existing.as_ref().is_some_and(|(r, s)| r == "ADMIN" && s == "ENABLED") && invitation.role != Role::Admin {
-            ensure_another_admin(&mut tx, &invitation.project_id).await?;
-        }
-        tx.query(
-            "INSERT INTO memberships (id, project_id, account_id, role, status, created_at, modified_at) VALUES ($1, $2, $3, $4, 'ENABLED', $5, $5) \
-             ON CONFLICT (project_id, account_id) DO UPDATE SET role = $4, status = 'ENABLED', modified_at = $5",
-        )
-        .bind(locus_core::ids::random_lower36(16))
-        .bind(&invitation.project_id)
-        .bind(account_id)
-        .bind(invitation.role.as_str())
-        .bind(now)
-        .execute()
+            .bind(invitation.role.as_str())
+            .bind(now)
+            .execute()
+            .await?;
+            if !invitation.role.grants(locus_core::Permission::InvitationCreate) {
+                cancel_invitations_by(&mut tx, actor, &invitation.project_id, account_id, now).await?;
+            }
+            let content = serde_json::json!({
+                "invitation_id": invitation.id, "email": invitation.email, "role": invitation.role.as_str(),
+                "previous_membership": existing.map(|(role, status)| serde_json::json!({"role": role, "membership_status": status})),
+            });
+            record(&mut tx, actor, Some(&invitation.project_id), "accept_invitation", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
         .await?;
-        if !invitation.role.grants(locus_core::Permission::InvitationCreate) {
-            cancel_invitations_by(&mut tx, actor, &invitation.project_id, account_id, now).await?;
-        }
-        let content = serde_json::json!({
-            "invitation_id": invitation.id, "email": invitation.email, "role": invitation.role.as_str(),
-            "previous_membership": existing.map(|(role, status)| serde_json::json!({"role": role, "membership_status": status})),
-        });
-        record(&mut tx, actor, Some(&invitation.project_id), "accept_invitation", content).await?;
-        tx.commit().await?;
         let member = self
             .member(&invitation.project_id, account_id, true)
             .await?
@@ -293,35 +306,37 @@ impl Store {
     /// Marks PENDING invitations past their expiry EXPIRED, recording one event
     /// each. Safe to run on every instance at once: each row changes once.
     pub async fn expire_invitations(&self, now: i64) -> Result<usize> {
-        let mut tx = self.begin().await?;
-        let rows = tx
-            .query(
-                "UPDATE invitations SET status = 'EXPIRED', modified_at = $1 WHERE status = 'PENDING' AND expires_at <= $1 \
-                 RETURNING id, project_id, email",
-            )
-            .bind(now)
-            .fetch_all()
-            .await?
-            .iter()
-            .map(|row| Ok((row.text("id")?, row.text("project_id")?, row.text("email")?)))
-            .collect::<Result<Vec<(String, String, String)>>>()?;
-        let actor = Actor {
-            account_id: None,
-            request_id: locus_core::ids::random_lower36(16),
-            remote_host: "locus-maintenance".to_owned(),
-        };
-        for (id, project_id, email) in &rows {
-            record(
-                &mut tx,
-                &actor,
-                Some(project_id),
-                "expire_invitation",
-                serde_json::json!({"invitation_id": id, "email": email}),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(rows.len())
+        self.write(|mut tx| async move {
+            let rows = tx
+                .query(
+                    "UPDATE invitations SET status = 'EXPIRED', modified_at = $1 WHERE status = 'PENDING' AND expires_at <= $1 \
+                     RETURNING id, project_id, email",
+                )
+                .bind(now)
+                .fetch_all()
+                .await?
+                .iter()
+                .map(|row| Ok((row.text("id")?, row.text("project_id")?, row.text("email")?)))
+                .collect::<Result<Vec<(String, String, String)>>>()?;
+            let actor = Actor {
+                account_id: None,
+                request_id: locus_core::ids::random_lower36(16),
+                remote_host: "locus-maintenance".to_owned(),
+            };
+            for (id, project_id, email) in &rows {
+                record(
+                    &mut tx,
+                    &actor,
+                    Some(project_id),
+                    "expire_invitation",
+                    serde_json::json!({"invitation_id": id, "email": email}),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(rows.len())
+        })
+        .await
     }
 }
 

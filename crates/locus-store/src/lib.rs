@@ -1,15 +1,15 @@
 //! Persistence for Locus. One [`Store`] speaks to either SQLite (the embedded
-//! default) or PostgreSQL (several instances sharing one database) through
-//! sqlx's `Any` driver, so every query is written once, with `$n` placeholders
+//! default, through rusqlite) or PostgreSQL (several instances sharing one
+//! database, through sqlx), one driver per backend behind one statement
+//! builder (`db`), so every query is written once, with `$n` placeholders
 //! that both backends accept. Where the two dialects differ, the store asks
-//! [`Backend`] and says why at that spot. On an SQLite file, writes and the
-//! hottest reads skip sqlx for rusqlite on the calling thread (`tx`, `fast`),
-//! with the same SQL text.
+//! [`Backend`] and says why at that spot.
 //!
 //! Invariants:
-//! - nothing else in the workspace imports sqlx;
+//! - nothing else in the workspace imports sqlx or rusqlite;
+//! - SQLite work runs off the async runtime's workers (`sqlite::off_runtime`);
 //! - each backend has its own append-only migrations, run on open;
-//! - every change that spans rows runs in one transaction;
+//! - every change that spans rows runs in one transaction ([`Store::write`]);
 //! - database failures are translated here, by error kind and the statement
 //!   that raised them, never by parsing messages.
 
@@ -17,23 +17,23 @@ mod accounts;
 mod audit;
 mod checkpoint;
 mod credentials;
+mod db;
 mod error;
-mod fast;
 mod invitations;
 mod metadata;
 mod migrate;
 mod projects;
 mod public;
 mod row;
+mod sqlite;
 mod studio;
 mod throttle;
-mod tx;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use accounts::{Account, AccountStatus, NewAccount};
-pub use audit::{Actor, AuditEvent, AuditQuery, AUDIT_EVENTS_WRITTEN};
+pub use audit::{Actor, AuditEvent, AuditQuery};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
 pub use invitations::{Invitation, LinkSecret, NewInvitation};
@@ -45,8 +45,8 @@ pub use public::{NewPublicToken, PublicSession, PublicToken};
 pub use studio::{Bookmark, Share, Story};
 pub use throttle::{Throttle, ThrottleVerdict};
 
+use db::Db;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -81,14 +81,8 @@ impl Backend {
 /// The handle every part of Locus uses to reach the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    db: Db,
     backend: Backend,
-    /// SQLite only: synchronous reads for the per-request authentication queries.
-    fast: Option<std::sync::Arc<fast::FastReads>>,
-    /// SQLite files only: the one connection every write transaction runs on.
-    writer: Option<tx::Writer>,
-    /// SQLite files only: keeps the WAL checkpoint thread running (`checkpoint`).
-    _checkpoints: Option<checkpoint::Token>,
 }
 
 impl std::fmt::Debug for Store {
@@ -97,60 +91,43 @@ impl std::fmt::Debug for Store {
     }
 }
 
-pub(crate) use tx::Tx;
+pub(crate) use db::Tx;
 
-/// How long a query waits for a connection (and a write for SQLite's writer).
+/// How long a change waits for the database: for a pooled connection, for
+/// SQLite's writer, or for another process's write lock.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Connects, creating an SQLite file when needed, and runs the backend's migrations.
     pub async fn open(url: &str) -> Result<Store> {
-        sqlx::any::install_default_drivers();
-        let backend = Backend::from_url(url)?;
-        let url = match backend {
-            // mode=rwc creates the file on first start.
-            Backend::Sqlite if !url.contains("mode=") => {
-                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
-            }
-            _ => url.to_owned(),
-        };
-        let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            // No ping before every acquire: on PostgreSQL it doubled the round trips
-            // of every request. A connection that died (a database restart) fails
-            // the one request that finds it and is then dropped from the pool.
-            .test_before_acquire(false)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(sqlite_pragmas().as_str()).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
-        let mut store = Store {
-            pool,
-            backend,
-            fast: None,
-            writer: None,
-            _checkpoints: None,
-        };
+        let store = Store::connect(url).await?;
         migrate::run(&store).await?;
-        if backend == Backend::Sqlite {
-            store.fast = fast::FastReads::for_url(&url).map(std::sync::Arc::new);
-            if let Some(fast) = &store.fast {
-                store.writer = Some(tx::Writer::open(fast.path())?);
-                store._checkpoints = Some(checkpoint::start(fast.path().to_owned()));
-            }
-        }
         Ok(store)
+    }
+
+    /// Connects without migrating.
+    async fn connect(url: &str) -> Result<Store> {
+        let backend = Backend::from_url(url)?;
+        let db = match backend {
+            Backend::Sqlite => Db::Sqlite(std::sync::Arc::new(sqlite::Sqlite::open(url)?)),
+            Backend::Postgres => {
+                sqlx::any::install_default_drivers();
+                let options = AnyConnectOptions::from_str(url)?;
+                Db::Postgres(
+                    AnyPoolOptions::new()
+                        .max_connections(16)
+                        .acquire_timeout(ACQUIRE_TIMEOUT)
+                        // No ping before every acquire: it doubled the round trips
+                        // of every request. A connection that died (a database
+                        // restart) fails the one request that finds it and is then
+                        // dropped from the pool.
+                        .test_before_acquire(false)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+        };
+        Ok(Store { db, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -159,40 +136,31 @@ impl Store {
 
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.read("SELECT 1").fetch_one().await?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Starts a write transaction. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
-    /// fails with SQLITE_BUSY when another writer got in between, instead of
-    /// waiting. On an SQLite file it runs on the one write connection (`tx`).
-    pub(crate) async fn begin(&self) -> Result<Tx> {
-        if let Some(writer) = &self.writer {
-            return writer.begin().await;
+        if let Db::Postgres(pool) = &self.db {
+            pool.close().await;
         }
-        Ok(Tx::pooled(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        }))
     }
-}
 
-/// The settings of every SQLite connection that writes. WAL lets readers run
-/// beside the one writer; the busy timeout makes a second writer wait instead
-/// of failing; SQLite enforces foreign keys only when asked, per connection.
-/// Checkpoints run on a thread of their own (`checkpoint`); a commit
-/// checkpoints only past the backstop.
-fn sqlite_pragmas() -> String {
-    format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-         PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = {};",
-        checkpoint::BACKSTOP_PAGES
-    )
+    /// A read outside any transaction (`db::Query`).
+    pub(crate) fn read<'a>(&'a self, sql: &'a str) -> db::Query<'a> {
+        self.db.read(sql)
+    }
+
+    /// Runs `body` with a new write transaction, which it commits; dropped
+    /// uncommitted, the transaction is rolled back (`db::Db::write`).
+    pub(crate) async fn write<T, F, Fut>(&self, body: F) -> Result<T>
+    where
+        F: FnOnce(Tx) -> Fut + Send,
+        Fut: std::future::Future<Output = Result<T>> + Send,
+        T: Send,
+    {
+        self.db.write(body).await
+    }
 }
 
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.

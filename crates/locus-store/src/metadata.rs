@@ -9,7 +9,6 @@ use crate::public::REACHABLE;
 use crate::row::Cols;
 use crate::{Actor, Page, PageRequest, Result, Store, StoreError, Tx};
 use locus_core::metadata::{LinkTarget, MdLink, MdType};
-use sqlx::Row as _;
 
 /// A stored metadata object.
 #[derive(Debug, Clone)]
@@ -123,10 +122,12 @@ impl Store {
         write: &MdWrite<'_>,
         personal: bool,
     ) -> Result<MdObject> {
-        let mut tx = self.begin().await?;
-        let created = insert_md(&mut tx, actor, project_id, author, write, personal).await?;
-        tx.commit().await?;
-        Ok(created)
+        self.write(|mut tx| async move {
+            let created = insert_md(&mut tx, actor, project_id, author, write, personal).await?;
+            tx.commit().await?;
+            Ok(created)
+        })
+        .await
     }
 
     /// Saves a Studio state as a new view: personal, or a project view that
@@ -140,55 +141,57 @@ impl Store {
         write: &MdWrite<'_>,
         project_view: bool,
     ) -> Result<MdObject> {
-        let mut tx = self.begin().await?;
-        let created = insert_md(&mut tx, actor, project_id, author, write, !project_view).await?;
-        if project_view {
-            let settings = fetch_settings(&mut tx, project_id).await?.ok_or(StoreError::NotFound)?;
-            let mut body = settings.body_json()?;
-            let link = format!(
-                "/rest/projects/{}/md/views?name={}",
-                locus_core::metadata::PROJECT_PLACEHOLDER,
-                created.name
-            );
-            let defaults = body
-                .get_mut("content")
-                .and_then(serde_json::Value::as_object_mut)
-                .ok_or_else(|| StoreError::Corrupt("projectSettings without content".into()))?
-                .entry("defaultViews")
-                .or_insert_with(|| serde_json::json!([]));
-            let list = defaults
-                .as_array_mut()
-                .ok_or_else(|| StoreError::Corrupt("defaultViews is not a list".into()))?;
-            let position = list.len();
-            list.push(serde_json::Value::String(link));
-            let ordinal = tx
-                .query("SELECT MAX(ordinal) AS last FROM md_links WHERE project_id = $1 AND from_id = $2")
-                .bind(project_id)
-                .bind(&settings.id)
-                .fetch_one()
-                .await?
-                .opt_int("last")?;
-            tx.query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
-                .bind(project_id)
-                .bind(&settings.id)
-                .bind(&created.id)
-                .bind(format!("content.defaultViews[{position}]"))
-                .bind(ordinal.map_or(0, |o| o + 1))
-                .execute()
-                .await?;
-            tx.query("UPDATE md_objects SET body = $1, version = version + 1, modified_by = $2, modified_at = $3 WHERE project_id = $4 AND id = $5")
-                .bind(body.to_string())
-                .bind(author.email)
-                .bind(crate::now_millis())
-                .bind(project_id)
-                .bind(&settings.id)
-                .execute()
-                .await?;
-            let content = event(MdType::ProjectSettings, &settings.name, &settings.id, settings.version + 1);
-            record(&mut tx, actor, Some(project_id), "update_metadata", content).await?;
-        }
-        tx.commit().await?;
-        Ok(created)
+        self.write(|mut tx| async move {
+            let created = insert_md(&mut tx, actor, project_id, author, write, !project_view).await?;
+            if project_view {
+                let settings = fetch_settings(&mut tx, project_id).await?.ok_or(StoreError::NotFound)?;
+                let mut body = settings.body_json()?;
+                let link = format!(
+                    "/rest/projects/{}/md/views?name={}",
+                    locus_core::metadata::PROJECT_PLACEHOLDER,
+                    created.name
+                );
+                let defaults = body
+                    .get_mut("content")
+                    .and_then(serde_json::Value::as_object_mut)
+                    .ok_or_else(|| StoreError::Corrupt("projectSettings without content".into()))?
+                    .entry("defaultViews")
+                    .or_insert_with(|| serde_json::json!([]));
+                let list = defaults
+                    .as_array_mut()
+                    .ok_or_else(|| StoreError::Corrupt("defaultViews is not a list".into()))?;
+                let position = list.len();
+                list.push(serde_json::Value::String(link));
+                let ordinal = tx
+                    .query("SELECT MAX(ordinal) AS last FROM md_links WHERE project_id = $1 AND from_id = $2")
+                    .bind(project_id)
+                    .bind(&settings.id)
+                    .fetch_one()
+                    .await?
+                    .opt_int("last")?;
+                tx.query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(project_id)
+                    .bind(&settings.id)
+                    .bind(&created.id)
+                    .bind(format!("content.defaultViews[{position}]"))
+                    .bind(ordinal.map_or(0, |o| o + 1))
+                    .execute()
+                    .await?;
+                tx.query("UPDATE md_objects SET body = $1, version = version + 1, modified_by = $2, modified_at = $3 WHERE project_id = $4 AND id = $5")
+                    .bind(body.to_string())
+                    .bind(author.email)
+                    .bind(crate::now_millis())
+                    .bind(project_id)
+                    .bind(&settings.id)
+                    .execute()
+                    .await?;
+                let content = event(MdType::ProjectSettings, &settings.name, &settings.id, settings.version + 1);
+                record(&mut tx, actor, Some(project_id), "update_metadata", content).await?;
+            }
+            tx.commit().await?;
+            Ok(created)
+        })
+        .await
     }
 }
 
@@ -267,53 +270,58 @@ impl Store {
         author: Author<'_>,
         write: &MdWrite<'_>,
     ) -> Result<MdObject> {
-        let mut tx = self.begin().await?;
-        let current = fetch(&mut tx, project_id, MdKey::Id(id), write.md_type)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        if current.version != expected_version {
-            return Err(StoreError::VersionMismatch { current: current.version });
-        }
-        let updated = replace_md(&mut tx, actor, project_id, &current, author, write).await?;
-        tx.commit().await?;
-        Ok(updated)
+        self.write(|mut tx| async move {
+            let current = fetch(&mut tx, project_id, MdKey::Id(id), write.md_type)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if current.version != expected_version {
+                return Err(StoreError::VersionMismatch { current: current.version });
+            }
+            let updated = replace_md(&mut tx, actor, project_id, &current, author, write).await?;
+            tx.commit().await?;
+            Ok(updated)
+        })
+        .await
     }
 
     /// Deletes an object nothing links to.
     pub async fn delete_md(&self, actor: &Actor, project_id: &str, md_type: MdType, id: &str) -> Result<MdObject> {
-        let mut tx = self.begin().await?;
-        let current = fetch(&mut tx, project_id, MdKey::Id(id), md_type)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        if let Some(by) = first_referrer(&mut tx, project_id, id).await? {
-            return Err(StoreError::Referenced { by });
-        }
-        end_shares_of(&mut tx, project_id, id).await?;
-        tx.query("DELETE FROM md_objects WHERE project_id = $1 AND id = $2")
-            .bind(project_id)
-            .bind(id)
-            .execute()
+        self.write(|mut tx| async move {
+            let current = fetch(&mut tx, project_id, MdKey::Id(id), md_type)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if let Some(by) = first_referrer(&mut tx, project_id, id).await? {
+                return Err(StoreError::Referenced { by });
+            }
+            end_shares_of(&mut tx, project_id, id).await?;
+            tx.query("DELETE FROM md_objects WHERE project_id = $1 AND id = $2")
+                .bind(project_id)
+                .bind(id)
+                .execute()
+                .await?;
+            record(
+                &mut tx,
+                actor,
+                Some(project_id),
+                "delete_metadata",
+                event(md_type, &current.name, id, current.version),
+            )
             .await?;
-        record(
-            &mut tx,
-            actor,
-            Some(project_id),
-            "delete_metadata",
-            event(md_type, &current.name, id, current.version),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(current)
+            tx.commit().await?;
+            Ok(current)
+        })
+        .await
     }
 
     /// One object of `md_type`, by id or name.
     pub async fn md_object(&self, project_id: &str, md_type: MdType, key: MdKey<'_>) -> Result<Option<MdObject>> {
         for (sql, value) in lookups(key) {
-            let row = sqlx::query(&sql)
+            let row = self
+                .read(&sql)
                 .bind(project_id)
                 .bind(md_type.segment())
                 .bind(value)
-                .fetch_optional(&self.pool)
+                .fetch_optional()
                 .await?;
             if let Some(row) = row {
                 return md_from_row(&row).map(Some);
@@ -335,10 +343,8 @@ impl Store {
                 Ok(n > 0)
             }
             Visibility::OwnPersonal(_) => {
-                let defaults = sqlx::query(DEFAULT_VIEWS).bind(&object.project_id).fetch_all(&self.pool).await?;
-                Ok(defaults
-                    .iter()
-                    .any(|r| r.try_get::<String, _>("to_id").is_ok_and(|id| id == object.id)))
+                let defaults = self.read(DEFAULT_VIEWS).bind(&object.project_id).fetch_all().await?;
+                Ok(defaults.iter().any(|r| r.text("to_id").is_ok_and(|id| id == object.id)))
             }
         }
     }
@@ -412,51 +418,34 @@ impl Store {
 
     /// A query answering two counts, `defaults` and `total`, with text parameters `$1…`.
     async fn md_counts(&self, sql: &str, params: &[&str]) -> Result<(i64, i64)> {
-        if let Some(fast) = &self.fast {
-            let names = ["$1", "$2", "$3"];
-            let bound: Vec<(&str, &dyn rusqlite::ToSql)> = params.iter().zip(names).map(|(p, n)| (n, p as &dyn rusqlite::ToSql)).collect();
-            return Ok(fast
-                .query_row(sql, &bound, |row| Ok((row.int("defaults")?, row.int("total")?)))?
-                .unwrap_or((0, 0)));
-        }
-        let mut query = sqlx::query(sql);
+        let mut query = self.read(sql);
         for p in params {
             query = query.bind(*p);
         }
-        let row = query.fetch_one(&self.pool).await?;
-        Ok((row.try_get("defaults")?, row.try_get("total")?))
+        let row = query.fetch_one().await?;
+        Ok((row.int("defaults")?, row.int("total")?))
     }
 
     /// Objects from a query with text parameters `$1…` followed by a limit and an offset.
     async fn md_rows(&self, sql: &str, params: &[&str], limit: i64, offset: i64) -> Result<Vec<MdObject>> {
-        let names = ["$1", "$2", "$3", "$4", "$5"];
-        if let Some(fast) = &self.fast {
-            let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> =
-                params.iter().zip(names).map(|(p, n)| (n, p as &dyn rusqlite::ToSql)).collect();
-            let (Some(limit_name), Some(offset_name)) = (names.get(params.len()), names.get(params.len() + 1)) else {
-                return Err(StoreError::Corrupt("too many parameters for md_rows".into()));
-            };
-            bound.push((limit_name, &limit));
-            bound.push((offset_name, &offset));
-            return fast.query_all(sql, &bound, |row| md_from_row(row));
-        }
-        let mut query = sqlx::query(sql);
+        let mut query = self.read(sql);
         for p in params {
             query = query.bind(*p);
         }
-        let rows = query.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let rows = query.bind(limit).bind(offset).fetch_all().await?;
         rows.iter().map(md_from_row).collect()
     }
 
     /// Every object of the project, for dumps and the data model.
     pub async fn md_all(&self, project_id: &str, md_type: Option<MdType>) -> Result<Vec<MdObject>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND ($2 = '' OR o.md_type = $2) ORDER BY o.md_type, o.name"
-        ))
-        .bind(project_id)
-        .bind(md_type.map_or("", MdType::segment))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .read(&format!(
+                "SELECT {MD_COLUMNS} FROM md_objects o WHERE o.project_id = $1 AND ($2 = '' OR o.md_type = $2) ORDER BY o.md_type, o.name"
+            ))
+            .bind(project_id)
+            .bind(md_type.map_or("", MdType::segment))
+            .fetch_all()
+            .await?;
         rows.iter().map(md_from_row).collect()
     }
 }
@@ -633,32 +622,34 @@ impl Store {
     /// come with link targets before the objects that link to them. A failure
     /// names the object: `InObject { object: "views/shops", .. }`.
     pub async fn push_md(&self, actor: &Actor, project_id: &str, author: Author<'_>, writes: &[MdWrite<'_>]) -> Result<PushSummary> {
-        let mut tx = self.begin().await?;
-        let mut summary = PushSummary::default();
-        for write in writes {
-            let in_object = |error: StoreError| StoreError::InObject {
-                object: format!("{}/{}", write.md_type.segment(), write.name),
-                error: Box::new(error),
-            };
-            match fetch(&mut tx, project_id, MdKey::Name(write.name), write.md_type).await? {
-                None => {
-                    insert_md(&mut tx, actor, project_id, author, write, false)
-                        .await
-                        .map_err(in_object)?;
-                    summary.created += 1;
-                }
-                Some(existing) if existing.body_json().ok().as_ref() == Some(write.body) => summary.unchanged += 1,
-                Some(existing) => {
-                    replace_md(&mut tx, actor, project_id, &existing, author, write)
-                        .await
-                        .map_err(in_object)?;
-                    summary.updated += 1;
+        self.write(|mut tx| async move {
+            let mut summary = PushSummary::default();
+            for write in writes {
+                let in_object = |error: StoreError| StoreError::InObject {
+                    object: format!("{}/{}", write.md_type.segment(), write.name),
+                    error: Box::new(error),
+                };
+                match fetch(&mut tx, project_id, MdKey::Name(write.name), write.md_type).await? {
+                    None => {
+                        insert_md(&mut tx, actor, project_id, author, write, false)
+                            .await
+                            .map_err(in_object)?;
+                        summary.created += 1;
+                    }
+                    Some(existing) if existing.body_json().ok().as_ref() == Some(write.body) => summary.unchanged += 1,
+                    Some(existing) => {
+                        replace_md(&mut tx, actor, project_id, &existing, author, write)
+                            .await
+                            .map_err(in_object)?;
+                        summary.updated += 1;
+                    }
                 }
             }
-        }
-        let content = serde_json::json!({"created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged});
-        record(&mut tx, actor, Some(project_id), "push_metadata", content).await?;
-        tx.commit().await?;
-        Ok(summary)
+            let content = serde_json::json!({"created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged});
+            record(&mut tx, actor, Some(project_id), "push_metadata", content).await?;
+            tx.commit().await?;
+            Ok(summary)
+        })
+        .await
     }
 }

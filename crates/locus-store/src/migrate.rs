@@ -4,7 +4,6 @@
 //! advisory lock; on SQLite `BEGIN IMMEDIATE` serializes them.
 
 use crate::{Backend, Result, Store, StoreError};
-use sqlx::Executor;
 
 struct Migration {
     version: i64,
@@ -42,41 +41,57 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     run_until(store, i64::MAX).await
 }
 
-/// Applies the migrations up to `last` (all of them in [`run`]; tests stop earlier).
+/// Applies the migrations up to `last` (all of them in [`run`]; tests stop
+/// earlier), each in a transaction of its own with its record.
 async fn run_until(store: &Store, last: i64) -> Result<()> {
     let migrations = match store.backend {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
     };
-    // A transaction of the pool's: migrations run before the SQLite writer opens.
-    let mut tx = match store.backend {
-        Backend::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
-        Backend::Postgres => store.pool.begin().await?,
-    };
-    if store.backend == Backend::Postgres {
-        // An arbitrary constant naming "locus migrations"; released at commit.
-        sqlx::query("SELECT pg_advisory_xact_lock(7340912)").execute(&mut *tx).await?;
-    }
-    tx.execute("CREATE TABLE IF NOT EXISTS locus_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+    // Instances starting at once take turns: on PostgreSQL through an advisory
+    // lock (an arbitrary constant naming "locus migrations", released at
+    // commit), on SQLite through BEGIN IMMEDIATE. Each one then finds what the
+    // others applied.
+    let prelude = (store.backend == Backend::Postgres).then_some("SELECT pg_advisory_xact_lock(7340912)");
+    store
+        .db
+        .batch(
+            prelude,
+            "CREATE TABLE IF NOT EXISTS locus_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
         .await?;
-    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM locus_migrations")
-        .fetch_one(&mut *tx)
-        .await?;
-    let applied = applied.unwrap_or(0);
-    for m in migrations.iter().filter(|m| m.version > applied && m.version <= last) {
+    for m in migrations.iter().filter(|m| m.version <= last) {
+        let record = format!(
+            "INSERT INTO locus_migrations (version, applied_at) VALUES ({v}, {now})",
+            v = m.version,
+            now = crate::now_millis()
+        );
+        if applied(store, m.version).await? {
+            continue;
+        }
         tracing::info!(version = m.version, backend = store.backend.name(), "applying migration");
-        tx.execute(m.sql).await.map_err(|source| StoreError::Migration {
-            version: m.version,
-            source,
-        })?;
-        sqlx::query("INSERT INTO locus_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(m.version)
-            .bind(crate::now_millis())
-            .execute(&mut *tx)
-            .await?;
+        // The record goes first: a second instance that got here meanwhile
+        // fails on the primary key and rolls back the whole migration, then
+        // finds it applied.
+        if let Err(source) = store.db.batch(prelude, &format!("{record}; {}", m.sql)).await {
+            if !applied(store, m.version).await? {
+                return Err(StoreError::Migration {
+                    version: m.version,
+                    source: Box::new(source),
+                });
+            }
+        }
     }
-    tx.commit().await?;
     Ok(())
+}
+
+async fn applied(store: &Store, version: i64) -> Result<bool> {
+    let n = store
+        .read("SELECT COUNT(*) FROM locus_migrations WHERE version = $1")
+        .bind(version)
+        .fetch_int()
+        .await?;
+    Ok(n > 0)
 }
 
 #[cfg(test)]
@@ -89,28 +104,25 @@ mod tests {
     async fn the_clustered_audit_table_keeps_every_event() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}?mode=rwc", dir.path().join("old.db").display());
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-        let old = Store {
-            pool,
-            backend: Backend::Sqlite,
-            fast: None,
-            writer: None,
-            _checkpoints: None,
-        };
+        let old = Store::connect(&url).await.unwrap();
+        assert_eq!(old.backend(), Backend::Sqlite);
         super::run_until(&old, 6).await.unwrap();
         for (id, project) in [("1", Some("p1")), ("2", None)] {
-            sqlx::query(
-                "INSERT INTO audit_events (event_id, project_id, account_id, request_id, remote_host, event_type, created_at, content) \
-                 VALUES ($1, $2, 'acc', 'req', 'host', 'kind', 5, '{}')",
-            )
-            .bind(format!("{id:0>56}"))
-            .bind(project)
-            .execute(&old.pool)
+            old.write(|mut tx| async move {
+                tx.query(
+                    "INSERT INTO audit_events (event_id, project_id, account_id, request_id, remote_host, event_type, created_at, content) \
+                     VALUES ($1, $2, 'acc', 'req', 'host', 'kind', 5, '{}')",
+                )
+                .bind(format!("{id:0>56}"))
+                .bind(project)
+                .execute()
+                .await?;
+                tx.commit().await
+            })
             .await
             .unwrap();
         }
-        old.close().await;
+        drop(old);
 
         let store = Store::open(&url).await.unwrap();
         let in_project = AuditQuery {
@@ -138,7 +150,9 @@ mod tests {
             .collect();
         projects.sort();
         assert_eq!(projects, [None, Some("p1".to_owned())]);
-        let refused = sqlx::query("DELETE FROM audit_events").execute(&store.pool).await;
+        let refused = store
+            .write(|mut tx| async move { tx.query("DELETE FROM audit_events").execute().await })
+            .await;
         assert!(refused.is_err(), "still append-only");
     }
 }

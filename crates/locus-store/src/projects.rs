@@ -7,7 +7,6 @@ use crate::invitations::{cancel_invitations_by, may_invite};
 use crate::row::Cols;
 use crate::{Backend, Result, SessionAccount, Store, StoreError, Tx};
 use locus_core::{MembershipStatus, ProjectId, Role};
-use sqlx::Row;
 use std::sync::LazyLock;
 
 #[derive(Debug, Clone)]
@@ -172,14 +171,14 @@ pub(crate) fn project_access_from_row(row: &impl Cols) -> Result<Option<ProjectA
     }
 }
 
-fn organization_from_row(row: &sqlx::any::AnyRow) -> Result<Organization> {
+fn organization_from_row(row: &impl Cols) -> Result<Organization> {
     Ok(Organization {
-        id: row.try_get("id")?,
-        title: row.try_get("title")?,
-        dwh_cluster_id: row.try_get("dwh_cluster_id")?,
-        invitation_email: row.try_get("invitation_email")?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        id: row.text("id")?,
+        title: row.text("title")?,
+        dwh_cluster_id: row.text("dwh_cluster_id")?,
+        invitation_email: row.opt_text("invitation_email")?,
+        created_at: row.int("created_at")?,
+        modified_at: row.int("modified_at")?,
     })
 }
 
@@ -187,24 +186,28 @@ impl Store {
     /// Creates a project whose creator becomes its ENABLED ADMIN, in one transaction.
     pub async fn create_project(&self, actor: &Actor, creator_id: &str, new: &NewProject) -> Result<(Project, Membership)> {
         let now = crate::now_millis();
-        let id = ProjectId::generate();
-        let mut tx = self.begin().await?;
-        tx.query(
-            "INSERT INTO projects (id, organization_id, title, description, created_by, created_at, modified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        )
-        .bind(id.as_str())
-        .bind(&new.organization_id)
-        .bind(&new.title)
-        .bind(&new.description)
-        .bind(creator_id)
-        .bind(now)
-        .execute()
+        let project_id = ProjectId::generate();
+        let id = &project_id;
+        self.write(|mut tx| async move {
+            tx.query(
+                "INSERT INTO projects (id, organization_id, title, description, created_by, created_at, modified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .bind(id.as_str())
+            .bind(&new.organization_id)
+            .bind(&new.title)
+            .bind(&new.description)
+            .bind(creator_id)
+            .bind(now)
+            .execute()
+            .await?;
+            insert_membership(&mut tx, id.as_str(), creator_id, Role::Admin, MembershipStatus::Enabled, now).await?;
+            let content = serde_json::json!({"project_title": new.title, "created_project_id": id.as_str(), "org_id": new.organization_id});
+            record(&mut tx, actor, Some(id.as_str()), "create_project", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
         .await?;
-        insert_membership(&mut tx, id.as_str(), creator_id, Role::Admin, MembershipStatus::Enabled, now).await?;
-        let content = serde_json::json!({"project_title": new.title, "created_project_id": id.as_str(), "org_id": new.organization_id});
-        record(&mut tx, actor, Some(id.as_str()), "create_project", content).await?;
-        tx.commit().await?;
         let access = self.project_access(id.as_str(), creator_id).await?.ok_or(StoreError::NotFound)?;
         Ok((access.project, access.membership.ok_or(StoreError::NotFound)?))
     }
@@ -212,16 +215,17 @@ impl Store {
     /// The project and the account's membership in it, in one query: this runs
     /// on every project-scoped request.
     pub async fn project_access(&self, project_id: &str, account_id: &str) -> Result<Option<ProjectAccess>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} FROM projects p \
+        let row = self
+            .read(&format!(
+                "SELECT {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} FROM projects p \
              JOIN organizations o ON o.id = p.organization_id \
              LEFT JOIN memberships m ON m.project_id = p.id AND m.account_id = $2 \
              WHERE p.id = $1"
-        ))
-        .bind(project_id)
-        .bind(account_id)
-        .fetch_optional(&self.pool)
-        .await?;
+            ))
+            .bind(project_id)
+            .bind(account_id)
+            .fetch_optional()
+            .await?;
         row.map(|row| {
             Ok(ProjectAccess {
                 project: project_from_row(&row)?,
@@ -251,32 +255,21 @@ impl Store {
             )
         });
         let (id, pid) = (session_id, project_id);
-        self.session_row(&SQL, id, now, pid, |r| session_in_project_from_row(r), session_in_project_from_row)
-            .await
+        self.session_row(&SQL, id, now, pid, session_in_project_from_row).await
     }
 
     /// Runs a per-request query of a session (`$1`), the time (`$2`) and a
-    /// project (`$3`): on the SQLite fast path when there is one. `fast` and
-    /// `any` are the same decoder, for each driver's rows.
+    /// project (`$3`), decoding its row with `decode`.
     pub(crate) async fn session_row<T>(
         &self,
         sql: &str,
         session_id: &str,
         now: i64,
         project_id: &str,
-        fast: impl FnOnce(&crate::row::NamedRow<'_, '_>) -> Result<T>,
-        any: impl FnOnce(&sqlx::any::AnyRow) -> Result<T>,
+        decode: impl FnOnce(&crate::db::Row) -> Result<T>,
     ) -> Result<Option<T>> {
-        if let Some(reads) = &self.fast {
-            return reads.query_row(sql, &[("$1", &session_id), ("$2", &now), ("$3", &project_id)], fast);
-        }
-        let row = sqlx::query(sql)
-            .bind(session_id)
-            .bind(now)
-            .bind(project_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(any).transpose()
+        let row = self.read(sql).bind(session_id).bind(now).bind(project_id).fetch_optional().await?;
+        row.as_ref().map(decode).transpose()
     }
 
     /// The projects in which the account has an ENABLED membership, with that membership.
@@ -295,16 +288,16 @@ impl Store {
         // Without filters the count needs no join: foreign keys guarantee every
         // membership has its project and organization.
         let total: i64 = if org.is_empty() && share.is_empty() {
-            sqlx::query_scalar("SELECT COUNT(*) FROM memberships m WHERE m.account_id = $1 AND m.status = 'ENABLED'")
+            self.read("SELECT COUNT(*) FROM memberships m WHERE m.account_id = $1 AND m.status = 'ENABLED'")
                 .bind(account_id)
-                .fetch_one(&self.pool)
+                .fetch_int()
                 .await?
         } else {
-            sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
+            self.read(&format!("SELECT COUNT(*) {from}"))
                 .bind(account_id)
                 .bind(&org)
                 .bind(&share)
-                .fetch_one(&self.pool)
+                .fetch_int()
                 .await?
         };
         let column = match order.0 {
@@ -313,16 +306,17 @@ impl Store {
             ProjectOrder::ModifiedAt => "p.modified_at",
         };
         let direction = if order.1 { "ASC" } else { "DESC" };
-        let rows = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} {from} ORDER BY {column} {direction}, p.id {direction} LIMIT $4 OFFSET $5"
-        ))
-        .bind(account_id)
-        .bind(&org)
-        .bind(&share)
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .read(&format!(
+                "SELECT {PROJECT_COLUMNS}, {MEMBERSHIP_COLUMNS} {from} ORDER BY {column} {direction}, p.id {direction} LIMIT $4 OFFSET $5"
+            ))
+            .bind(account_id)
+            .bind(&org)
+            .bind(&share)
+            .bind(page.size)
+            .bind(page.offset())
+            .fetch_all()
+            .await?;
         let items = rows
             .iter()
             .map(|r| Ok((project_from_row(r)?, required_membership(r)?)))
@@ -333,76 +327,82 @@ impl Store {
     /// Applies a partial update and returns the project as it now is.
     pub async fn update_project(&self, actor: &Actor, project_id: &str, patch: &ProjectPatch) -> Result<Project> {
         let status = patch.enabled.map(|e| if e { "ENABLED" } else { "DISABLED" });
-        let mut tx = self.begin().await?;
-        let done = tx
-            .query(
-                "UPDATE projects SET title = COALESCE($1, title), description = COALESCE($2, description), \
-             organization_id = COALESCE($3, organization_id), status = COALESCE($4, status), modified_at = $5 WHERE id = $6",
-            )
-            .bind(&patch.title)
-            .bind(&patch.description)
-            .bind(&patch.organization_id)
-            .bind(status)
-            .bind(crate::now_millis())
-            .bind(project_id)
-            .execute()
-            .await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let row = tx
-            .query(&format!(
-                "SELECT {PROJECT_COLUMNS} FROM projects p JOIN organizations o ON o.id = p.organization_id WHERE p.id = $1"
-            ))
-            .bind(project_id)
-            .fetch_one()
-            .await?;
-        let project = project_from_row(&row)?;
-        let content = serde_json::json!({
-            "project_title": project.title, "project_status": if project.enabled { "ENABLED" } else { "DISABLED" },
-            "org_id": project.organization_id, "changed": {"title": patch.title, "description": patch.description, "organization_id": patch.organization_id, "status": status},
-        });
-        record(&mut tx, actor, Some(project_id), "update_project", content).await?;
-        tx.commit().await?;
-        Ok(project)
+        self.write(|mut tx| async move {
+            let done = tx
+                .query(
+                    "UPDATE projects SET title = COALESCE($1, title), description = COALESCE($2, description), \
+                 organization_id = COALESCE($3, organization_id), status = COALESCE($4, status), modified_at = $5 WHERE id = $6",
+                )
+                .bind(&patch.title)
+                .bind(&patch.description)
+                .bind(&patch.organization_id)
+                .bind(status)
+                .bind(crate::now_millis())
+                .bind(project_id)
+                .execute()
+                .await?;
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let row = tx
+                .query(&format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects p JOIN organizations o ON o.id = p.organization_id WHERE p.id = $1"
+                ))
+                .bind(project_id)
+                .fetch_one()
+                .await?;
+            let project = project_from_row(&row)?;
+            let content = serde_json::json!({
+                "project_title": project.title, "project_status": if project.enabled { "ENABLED" } else { "DISABLED" },
+                "org_id": project.organization_id, "changed": {"title": patch.title, "description": patch.description, "organization_id": patch.organization_id, "status": status},
+            });
+            record(&mut tx, actor, Some(project_id), "update_project", content).await?;
+            tx.commit().await?;
+            Ok(project)
+        })
+        .await
     }
 
     /// Deletes a project and everything in it (memberships and, through the
     /// foreign keys, whatever later tables hang off the project).
     pub async fn delete_project(&self, actor: &Actor, project_id: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let done = tx.query("DELETE FROM projects WHERE id = $1").bind(project_id).execute().await?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        record(
-            &mut tx,
-            actor,
-            Some(project_id),
-            "delete_project",
-            serde_json::json!({"deleted_project_id": project_id}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|mut tx| async move {
+            let done = tx.query("DELETE FROM projects WHERE id = $1").bind(project_id).execute().await?;
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            record(
+                &mut tx,
+                actor,
+                Some(project_id),
+                "delete_project",
+                serde_json::json!({"deleted_project_id": project_id}),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The organizations the account belongs to, oldest first.
     pub async fn organizations_of(&self, account_id: &str, page: PageRequest) -> Result<Page<Organization>> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organization_members WHERE account_id = $1")
+        let total: i64 = self
+            .read("SELECT COUNT(*) FROM organization_members WHERE account_id = $1")
             .bind(account_id)
-            .fetch_one(&self.pool)
+            .fetch_int()
             .await?;
-        let rows = sqlx::query(
-            "SELECT o.id, o.title, o.dwh_cluster_id, o.invitation_email, o.created_at, o.modified_at \
+        let rows = self
+            .read(
+                "SELECT o.id, o.title, o.dwh_cluster_id, o.invitation_email, o.created_at, o.modified_at \
              FROM organization_members om JOIN organizations o ON o.id = om.organization_id \
              WHERE om.account_id = $1 ORDER BY o.created_at, o.id LIMIT $2 OFFSET $3",
-        )
-        .bind(account_id)
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
+            )
+            .bind(account_id)
+            .bind(page.size)
+            .bind(page.offset())
+            .fetch_all()
+            .await?;
         Ok(Page {
             items: rows.iter().map(organization_from_row).collect::<Result<_>>()?,
             total,
@@ -411,15 +411,16 @@ impl Store {
 
     /// An organization, if the account belongs to it.
     pub async fn organization_of(&self, organization_id: &str, account_id: &str) -> Result<Option<Organization>> {
-        let row = sqlx::query(
-            "SELECT o.id, o.title, o.dwh_cluster_id, o.invitation_email, o.created_at, o.modified_at \
+        let row = self
+            .read(
+                "SELECT o.id, o.title, o.dwh_cluster_id, o.invitation_email, o.created_at, o.modified_at \
              FROM organization_members om JOIN organizations o ON o.id = om.organization_id \
              WHERE om.organization_id = $1 AND om.account_id = $2",
-        )
-        .bind(organization_id)
-        .bind(account_id)
-        .fetch_optional(&self.pool)
-        .await?;
+            )
+            .bind(organization_id)
+            .bind(account_id)
+            .fetch_optional()
+            .await?;
         row.as_ref().map(organization_from_row).transpose()
     }
 
@@ -432,30 +433,35 @@ impl Store {
         role: Role,
         status: MembershipStatus,
     ) -> Result<Membership> {
-        let mut tx = self.begin().await?;
-        let membership = insert_membership(&mut tx, project_id, account_id, role, status, crate::now_millis()).await?;
-        let content = serde_json::json!({"created_account_id": account_id, "role": role.as_str(), "membership_status": status.as_str()});
-        record(&mut tx, actor, Some(project_id), "create_membership", content).await?;
-        tx.commit().await?;
-        Ok(membership)
+        self.write(|mut tx| async move {
+            let membership = insert_membership(&mut tx, project_id, account_id, role, status, crate::now_millis()).await?;
+            let content =
+                serde_json::json!({"created_account_id": account_id, "role": role.as_str(), "membership_status": status.as_str()});
+            record(&mut tx, actor, Some(project_id), "create_membership", content).await?;
+            tx.commit().await?;
+            Ok(membership)
+        })
+        .await
     }
 
     /// A page of a project's members, oldest first, with their account fields.
     pub async fn members(&self, project_id: &str, page: PageRequest) -> Result<Page<Member>> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE project_id = $1")
+        let total: i64 = self
+            .read("SELECT COUNT(*) FROM memberships WHERE project_id = $1")
             .bind(project_id)
-            .fetch_one(&self.pool)
+            .fetch_int()
             .await?;
-        let rows = sqlx::query(&format!(
+        let rows = self
+            .read(&format!(
             "SELECT {MEMBERSHIP_COLUMNS}, a.email AS a_email, a.given_name AS a_given_name, a.surname AS a_surname, a.status AS a_status \
              FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.project_id = $1 \
              ORDER BY m.created_at, m.id LIMIT $2 OFFSET $3"
         ))
-        .bind(project_id)
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(project_id)
+            .bind(page.size)
+            .bind(page.offset())
+            .fetch_all()
+            .await?;
         Ok(Page {
             items: rows.iter().map(member_from_row).collect::<Result<_>>()?,
             total,
@@ -465,14 +471,15 @@ impl Store {
     /// One member of a project, by membership id or (with `by_account`) account id.
     pub async fn member(&self, project_id: &str, id: &str, by_account: bool) -> Result<Option<Member>> {
         let column = if by_account { "m.account_id" } else { "m.id" };
-        let row = sqlx::query(&format!(
+        let row = self
+            .read(&format!(
             "SELECT {MEMBERSHIP_COLUMNS}, a.email AS a_email, a.given_name AS a_given_name, a.surname AS a_surname, a.status AS a_status \
              FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.project_id = $1 AND {column} = $2"
         ))
-        .bind(project_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+            .bind(project_id)
+            .bind(id)
+            .fetch_optional()
+            .await?;
         row.as_ref().map(member_from_row).transpose()
     }
 
@@ -486,29 +493,33 @@ impl Store {
         role: Role,
         status: MembershipStatus,
     ) -> Result<Membership> {
-        let mut tx = self.begin().await?;
-        let current = self.lock_membership(&mut tx, project_id, membership_id).await?;
-        let stays_admin = role == Role::Admin && status == MembershipStatus::Enabled;
-        if current.is_enabled_admin() && !stays_admin {
-            ensure_another_admin(&mut tx, project_id).await?;
-        }
-        let now = crate::now_millis();
-        if !may_invite(role, status) {
-            cancel_invitations_by(&mut tx, actor, project_id, &current.account_id, now).await?;
-        }
-        let content = serde_json::json!({
-            "updated_account_id": current.account_id, "role": role.as_str(), "membership_status": status.as_str(),
-            "previous_role": current.role.as_str(), "previous_membership_status": current.status.as_str(),
-        });
-        tx.query("UPDATE memberships SET role = $1, status = $2, modified_at = $3 WHERE id = $4")
-            .bind(role.as_str())
-            .bind(status.as_str())
-            .bind(now)
-            .bind(membership_id)
-            .execute()
+        let (current, now) = self
+            .write(|mut tx| async move {
+                let current = self.lock_membership(&mut tx, project_id, membership_id).await?;
+                let stays_admin = role == Role::Admin && status == MembershipStatus::Enabled;
+                if current.is_enabled_admin() && !stays_admin {
+                    ensure_another_admin(&mut tx, project_id).await?;
+                }
+                let now = crate::now_millis();
+                if !may_invite(role, status) {
+                    cancel_invitations_by(&mut tx, actor, project_id, &current.account_id, now).await?;
+                }
+                let content = serde_json::json!({
+                    "updated_account_id": current.account_id, "role": role.as_str(), "membership_status": status.as_str(),
+                    "previous_role": current.role.as_str(), "previous_membership_status": current.status.as_str(),
+                });
+                tx.query("UPDATE memberships SET role = $1, status = $2, modified_at = $3 WHERE id = $4")
+                    .bind(role.as_str())
+                    .bind(status.as_str())
+                    .bind(now)
+                    .bind(membership_id)
+                    .execute()
+                    .await?;
+                record(&mut tx, actor, Some(project_id), "update_membership", content).await?;
+                tx.commit().await?;
+                Ok((current, now))
+            })
             .await?;
-        record(&mut tx, actor, Some(project_id), "update_membership", content).await?;
-        tx.commit().await?;
         Ok(Membership {
             role,
             status,
@@ -519,20 +530,22 @@ impl Store {
 
     /// Removes a membership, under the same last-admin rule.
     pub async fn delete_membership(&self, actor: &Actor, project_id: &str, membership_id: &str) -> Result<Membership> {
-        let mut tx = self.begin().await?;
-        let current = self.lock_membership(&mut tx, project_id, membership_id).await?;
-        if current.is_enabled_admin() {
-            ensure_another_admin(&mut tx, project_id).await?;
-        }
-        cancel_invitations_by(&mut tx, actor, project_id, &current.account_id, crate::now_millis()).await?;
-        tx.query("DELETE FROM memberships WHERE id = $1")
-            .bind(membership_id)
-            .execute()
-            .await?;
-        let content = serde_json::json!({"deleted_account_id": current.account_id, "role": current.role.as_str()});
-        record(&mut tx, actor, Some(project_id), "delete_membership", content).await?;
-        tx.commit().await?;
-        Ok(current)
+        self.write(|mut tx| async move {
+            let current = self.lock_membership(&mut tx, project_id, membership_id).await?;
+            if current.is_enabled_admin() {
+                ensure_another_admin(&mut tx, project_id).await?;
+            }
+            cancel_invitations_by(&mut tx, actor, project_id, &current.account_id, crate::now_millis()).await?;
+            tx.query("DELETE FROM memberships WHERE id = $1")
+                .bind(membership_id)
+                .execute()
+                .await?;
+            let content = serde_json::json!({"deleted_account_id": current.account_id, "role": current.role.as_str()});
+            record(&mut tx, actor, Some(project_id), "delete_membership", content).await?;
+            tx.commit().await?;
+            Ok(current)
+        })
+        .await
     }
 
     /// Reads a membership inside a write transaction, first locking its project
@@ -559,16 +572,12 @@ impl Store {
     }
 }
 
-fn member_from_row(row: &sqlx::any::AnyRow) -> Result<Member> {
+fn member_from_row(row: &impl Cols) -> Result<Member> {
     Ok(Member {
         membership: required_membership(row)?,
-        email: row.try_get("a_email")?,
-        full_name: format!(
-            "{} {}",
-            row.try_get::<String, _>("a_given_name")?,
-            row.try_get::<String, _>("a_surname")?
-        ),
-        account_status: row.try_get("a_status")?,
+        email: row.text("a_email")?,
+        full_name: format!("{} {}", row.text("a_given_name")?, row.text("a_surname")?),
+        account_status: row.text("a_status")?,
     })
 }
 

