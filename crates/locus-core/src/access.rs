@@ -104,11 +104,11 @@ pub const fn decide(request: &AccessRequest) -> Decision {
         Some(m) => m,
         None => return Decision::Deny(Denial::NotAMember),
     };
-    if !request.project_enabled {
-        return Decision::Deny(Denial::ProjectDisabled);
-    }
     if matches!(status, MembershipStatus::Disabled) {
         return Decision::Deny(Denial::MembershipDisabled);
+    }
+    if !request.project_enabled && !may_reenable(request.principal, role, request.permission) {
+        return Decision::Deny(Denial::ProjectDisabled);
     }
     if !role.grants(request.permission) {
         return Decision::Deny(Denial::MissingPermission(request.permission));
@@ -120,6 +120,15 @@ pub const fn decide(request: &AccessRequest) -> Decision {
         return Decision::Deny(Denial::NotOwner(request.permission));
     }
     Decision::Allow
+}
+
+/// In a DISABLED project an ADMIN may still read and update the project
+/// itself, so that the one who switched it off can switch it on again; nothing
+/// else works there until then.
+const fn may_reenable(principal: Principal, role: Role, permission: Permission) -> bool {
+    matches!(principal, Principal::Member)
+        && matches!(role, Role::Admin)
+        && matches!(permission, Permission::ProjectDetail | Permission::ProjectUpdate)
 }
 
 #[cfg(test)]
@@ -158,7 +167,19 @@ mod tests {
                     project_enabled: false,
                     ..request(Some((role, MembershipStatus::Enabled)), p)
                 };
-                assert_eq!(decide(&project_off), Decision::Deny(Denial::ProjectDisabled));
+                // The one exception: an ADMIN reads and updates the project, to enable it again.
+                let reenable = role == Role::Admin && matches!(p, Permission::ProjectDetail | Permission::ProjectUpdate);
+                let expected = if reenable {
+                    Decision::Allow
+                } else {
+                    Decision::Deny(Denial::ProjectDisabled)
+                };
+                assert_eq!(decide(&project_off), expected, "{role} {}", p.key());
+                let public_off = AccessRequest {
+                    principal: Principal::Public,
+                    ..project_off
+                };
+                assert!(!decide(&public_off).is_allowed(), "no public access to a disabled project");
                 let gone = AccessRequest {
                     account_active: false,
                     ..request(Some((role, MembershipStatus::Enabled)), p)

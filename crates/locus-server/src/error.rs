@@ -57,6 +57,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Too much work queued (password hashing): try again shortly.
+    #[error("the server is busy; try again in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     /// Anything unexpected: logged in full, answered with a bare 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -105,7 +108,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,6 +140,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -208,7 +212,7 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs } | ApiError::Busy { retry_after_secs } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

@@ -89,6 +89,18 @@ impl PageQuery {
         Ok(locus_store::PageRequest { page, size })
     }
 
+    /// The page of a list kept in one order: a `sort` is refused (400)
+    /// rather than silently ignored.
+    pub fn request_unsorted(&self) -> Result<locus_store::PageRequest, crate::error::ApiError> {
+        if self.sort.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err(crate::error::ApiError::bad_request(
+                "sort",
+                "this list has one order and cannot be sorted otherwise",
+            ));
+        }
+        self.request()
+    }
+
     /// Parses `sort` against the allowed attributes; `(attribute, ascending)`.
     pub fn sort<'a>(&'a self, allowed: &[&'a str]) -> Result<Option<(&'a str, bool)>, crate::error::ApiError> {
         let Some(sort) = self.sort.as_deref().filter(|s| !s.is_empty()) else {

@@ -50,6 +50,21 @@ impl Store {
     /// Counts one hit against `subject`; returns the verdict after counting.
     /// Hits while locked are not counted, so hammering cannot extend a lock.
     pub async fn throttle_hit(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<ThrottleVerdict> {
+        Ok(self.throttle_count(throttle, subject, now).await?.1)
+    }
+
+    /// Counts one attempt against `subject` before it is made: `true` when it
+    /// was counted (the subject was not locked; this attempt may go ahead,
+    /// even when it is the one that reaches the limit and sets the lock),
+    /// `false` when the subject was locked already. Attempts counted one after
+    /// the other, so that of any number made at once at most `max_hits` go
+    /// ahead per window.
+    pub async fn throttle_attempt(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<bool> {
+        Ok(self.throttle_count(throttle, subject, now).await?.0)
+    }
+
+    /// Counts a hit: whether it was counted, and the verdict after it.
+    async fn throttle_count(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<(bool, ThrottleVerdict)> {
         self.write(|mut tx| async move {
             // The row must exist before it can be locked: on PostgreSQL, concurrent first
             // hits would otherwise each insert a count of one. The row lock then makes
@@ -81,9 +96,12 @@ impl Store {
             };
             if locked_until > now {
                 tx.commit().await?;
-                return Ok(ThrottleVerdict::Locked {
-                    retry_after_ms: locked_until - now,
-                });
+                return Ok((
+                    false,
+                    ThrottleVerdict::Locked {
+                        retry_after_ms: locked_until - now,
+                    },
+                ));
             }
             let (window_start, hits) = if now - window_start >= throttle.window_ms {
                 (now, 1)
@@ -107,13 +125,28 @@ impl Store {
             .execute()
             .await?;
             tx.commit().await?;
-            Ok(if locked_until > now {
+            let verdict = if locked_until > now {
                 ThrottleVerdict::Locked {
                     retry_after_ms: locked_until - now,
                 }
             } else {
                 ThrottleVerdict::Open
-            })
+            };
+            Ok((true, verdict))
+        })
+        .await
+    }
+
+    /// Takes back one hit counted against `subject` (an attempt counted before
+    /// it was checked, which then succeeded). A lock already set stays.
+    pub async fn throttle_refund(&self, throttle: &Throttle, subject: &str) -> Result<()> {
+        self.write(|mut tx| async move {
+            tx.query("UPDATE throttles SET hits = hits - 1 WHERE scope = $1 AND subject = $2 AND hits > 0")
+                .bind(throttle.scope)
+                .bind(subject)
+                .execute()
+                .await?;
+            tx.commit().await
         })
         .await
     }

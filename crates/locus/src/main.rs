@@ -193,6 +193,12 @@ enum AdminCommand {
         #[arg(value_enum)]
         state: OnOff,
     },
+    /// Enable a disabled project (its ADMINs can too, from its settings).
+    EnableProject {
+        /// The project id.
+        #[arg(long)]
+        project: String,
+    },
     /// Create a personal access token for an account and print it.
     CreateToken {
         #[arg(long)]
@@ -333,6 +339,17 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
             let on = matches!(state, OnOff::On);
             store.set_anonymous(&locus_store::Actor::operator_cli(), &account.id, on).await?;
             eprintln!("{email} {} share projects publicly", if on { "may now" } else { "may no longer" });
+        }
+        AdminCommand::EnableProject { project } => {
+            let patch = locus_store::ProjectPatch {
+                enabled: Some(true),
+                ..Default::default()
+            };
+            store
+                .update_project(&locus_store::Actor::operator_cli(), &project, &patch)
+                .await
+                .with_context(|| format!("enabling project {project}"))?;
+            eprintln!("project {project} is enabled");
         }
         AdminCommand::CreateToken { email, name } => {
             let account = account_by_email(&store, &email).await?;

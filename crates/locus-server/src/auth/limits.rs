@@ -14,6 +14,8 @@ pub struct Limits {
     pub signin_per_account: i64,
     /// Failed sign-ins or token exchanges per client address before its lock.
     pub signin_per_address: i64,
+    /// Sign-ups per client address within the window.
+    pub signup_per_address: i64,
     /// Password-reset e-mails per account within the window.
     pub reset_per_account: i64,
     /// Password-reset requests per client address within the window.
@@ -38,6 +40,7 @@ impl Default for Limits {
         Limits {
             signin_per_account: 10,
             signin_per_address: 50,
+            signup_per_address: 20,
             reset_per_account: 3,
             reset_per_address: 20,
             lookups_per_account: 60,
@@ -64,6 +67,9 @@ impl Limits {
 
     pub fn signin_account(&self) -> Throttle {
         self.throttle("signin.account", self.signin_per_account)
+    }
+    pub fn signup_address(&self) -> Throttle {
+        self.throttle("signup.address", self.signup_per_address)
     }
     pub fn signin_address(&self) -> Throttle {
         self.throttle("signin.address", self.signin_per_address)
@@ -112,6 +118,30 @@ pub async fn ensure_open(store: &Store, checks: &[(Throttle, &str)]) -> Result<(
     let now = locus_store::now_millis();
     for (throttle, subject) in checks {
         too_many(store.throttle_check(throttle, subject, now).await?)?;
+    }
+    Ok(())
+}
+
+/// Counts one attempt against each subject before it is checked, so that
+/// parallel attempts cannot all pass a check made before any was counted:
+/// refused with 429 when a subject is locked already (the attempt that
+/// reaches the limit is still made, and locks the ones after it). On success
+/// the caller takes the hits back ([`refund`]).
+pub async fn count_attempt(store: &Store, checks: &[(Throttle, &str)]) -> Result<(), ApiError> {
+    ensure_open(store, checks).await?;
+    let now = locus_store::now_millis();
+    for (throttle, subject) in checks {
+        if !store.throttle_attempt(throttle, subject, now).await? {
+            too_many(store.throttle_check(throttle, subject, now).await?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes back the hits of an attempt that succeeded.
+pub async fn refund(store: &Store, checks: &[(Throttle, &str)]) -> Result<(), ApiError> {
+    for (throttle, subject) in checks {
+        store.throttle_refund(throttle, subject).await?;
     }
     Ok(())
 }

@@ -153,6 +153,13 @@ pub(crate) async fn register(state: &AppState, meta: &RequestMeta, body: NewAcco
     let email = Email::parse("email", &body.email)?;
     check_policy("password", &body.password)?;
     let preferences = merge_preferences(Map::new(), body.preferences.unwrap_or(Value::Null))?;
+    // Every sign-up costs an argon2 hash: counted per client address first.
+    let client = meta
+        .remote_host
+        .parse::<std::net::SocketAddr>()
+        .map_or_else(|_| meta.remote_host.clone(), |a| a.ip().to_string());
+    let signups = [(state.settings.limits.signup_address(), client.as_str())];
+    limits::count_attempt(&state.store, &signups).await?;
     let new = NewAccount {
         email: email.as_str().to_owned(),
         given_name: given_name.as_str().to_owned(),
@@ -368,14 +375,14 @@ pub(crate) async fn change_own_password(state: &AppState, caller: &Caller, old_p
     let account_id = &caller.account.id;
     let throttle = state.settings.limits.signin_account();
     let subject = caller.account.email.to_lowercase();
-    limits::ensure_open(&state.store, &[(throttle, &subject)]).await?;
+    limits::count_attempt(&state.store, &[(throttle, &subject)]).await?;
     if old_password.len() > locus_core::password::MAX_LEN * 4
         || !passwords::verify(old_password, Some(caller.account.password_hash.clone())).await?
     {
-        limits::count_failure(&state.store, &[(throttle, &subject)]).await?;
         tracing::warn!(account_id = %account_id, "password change with a wrong old password");
         return Err(ApiError::bad_request("oldPassword", "does not match the current password"));
     }
+    limits::refund(&state.store, &[(throttle, &subject)]).await?;
     check_policy("newPassword", &new_password)?;
     let hash = passwords::hash(new_password).await?;
     state.store.set_password(&caller.actor, account_id, &hash, false).await?;

@@ -233,7 +233,7 @@ async fn list_invitations(
     Query(paging): Query<PageQuery>,
     Query(q): Query<InvitationListQuery>,
 ) -> ApiResult<axum::Json<Paged<InvitationDto>>> {
-    let request = paging.request()?;
+    let request = paging.request_unsorted()?;
     let status = q
         .status
         .as_deref()

@@ -183,7 +183,7 @@ async fn list_members(
         return Ok(axum::Json(MembersResponse::One(MembershipDto::of(&member, expand))));
     }
     access.require(Permission::MembershipList)?;
-    let request = paging.request()?;
+    let request = paging.request_unsorted()?;
     let page = state.store.members(&access.project.id, request).await?;
     let content = page.items.iter().map(|m| MembershipDto::of(m, expand)).collect();
     Ok(axum::Json(MembersResponse::Page(Paged::new(content, page.total, request, &uri))))

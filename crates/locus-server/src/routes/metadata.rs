@@ -301,7 +301,7 @@ async fn list_objects(
         let object = find_visible(&state, &access, t, MdKey::Name(name)).await?;
         return Ok(with_etag(&object, !access.is_public()));
     }
-    let request = paging.request()?;
+    let request = paging.request_unsorted()?;
     let page = state.store.md_list(&access.project.id, t, visibility(&access), request).await?;
     let content: Vec<ObjectDto> = page.items.iter().map(|o| object_dto(o, !access.is_public())).collect();
     Ok(axum::Json(Paged::new(content, page.total, request, &uri)).into_response())

@@ -162,7 +162,9 @@ pub async fn password_sign_in(state: &AppState, addr: &str, username: &str, pass
     let limits = &state.settings.limits;
     let subject = username.trim().to_lowercase();
     let checks = [(limits.signin_account(), subject.as_str()), (limits.signin_address(), addr)];
-    limits::ensure_open(&state.store, &checks).await?;
+    // Counted before the password is checked: fifty guesses in parallel get
+    // at most the limit checked, not fifty.
+    limits::count_attempt(&state.store, &checks).await?;
     let account = if subject.len() <= locus_core::Email::MAX_LEN {
         state.store.account_by_email(&subject).await?
     } else {
@@ -173,10 +175,10 @@ pub async fn password_sign_in(state: &AppState, addr: &str, username: &str, pass
     match account {
         Some(account) if verified && account.is_active() => {
             state.store.throttle_clear(&checks[0].0, &subject).await?;
+            limits::refund(&state.store, &checks[1..]).await?;
             Ok(account)
         }
         _ => {
-            limits::count_failure(&state.store, &checks).await?;
             record_failed_sign_in(state, addr, &subject, account.as_ref().map(|a| a.id.as_str())).await?;
             tracing::warn!(client = %addr, username = %subject, "failed sign-in");
             Err(ApiError::Unauthorized("wrong e-mail or password"))

@@ -56,7 +56,7 @@ async fn list_organizations(
     uri: Uri,
     Query(paging): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Paged<OrganizationDto>>> {
-    let request = paging.request()?;
+    let request = paging.request_unsorted()?;
     let page = state.store.organizations_of(&caller.account.id, request).await?;
     Ok(axum::Json(Paged::new(
         page.items.iter().map(OrganizationDto::from).collect(),

@@ -550,7 +550,7 @@ async fn list_stories(
     uri: Uri,
     Query(paging): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Paged<StoryDto>>> {
-    let request = paging.request()?;
+    let request = paging.request_unsorted()?;
     if hides_stories(&access) {
         return Ok(axum::Json(Paged::new(Vec::new(), 0, request, &uri)));
     }

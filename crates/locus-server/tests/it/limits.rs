@@ -30,9 +30,83 @@ async fn repeated_failed_sign_ins_lock_the_account_briefly_even_for_the_right_pa
         StatusCode::OK,
         "other accounts are not locked"
     );
-    // The lock is short: the owner gets back in once it ends.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert_eq!(app.sign_in(&ann.email, PASSWORD).await.0, StatusCode::OK);
+    // The lock is short: the owner gets back in once it ends (polled, bounded).
+    let locked_at = std::time::Instant::now();
+    let deadline = locked_at + Duration::from_secs(10);
+    loop {
+        let status = app.sign_in(&ann.email, PASSWORD).await.0;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(std::time::Instant::now() < deadline, "still locked long after the lock's end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(locked_at.elapsed() < Duration::from_millis(1500) + Duration::from_secs(5));
+}
+
+/// Fifty wrong passwords at once: each attempt is counted before its
+/// password is checked, so at most the limit are checked (answered 401) and
+/// the rest are refused (429) without an argon2 verification each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_get_at_most_the_limit_checked() {
+    let app = TestApp::spawn_with(|s| s.limits.signin_per_account = 5).await;
+    let ann = app.user().await;
+    let guesses = (0..50).map(|_| app.sign_in(&ann.email, "Wrong-passw0rd"));
+    let statuses: Vec<StatusCode> = futures_join_all(guesses).await.into_iter().map(|(s, _)| s).collect();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + refused, 50, "{statuses:?}");
+    assert!(checked <= 5, "{checked} guesses were checked, more than the limit of 5");
+}
+
+/// Polls every future to completion, all at once.
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_client_address() {
+    let app = TestApp::spawn_with(|s| s.limits.signup_per_address = 2).await;
+    for _ in 0..2 {
+        app.user().await;
+    }
+    let (status, body) = app
+        .post(
+            "/rest/accounts",
+            None,
+            json!({"email": "third@example.org", "givenName": "T", "surname": "U", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
 }
 
 #[tokio::test]

@@ -55,6 +55,9 @@ impl TestApp {
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::new(dir.path().to_path_buf(), String::new());
+        // Test stories sign many people up from one address; the sign-up limit
+        // has a test of its own (limits.rs).
+        settings.limits.signup_per_address = 10_000;
         configure(&mut settings);
         Self::start(settings, dir).await
     }

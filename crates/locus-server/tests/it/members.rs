@@ -249,3 +249,24 @@ async fn a_disabled_member_can_do_nothing_until_enabled_again() {
     .await;
     assert_eq!(app.get(&format!("/rest/projects/{pid}"), &bob.bearer).await.0, StatusCode::OK);
 }
+
+/// Lists kept in one order refuse a `sort` with a 400 naming it, rather than
+/// ignoring it; the projects list honours its attributes.
+#[tokio::test]
+async fn a_sort_is_honoured_or_refused_never_ignored() {
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let pid = create_project(&app, &ann, "P").await["id"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/rest/projects/{pid}/members?sort=email,asc"),
+        format!("/rest/projects/{pid}/invitations?sort=email,asc"),
+        format!("/rest/projects/{pid}/md/metrics?sort=name,desc"),
+        "/rest/organizations?sort=title,asc".to_owned(),
+    ] {
+        let (status, body) = app.get(&path, &ann.bearer).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["field"], "sort", "{path}: {body}");
+    }
+    let (status, body) = app.get("/rest/projects?sort=title,desc", &ann.bearer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

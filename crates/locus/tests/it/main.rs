@@ -533,3 +533,36 @@ async fn admin_set_anonymous_turns_public_sharing_on_and_off() {
     assert_eq!(detail(public).await, StatusCode::UNAUTHORIZED);
     server.stop();
 }
+
+/// An ADMIN who disables a project keeps its settings: they can read it and
+/// enable it again; nothing else works there meanwhile, and an operator can
+/// enable it from another process.
+#[tokio::test]
+async fn a_disabled_project_can_be_enabled_again_by_its_admin_or_an_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let (_, bearer, pid) = operator_with_project(dir.path(), &server, "Switched").await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/rest/projects/{pid}", server.base);
+    let set = |status: &'static str| client.put(&url).bearer_auth(&bearer).json(&json!({"status": status})).send();
+    let members = format!("{}/rest/projects/{pid}/members", server.base);
+    assert_eq!(set("DISABLED").await.unwrap().status(), StatusCode::OK);
+    let detail: Value = client.get(&url).bearer_auth(&bearer).send().await.unwrap().json().await.unwrap();
+    assert_eq!(detail["status"], "DISABLED", "the ADMIN still reads the project");
+    let listed = client.get(&members).bearer_auth(&bearer).send().await.unwrap().status();
+    assert_eq!(listed, StatusCode::FORBIDDEN, "nothing else works in a disabled project");
+    assert_eq!(set("ENABLED").await.unwrap().status(), StatusCode::OK, "the ADMIN enables it again");
+    assert_eq!(
+        client.get(&members).bearer_auth(&bearer).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    assert_eq!(set("DISABLED").await.unwrap().status(), StatusCode::OK);
+    admin(dir.path(), None, &["enable-project", "--project", &pid], None);
+    assert_eq!(
+        client.get(&members).bearer_auth(&bearer).send().await.unwrap().status(),
+        StatusCode::OK,
+        "an operator enabled it, seen on the next request"
+    );
+    server.stop();
+}
