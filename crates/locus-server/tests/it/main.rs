@@ -7,6 +7,7 @@ mod accounts;
 mod auditlog;
 mod browser;
 mod conformance;
+mod datasets;
 mod errors;
 mod invitations;
 mod limits;
