@@ -16,6 +16,7 @@ mod metadata;
 mod multi_instance;
 mod openapi;
 mod projects;
+mod proxies;
 mod public;
 mod reset;
 mod smtp;
