@@ -174,6 +174,14 @@ impl From<StoreError> for ApiError {
                 message: format!("links to a {target} that does not exist in this project"),
                 field: Some(path),
             },
+            StoreError::LinkUnfit { path, message } => ApiError::BadRequest {
+                message,
+                field: Some(path),
+            },
+            StoreError::ReferencedAs { by, path, message } => ApiError::Conflict {
+                message: format!("{by} names this object at {path}: {message}; change that first"),
+                field: None,
+            },
             StoreError::LastAdmin => ApiError::BadRequest {
                 message: "a project must keep at least one enabled ADMIN; appoint another admin first".into(),
                 field: None,

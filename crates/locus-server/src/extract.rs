@@ -101,13 +101,36 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 impl ClientAddr {
     pub fn of(parts: &Parts) -> ClientAddr {
-        let addr = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_owned());
-        ClientAddr(addr)
+        ClientAddr(client_of(parts).map_or_else(|| "unknown".to_owned(), |c| c.ip.to_string()))
     }
+}
+
+/// The request's client, as [`client`] found it (or the TCP peer, for a
+/// router run without that middleware).
+fn client_of(parts: &Parts) -> Option<crate::proxy::Client> {
+    if let Some(client) = parts.extensions.get::<crate::proxy::Client>() {
+        return Some(client.clone());
+    }
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
+    Some(crate::proxy::client(peer.0, &parts.headers, &[]))
+}
+
+/// Finds the request's client once (behind trusted proxies, the forwarded
+/// address), for the rate limits and the audit log.
+pub async fn client(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0);
+    if let Some(peer) = peer {
+        let client = crate::proxy::client(peer, req.headers(), &state.settings.trusted_proxies);
+        req.extensions_mut().insert(client);
+    }
+    next.run(req).await
 }
 
 /// The request's id (16 characters `[a-z0-9]`), made by [`request_id`] and
@@ -126,7 +149,8 @@ pub async fn request_id(mut req: axum::extract::Request, next: axum::middleware:
     response
 }
 
-/// Where a request comes from, for the audit log: its id and the client's `ip:port`.
+/// Where a request comes from, for the audit log: its id and the client's
+/// `ip:port` (behind a trusted proxy, the forwarded address).
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
     pub request_id: String,
@@ -140,11 +164,7 @@ impl RequestMeta {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_else(|| locus_core::ids::random_lower36(16));
-        let remote_host = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.to_string())
-            .unwrap_or_else(|| "unknown".to_owned());
+        let remote_host = client_of(parts).map_or_else(|| "unknown".to_owned(), |c| c.remote_host);
         RequestMeta { request_id, remote_host }
     }
 

@@ -51,6 +51,9 @@ pub struct Settings {
     /// How often the maintenance task runs (expiring invitations, purging old events).
     pub maintenance_interval: Duration,
     pub limits: Limits,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-*` headers are
+    /// believed (see `proxy.rs`); none by default.
+    pub trusted_proxies: Vec<crate::proxy::Cidr>,
 }
 
 impl Settings {
@@ -72,6 +75,7 @@ impl Settings {
             audit_retention: None,
             maintenance_interval: Duration::from_secs(60),
             limits: Limits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 

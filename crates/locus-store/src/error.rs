@@ -24,6 +24,14 @@ pub enum StoreError {
     /// A link at `path` names an object that does not exist.
     #[error("{path}: there is no {target}")]
     LinkMissing { path: String, target: String },
+    /// A link at `path` names an object that is not what the link needs
+    /// (`LinkNeeds`: a foreign key names a dwh dataset); `message` says why.
+    #[error("{path}: {message}")]
+    LinkUnfit { path: String, message: String },
+    /// The change would make the object unfit for a link to it (a foreign
+    /// key's dataset turned into a vt dataset): `by` (`type name`) at `path`.
+    #[error("{by} links to this object at {path}, and then {message}")]
+    ReferencedAs { by: String, path: String, message: String },
     /// One object of a push failed; the push changed nothing.
     #[error("{object}: {error}")]
     InObject { object: String, error: Box<StoreError> },

@@ -1,14 +1,19 @@
 //! Metadata objects and the links between them. A link is resolved to its
 //! target's id when the object is written: a missing target refuses the write,
 //! and an object something links to cannot be deleted (nor renamed, since links
-//! by name would break). Any change to an object ends the Studio shares whose
-//! view hierarchy contains it. Every change records its audit event.
+//! by name would break). A dataset property's `foreignKey` is such a link too,
+//! so a dataset another one names as a foreign key cannot be deleted either
+//! (api-contract.md §9.5: referential integrity is enforced); what it needs of
+//! its target (`LinkNeeds`: a dwh dataset) is checked when the link is
+//! resolved, and again when the target changes. Any change to an object ends
+//! the Studio shares whose view hierarchy contains it. Every change records
+//! its audit event.
 
 use crate::audit::record;
 use crate::public::REACHABLE;
 use crate::row::Cols;
 use crate::{Actor, Page, PageRequest, Result, Store, StoreError, Tx};
-use locus_core::metadata::{LinkTarget, MdLink, MdType};
+use locus_core::metadata::{LinkNeeds, LinkTarget, MdLink, MdType};
 
 /// A stored metadata object.
 #[derive(Debug, Clone)]
@@ -124,6 +129,7 @@ impl Store {
     ) -> Result<MdObject> {
         self.write(|mut tx| async move {
             let created = insert_md(&mut tx, actor, project_id, author, write, personal).await?;
+            insert_links(&mut tx, project_id, &created.id, write.links).await?;
             tx.commit().await?;
             Ok(created)
         })
@@ -143,6 +149,7 @@ impl Store {
     ) -> Result<MdObject> {
         self.write(|mut tx| async move {
             let created = insert_md(&mut tx, actor, project_id, author, write, !project_view).await?;
+            insert_links(&mut tx, project_id, &created.id, write.links).await?;
             if project_view {
                 let settings = fetch_settings(&mut tx, project_id).await?.ok_or(StoreError::NotFound)?;
                 let mut body = settings.body_json()?;
@@ -206,7 +213,7 @@ async fn fetch_settings(tx: &mut Tx, project_id: &str) -> Result<Option<MdObject
     row.as_ref().map(md_from_row).transpose()
 }
 
-/// Inserts an object, its links and its event.
+/// Inserts an object and its event; the caller inserts its links.
 async fn insert_md(
     tx: &mut Tx,
     actor: &Actor,
@@ -245,7 +252,6 @@ async fn insert_md(
         .execute()
         .await
         .map_err(|e| StoreError::unique(e, "name"))?;
-    insert_links(tx, project_id, &id, write.links).await?;
     record(
         tx,
         actor,
@@ -278,6 +284,8 @@ impl Store {
                 return Err(StoreError::VersionMismatch { current: current.version });
             }
             let updated = replace_md(&mut tx, actor, project_id, &current, author, write).await?;
+            insert_links(&mut tx, project_id, id, write.links).await?;
+            check_links_to(&mut tx, project_id, id, write).await?;
             tx.commit().await?;
             Ok(updated)
         })
@@ -485,7 +493,8 @@ async fn fetch(tx: &mut Tx, project_id: &str, key: MdKey<'_>, md_type: MdType) -
     Ok(None)
 }
 
-/// Replaces `current` with `write`: a new version, its links anew, its shares ended.
+/// Replaces `current` with `write`: a new version, its links removed (the
+/// caller inserts the new ones), its shares ended.
 async fn replace_md(
     tx: &mut Tx,
     actor: &Actor,
@@ -519,7 +528,6 @@ async fn replace_md(
         .bind(id)
         .execute()
         .await?;
-    insert_links(tx, project_id, id, write.links).await?;
     end_shares_of(tx, project_id, id).await?;
     let version = current.version + 1;
     record(
@@ -535,30 +543,41 @@ async fn replace_md(
         .ok_or(StoreError::NotFound)
 }
 
-/// Resolves and stores the links of object `from_id`; a missing target is refused.
+/// Resolves and stores the links of object `from_id`; a missing target, or
+/// one that is not what the link needs, is refused.
 async fn insert_links(tx: &mut Tx, project_id: &str, from_id: &str, links: &[MdLink]) -> Result<()> {
     for (ordinal, link) in links.iter().enumerate() {
         let (column, value) = match &link.target {
             LinkTarget::Id(id) => ("id", id.as_str()),
             LinkTarget::Name(name) => ("name", name.as_str()),
         };
-        let to_id = tx
+        // The body is read only when the link needs something of it.
+        let columns = if link.needs == LinkNeeds::Nothing { "id" } else { "id, name, body" };
+        let target = tx
             .query(&format!(
-                "SELECT id FROM md_objects WHERE project_id = $1 AND md_type = $2 AND {column} = $3"
+                "SELECT {columns} FROM md_objects WHERE project_id = $1 AND md_type = $2 AND {column} = $3"
             ))
             .bind(project_id)
             .bind(link.md_type.segment())
             .bind(value)
             .fetch_optional()
-            .await?
-            .map(|row| row.text("id"))
-            .transpose()?;
-        let Some(to_id) = to_id else {
+            .await?;
+        let Some(target) = target else {
             return Err(StoreError::LinkMissing {
                 path: link.path.clone(),
                 target: format!("{} {value}", link.md_type.type_value()),
             });
         };
+        let to_id = target.text("id")?;
+        if link.needs != LinkNeeds::Nothing {
+            let body = serde_json::from_str(&target.text("body")?).map_err(|e| StoreError::Corrupt(format!("metadata body: {e}")))?;
+            link.needs
+                .check(&target.text("name")?, &body)
+                .map_err(|message| StoreError::LinkUnfit {
+                    path: link.path.clone(),
+                    message,
+                })?;
+        }
         tx.query("INSERT INTO md_links (project_id, from_id, to_id, path, ordinal) VALUES ($1, $2, $3, $4, $5)")
             .bind(project_id)
             .bind(from_id)
@@ -567,6 +586,44 @@ async fn insert_links(tx: &mut Tx, project_id: &str, from_id: &str, links: &[MdL
             .bind(i64::try_from(ordinal).unwrap_or(i64::MAX))
             .execute()
             .await?;
+    }
+    Ok(())
+}
+
+/// After dataset `id` became `write` (its links in place): every link to it
+/// that needs something of it (a foreign key, a dwh dataset) still finds it.
+/// What a link needs is not stored; it is what validating the linking
+/// dataset answers again. Only datasets make such links.
+async fn check_links_to(tx: &mut Tx, project_id: &str, id: &str, write: &MdWrite<'_>) -> Result<()> {
+    if write.md_type != MdType::Datasets {
+        return Ok(());
+    }
+    let rows = tx
+        .query(
+            "SELECT o.name, o.body, l.path FROM md_links l JOIN md_objects o ON o.project_id = l.project_id AND o.id = l.from_id \
+             WHERE l.project_id = $1 AND l.to_id = $2 AND o.md_type = 'datasets' ORDER BY o.name, l.path",
+        )
+        .bind(project_id)
+        .bind(id)
+        .fetch_all()
+        .await?;
+    for row in rows {
+        let (name, path) = (row.text("name")?, row.text("path")?);
+        let body: serde_json::Value =
+            serde_json::from_str(&row.text("body")?).map_err(|e| StoreError::Corrupt(format!("metadata body: {e}")))?;
+        // A stored dataset that no longer validates makes no claims.
+        let Ok(links) = locus_core::metadata::validate(MdType::Datasets, &body, false, project_id) else {
+            continue;
+        };
+        for link in links.iter().filter(|l| l.path == path) {
+            link.needs
+                .check(write.name, write.body)
+                .map_err(|message| StoreError::ReferencedAs {
+                    by: format!("dataset {name}"),
+                    path: path.clone(),
+                    message,
+                })?;
+        }
     }
     Ok(())
 }
@@ -618,32 +675,48 @@ pub struct PushSummary {
 impl Store {
     /// Applies a whole set of objects in one transaction, all or nothing:
     /// each one is created, or replaces the object of its type and name
-    /// (whatever its version), or is left alone when identical. `writes` must
-    /// come with link targets before the objects that link to them. A failure
-    /// names the object: `InObject { object: "views/shops", .. }`.
+    /// (whatever its version), or is left alone when identical. The objects
+    /// are written first and their links resolved after, so they may link to
+    /// each other in any order, in cycles too (two datasets that name each
+    /// other as foreign keys). A failure names the object:
+    /// `InObject { object: "views/shops", .. }`.
     pub async fn push_md(&self, actor: &Actor, project_id: &str, author: Author<'_>, writes: &[MdWrite<'_>]) -> Result<PushSummary> {
         self.write(|mut tx| async move {
             let mut summary = PushSummary::default();
+            let in_object = |write: &MdWrite<'_>, error: StoreError| StoreError::InObject {
+                object: format!("{}/{}", write.md_type.segment(), write.name),
+                error: Box::new(error),
+            };
+            // (id, write, whether it replaced an object) of what was written.
+            let mut written = Vec::with_capacity(writes.len());
             for write in writes {
-                let in_object = |error: StoreError| StoreError::InObject {
-                    object: format!("{}/{}", write.md_type.segment(), write.name),
-                    error: Box::new(error),
-                };
                 match fetch(&mut tx, project_id, MdKey::Name(write.name), write.md_type).await? {
                     None => {
-                        insert_md(&mut tx, actor, project_id, author, write, false)
+                        let created = insert_md(&mut tx, actor, project_id, author, write, false)
                             .await
-                            .map_err(in_object)?;
+                            .map_err(|e| in_object(write, e))?;
+                        written.push((created.id, write, false));
                         summary.created += 1;
                     }
                     Some(existing) if existing.body_json().ok().as_ref() == Some(write.body) => summary.unchanged += 1,
                     Some(existing) => {
                         replace_md(&mut tx, actor, project_id, &existing, author, write)
                             .await
-                            .map_err(in_object)?;
+                            .map_err(|e| in_object(write, e))?;
+                        written.push((existing.id, write, true));
                         summary.updated += 1;
                     }
                 }
+            }
+            for (id, write, _) in &written {
+                insert_links(&mut tx, project_id, id, write.links)
+                    .await
+                    .map_err(|e| in_object(write, e))?;
+            }
+            for (id, write, _) in written.iter().filter(|(_, _, replaced)| *replaced) {
+                check_links_to(&mut tx, project_id, id, write)
+                    .await
+                    .map_err(|e| in_object(write, e))?;
             }
             let content = serde_json::json!({"created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged});
             record(&mut tx, actor, Some(project_id), "push_metadata", content).await?;

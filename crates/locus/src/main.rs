@@ -109,6 +109,10 @@ struct ServeArgs {
     /// Keep audit events this many days; by default they are kept forever.
     #[arg(long, env = "LOCUS_AUDIT_RETENTION_DAYS")]
     audit_retention_days: Option<u64>,
+    /// Reverse proxies (comma-separated CIDRs, e.g. 10.0.0.0/8,::1) whose
+    /// Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are believed.
+    #[arg(long, env = "LOCUS_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
 }
 
 /// Where a project lives, for commands that talk to a server's REST API.
@@ -256,6 +260,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.session_ttl = Duration::from_secs(args.session_ttl);
     settings.invitation_ttl = Duration::from_secs(args.invitation_ttl);
     settings.audit_retention = args.audit_retention_days.map(|d| Duration::from_secs(d * 86_400));
+    settings.trusted_proxies =
+        locus_server::proxy::parse_list(&args.trusted_proxies).map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
     let state = locus_server::AppState::open(settings).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

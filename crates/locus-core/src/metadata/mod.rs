@@ -5,10 +5,12 @@
 //!
 //! Pure: no I/O. The store keeps the objects; the server speaks the wire.
 
+mod dataset;
 mod schema;
 mod shape;
 mod validate;
 
+pub use dataset::{dataset_problems, LinkNeeds, PROPERTY_TYPES};
 pub use validate::validate;
 
 use crate::Permission;
@@ -134,6 +136,9 @@ pub struct MdLink {
     pub target: LinkTarget,
     /// Where in the object the link sits (`content.dashboard`), for messages.
     pub path: String,
+    /// What the target must be besides an object of `md_type` (a foreign
+    /// key's dataset must be a dwh dataset); checked by the store.
+    pub needs: LinkNeeds,
 }
 
 /// One thing wrong with an object: the JSON path of the offending value
@@ -182,6 +187,7 @@ pub fn parse_link(link: &str, project_id: &str, path: &str) -> Result<MdLink, St
         md_type,
         target,
         path: path.to_owned(),
+        needs: LinkNeeds::Nothing,
     })
 }
 

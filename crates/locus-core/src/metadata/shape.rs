@@ -8,7 +8,7 @@
 //! collected generically by `validate`; the walker only checks that a link
 //! field links the right type. No regex: the patterns are small functions.
 
-use super::{is_name, parse_link, LinkTarget, MdLink, MdType, Problem};
+use super::{is_name, parse_link, LinkNeeds, LinkTarget, MdLink, MdType, Problem};
 use serde_json::{Map, Value};
 
 /// What a JSON value must look like.
@@ -232,6 +232,7 @@ impl<'a> Walker<'a> {
                     md_type: MdType::Datasets,
                     target: LinkTarget::Name(s.clone()),
                     path: path.to_owned(),
+                    needs: LinkNeeds::Nothing,
                 }),
                 _ => self.problem(path, format!("must be {}", describe(shape))),
             },

@@ -2,6 +2,7 @@
 //! the content keys of §9.5): the envelope here, the content of each type
 //! against its schema (`schema.rs`, written in the vocabulary of `shape.rs`).
 
+use super::dataset::{dataset_problems, mark_links};
 use super::schema::{content_schema, DATASET_KEYS};
 use super::shape::{looks_like_link, Walker};
 use super::{is_name, parse_link, MdLink, MdType, Problem};
@@ -16,8 +17,10 @@ const RESPONSE_ONLY: [&str; 4] = ["accessInfo", "version", "links", "page"];
 /// the spec does not leave objects open). Answers the links the object makes
 /// (link strings found anywhere in `content`, `ref` and `properties`, then the
 /// datasets a dataset names by bare name in `ref.geometry` and its properties'
-/// `foreignKey` and `geometry`), or every problem found, each with its JSON
-/// path (`content.blockRows[0].indicator`).
+/// `foreignKey` and `geometry`, a foreign key's link saying that it needs a
+/// dwh dataset), or every problem found, each with its JSON path
+/// (`content.blockRows[0].indicator`). A dwh dataset also meets the rules of
+/// data-plane.md §1 (`dataset_problems`).
 pub fn validate(md_type: MdType, object: &Value, strict: bool, project_id: &str) -> Result<Vec<MdLink>, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut links = Vec::new();
@@ -102,6 +105,10 @@ pub fn validate(md_type: MdType, object: &Value, strict: bool, project_id: &str)
     }
     problems.append(&mut walker.problems);
     links.append(&mut walker.links);
+    if md_type == MdType::Datasets {
+        problems.extend(dataset_problems(object));
+        mark_links(object, &mut links);
+    }
     if problems.is_empty() {
         Ok(links)
     } else {

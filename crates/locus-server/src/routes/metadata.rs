@@ -443,7 +443,8 @@ pub struct PushResultDto {
 
 /// Validates a whole set of objects and applies it in one transaction, all or
 /// nothing: each object is created, or replaces the object of its type and
-/// name, or stays when identical. Objects may link to each other. A refusal
+/// name, or stays when identical. Objects may link to each other, in cycles
+/// too (two datasets naming each other as foreign keys). A refusal
 /// lists every problem, each named `{type}/{name}: {path}`. Needs
 /// `md.create_all` and `md.update_all` (and `md.data_permissions.update` for
 /// dataPermissions).
@@ -493,20 +494,11 @@ async fn push(
             Err(other) => return Err(other),
         }
     }
-    let order = match link_order(&checked) {
-        Ok(order) => order,
-        Err(cycle) => {
-            problems.push(Problem {
-                path: cycle,
-                message: "is part of a cycle of links".into(),
-            });
-            Vec::new()
-        }
-    };
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let writes: Vec<MdWrite<'_>> = order.iter().map(|&i| checked[i].2.write(checked[i].0)).collect();
+    // In any order: the store resolves the links once every object is written.
+    let writes: Vec<MdWrite<'_>> = checked.iter().map(|(t, _, c)| c.write(*t)).collect();
     let summary = state
         .store
         .push_md(&access.caller.actor, &access.project.id, author(&access), &writes)
@@ -529,41 +521,4 @@ async fn push(
         updated: summary.updated,
         unchanged: summary.unchanged,
     }))
-}
-
-/// The objects in an order where every link target inside the set comes
-/// before the objects linking to it; `Err` names an object on a cycle.
-fn link_order(objects: &[(MdType, String, Checked)]) -> Result<Vec<usize>, String> {
-    let index_of = |t: MdType, name: &str| objects.iter().position(|(ot, n, _)| *ot == t && n == name);
-    let deps: Vec<Vec<usize>> = objects
-        .iter()
-        .enumerate()
-        .map(|(me, (_, _, c))| {
-            c.links
-                .iter()
-                .filter_map(|l| match &l.target {
-                    metadata::LinkTarget::Name(n) => index_of(l.md_type, n),
-                    metadata::LinkTarget::Id(_) => None,
-                })
-                .filter(|&d| d != me)
-                .collect()
-        })
-        .collect();
-    let mut order = Vec::with_capacity(objects.len());
-    let mut placed = vec![false; objects.len()];
-    while order.len() < objects.len() {
-        let ready = (0..objects.len()).find(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d]));
-        match ready {
-            Some(i) => {
-                placed[i] = true;
-                order.push(i);
-            }
-            None => {
-                let stuck = (0..objects.len()).find(|&i| !placed[i]).unwrap_or(0);
-                let (t, name, _) = &objects[stuck];
-                return Err(format!("{}/{name}", t.segment()));
-            }
-        }
-    }
-    Ok(order)
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::metadata::LinkTarget;
+use crate::metadata::{LinkNeeds, LinkTarget};
 use serde_json::{json, Value};
 
 const PID: &str = "abcdefghij012345";
@@ -328,6 +328,7 @@ fn foreign_keys_and_geometries_link_datasets_by_name() {
             md_type: MdType::Datasets,
             target: LinkTarget::Name("customers".into()),
             path: "ref.properties[1].foreignKey".into(),
+            needs: LinkNeeds::DwhDataset,
         }]
     );
     let links = valid(MdType::Datasets, &polygon_dataset());
