@@ -37,7 +37,7 @@ pub async fn dump_csv(
     }
     out.push(b'\n');
     let mut rows = 0u64;
-    let mut batches = parquet_io::stream(store, path).await?;
+    let mut batches = std::pin::pin!(parquet_io::stream(store, path).await?);
     while let Some(batch) = batches.next().await {
         let batch = batch?;
         format_batch(def, &batch, &mut out)?;

@@ -52,7 +52,7 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The rows do not fit the dataset; nothing was stored.
-    #[error("{total} problem(s) in the data, the first: {}", first(problems))]
+    #[error("{total} problem(s) in the data, the first: {}", first(.problems))]
     Invalid { problems: Vec<Problem>, total: u64 },
     /// The dataset's metadata cannot describe stored rows.
     #[error("dataset {dataset}: {message}")]

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use datafusion::common::{JoinType, ScalarValue};
+use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
-use datafusion::prelude::{cast, ident, lit, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{cast, ident, lit, JoinType, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;

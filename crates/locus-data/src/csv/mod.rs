@@ -3,6 +3,8 @@
 
 mod options;
 mod reader;
+mod record;
 
 pub use options::CsvOptions;
-pub use reader::{CsvReader, Field, NotUtf8, Record, MAX_RECORD_BYTES};
+pub use reader::{CsvReader, MAX_RECORD_BYTES};
+pub use record::{Field, NotUtf8, Record};

@@ -136,8 +136,8 @@ impl Parser {
     fn record(&mut self, rec: &Record) -> bool {
         let line = rec.line();
         if rec.len() != self.targets.len() {
-            let expected = format!("{} fields", self.targets.len());
-            self.problem(Problem::new(line, "", &format!("{} fields", rec.len()), expected));
+            let expected = count_fields(self.targets.len());
+            self.problem(Problem::new(line, "", &count_fields(rec.len()), expected));
             return false;
         }
         let fields = match rec.fields() {
@@ -151,8 +151,9 @@ impl Parser {
         let mut found = Vec::new();
         for (i, field) in fields.enumerate() {
             let target = &self.targets[i];
+            let value = value(target, field, self.null_text.as_deref());
             let builder = &mut self.builders[target.stored];
-            let Some(text) = self.value(target, field) else {
+            let Some(text) = value else {
                 builder.push_null();
                 if i == self.key {
                     found.push(Problem::new(line, &target.name, "", "a value (the primary key cannot be null)"));
@@ -176,17 +177,6 @@ impl Parser {
         true
     }
 
-    /// The field's text, or `None` for NULL (data-plane.md §2).
-    fn value<'a>(&self, target: &Target, field: Field<'a>) -> Option<&'a str> {
-        if field.text.is_empty() && (!field.quoted || target.ty != PropertyType::String) {
-            return None;
-        }
-        if target.null_text_applies && self.null_text.as_deref() == Some(field.text) {
-            return None;
-        }
-        Some(field.text)
-    }
-
     fn problem(&mut self, p: Problem) {
         self.total += 1;
         if self.problems.len() < MAX_PROBLEMS {
@@ -208,4 +198,19 @@ impl Parser {
         // one the load reports.
         tx.blocking_send(msg).map_err(|_| DataError::Io(std::io::Error::other("the writer stopped")))
     }
+}
+
+/// The field's text, or `None` for NULL (data-plane.md §2).
+fn value<'a>(target: &Target, field: Field<'a>, null_text: Option<&str>) -> Option<&'a str> {
+    if field.text.is_empty() && (!field.quoted || target.ty != PropertyType::String) {
+        return None;
+    }
+    if target.null_text_applies && null_text == Some(field.text) {
+        return None;
+    }
+    Some(field.text)
+}
+
+fn count_fields(n: usize) -> String {
+    if n == 1 { "1 field".to_owned() } else { format!("{n} fields") }
 }

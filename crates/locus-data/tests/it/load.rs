@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Date32Type, Float64Type, Int64Type};
 use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
 use locus_data::{load_csv, read_all, CsvOptions, DataError, DatasetDef, LoadOutcome, ObjectStore, Problem, StorePath};
 
 use crate::{everything, pairs, temp_store};
@@ -98,7 +99,7 @@ async fn column_counts_and_utf8_are_checked_per_record() {
     match err.unwrap_err() {
         DataError::Invalid { problems, total } => {
             assert_eq!(total, 4);
-            assert_eq!(problems[0], p(3, "", "1 fields", "2 fields"));
+            assert_eq!(problems[0], p(3, "", "1 field", "2 fields"));
             assert_eq!(problems[1], p(4, "", "3 fields", "2 fields"));
             // "4x\n" is no integer; the record starts on line 5.
             assert_eq!(problems[2], p(5, "id", "4x\n", "an integer"));
