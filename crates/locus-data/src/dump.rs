@@ -56,7 +56,9 @@ fn format_batch(def: &DatasetDef, batch: &RecordBatch, out: &mut Vec<u8>) -> Res
         .iter()
         .map(|p| {
             let column = batch.column_by_name(&p.name);
-            column.map(|c| (p.ty, c.as_ref())).ok_or_else(|| DataError::Corrupt(format!("no column {}", p.name)))
+            column
+                .map(|c| (p.ty, c.as_ref()))
+                .ok_or_else(|| DataError::Corrupt(format!("no column {}", p.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
     for row in 0..batch.num_rows() {

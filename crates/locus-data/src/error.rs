@@ -35,7 +35,12 @@ impl Problem {
             Some((cut, _)) => format!("{}…", &value[..cut]),
             None => value.to_owned(),
         };
-        Problem { line, column: column.to_owned(), value, expected: expected.into() }
+        Problem {
+            line,
+            column: column.to_owned(),
+            value,
+            expected: expected.into(),
+        }
     }
 }
 
@@ -86,11 +91,17 @@ impl From<datafusion::error::DataFusionError> for DataError {
 
 impl DataError {
     pub(crate) fn definition(dataset: &str, message: impl Into<String>) -> Self {
-        DataError::Definition { dataset: dataset.to_owned(), message: message.into() }
+        DataError::Definition {
+            dataset: dataset.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn invalid(problem: Problem) -> Self {
-        DataError::Invalid { problems: vec![problem], total: 1 }
+        DataError::Invalid {
+            problems: vec![problem],
+            total: 1,
+        }
     }
 }
 

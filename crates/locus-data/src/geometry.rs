@@ -4,7 +4,7 @@
 //! objects, no GEOS or GDAL).
 
 use geozero::wkb::Wkb;
-use geozero::wkt::WktStr;
+use geozero::wkt::Wkt;
 use geozero::{CoordDimensions, ToWkb, ToWkt};
 
 use crate::DataError;
@@ -19,7 +19,7 @@ pub fn text_to_wkb(text: &str) -> Option<Vec<u8>> {
     let wkb = if text.starts_with('{') {
         geozero::geojson::GeoJson(text).to_wkb(CoordDimensions::xy())
     } else {
-        WktStr(text).to_wkb(CoordDimensions::xy())
+        Wkt(text).to_wkb(CoordDimensions::xy())
     };
     // geozero accepts an empty WKB for some unparsable inputs; a geometry
     // has at least its byte order, type and a count.

@@ -49,7 +49,8 @@ pub async fn upsert(
         Some(previous) => {
             let kept = conform(read(&ctx, previous).await?, def)?;
             let keys = new.clone().select(vec![ident(&def.primary_key).alias(NEW_KEY)])?;
-            kept.join_on(keys, JoinType::LeftAnti, [ident(&def.primary_key).eq(ident(NEW_KEY))])?.union(new)?
+            kept.join_on(keys, JoinType::LeftAnti, [ident(&def.primary_key).eq(ident(NEW_KEY))])?
+                .union(new)?
         }
     };
 
@@ -79,7 +80,12 @@ pub async fn upsert(
 }
 
 async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame, DataError> {
-    Ok(ctx.read_parquet(format!("{STORE_URL}/{path}"), ParquetReadOptions::default()).await?)
+    // Any path is one file, whatever its extension.
+    let options = ParquetReadOptions {
+        file_extension: "",
+        ..Default::default()
+    };
+    Ok(ctx.read_parquet(format!("{STORE_URL}/{path}"), options).await?)
 }
 
 /// The dataset's columns in its order and types, NULL where the file has none.

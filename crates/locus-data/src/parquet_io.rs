@@ -8,8 +8,13 @@ use arrow::record_batch::RecordBatch;
 use futures::{Stream, TryStreamExt};
 use object_store::path::Path;
 use object_store::ObjectStore;
-use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
-use parquet::arrow::async_writer::{AsyncArrowWriter, ParquetObjectWriter};
+// ParquetObjectReader is deprecated in parquet 59 in favour of a hand-written
+// AsyncFileReader; it still works, and replacing it is left for later.
+use object_store::buffered::BufWriter;
+#[allow(deprecated)]
+use parquet::arrow::async_reader::ParquetObjectReader;
+use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::async_writer::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
@@ -27,19 +32,19 @@ fn properties() -> Result<WriterProperties, DataError> {
     // writes about as fast as snappy and makes smaller files.
     Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build())
 }
 
 /// A Parquet file being written to the store, in multipart uploads once it
 /// outgrows a buffer; nothing is visible at `path` before [`Self::close`].
 pub(crate) struct ParquetSink {
-    writer: AsyncArrowWriter<ParquetObjectWriter>,
+    writer: AsyncArrowWriter<BufWriter>,
 }
 
 impl ParquetSink {
     pub(crate) fn create(store: Arc<dyn ObjectStore>, path: &Path, schema: SchemaRef) -> Result<Self, DataError> {
-        let target = ParquetObjectWriter::new(store, path.clone());
+        let target = BufWriter::new(store, path.clone());
         let writer = AsyncArrowWriter::try_new(target, schema, Some(properties()?))?;
         Ok(ParquetSink { writer })
     }
@@ -57,7 +62,7 @@ impl ParquetSink {
     /// Abandons the file: a multipart upload in progress is aborted, so the
     /// object never appears.
     pub(crate) async fn abort(self) {
-        let mut target = self.writer.into_inner().into_inner();
+        let mut target = self.writer.into_inner();
         // An error here leaves at most invisible parts behind (S3 lifecycle
         // rules remove incomplete uploads); the load's own error matters more.
         let _ = target.abort().await;
@@ -69,8 +74,12 @@ pub(crate) async fn stream(
     store: Arc<dyn ObjectStore>,
     path: &Path,
 ) -> Result<impl Stream<Item = Result<RecordBatch, DataError>>, DataError> {
+    #[allow(deprecated)]
     let reader = ParquetObjectReader::new(store, path.clone());
-    let stream = ParquetRecordBatchStreamBuilder::new(reader).await?.with_batch_size(BATCH_ROWS).build()?;
+    let stream = ParquetRecordBatchStreamBuilder::new(reader)
+        .await?
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
     Ok(stream.map_err(DataError::from))
 }
 

@@ -28,8 +28,7 @@ pub enum PropertyType {
 
 impl PropertyType {
     /// The type names accepted on a dwh dataset, for error messages.
-    pub const NAMES: &'static str =
-        "integer, bigint, decimal, string, boolean, date, latitude, longitude, geometry";
+    pub const NAMES: &'static str = "integer, bigint, decimal, string, boolean, date, latitude, longitude, geometry";
 
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
@@ -130,8 +129,7 @@ struct WireProperty {
 impl DatasetDef {
     /// Reads a dataset's definition from its metadata's `ref` object.
     pub fn from_metadata(name: &str, content_ref: &serde_json::Value) -> Result<Self, DataError> {
-        let wire = WireRef::deserialize(content_ref)
-            .map_err(|e| DataError::definition(name, format!("ref: {e}")))?;
+        let wire = WireRef::deserialize(content_ref).map_err(|e| DataError::definition(name, format!("ref: {e}")))?;
         if wire.ty != "dwh" {
             return Err(DataError::definition(
                 name,
@@ -139,8 +137,9 @@ impl DatasetDef {
             ));
         }
         let subtype = wire.subtype.ok_or_else(|| DataError::definition(name, "ref.subtype is missing"))?;
-        let primary_key =
-            wire.primary_key.ok_or_else(|| DataError::definition(name, "ref.primaryKey is missing"))?;
+        let primary_key = wire
+            .primary_key
+            .ok_or_else(|| DataError::definition(name, "ref.primaryKey is missing"))?;
         let wire_properties = wire.properties.unwrap_or_default();
         if wire_properties.is_empty() {
             return Err(DataError::definition(name, "ref.properties is empty"));
@@ -164,7 +163,12 @@ impl DatasetDef {
                 calculated: p.calculated.unwrap_or(false),
             });
         }
-        let def = DatasetDef { name: name.to_owned(), primary_key, subtype, properties };
+        let def = DatasetDef {
+            name: name.to_owned(),
+            primary_key,
+            subtype,
+            properties,
+        };
         match def.properties.iter().find(|p| p.name == def.primary_key) {
             None => Err(DataError::definition(
                 name,

@@ -58,8 +58,11 @@ impl DataStore {
         }
         let s3 = builder.build()?;
         let prefix = url.path().trim_matches('/');
-        let store: Arc<dyn ObjectStore> =
-            if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix))
+        };
         Ok(DataStore { store })
     }
 
@@ -105,13 +108,7 @@ impl DataStore {
 
     /// Copies a version file to another project (an import), on the store
     /// itself: nothing passes through this process.
-    pub async fn copy_version(
-        &self,
-        from: &Path,
-        to_project: &str,
-        dataset: &str,
-        version_id: &str,
-    ) -> Result<Path, DataError> {
+    pub async fn copy_version(&self, from: &Path, to_project: &str, dataset: &str, version_id: &str) -> Result<Path, DataError> {
         let to = Self::version_path(to_project, dataset, version_id);
         self.store.copy(from, &to).await?;
         Ok(to)

@@ -26,7 +26,14 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions { header: true, separator: b',', quote: b'"', escape: b'\\', null: None, force_null: None }
+        CsvOptions {
+            header: true,
+            separator: b',',
+            quote: b'"',
+            escape: b'\\',
+            null: None,
+            force_null: None,
+        }
     }
 }
 
@@ -102,7 +109,10 @@ fn one_char(field: &'static str, v: &Value) -> Result<u8, DataError> {
 }
 
 fn bad(field: &'static str, message: impl Into<String>) -> DataError {
-    DataError::CsvOption { field, message: message.into() }
+    DataError::CsvOption {
+        field,
+        message: message.into(),
+    }
 }
 
 #[cfg(test)]

@@ -133,8 +133,11 @@ impl<R: Read> CsvReader<R> {
                     }
                 },
                 State::Quoted => {
-                    let found =
-                        if quote == esc { memchr2(quote, b'\n', chunk) } else { memchr3(quote, esc, b'\n', chunk) };
+                    let found = if quote == esc {
+                        memchr2(quote, b'\n', chunk)
+                    } else {
+                        memchr3(quote, esc, b'\n', chunk)
+                    };
                     match found {
                         None => {
                             rec.data.extend_from_slice(chunk);

@@ -61,14 +61,20 @@ impl Record {
         }
         Ok((0..self.len()).map(move |i| {
             let (start, end) = self.range(i);
-            Field { text: text.get(start..end).unwrap_or_default(), quoted: self.quoted[i] }
+            Field {
+                text: text.get(start..end).unwrap_or_default(),
+                quoted: self.quoted[i],
+            }
         }))
     }
 
     fn not_utf8(&self, byte: usize) -> NotUtf8 {
         let field = self.ends.iter().position(|&e| e > byte).unwrap_or(self.len().saturating_sub(1));
         let (start, end) = if self.is_empty() { (0, 0) } else { self.range(field) };
-        NotUtf8 { field, lossy: String::from_utf8_lossy(&self.data[start..end]).into_owned() }
+        NotUtf8 {
+            field,
+            lossy: String::from_utf8_lossy(&self.data[start..end]).into_owned(),
+        }
     }
 
     pub(super) fn clear(&mut self, line: u64) {

@@ -81,7 +81,9 @@ pub async fn load_csv(
         }
     }
     drop(rx); // stops the parser if writing failed
-    let parsed = parsing.await.map_err(|e| DataError::Io(std::io::Error::other(format!("parser thread: {e}"))));
+    let parsed = parsing
+        .await
+        .map_err(|e| DataError::Io(std::io::Error::other(format!("parser thread: {e}"))));
     let summary = match (write_error, parsed) {
         (Some(e), _) | (None, Err(e)) | (None, Ok(Err(e))) => {
             sink.abort().await;
@@ -91,8 +93,15 @@ pub async fn load_csv(
     };
     if summary.total > 0 {
         sink.abort().await;
-        return Err(DataError::Invalid { problems: summary.problems, total: summary.total });
+        return Err(DataError::Invalid {
+            problems: summary.problems,
+            total: summary.total,
+        });
     }
     let parquet_bytes = sink.close().await?;
-    Ok(LoadOutcome { rows: summary.rows, bytes: summary.bytes, parquet_bytes })
+    Ok(LoadOutcome {
+        rows: summary.rows,
+        bytes: summary.bytes,
+        parquet_bytes,
+    })
 }

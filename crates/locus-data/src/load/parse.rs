@@ -65,7 +65,9 @@ impl Parser {
             }
         }
         let applies = |name: &str, column: &str| {
-            opts.force_null.as_ref().is_none_or(|names| names.iter().any(|n| n == name || n == column))
+            opts.force_null
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| n == name || n == column))
         };
         let targets: Vec<Target> = def
             .properties
@@ -86,7 +88,13 @@ impl Parser {
             opts: opts.clone(),
             key: targets.iter().position(|t| t.stored == key_stored).unwrap_or(0),
             targets,
-            calculated: def.properties.iter().enumerate().filter(|(_, p)| p.calculated).map(|(i, _)| i).collect(),
+            calculated: def
+                .properties
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.calculated)
+                .map(|(i, _)| i)
+                .collect(),
             // forceNull alone makes a quoted empty field NULL in its columns.
             null_text: opts.null.clone().or_else(|| opts.force_null.as_ref().map(|_| String::new())),
             builders: def.properties.iter().map(|p| ColumnBuilder::new(p.ty, BATCH_ROWS)).collect(),
@@ -117,7 +125,12 @@ impl Parser {
         if in_batch > 0 || rows == 0 {
             self.send(&tx, rows, reader.position())?;
         }
-        Ok(Summary { rows, bytes: reader.position(), problems: self.problems, total: self.total })
+        Ok(Summary {
+            rows,
+            bytes: reader.position(),
+            problems: self.problems,
+            total: self.total,
+        })
     }
 
     /// The next record; a fatal problem (an open quote at the end) ends the
@@ -196,7 +209,8 @@ impl Parser {
         };
         // The receiver is gone only when writing failed; that error is the
         // one the load reports.
-        tx.blocking_send(msg).map_err(|_| DataError::Io(std::io::Error::other("the writer stopped")))
+        tx.blocking_send(msg)
+            .map_err(|_| DataError::Io(std::io::Error::other("the writer stopped")))
     }
 }
 
@@ -212,5 +226,9 @@ fn value<'a>(target: &Target, field: Field<'a>, null_text: Option<&str>) -> Opti
 }
 
 fn count_fields(n: usize) -> String {
-    if n == 1 { "1 field".to_owned() } else { format!("{n} fields") }
+    if n == 1 {
+        "1 field".to_owned()
+    } else {
+        format!("{n} fields")
+    }
 }

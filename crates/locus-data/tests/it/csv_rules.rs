@@ -60,35 +60,43 @@ fn quoted_empty_differs_from_unquoted_empty() {
 #[test]
 fn doubled_quotes_and_the_escape_character() {
     assert_eq!(fields("\"say \"\"hi\"\"\",x\n"), [vec![f("say \"hi\"", true), f("x", false)]]);
-    assert_eq!(fields("\"a\\\"b\",\"c\\\\d\",\"e\\nf\"\n"), [vec![
-        f("a\"b", true),
-        f("c\\d", true),
-        f("e\\nf", true)
-    ]]);
+    assert_eq!(
+        fields("\"a\\\"b\",\"c\\\\d\",\"e\\nf\"\n"),
+        [vec![f("a\"b", true), f("c\\d", true), f("e\\nf", true)]]
+    );
     // Outside quotes the escape character and a quote are plain data.
     assert_eq!(fields("a\\b,c\"d\n"), [vec![f("a\\b", false), f("c\"d", false)]]);
-    let same = CsvOptions { escape: b'"', ..CsvOptions::default() };
+    let same = CsvOptions {
+        escape: b'"',
+        ..CsvOptions::default()
+    };
     assert_eq!(parse("\"x\"\"y\"\n", &same)[0].1, [f("x\"y", true)]);
 }
 
 #[test]
 fn quoted_fields_keep_line_breaks_and_lines_are_counted() {
     let parsed = parse("h1,h2\n\"one\ntwo\",x\r\n\"3\r\n\",y\nlast,z", &CsvOptions::default());
-    assert_eq!(parsed, [
-        (1, vec![f("h1", false), f("h2", false)]),
-        (2, vec![f("one\ntwo", true), f("x", false)]),
-        (4, vec![f("3\r\n", true), f("y", false)]),
-        (6, vec![f("last", false), f("z", false)]),
-    ]);
+    assert_eq!(
+        parsed,
+        [
+            (1, vec![f("h1", false), f("h2", false)]),
+            (2, vec![f("one\ntwo", true), f("x", false)]),
+            (4, vec![f("3\r\n", true), f("y", false)]),
+            (6, vec![f("last", false), f("z", false)]),
+        ]
+    );
 }
 
 #[test]
 fn crlf_bom_and_blank_lines() {
-    assert_eq!(fields("\u{feff}a,b\r\nc,\"d\"\r\n\r\n\ne,f\r\n"), [
-        vec![f("a", false), f("b", false)],
-        vec![f("c", false), f("d", true)],
-        vec![f("e", false), f("f", false)],
-    ]);
+    assert_eq!(
+        fields("\u{feff}a,b\r\nc,\"d\"\r\n\r\n\ne,f\r\n"),
+        [
+            vec![f("a", false), f("b", false)],
+            vec![f("c", false), f("d", true)],
+            vec![f("e", false), f("f", false)],
+        ]
+    );
     // A BOM only counts at the very start.
     assert_eq!(fields("a\n\u{feff}b\n")[1], [f("\u{feff}b", false)]);
     // A trailing separator at the end of the file is one more empty field.
@@ -97,9 +105,19 @@ fn crlf_bom_and_blank_lines() {
 
 #[test]
 fn custom_separator_and_quote() {
-    let opts = CsvOptions { separator: b';', quote: b'\'', ..CsvOptions::default() };
-    assert_eq!(parse("a;'b;c';\"d\"\n", &opts)[0].1, [f("a", false), f("b;c", true), f("\"d\"", false)]);
-    let tabs = CsvOptions { separator: b'\t', ..CsvOptions::default() };
+    let opts = CsvOptions {
+        separator: b';',
+        quote: b'\'',
+        ..CsvOptions::default()
+    };
+    assert_eq!(
+        parse("a;'b;c';\"d\"\n", &opts)[0].1,
+        [f("a", false), f("b;c", true), f("\"d\"", false)]
+    );
+    let tabs = CsvOptions {
+        separator: b'\t',
+        ..CsvOptions::default()
+    };
     assert_eq!(parse("a,b\tc\n", &tabs)[0].1, [f("a,b", false), f("c", false)]);
 }
 

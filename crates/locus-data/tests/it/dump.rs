@@ -28,6 +28,9 @@ async fn dump_then_load_gives_the_same_rows() {
     );
 
     load(&store, &def, &CsvOptions::default(), &text, "v2").await.unwrap();
-    let (a, b) = (read_all(store.clone(), &StorePath::from("v1")).await, read_all(store, &StorePath::from("v2")).await);
+    let (a, b) = (
+        read_all(store.clone(), &StorePath::from("v1")).await,
+        read_all(store, &StorePath::from("v2")).await,
+    );
     assert_eq!(a.unwrap(), b.unwrap());
 }

@@ -1,6 +1,6 @@
 //! Incremental loads replace rows by primary key.
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use locus_data::{read_all, upsert, CsvOptions, DatasetDef, RecordBatch, StorePath};
 use serde_json::json;
@@ -33,12 +33,15 @@ async fn upsert_replaces_by_key_and_keeps_the_rest() {
     let written = upsert(store.clone(), &def, Some(&v1), &new, &v2).await.unwrap();
     assert_eq!(written, 4);
     let got = rows(&read_all(store.clone(), &v2).await.unwrap());
-    assert_eq!(got, [
-        (1, Some("one".into())),
-        (2, Some("TWO".into())),
-        (3, None),
-        (4, Some("four".into())),
-    ]);
+    assert_eq!(
+        got,
+        [
+            (1, Some("one".into())),
+            (2, Some("TWO".into())),
+            (3, None),
+            (4, Some("four".into())),
+        ]
+    );
     // The result keeps the dataset's schema, key non-null included.
     let batches = read_all(store.clone(), &v2).await.unwrap();
     assert_eq!(batches[0].schema(), def.arrow_schema());
@@ -51,7 +54,9 @@ async fn upsert_replaces_by_key_and_keeps_the_rest() {
 #[tokio::test]
 async fn an_older_version_without_a_new_property_reads_it_as_null() {
     let (_dir, store) = temp_store();
-    load(&store, &pairs(), &CsvOptions::default(), "id,name\n1,one\n2,two\n", "v1").await.unwrap();
+    load(&store, &pairs(), &CsvOptions::default(), "id,name\n1,one\n2,two\n", "v1")
+        .await
+        .unwrap();
     let wider = DatasetDef::from_metadata(
         "pairs",
         &json!({"type": "dwh", "subtype": "basic", "primaryKey": "id", "properties": [
@@ -61,15 +66,22 @@ async fn an_older_version_without_a_new_property_reads_it_as_null() {
         ]}),
     )
     .unwrap();
-    load(&store, &wider, &CsvOptions::default(), "id,name,size\n2,TWO,2.5\n", "new").await.unwrap();
+    load(&store, &wider, &CsvOptions::default(), "id,name,size\n2,TWO,2.5\n", "new")
+        .await
+        .unwrap();
     let out = StorePath::from("v2");
-    upsert(store.clone(), &wider, Some(&StorePath::from("v1")), &StorePath::from("new"), &out).await.unwrap();
+    upsert(store.clone(), &wider, Some(&StorePath::from("v1")), &StorePath::from("new"), &out)
+        .await
+        .unwrap();
     let batches = read_all(store, &out).await.unwrap();
     let batch = arrow::compute::concat_batches(&wider.arrow_schema(), &batches).unwrap();
     let mut got: Vec<(i64, Option<f64>)> = (0..batch.num_rows())
         .map(|i| {
             let size = batch.column(2).as_primitive::<arrow::datatypes::Float64Type>();
-            (batch.column(0).as_primitive::<Int64Type>().value(i), size.is_valid(i).then(|| size.value(i)))
+            (
+                batch.column(0).as_primitive::<Int64Type>().value(i),
+                size.is_valid(i).then(|| size.value(i)),
+            )
         })
         .collect();
     got.sort_by_key(|r| r.0);

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Date32Type, Float64Type, Int64Type};
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use locus_data::{load_csv, read_all, CsvOptions, DataError, DatasetDef, LoadOutcome, ObjectStore, Problem, StorePath};
+use object_store::ObjectStoreExt;
 
 use crate::{everything, pairs, temp_store};
 
@@ -33,7 +33,12 @@ async fn problems(def: &DatasetDef, opts: &CsvOptions, csv: &str) -> (Vec<Proble
 }
 
 fn p(line: u64, column: &str, value: &str, expected: &str) -> Problem {
-    Problem { line, column: column.into(), value: value.into(), expected: expected.into() }
+    Problem {
+        line,
+        column: column.into(),
+        value: value.into(),
+        expected: expected.into(),
+    }
 }
 
 #[tokio::test]
@@ -43,7 +48,9 @@ async fn every_type_round_trips() {
         1,Ann,9007199254740993,1.5,TRUE,2024-02-29,50.08,14.42,\"POLYGON((0 0,1 0,1 1,0 0))\"\n\
         2,\"\",-3,1e3,0,1969-12-31,-90,180,\"{\"\"type\"\":\"\"LineString\"\",\"\"coordinates\"\":[[1,2],[3,4]]}\"\n\
         3,,,,,,,,\n";
-    let outcome = load(&store, &everything(), &CsvOptions::default(), csv, "a/b.parquet").await.unwrap();
+    let outcome = load(&store, &everything(), &CsvOptions::default(), csv, "a/b.parquet")
+        .await
+        .unwrap();
     assert_eq!((outcome.rows, outcome.bytes), (3, csv.len() as u64));
     let head = store.head(&StorePath::from("a/b.parquet")).await.unwrap();
     assert_eq!(outcome.parquet_bytes, head.size);
@@ -56,7 +63,10 @@ async fn every_type_round_trips() {
     assert_eq!(int("id").values().to_vec(), [1, 2, 3]);
     let name = batch.column_by_name("name").unwrap().as_string::<i32>();
     assert_eq!((name.value(0), name.value(1), name.is_null(2)), ("Ann", "", true));
-    assert_eq!((int("big").value(0), int("big").value(1), int("big").is_null(2)), (9_007_199_254_740_993, -3, true));
+    assert_eq!(
+        (int("big").value(0), int("big").value(1), int("big").is_null(2)),
+        (9_007_199_254_740_993, -3, true)
+    );
     assert_eq!((float("price").value(0), float("price").value(1)), (1.5, 1000.0));
     let open = batch.column_by_name("open").unwrap().as_boolean();
     assert_eq!((open.value(0), open.value(1), open.is_null(2)), (true, false, true));
@@ -78,16 +88,19 @@ async fn type_errors_name_line_property_and_value() {
         2,b,1,1,1,2024-02-30,91,-181,POLYGON\n\
         3,\"\nc\",1.5,NaN,yes,,,,\n";
     let (problems, total, objects) = problems(&everything(), &CsvOptions::default(), csv).await;
-    assert_eq!(problems, [
-        p(2, "big", "x1", "an integer"),
-        p(3, "day", "2024-02-30", "a date (YYYY-MM-DD)"),
-        p(3, "lat", "91", "a latitude (a number from -90 to 90)"),
-        p(3, "lng", "-181", "a longitude (a number from -180 to 180)"),
-        p(3, "shape", "POLYGON", "a geometry (WKT or GeoJSON)"),
-        p(4, "big", "1.5", "an integer"),
-        p(4, "price", "NaN", "a decimal number"),
-        p(4, "open", "yes", "a boolean (true, false, 1 or 0)"),
-    ]);
+    assert_eq!(
+        problems,
+        [
+            p(2, "big", "x1", "an integer"),
+            p(3, "day", "2024-02-30", "a date (YYYY-MM-DD)"),
+            p(3, "lat", "91", "a latitude (a number from -90 to 90)"),
+            p(3, "lng", "-181", "a longitude (a number from -180 to 180)"),
+            p(3, "shape", "POLYGON", "a geometry (WKT or GeoJSON)"),
+            p(4, "big", "1.5", "an integer"),
+            p(4, "price", "NaN", "a decimal number"),
+            p(4, "open", "yes", "a boolean (true, false, 1 or 0)"),
+        ]
+    );
     assert_eq!((total, objects), (8, 0));
 }
 
@@ -113,11 +126,14 @@ async fn column_counts_and_utf8_are_checked_per_record() {
 async fn primary_keys_are_present_and_unique() {
     let csv = "id,name\n1,a\n,b\n01,c\n2,d\n2,e\n";
     let (problems, total, objects) = problems(&pairs(), &CsvOptions::default(), csv).await;
-    assert_eq!(problems, [
-        p(3, "id", "", "a value (the primary key cannot be null)"),
-        p(4, "id", "01", "a unique value (the primary key repeats)"),
-        p(6, "id", "2", "a unique value (the primary key repeats)"),
-    ]);
+    assert_eq!(
+        problems,
+        [
+            p(3, "id", "", "a value (the primary key cannot be null)"),
+            p(4, "id", "01", "a unique value (the primary key repeats)"),
+            p(6, "id", "2", "a unique value (the primary key repeats)"),
+        ]
+    );
     assert_eq!((total, objects), (3, 0));
 }
 
@@ -163,26 +179,38 @@ async fn null_text_applies_everywhere_or_in_force_null_columns() {
     let csv = "id,a,b\n1,NA,NA\n2,\"\",\"\"\n3,\"NA\",x\n";
     let (_dir, store) = temp_store();
 
-    let everywhere = CsvOptions { null: Some("NA".into()), ..CsvOptions::default() };
+    let everywhere = CsvOptions {
+        null: Some("NA".into()),
+        ..CsvOptions::default()
+    };
     load(&store, &three, &everywhere, csv, "1").await.unwrap();
     let batches = read_all(store.clone(), &StorePath::from("1")).await.unwrap();
     assert_eq!(names(&batches, "a"), [None, Some(String::new()), None]);
     assert_eq!(names(&batches, "b"), [None, Some(String::new()), Some("x".into())]);
 
     // By column name or property name; quoted empty becomes NULL there too.
-    let only_a = CsvOptions { force_null: Some(vec!["col_a".into()]), ..everywhere.clone() };
+    let only_a = CsvOptions {
+        force_null: Some(vec!["col_a".into()]),
+        ..everywhere.clone()
+    };
     load(&store, &three, &only_a, csv, "2").await.unwrap();
     let batches = read_all(store.clone(), &StorePath::from("2")).await.unwrap();
     assert_eq!(names(&batches, "a"), [None, Some(String::new()), None]);
     assert_eq!(names(&batches, "b"), [Some("NA".into()), Some(String::new()), Some("x".into())]);
 
-    let force_alone = CsvOptions { force_null: Some(vec!["b".into()]), ..CsvOptions::default() };
+    let force_alone = CsvOptions {
+        force_null: Some(vec!["b".into()]),
+        ..CsvOptions::default()
+    };
     load(&store, &three, &force_alone, csv, "3").await.unwrap();
     let batches = read_all(store.clone(), &StorePath::from("3")).await.unwrap();
     assert_eq!(names(&batches, "a"), [Some("NA".into()), Some(String::new()), Some("NA".into())]);
     assert_eq!(names(&batches, "b"), [Some("NA".into()), None, Some("x".into())]);
 
-    let unknown = CsvOptions { force_null: Some(vec!["zzz".into()]), ..CsvOptions::default() };
+    let unknown = CsvOptions {
+        force_null: Some(vec!["zzz".into()]),
+        ..CsvOptions::default()
+    };
     let err = load(&store, &three, &unknown, csv, "4").await.unwrap_err();
     assert!(matches!(err, DataError::CsvOption { field: "forceNull", .. }), "{err:?}");
 }
@@ -192,7 +220,10 @@ async fn without_header_and_with_progress() {
     let (_dir, store) = temp_store();
     let seen = Arc::new(AtomicU64::new(0));
     let counter = seen.clone();
-    let opts = CsvOptions { header: false, ..CsvOptions::default() };
+    let opts = CsvOptions {
+        header: false,
+        ..CsvOptions::default()
+    };
     let csv = "1,a\n2,b\n";
     let input = std::io::Cursor::new(csv.as_bytes().to_vec());
     let outcome = load_csv(input, &pairs(), &opts, store.clone(), &StorePath::from("p"), move |p| {

@@ -19,8 +19,14 @@ async fn copy_list_and_delete() {
     let store = data.store.clone();
     let v1 = DataStore::version_path("p1", "shops", "v1");
     store.put(&v1, b"not really parquet".to_vec().into()).await.unwrap();
-    store.put(&DataStore::version_path("p1", "zones", "v9"), b"z".to_vec().into()).await.unwrap();
-    store.put(&DataStore::version_path("p2", "shops", "v0"), b"other".to_vec().into()).await.unwrap();
+    store
+        .put(&DataStore::version_path("p1", "zones", "v9"), b"z".to_vec().into())
+        .await
+        .unwrap();
+    store
+        .put(&DataStore::version_path("p2", "shops", "v0"), b"other".to_vec().into())
+        .await
+        .unwrap();
 
     let copied = data.copy_version(&v1, "p3", "shops", "v7").await.unwrap();
     assert_eq!(copied, DataStore::version_path("p3", "shops", "v7"));
