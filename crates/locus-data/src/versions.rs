@@ -1,0 +1,116 @@
+//! Where versions live: `projects/{projectId}/datasets/{dataset}/{versionId}.parquet`
+//! on one object store, a local directory or an S3 bucket.
+//!
+//! Versions are immutable files; which one is current is kept by the control
+//! store (another crate), so that switching versions is one database write
+//! and readers see either the old file or the new one, whole.
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt};
+use url::Url;
+
+use crate::DataError;
+
+#[derive(Debug, Clone)]
+pub struct DataStore {
+    pub store: Arc<dyn ObjectStore>,
+}
+
+impl DataStore {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        DataStore { store }
+    }
+
+    /// Opens a local directory (created if missing), or an
+    /// `s3://bucket/prefix?endpoint=…&region=…` URL. S3 credentials come from
+    /// the usual `AWS_*` environment variables; an `http://` endpoint (MinIO
+    /// in development) is allowed.
+    pub fn open(location: &str) -> Result<Self, DataError> {
+        if location.starts_with("s3://") {
+            return Self::open_s3(location);
+        }
+        let dir = location.strip_prefix("file://").unwrap_or(location);
+        if dir.is_empty() {
+            return Err(DataError::Location("an empty directory name".to_owned()));
+        }
+        std::fs::create_dir_all(dir)?;
+        let local = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
+        Ok(DataStore { store: Arc::new(local) })
+    }
+
+    fn open_s3(location: &str) -> Result<Self, DataError> {
+        let url = Url::parse(location).map_err(|e| DataError::Location(format!("{location}: {e}")))?;
+        let bucket = url.host_str().filter(|b| !b.is_empty());
+        let bucket = bucket.ok_or_else(|| DataError::Location(format!("{location}: no bucket")))?;
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (key, value) in url.query_pairs() {
+            builder = match &*key {
+                "endpoint" => builder.with_allow_http(value.starts_with("http://")).with_endpoint(value),
+                "region" => builder.with_region(value),
+                other => return Err(DataError::Location(format!("{location}: unknown parameter {other}"))),
+            };
+        }
+        let s3 = builder.build()?;
+        let prefix = url.path().trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix))
+        };
+        Ok(DataStore { store })
+    }
+
+    pub fn project_prefix(project_id: &str) -> Path {
+        Path::from_iter(["projects", project_id])
+    }
+
+    pub fn dataset_prefix(project_id: &str, dataset: &str) -> Path {
+        Path::from_iter(["projects", project_id, "datasets", dataset])
+    }
+
+    /// The path of one version's file; each part is percent-encoded if needed.
+    pub fn version_path(project_id: &str, dataset: &str, version_id: &str) -> Path {
+        let file = format!("{version_id}.parquet");
+        Path::from_iter(["projects", project_id, "datasets", dataset, &file])
+    }
+
+    /// Deletes one version; a missing one is not an error.
+    pub async fn delete_version(&self, project_id: &str, dataset: &str, version_id: &str) -> Result<(), DataError> {
+        match self.store.delete(&Self::version_path(project_id, dataset, version_id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The version ids stored for a dataset, in no particular order.
+    pub async fn list_versions(&self, project_id: &str, dataset: &str) -> Result<Vec<String>, DataError> {
+        let prefix = Self::dataset_prefix(project_id, dataset);
+        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(objects
+            .iter()
+            .filter_map(|o| o.location.filename()?.strip_suffix(".parquet").map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes every file of a project; returns how many there were.
+    pub async fn delete_project(&self, project_id: &str) -> Result<u64, DataError> {
+        let prefix = Self::project_prefix(project_id);
+        let locations = self.store.list(Some(&prefix)).map_ok(|o| o.location).boxed();
+        let deleted: Vec<Path> = self.store.delete_stream(locations).try_collect().await?;
+        Ok(deleted.len() as u64)
+    }
+
+    /// Copies a version file to another project (an import), on the store
+    /// itself: nothing passes through this process.
+    pub async fn copy_version(&self, from: &Path, to_project: &str, dataset: &str, version_id: &str) -> Result<Path, DataError> {
+        let to = Self::version_path(to_project, dataset, version_id);
+        self.store.copy(from, &to).await?;
+        Ok(to)
+    }
+}
