@@ -11,7 +11,8 @@
 # rounds' mean and p50 latency, and the ratio with/without.
 #
 # Usage: scripts/bench-audit-http.sh sqlite|postgres|all
-# Environment: MEASURE_SECONDS (5), MEASURE_ROUNDS (6), LOCUS_BENCH_POSTGRES_URL.
+# Environment: MEASURE_SECONDS (5), MEASURE_ROUNDS (6), LOCUS_BENCH_POSTGRES_URL,
+# LOCUS_BIN (a prebuilt server to measure instead of this tree's release build).
 # Needs wrk, curl, python3, psql (postgres).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,8 +28,11 @@ SECONDS_EACH=${MEASURE_SECONDS:-5}
 ROUNDS=${MEASURE_ROUNDS:-6}
 PG_URL=${LOCUS_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 
-cargo build --release --locked -p locus >/dev/null
-declare -A BIN=([with]=target/release/locus [without]=target/release/locus)
+# LOCUS_BIN=path/to/locus measures another build (say, an older commit's).
+if [[ -z ${LOCUS_BIN:-} ]]; then
+  cargo build --release --locked -p locus >/dev/null
+fi
+declare -A BIN=([with]=${LOCUS_BIN:-target/release/locus} [without]=${LOCUS_BIN:-target/release/locus})
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-audit-http.XXXXXX")
 PIDS=()

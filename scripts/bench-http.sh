@@ -13,8 +13,11 @@ BACKEND=${1:?usage: $0 sqlite|postgres [SECONDS]}
 SECONDS_EACH=${2:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 
-cargo build --release --locked -p locus >/dev/null
-BIN=target/release/locus
+# LOCUS_BIN=path/to/locus measures another build (say, an older commit's).
+if [[ -z ${LOCUS_BIN:-} ]]; then
+  cargo build --release --locked -p locus >/dev/null
+fi
+BIN=${LOCUS_BIN:-target/release/locus}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-bench.XXXXXX")
 SERVER_PID=
 cleanup() {

@@ -5,16 +5,16 @@
 # /proc over SECONDS_IDLE seconds in which nothing talks to it.
 #
 # Usage: scripts/bench-idle.sh [sqlite|postgres] [SECONDS_IDLE]   (default sqlite 60)
-# BIN=path/to/locus skips the build (to measure another build of the server).
+# LOCUS_BIN=path/to/locus skips the build (to measure another build of the server).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 BACKEND=${1:-sqlite}
 IDLE=${2:-60}
-if [[ -z ${BIN:-} ]]; then
+if [[ -z ${LOCUS_BIN:-} ]]; then
   cargo build --release --locked -p locus >/dev/null
-  BIN=target/release/locus
 fi
+BIN=${LOCUS_BIN:-target/release/locus}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-idle.XXXXXX")
 SERVER_PID=
 cleanup() {
