@@ -26,21 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-DB_ARGS=()
-if [[ $BACKEND == postgres ]]; then
-  BASE_URL=${LOCUS_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
-  SCHEMA=locus_bench_$(date +%s)
-  psql -q "$BASE_URL" -c "CREATE SCHEMA $SCHEMA"
-  DB_ARGS=(--database-url "$BASE_URL?options=-c%20search_path%3D$SCHEMA")
-fi
-
-printf 'Bench-operator-1\n' | "$BIN" admin --data-dir "$WORK" "${DB_ARGS[@]}" create-account --email bench@example.org --name "Bench Operator" --password-stdin >/dev/null 2>&1
-TOKEN=$("$BIN" admin --data-dir "$WORK" "${DB_ARGS[@]}" create-token --email bench@example.org --name bench 2>/dev/null)
-LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$WORK" "${DB_ARGS[@]}" --listen 127.0.0.1:0 2>"$WORK/server.log" &
-SERVER_PID=$!
-ADDR=$(listening_address "$WORK/server.log" "$SERVER_PID")
-BASE="http://$ADDR"
-BEARER=$(bearer_for "$BASE" "$TOKEN")
+start_bench_server "$BACKEND" "$WORK" "$BIN"
 PROJECT=$(curl -sf -X POST "$BASE/rest/projects" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' \
   -d '{"title":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 

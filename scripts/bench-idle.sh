@@ -22,20 +22,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-DB_ARGS=()
-if [[ $BACKEND == postgres ]]; then
-  BASE_URL=${LOCUS_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
-  SCHEMA=locus_idle_$(date +%s)
-  psql -q "$BASE_URL" -c "CREATE SCHEMA $SCHEMA"
-  DB_ARGS=(--database-url "$BASE_URL?options=-c%20search_path%3D$SCHEMA")
-fi
-printf 'Idle-operator-1\n' | "$BIN" admin --data-dir "$WORK" "${DB_ARGS[@]}" create-account --email idle@example.org --name "Idle Operator" --password-stdin >/dev/null 2>&1
-TOKEN=$("$BIN" admin --data-dir "$WORK" "${DB_ARGS[@]}" create-token --email idle@example.org --name idle 2>/dev/null)
-LOCUS_LOG=warn,locus=info "$BIN" serve --data-dir "$WORK" "${DB_ARGS[@]}" --listen 127.0.0.1:0 2>"$WORK/server.log" &
-SERVER_PID=$!
-ADDR=$(listening_address "$WORK/server.log" "$SERVER_PID")
-BEARER=$(bearer_for "http://$ADDR" "$TOKEN")
-curl -sf -X POST "http://$ADDR/rest/projects" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' -d '{"title":"Idle"}' >/dev/null
+start_bench_server "$BACKEND" "$WORK" "$BIN"
+curl -sf -X POST "$BASE/rest/projects" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' -d '{"title":"Idle"}' >/dev/null
 sleep 1
 ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 HZ=$(getconf CLK_TCK)

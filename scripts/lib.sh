@@ -24,3 +24,23 @@ bearer_for() {
   curl -sf -X POST "$1/rest/oauth/token" -H 'content-type: application/json' -d "{\"refresh_token\":\"$2\"}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
+
+# start_bench_server BACKEND WORK BIN: a fresh operator, token and `locus serve`
+# (release build BIN) on SQLite in WORK or on a new PostgreSQL schema
+# (LOCUS_BENCH_POSTGRES_URL); sets SERVER_PID, BASE and BEARER. The caller
+# kills SERVER_PID.
+start_bench_server() {
+  local backend=$1 work=$2 bin=$3 db_args=() token
+  if [[ $backend == postgres ]]; then
+    local url=${LOCUS_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+    local schema=locus_bench_$(date +%s%N)
+    psql -q "$url" -c "CREATE SCHEMA $schema"
+    db_args=(--database-url "$url?options=-c%20search_path%3D$schema")
+  fi
+  printf 'Bench-operator-1\n' | "$bin" admin --data-dir "$work" "${db_args[@]}" create-account --email bench@example.org --name "Bench Operator" --password-stdin >/dev/null 2>&1
+  token=$("$bin" admin --data-dir "$work" "${db_args[@]}" create-token --email bench@example.org --name bench 2>/dev/null)
+  LOCUS_LOG=warn,locus=info "$bin" serve --data-dir "$work" "${db_args[@]}" --listen 127.0.0.1:0 2>"$work/server.log" &
+  SERVER_PID=$!
+  BASE="http://$(listening_address "$work/server.log" "$SERVER_PID")"
+  BEARER=$(bearer_for "$BASE" "$token")
+}
