@@ -67,6 +67,10 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// On a 403 response: the permission that was missing.
+#[derive(Debug, Clone, Copy)]
+pub struct DeniedPermission(pub &'static str);
+
 /// One problem of an [`ApiError::Invalid`] body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
@@ -214,6 +218,10 @@ impl IntoResponse for ApiError {
             problems,
         };
         let mut response = (status, axum::Json(body)).into_response();
+        if let Some(permission) = permission {
+            // For the one audit of denials (`auth::access::audit_denials`).
+            response.extensions_mut().insert(DeniedPermission(permission));
+        }
         match self {
             ApiError::Unauthorized(_) => {
                 response

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::access::audit_denials))
         .layer(axum::middleware::from_fn_with_state(state.clone(), extract::client))
         .layer(axum::middleware::from_fn(extract::request_id))
         .layer(tower_http::trace::TraceLayer::new_for_http())

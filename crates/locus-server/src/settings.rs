@@ -54,6 +54,8 @@ pub struct Settings {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-*` headers are
     /// believed (see `proxy.rs`); none by default.
     pub trusted_proxies: Vec<crate::proxy::Cidr>,
+    /// The most objects one `md:push` may carry (a push is one transaction).
+    pub md_push_max_objects: usize,
 }
 
 impl Settings {
@@ -73,6 +75,7 @@ impl Settings {
             reset_ttl: Duration::from_secs(3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             audit_retention: None,
+            md_push_max_objects: 10_000,
             maintenance_interval: Duration::from_secs(60),
             limits: Limits::default(),
             trusted_proxies: Vec::new(),

@@ -109,6 +109,9 @@ struct ServeArgs {
     /// Keep audit events this many days; by default they are kept forever.
     #[arg(long, env = "LOCUS_AUDIT_RETENTION_DAYS")]
     audit_retention_days: Option<u64>,
+    /// The most objects one metadata push (`md:push`) may carry.
+    #[arg(long, env = "LOCUS_MD_PUSH_MAX_OBJECTS", default_value_t = 10_000)]
+    md_push_max_objects: usize,
     /// Reverse proxies (comma-separated CIDRs, e.g. 10.0.0.0/8,::1) whose
     /// Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are believed.
     #[arg(long, env = "LOCUS_TRUSTED_PROXIES", default_value = "")]
@@ -260,6 +263,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.session_ttl = Duration::from_secs(args.session_ttl);
     settings.invitation_ttl = Duration::from_secs(args.invitation_ttl);
     settings.audit_retention = args.audit_retention_days.map(|d| Duration::from_secs(d * 86_400));
+    settings.md_push_max_objects = args.md_push_max_objects;
     settings.trusted_proxies =
         locus_server::proxy::parse_list(&args.trusted_proxies).map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
     let state = locus_server::AppState::open(settings).await?;

@@ -21,6 +21,7 @@ use axum::http::request::Parts;
 use locus_core::{decide, AccessRequest, Decision, Denial, Ownership, Permission, Principal, ProjectId};
 use locus_store::{Membership, Project, ProjectAccess};
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
 
 /// A permission named at the type level, so a route's requirement is part of its signature.
 pub trait Required {
@@ -175,20 +176,50 @@ pub fn denied(denial: Denial) -> ApiError {
     }
 }
 
+/// Who asked, in which project: filled by [`Authorized`] once it has let a
+/// request in, so that a 403 from a check made later, inside the handler,
+/// is audited too ([`audit_denials`]).
+#[derive(Clone, Default)]
+pub struct DenialScope(Arc<Mutex<Option<(Caller, String)>>>);
+
+/// The one place denials reach the audit log: denials by the extractor are
+/// recorded by it ([`Authorized`]); a 403 answered after the extractor let the
+/// request in (a handler's own `require`) is recorded here, through the same
+/// [`record_denial`].
+pub async fn audit_denials(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let scope = DenialScope::default();
+    req.extensions_mut().insert(scope.clone());
+    let response = next.run(req).await;
+    if let Some(crate::error::DeniedPermission(permission)) = response.extensions().get().copied() {
+        let entered = scope.0.lock().ok().and_then(|mut s| s.take());
+        if let Some((caller, project_id)) = entered {
+            if let Err(error) = record_denial(&state, &caller, &project_id, permission).await {
+                tracing::warn!(%error, "recording a denial");
+            }
+        }
+    }
+    response
+}
+
 /// Records a denied request in the project's audit log, at most once per
 /// account, project and permission an hour, so that denials cannot flood it.
-async fn record_denial(state: &AppState, caller: &Caller, project_id: &str, permission: Permission) -> Result<(), ApiError> {
+async fn record_denial(state: &AppState, caller: &Caller, project_id: &str, permission: &str) -> Result<(), ApiError> {
     let once_an_hour = locus_store::Throttle {
         scope: "audit.denied",
         max_hits: 1,
         window_ms: 3_600_000,
         lock_ms: 3_600_000,
     };
-    let key = format!("{}|{project_id}|{}", caller.account.id, permission.key());
+    let key = format!("{}|{project_id}|{permission}", caller.account.id);
     let now = locus_store::now_millis();
     if state.store.throttle_check(&once_an_hour, &key, now).await? == locus_store::ThrottleVerdict::Open {
         state.store.throttle_hit(&once_an_hour, &key, now).await?;
-        let content = serde_json::json!({"permission": permission.key(), "note": "later denials of the same permission within the hour are not recorded"});
+        let content =
+            serde_json::json!({"permission": permission, "note": "later denials of the same permission within the hour are not recorded"});
         state
             .store
             .record_event(&caller.actor, Some(project_id), "access_denied", content)
@@ -221,7 +252,13 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
             return Authorized::resolve_public(state, &meta, &client, session_id, secret, &raw).await;
         }
         let (session_id, secret) = secrets::parse(Kind::Bearer, token).ok_or(super::caller::INVALID)?;
-        Authorized::resolve(state, &meta, session_id, secret, &raw).await
+        let authorized = Authorized::resolve(state, &meta, session_id, secret, &raw).await?;
+        if let Some(DenialScope(scope)) = parts.extensions.get::<DenialScope>() {
+            if let Ok(mut scope) = scope.lock() {
+                *scope = Some((authorized.caller.clone(), authorized.project.id.clone()));
+            }
+        }
+        Ok(authorized)
     }
 }
 
@@ -302,7 +339,7 @@ impl<P: Required> Authorized<P> {
             Ownership::NotApplicable,
         ) {
             if matches!(denied, ApiError::Forbidden { permission: Some(_), .. }) {
-                record_denial(state, &caller, &access.project.id, P::PERMISSION).await?;
+                record_denial(state, &caller, &access.project.id, P::PERMISSION.key()).await?;
             }
             return Err(denied);
         }

@@ -91,7 +91,26 @@ mod tests {
     fn tokens_match_the_contract_regex_and_carry_128_bits() {
         let t = issue(Kind::Bearer).token;
         assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'));
-        assert!((SECRET_LEN as f64) * 62f64.log2() >= 128.0);
+        // Measured on issued secrets, not on a constant: each is SECRET_LEN
+        // base62 characters (so at least 128 bits if they are uniform), no two
+        // alike, and together they use (nearly) the whole alphabet.
+        let mut seen = std::collections::HashSet::new();
+        let mut alphabet = std::collections::HashSet::new();
+        for _ in 0..300 {
+            let issued = issue(Kind::Bearer);
+            let (_, secret) = parse(Kind::Bearer, &issued.token).unwrap();
+            assert_eq!(secret.len(), SECRET_LEN);
+            assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric()));
+            alphabet.extend(secret.bytes());
+            assert!(seen.insert(secret.to_owned()), "a secret came twice");
+        }
+        assert!((secret_bits(SECRET_LEN)) >= 128.0);
+        // 9,600 uniform draws from 62 characters miss one with odds below 1e-60.
+        assert_eq!(alphabet.len(), 62, "secrets do not use the whole base62 alphabet");
+    }
+
+    fn secret_bits(len: usize) -> f64 {
+        f64::from(u32::try_from(len).unwrap()) * 62f64.log2()
     }
 
     #[test]

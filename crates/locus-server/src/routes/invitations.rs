@@ -104,37 +104,22 @@ fn new_link(state: &AppState, now: i64) -> (LinkSecret, String) {
     )
 }
 
-/// Escapes text for HTML.
-fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn invitation_mail(state: &AppState, invitation: &Invitation, inviter: &str, link: &str) -> Mail {
-    let days = state.settings.invitation_ttl.as_secs() / 86_400;
-    let (title, role) = (&invitation.project_title, invitation.role.as_str());
-    Mail {
+/// The invitation mail, rendered from `templates/mail/invitation.*` (the
+/// HTML part escaped like every page).
+fn invitation_mail(state: &AppState, invitation: &Invitation, inviter: &str, link: &str) -> ApiResult<Mail> {
+    let values = minijinja::context! {
+        inviter,
+        title => invitation.project_title,
+        role => invitation.role.as_str(),
+        link,
+        days => state.settings.invitation_ttl.as_secs() / 86_400,
+    };
+    Ok(Mail {
         to: invitation.email.clone(),
-        subject: format!("{inviter} invites you to {title} on Locus"),
-        text: format!(
-            "Hello,\n\n{inviter} invites you to join the project \"{title}\" as {role}.\n\n\
-             Open this link to sign in or sign up with this e-mail address and join:\n\n{link}\n\n\
-             The link works for {days} days. If you do not know {inviter}, ignore this message.\n"
-        ),
-        html: Some(format!(
-            "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Hello,</p>\
-             <p>{inviter} invites you to join the project <b>{title}</b> as <b>{role}</b>.</p>\
-             <p><a href=\"{link}\">Join the project</a></p>\
-             <p>The link works for {days} days. If you do not know {inviter}, ignore this message.</p></body></html>",
-            inviter = html(inviter),
-            title = html(title),
-            role = role,
-            link = html(link),
-        )),
-    }
+        subject: format!("{inviter} invites you to {} on Locus", invitation.project_title),
+        text: crate::web::render::mail("mail/invitation.txt", values.clone())?,
+        html: Some(crate::web::render::mail("mail/invitation.html", values)?),
+    })
 }
 
 /// Invites one e-mail, or several at once, with one role; each gets a mail
@@ -210,7 +195,7 @@ pub(crate) async fn invite(
         .await?;
     let inviter_name = inviter.account.full_name();
     for (invitation, link) in created.iter().zip(&links) {
-        state.mailer.send_later(invitation_mail(state, invitation, &inviter_name, link));
+        state.mailer.send_later(invitation_mail(state, invitation, &inviter_name, link)?);
         tracing::info!(project_id, invitation_id = %invitation.id, role = %role, by = %inviter.account.id, "invitation created");
     }
     Ok(created)
@@ -318,7 +303,7 @@ pub(crate) async fn apply(
     if let Some(link) = link {
         state
             .mailer
-            .send_later(invitation_mail(state, &updated, &access.account.full_name(), &link));
+            .send_later(invitation_mail(state, &updated, &access.account.full_name(), &link)?);
     }
     tracing::info!(project_id, invitation_id = id, change = ?change, by = %access.account.id, "invitation updated");
     Ok(updated)

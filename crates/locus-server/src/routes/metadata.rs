@@ -459,8 +459,17 @@ async fn push(
     access.require(Permission::MdCreateAll)?;
     access.require(Permission::MdUpdateAll)?;
     let strict = strict(&headers);
+    let limit = state.settings.md_push_max_objects;
+    if body.objects.len() > limit {
+        return Err(ApiError::bad_request(
+            "objects",
+            format!("a push carries at most {limit} objects (this one has {})", body.objects.len()),
+        ));
+    }
     let mut problems = Vec::new();
     let mut checked: Vec<(MdType, String, Checked)> = Vec::new();
+    // Linear in the objects: each is looked up once in this set.
+    let mut seen: std::collections::HashSet<(MdType, String)> = std::collections::HashSet::new();
     for (i, object) in body.objects.into_iter().enumerate() {
         let name = object.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
         let Some(t) = object.get("type").and_then(Value::as_str).and_then(MdType::from_type_value) else {
@@ -478,7 +487,7 @@ async fn push(
             t.segment(),
             if name.is_empty() { format!("objects[{i}]") } else { name.clone() }
         );
-        if checked.iter().any(|(other, n, _)| *other == t && *n == name) {
+        if !seen.insert((t, name.clone())) {
             problems.push(Problem {
                 path: label.clone(),
                 message: "appears twice".into(),

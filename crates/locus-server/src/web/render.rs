@@ -32,6 +32,8 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "audit.html",
     "public.html",
     "public_access.html",
+    "mail/invitation.txt",
+    "mail/invitation.html",
 );
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -62,6 +64,14 @@ pub fn page(visitor: &Visitor, status: StatusCode, template: &str, values: Value
         }
     };
     visitor.cookies.apply(response)
+}
+
+/// Renders a mail body from `template` (`mail/*.txt` as it is, `mail/*.html`
+/// escaped like the pages).
+pub fn mail(template: &str, values: Value) -> Result<String, ApiError> {
+    ENV.get_template(template)
+        .and_then(|t| t.render(values))
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("rendering mail {template}: {e:#}")))
 }
 
 /// A 303 to `to`, the answer to a successful form.

@@ -564,3 +564,59 @@ async fn a_push_of_a_whole_project_is_not_held_to_the_usual_body_limit() {
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "other routes keep the limit");
 }
+
+#[tokio::test]
+async fn a_push_over_the_object_limit_is_refused_whole() {
+    let app = TestApp::spawn_with(|s| s.md_push_max_objects = 3).await;
+    let ann = app.user().await;
+    let pid = project(&app, &ann).await;
+    let objects: Vec<Value> = (0..4).map(|i| metric(&format!("metric_{i}"))).collect();
+    let (status, body) = app
+        .post(
+            &format!("/rest/projects/{pid}/md:push"),
+            Some(&ann.bearer),
+            json!({"objects": objects}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "objects", "{body}");
+    let (_, list) = app.get(&format!("/rest/projects/{pid}/md/metrics"), &ann.bearer).await;
+    assert_eq!(list["content"].as_array().map(Vec::len), Some(0), "nothing was written: {list}");
+    let objects: Vec<Value> = (0..3).map(|i| metric(&format!("metric_{i}"))).collect();
+    let (status, body) = app
+        .post(
+            &format!("/rest/projects/{pid}/md:push"),
+            Some(&ann.bearer),
+            json!({"objects": objects}),
+        )
+        .await;
+    assert_eq!((status, body["created"].as_u64()), (StatusCode::OK, Some(3)), "{body}");
+}
+
+/// A check made inside a handler (here md:push, which needs md create and
+/// update beyond reading the project) is audited like the extractor's own.
+#[tokio::test]
+async fn a_denial_inside_a_handler_is_audited_once() {
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let pid = project(&app, &ann).await;
+    let vic = member(&app, &ann, &pid, "VIEWER").await;
+    for _ in 0..2 {
+        let (status, body) = app
+            .post(&format!("/rest/projects/{pid}/md:push"), Some(&vic.bearer), json!({"objects": []}))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let (_, body) = app
+        .post(&format!("/rest/projects/{pid}/md:push"), Some(&vic.bearer), json!({"objects": []}))
+        .await;
+    let permission = body["permission"].as_str().unwrap().to_owned();
+    let (status, log) = app
+        .get(&format!("/rest/auditlog?projectId={pid}&eventTypes=access_denied"), &ann.bearer)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let denials: Vec<&Value> = log["content"].as_array().unwrap().iter().collect();
+    assert_eq!(denials.len(), 1, "once an hour per account and permission: {log}");
+    assert_eq!(denials[0]["content"]["permission"], permission.as_str());
+    assert_eq!(denials[0]["accountId"], vic.id.as_str());
+}
