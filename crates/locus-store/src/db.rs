@@ -12,7 +12,7 @@
 //! [`Row`]s through [`Cols`].
 //!
 //! Why a write is a closure: the whole transaction is one unit of SQLite work,
-//! run off the async runtime's workers ([`crate::sqlite::off_runtime`]), so
+//! run off the async runtime's workers ([`crate::sqlite::off_runtime_async`]), so
 //! a long write (a retention purge, a large metadata push) or a wait for
 //! another process's lock never stalls other requests, and the statements of
 //! one transaction cost no thread handoff each (sqlx's SQLite driver paid two

@@ -7,7 +7,8 @@
 //!
 //! Invariants:
 //! - nothing else in the workspace imports sqlx or rusqlite;
-//! - SQLite work runs off the async runtime's workers (`sqlite::off_runtime`);
+//! - SQLite writes run off the async runtime's workers (`sqlite::off_runtime_async`);
+//!   reads, which in WAL mode never wait for a lock, run in place;
 //! - each backend has its own append-only migrations, run on open;
 //! - every change that spans rows runs in one transaction ([`Store::write`]);
 //! - database failures are translated here, by error kind and the statement

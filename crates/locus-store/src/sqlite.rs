@@ -70,9 +70,15 @@ impl Sqlite {
         self.checkpoints.wrote();
     }
 
-    /// Runs one read statement on a read-only connection, off the runtime.
+    /// Runs one read statement on a read-only connection, on the calling
+    /// thread. In WAL mode a reader takes no lock that a writer holds, so it
+    /// never waits for one: the store's reads are indexed lookups and pages
+    /// that take microseconds. Handing each to another thread (through
+    /// `block_in_place` or `spawn_blocking`) cost a third of the throughput
+    /// of every authorized request (docs/benchmarks.md, "one way to each
+    /// database"), so reads stay here; writes, which may wait, do not.
     pub(crate) fn read(&self, sql: &str, params: Vec<Param>, first_only: bool) -> Result<Vec<LiteRow>> {
-        off_runtime(|| self.with_reader(|conn| fetch(conn, sql, params, first_only)))
+        self.with_reader(|conn| fetch(conn, sql, params, first_only))
     }
 
     /// Lends an idle read-only connection (or a new one) to `f`.
@@ -101,21 +107,13 @@ impl Sqlite {
     }
 }
 
-/// Runs blocking SQLite work off the async runtime's workers: on a
-/// multi-threaded runtime (the server) through `block_in_place`, which hands
-/// this worker's other tasks to another thread for the duration, so a slow
-/// statement or a wait for a lock stalls nothing else. On a current-thread
-/// runtime (the CLI, some tests) there is no other worker to hand them to, and
-/// the work runs in place.
-pub(crate) fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
-/// [`off_runtime`] for a whole transaction, whose body is async code shared
-/// with PostgreSQL (its SQLite statements complete without waiting).
+/// Runs a whole write transaction (async code shared with PostgreSQL, whose
+/// SQLite statements complete without waiting) off the async runtime's
+/// workers: on a multi-threaded runtime (the server) through
+/// `block_in_place`, which hands this worker's other tasks to another thread
+/// for the duration, so a wait for another process's lock or a long purge
+/// stalls nothing else. On a current-thread runtime (the CLI, some tests)
+/// there is no other worker to hand them to, and the work runs in place.
 pub(crate) async fn off_runtime_async<T>(work: impl Future<Output = T>) -> T {
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(move || handle.block_on(work)),
@@ -134,7 +132,7 @@ pub(crate) fn execute(conn: &Connection, sql: &str, params: Vec<Param>) -> Resul
 pub(crate) fn fetch(conn: &Connection, sql: &str, params: Vec<Param>, first_only: bool) -> Result<Vec<LiteRow>> {
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
-    let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let names = column_names(sql, &stmt);
     let width = names.len();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
@@ -143,12 +141,29 @@ pub(crate) fn fetch(conn: &Connection, sql: &str, params: Vec<Param>, first_only
         out.push(LiteRow {
             names: names.clone(),
             values,
+            hint: std::cell::Cell::new(0),
         });
         if first_only {
             break;
         }
     }
     Ok(out)
+}
+
+/// The column names of the statement `sql`, made once per SQL text and
+/// shared by the rows (rusqlite would allocate them per query).
+fn column_names(sql: &str, stmt: &rusqlite::CachedStatement<'_>) -> Arc<[String]> {
+    static NAMES: std::sync::LazyLock<Mutex<std::collections::HashMap<String, Arc<[String]>>>> = std::sync::LazyLock::new(Mutex::default);
+    let make = || -> Arc<[String]> { stmt.column_names().into_iter().map(str::to_owned).collect() };
+    let Ok(mut cache) = NAMES.lock() else { return make() };
+    if let Some(names) = cache.get(sql) {
+        return names.clone();
+    }
+    let names = make();
+    // Statements built with `format!` differ only in their own text; the
+    // cache stays as small as the store's set of statements.
+    cache.insert(sql.to_owned(), names.clone());
+    names
 }
 
 /// Binds `params[i]` to `$i+1`, wherever (and however often) it appears.
@@ -177,13 +192,19 @@ fn placeholder(n: usize) -> std::borrow::Cow<'static, str> {
 pub(crate) struct LiteRow {
     names: Arc<[String]>,
     values: Vec<Value>,
+    /// Where the last lookup by name matched: decoders mostly read columns
+    /// in order, so the next one is usually right after it.
+    hint: std::cell::Cell<usize>,
 }
 
 impl LiteRow {
     fn value(&self, col: &str) -> Result<&Value> {
-        self.names
-            .iter()
-            .position(|n| n == col)
+        let n = self.names.len();
+        let start = self.hint.get();
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| self.names[i] == col)
+            .inspect(|&i| self.hint.set(i + 1))
             .map(|i| &self.values[i])
             .ok_or_else(|| StoreError::Corrupt(format!("no column {col}")))
     }
