@@ -17,7 +17,8 @@ use std::time::Duration;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// How long a statement waits for another process's lock before failing.
-/// The wait blocks a thread that is off the runtime ([`off_runtime`]).
+/// A write waits on a thread off the runtime ([`off_runtime_async`]); a reader
+/// in WAL mode waits only in rare recovery cases.
 const BUSY_TIMEOUT: Duration = crate::ACQUIRE_TIMEOUT;
 
 /// Read-only connections kept open between reads.
