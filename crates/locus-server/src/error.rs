@@ -34,7 +34,12 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{message}")]
-    Forbidden { message: String, permission: Option<&'static str> },
+    Forbidden {
+        message: String,
+        permission: Option<&'static str>,
+        /// Who was denied where, for the audit log (`auth::access::audit_denials`).
+        audit: Option<Box<DenialAudit>>,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("method not allowed on this path")]
@@ -67,9 +72,16 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// On a 403 response: the permission that was missing.
-#[derive(Debug, Clone, Copy)]
-pub struct DeniedPermission(pub &'static str);
+/// A denial of a project permission, as the audit log records it. It rides
+/// on the 403 (the error, then the response's extensions) to the one place
+/// that records denials, `auth::access::audit_denials`.
+#[derive(Debug, Clone)]
+pub struct DenialAudit {
+    pub actor: locus_store::Actor,
+    pub account_id: String,
+    pub project_id: String,
+    pub permission: &'static str,
+}
 
 /// One problem of an [`ApiError::Invalid`] body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -95,6 +107,7 @@ impl ApiError {
         ApiError::Forbidden {
             message: message.into(),
             permission: None,
+            audit: None,
         }
     }
 
@@ -218,11 +231,10 @@ impl IntoResponse for ApiError {
             problems,
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let Some(permission) = permission {
-            // For the one audit of denials (`auth::access::audit_denials`).
-            response.extensions_mut().insert(DeniedPermission(permission));
-        }
         match self {
+            ApiError::Forbidden { audit: Some(audit), .. } => {
+                response.extensions_mut().insert(*audit);
+            }
             ApiError::Unauthorized(_) => {
                 response
                     .headers_mut()

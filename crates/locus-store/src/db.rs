@@ -247,8 +247,8 @@ impl Query<'_> {
         match self.target {
             Target::Tx(Tx(Inner::Pooled(tx))) => Ok(sqlx_query(self.sql, self.params).execute(&mut **tx).await?.rows_affected()),
             Target::Tx(Tx(Inner::Lite(LiteTx(conn)))) => crate::sqlite::execute(conn, self.sql, self.params),
-            Target::Db(Db::Postgres(pool)) => Ok(sqlx_query(self.sql, self.params).execute(pool).await?.rows_affected()),
-            Target::Db(Db::Sqlite(_)) => Err(StoreError::Corrupt("a write outside a transaction".into())),
+            // Changes go through `write`, whose transaction records their event.
+            Target::Db(_) => Err(StoreError::Corrupt("a write outside a transaction".into())),
         }
     }
 

@@ -53,14 +53,15 @@ impl Store {
         Ok(self.throttle_count(throttle, subject, now).await?.1)
     }
 
-    /// Counts one attempt against `subject` before it is made: `true` when it
+    /// Counts one attempt against `subject` before it is made: `None` when it
     /// was counted (the subject was not locked; this attempt may go ahead,
     /// even when it is the one that reaches the limit and sets the lock),
-    /// `false` when the subject was locked already. Attempts counted one after
-    /// the other, so that of any number made at once at most `max_hits` go
-    /// ahead per window.
-    pub async fn throttle_attempt(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<bool> {
-        Ok(self.throttle_count(throttle, subject, now).await?.0)
+    /// the lock's verdict when the subject was locked already. Attempts are
+    /// counted one after the other, so that of any number made at once at
+    /// most `max_hits` go ahead per window.
+    pub async fn throttle_attempt(&self, throttle: &Throttle, subject: &str, now: i64) -> Result<Option<ThrottleVerdict>> {
+        let (counted, verdict) = self.throttle_count(throttle, subject, now).await?;
+        Ok((!counted).then_some(verdict))
     }
 
     /// Counts a hit: whether it was counted, and the verdict after it.

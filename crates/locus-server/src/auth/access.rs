@@ -13,7 +13,7 @@
 
 use super::secrets::{self, Kind};
 use super::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, DenialAudit};
 use crate::extract::{ClientAddr, RequestMeta};
 use crate::AppState;
 use axum::extract::{FromRequestParts, RawPathParams};
@@ -21,7 +21,6 @@ use axum::http::request::Parts;
 use locus_core::{decide, AccessRequest, Decision, Denial, Ownership, Permission, Principal, ProjectId};
 use locus_store::{Membership, Project, ProjectAccess};
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
 
 /// A permission named at the type level, so a route's requirement is part of its signature.
 pub trait Required {
@@ -151,7 +150,23 @@ fn check(
     };
     match decide(&request) {
         Decision::Allow => Ok(()),
-        Decision::Deny(denial) => Err(denied(denial)),
+        Decision::Deny(denial) => Err(match denied(denial) {
+            ApiError::Forbidden {
+                message,
+                permission: Some(key),
+                audit: None,
+            } => ApiError::Forbidden {
+                message,
+                permission: Some(key),
+                audit: Some(Box::new(DenialAudit {
+                    actor: caller.actor.clone(),
+                    account_id: caller.account.id.clone(),
+                    project_id: project.id.clone(),
+                    permission: key,
+                })),
+            },
+            other => other,
+        }),
     }
 }
 
@@ -171,35 +186,25 @@ pub fn denied(denial: Denial) -> ApiError {
             ApiError::Forbidden {
                 message,
                 permission: Some(p.key()),
+                audit: None,
             }
         }
     }
 }
 
-/// Who asked, in which project: filled by [`Authorized`] once it has let a
-/// request in, so that a 403 from a check made later, inside the handler,
-/// is audited too ([`audit_denials`]).
-#[derive(Clone, Default)]
-pub struct DenialScope(Arc<Mutex<Option<(Caller, String)>>>);
-
-/// The one place denials reach the audit log: denials by the extractor are
-/// recorded by it ([`Authorized`]); a 403 answered after the extractor let the
-/// request in (a handler's own `require`) is recorded here, through the same
-/// [`record_denial`].
+/// The one place denials reach the audit log: a 403 that carries a
+/// [`DenialAudit`] (every denial of a project permission, by an extractor or
+/// by a handler's own `require`, made in [`check`]) is recorded here after
+/// the response is made; other requests pay nothing.
 pub async fn audit_denials(
     axum::extract::State(state): axum::extract::State<AppState>,
-    mut req: axum::extract::Request,
+    req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let scope = DenialScope::default();
-    req.extensions_mut().insert(scope.clone());
     let response = next.run(req).await;
-    if let Some(crate::error::DeniedPermission(permission)) = response.extensions().get().copied() {
-        let entered = scope.0.lock().ok().and_then(|mut s| s.take());
-        if let Some((caller, project_id)) = entered {
-            if let Err(error) = record_denial(&state, &caller, &project_id, permission).await {
-                tracing::warn!(%error, "recording a denial");
-            }
+    if let Some(audit) = response.extensions().get::<DenialAudit>() {
+        if let Err(error) = record_denial(&state, audit).await {
+            tracing::warn!(%error, "recording a denial");
         }
     }
     response
@@ -207,23 +212,26 @@ pub async fn audit_denials(
 
 /// Records a denied request in the project's audit log, at most once per
 /// account, project and permission an hour, so that denials cannot flood it.
-async fn record_denial(state: &AppState, caller: &Caller, project_id: &str, permission: &str) -> Result<(), ApiError> {
+async fn record_denial(state: &AppState, audit: &DenialAudit) -> Result<(), ApiError> {
+    let DenialAudit {
+        actor,
+        account_id,
+        project_id,
+        permission,
+    } = audit;
     let once_an_hour = locus_store::Throttle {
         scope: "audit.denied",
         max_hits: 1,
         window_ms: 3_600_000,
         lock_ms: 3_600_000,
     };
-    let key = format!("{}|{project_id}|{permission}", caller.account.id);
+    let key = format!("{account_id}|{project_id}|{permission}");
     let now = locus_store::now_millis();
     if state.store.throttle_check(&once_an_hour, &key, now).await? == locus_store::ThrottleVerdict::Open {
         state.store.throttle_hit(&once_an_hour, &key, now).await?;
         let content =
             serde_json::json!({"permission": permission, "note": "later denials of the same permission within the hour are not recorded"});
-        state
-            .store
-            .record_event(&caller.actor, Some(project_id), "access_denied", content)
-            .await?;
+        state.store.record_event(actor, Some(project_id), "access_denied", content).await?;
     }
     Ok(())
 }
@@ -252,13 +260,7 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
             return Authorized::resolve_public(state, &meta, &client, session_id, secret, &raw).await;
         }
         let (session_id, secret) = secrets::parse(Kind::Bearer, token).ok_or(super::caller::INVALID)?;
-        let authorized = Authorized::resolve(state, &meta, session_id, secret, &raw).await?;
-        if let Some(DenialScope(scope)) = parts.extensions.get::<DenialScope>() {
-            if let Ok(mut scope) = scope.lock() {
-                *scope = Some((authorized.caller.clone(), authorized.project.id.clone()));
-            }
-        }
-        Ok(authorized)
+        Authorized::resolve(state, &meta, session_id, secret, &raw).await
     }
 }
 
@@ -283,7 +285,7 @@ impl<P: Required> Authorized<P> {
             None => (None, None),
         };
         let caller = Caller::verify(session_id, secret, session, meta)?;
-        Self::decide(state, caller, access, None).await
+        Self::decide(caller, access, None)
     }
 
     /// Authorizes the holder of public session `session_id` with `secret` for
@@ -318,31 +320,21 @@ impl<P: Required> Authorized<P> {
             token_id: found.token_id,
             restricted: found.restricted,
         };
-        Self::decide(state, caller, found.access, Some(grant)).await
+        Self::decide(caller, found.access, Some(grant))
     }
 
     /// Decides `P` for a caller whose project and membership were loaded.
-    async fn decide(
-        state: &AppState,
-        caller: Caller,
-        access: Option<ProjectAccess>,
-        public: Option<PublicGrant>,
-    ) -> Result<Self, ApiError> {
+    fn decide(caller: Caller, access: Option<ProjectAccess>, public: Option<PublicGrant>) -> Result<Self, ApiError> {
         let access = access.ok_or(ApiError::NotFound("project"))?;
         let principal = if public.is_some() { Principal::Public } else { Principal::Member };
-        if let Err(denied) = check(
+        check(
             principal,
             &caller,
             &access.project,
             access.membership.as_ref(),
             P::PERMISSION,
             Ownership::NotApplicable,
-        ) {
-            if matches!(denied, ApiError::Forbidden { permission: Some(_), .. }) {
-                record_denial(state, &caller, &access.project.id, P::PERMISSION.key()).await?;
-            }
-            return Err(denied);
-        }
+        )?;
         let membership = access.membership.ok_or(ApiError::NotFound("project"))?;
         Ok(Authorized {
             caller,

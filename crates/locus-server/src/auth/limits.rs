@@ -131,8 +131,8 @@ pub async fn count_attempt(store: &Store, checks: &[(Throttle, &str)]) -> Result
     ensure_open(store, checks).await?;
     let now = locus_store::now_millis();
     for (throttle, subject) in checks {
-        if !store.throttle_attempt(throttle, subject, now).await? {
-            too_many(store.throttle_check(throttle, subject, now).await?)?;
+        if let Some(locked) = store.throttle_attempt(throttle, subject, now).await? {
+            too_many(locked)?;
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use crate::auth::{limits, passwords, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Path, Query, RequestMeta};
+use crate::extract::{ClientAddr, Json, Path, Query, RequestMeta};
 use crate::wire::Link;
 use crate::{AppState, SignupMode};
 use axum::extract::State;
@@ -135,30 +135,32 @@ fn phone(field: &'static str, s: Option<String>) -> ApiResult<Option<String>> {
 /// Sign up. Answers 409 when the e-mail is taken, 403 when sign-up is closed.
 #[utoipa::path(post, path = "/rest/accounts", tag = "accounts", security(()), request_body = NewAccountDto,
     responses((status = 200, body = AccountDto)))]
-async fn sign_up(State(state): State<AppState>, meta: RequestMeta, Json(body): Json<NewAccountDto>) -> ApiResult<axum::Json<AccountDto>> {
+async fn sign_up(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    ClientAddr(client): ClientAddr,
+    Json(body): Json<NewAccountDto>,
+) -> ApiResult<axum::Json<AccountDto>> {
     if state.settings.signup == SignupMode::Closed {
         return Err(ApiError::forbidden(
             "sign-up is closed on this server; ask an operator for an account",
         ));
     }
-    let account = register(&state, &meta, body).await?;
+    let account = register(&state, &meta, &client, body).await?;
     Ok(axum::Json(AccountDto::from(&account)))
 }
 
 /// Checks every field of a sign-up and creates the account; shared by the API
 /// and the sign-up page. Whether sign-up is open is the caller's question.
-pub(crate) async fn register(state: &AppState, meta: &RequestMeta, body: NewAccountDto) -> ApiResult<Account> {
+/// Creates an account for a sign-up from the client address `client`.
+pub(crate) async fn register(state: &AppState, meta: &RequestMeta, client: &str, body: NewAccountDto) -> ApiResult<Account> {
     let given_name = PersonName::parse("givenName", &body.given_name)?;
     let surname = PersonName::parse("surname", &body.surname)?;
     let email = Email::parse("email", &body.email)?;
     check_policy("password", &body.password)?;
     let preferences = merge_preferences(Map::new(), body.preferences.unwrap_or(Value::Null))?;
     // Every sign-up costs an argon2 hash: counted per client address first.
-    let client = meta
-        .remote_host
-        .parse::<std::net::SocketAddr>()
-        .map_or_else(|_| meta.remote_host.clone(), |a| a.ip().to_string());
-    let signups = [(state.settings.limits.signup_address(), client.as_str())];
+    let signups = [(state.settings.limits.signup_address(), client)];
     limits::count_attempt(&state.store, &signups).await?;
     let new = NewAccount {
         email: email.as_str().to_owned(),

@@ -121,6 +121,7 @@ pub async fn sign_up(
     State(state): State<AppState>,
     visitor: Visitor,
     meta: RequestMeta,
+    ClientAddr(client): ClientAddr,
     Form(form): Form<SignUpForm>,
 ) -> Result<Response, WebError> {
     let invitation = continued_invitation(&state, form.then.invitation.as_deref()).await?;
@@ -148,7 +149,7 @@ pub async fn sign_up(
         phone_number: None,
         preferences: None,
     };
-    match accounts::register(&state, &meta, body).await {
+    match accounts::register(&state, &meta, &client, body).await {
         Ok(account) => Ok(finish(&state, &meta, &account, &form.then).await?),
         Err(e @ (ApiError::BadRequest { .. } | ApiError::Conflict { .. })) => fail(e),
         Err(e) => Err(e.into()),

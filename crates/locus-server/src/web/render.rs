@@ -107,7 +107,7 @@ impl From<ApiError> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let (status, message) = match self {
+        let (status, message, audit) = match self {
             WebError::SignIn { next, cookies } => {
                 let to = format!(
                     "/sign-in?next={}",
@@ -116,14 +116,25 @@ impl IntoResponse for WebError {
                 return cookies.apply(redirect(&to));
             }
             WebError::Api(ApiError::Unauthorized(_)) => return redirect("/sign-in"),
-            WebError::Page { status, message } => (status, message),
-            WebError::Api(e) => (e.status(), sentence(&e.public_message())),
+            WebError::Page { status, message } => (status, message, None),
+            WebError::Api(e) => {
+                let audit = match &e {
+                    ApiError::Forbidden { audit, .. } => audit.clone(),
+                    _ => None,
+                };
+                (e.status(), sentence(&e.public_message()), audit)
+            }
         };
         let html = ENV
             .get_template("error.html")
             .and_then(|t| t.render(context! { status => status.as_u16(), message }))
             .unwrap_or_else(|_| "error".to_owned());
-        (status, Html(html)).into_response()
+        let mut response = (status, Html(html)).into_response();
+        if let Some(audit) = audit {
+            // Recorded like an API denial (`auth::access::audit_denials`).
+            response.extensions_mut().insert(*audit);
+        }
+        response
     }
 }
 
