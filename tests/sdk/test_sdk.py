@@ -204,6 +204,74 @@ def _():
         raise AssertionError("a public visitor created a view")
 
 
+STORES = {"name": "stores", "type": "dataset", "title": "Stores", "ref": {
+    "type": "dwh", "subtype": "basic", "primaryKey": "store_id",
+    "properties": [{"name": "store_id", "column": "store_id", "type": "integer"},
+                   {"name": "city", "column": "city", "type": "string"},
+                   {"name": "turnover", "column": "turnover", "type": "decimal"}]}}
+
+
+def download(sdk, url):
+    r = requests.get(f"{SERVER}{url}", headers={"Authorization": f"Bearer {sdk.client.bearer_token}", "Accept": "text/csv"})
+    r.raise_for_status()
+    return r.text
+
+
+def rows(csv_text):
+    lines = csv_text.splitlines()
+    return lines[0], sorted(lines[1:])
+
+
+@check("upload_data loads a CSV (full, then incremental) and dump_data dumps it")
+def _():
+    import tempfile
+    sdk, pid = state["sdk"], state["created"][4]
+    project = sdk.open(pid)
+    project.metadata.datasets.create(STORES)
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        f.write("store_id,city,turnover\n1,Praha,100.5\n2,\"Brno, south\",20\n")
+        full = f.name
+    job = project.upload_data("stores", "full", full, retry_wait=0.2)
+    assert job["status"] == "SUCCEEDED" and job["result"]["rows"] == 2, job
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        f.write("id;city;turnover\n2;Brno;25\n3;Ostrava;\n")
+        incremental = f.name
+    job = project.upload_data("stores", "incremental", incremental, {"header": True, "separator": ";"}, retry_wait=0.2)
+    assert job["status"] == "SUCCEEDED" and job["result"]["rows"] == 3, job
+    dumped = project.dump_data("stores")
+    assert dumped["status"] == "SUCCEEDED", dumped
+    assert rows(download(sdk, dumped["result"]["dumpUrl"])) == (
+        "store_id,city,turnover", ["1,Praha,100.5", "2,Brno,25", "3,Ostrava,"]), dumped
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        f.write("store_id,city,turnover\n4,Plzen,lots\n")
+        bad = f.name
+    job = project.upload_data("stores", "full", bad, retry_wait=0.2)
+    assert job["status"] == "FAILED" and "line 2" in job["message"] and "turnover" in job["message"], job
+    state["loaded"] = pid
+
+
+@check("get_job_history lists the caller's jobs of a type across pages")
+def _():
+    sdk, pid = state["sdk"], state["loaded"]
+    me = requests.get(f"{SERVER}/rest/accounts/current", headers={"Authorization": f"Bearer {sdk.client.bearer_token}"}).json()
+    history = sdk.open(pid).jobs.job_history.get_job_history("dataPull", me["id"])
+    assert len(history) == 3 and all(j["type"] == "dataPull" for j in history), history
+    assert [j["status"] for j in history] == ["FAILED", "SUCCEEDED", "SUCCEEDED"], history
+
+
+@check("clone_project copies the metadata and the data into a new project")
+def _():
+    sdk, pid = state["sdk"], state["loaded"]
+    project = sdk.open(pid)
+    org = sdk.projects.project.get_project_by_id(pid)["organizationId"]
+    clone_id = project.clone_project(org, "SDK clone")
+    assert clone_id != pid
+    clone = sdk.open(clone_id)
+    assert [d["name"] for d in clone.metadata.datasets.list()] == ["stores"]
+    dumped = clone.dump_data("stores")
+    assert rows(download(sdk, dumped["result"]["dumpUrl"]))[1] == ["1,Praha,100.5", "2,Brno,25", "3,Ostrava,"], dumped
+
+
 failed = sum(1 for _, e in results if e)
 print(f"{len(results) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -21,11 +21,12 @@ use crate::schema::{DatasetDef, PropertyType};
 use crate::{geometry, parquet_io, DataError};
 
 /// Writes every row of the Parquet file at `path` to `writer` as CSV, batch
-/// by batch; returns the number of rows.
+/// by batch, after a header line; returns the number of rows. Without a file
+/// (a dataset never loaded) only the header is written.
 pub async fn dump_csv(
     store: Arc<dyn ObjectStore>,
     def: &DatasetDef,
-    path: &Path,
+    path: Option<&Path>,
     mut writer: impl AsyncWrite + Unpin,
 ) -> Result<u64, DataError> {
     let mut out = Vec::with_capacity(1 << 20);
@@ -37,6 +38,11 @@ pub async fn dump_csv(
     }
     out.push(b'\n');
     let mut rows = 0u64;
+    let Some(path) = path else {
+        writer.write_all(&out).await?;
+        writer.flush().await?;
+        return Ok(0);
+    };
     let mut batches = std::pin::pin!(parquet_io::stream(store, path).await?);
     while let Some(batch) = batches.next().await {
         let batch = batch?;

@@ -14,6 +14,7 @@
 //! - [`incremental`]: upserts by primary key into a new version.
 //! - [`dump`]: a version back to CSV.
 //! - [`versions`]: the object-store layout of versions.
+//! - [`transfer`]: files streamed in (uploads) and out (loads, downloads).
 
 pub mod csv;
 pub mod dump;
@@ -23,6 +24,7 @@ pub mod incremental;
 pub mod load;
 mod parquet_io;
 pub mod schema;
+pub mod transfer;
 pub mod versions;
 
 pub use csv::CsvOptions;

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod mail;
 mod openapi;
 pub mod proxy;
@@ -36,6 +37,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Rate limits and use counters of public access, per process.
     pub public: Arc<auth::public::PublicAccess>,
+    /// Datasets' rows and uploads: the object store (locus-data).
+    pub data: locus_data::DataStore,
+    /// Wakes this instance's job workers.
+    pub jobs: Arc<jobs::Queue>,
 }
 
 impl AppState {
@@ -49,9 +54,12 @@ impl AppState {
             Some(url) => Mailer::smtp(&url.0, &settings.mail_from).context("configuring SMTP")?,
             None => Mailer::outbox(settings.outbox_dir(), &settings.mail_from).context("creating the mail outbox")?,
         };
+        let data = locus_data::DataStore::open(&settings.object_store_url()).context("opening the object store")?;
         Ok(AppState {
             store,
             mailer,
+            data,
+            jobs: Arc::new(jobs::Queue::default()),
             public: Arc::new(auth::public::PublicAccess::new(&settings.limits, settings.public_usage_window)),
             settings: Arc::new(settings),
         })
@@ -97,9 +105,11 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
 /// A maintenance task runs beside it for as long.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let maintenance = tokio::spawn(maintain(state.clone()));
+    let jobs = tokio::spawn(jobs::run(state.clone()));
     let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     maintenance.abort();
+    jobs.abort();
     if let Err(e) = state.public.usage.flush(&state.store, None).await {
         tracing::warn!(error = %e, "recording the last public access counts failed");
     }
@@ -127,6 +137,7 @@ async fn maintain(state: AppState) {
         if let Err(e) = state.store.purge_expired(now).await {
             tracing::warn!(error = %e, "purging expired credentials failed");
         }
+        expire_files(&state, now).await;
         if let Some(retention) = state.settings.audit_retention {
             let cutoff = now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
             match state.store.purge_audit(cutoff).await {
@@ -135,5 +146,35 @@ async fn maintain(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "purging audit events failed"),
             }
         }
+    }
+}
+
+/// Deletes expired uploads and downloads, and versions replaced longer ago
+/// than the retention: first their rows (so nothing can use them any more),
+/// then their files.
+async fn expire_files(state: &AppState, now: i64) {
+    let mut paths: Vec<locus_data::StorePath> = Vec::new();
+    match state.store.expire_uploads(now).await {
+        Ok(uploads) => {
+            for (project_id, id) in uploads {
+                let prefix = locus_data::StorePath::from_iter(["projects", &project_id, "uploads", &id]);
+                if let Err(e) = locus_data::transfer::delete_prefix(&state.data.store, &prefix).await {
+                    tracing::warn!(error = %e, "deleting an expired upload failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "expiring uploads failed"),
+    }
+    match state.store.expire_downloads(now).await {
+        Ok(found) => paths.extend(found.iter().map(|p| locus_data::StorePath::from(p.as_str()))),
+        Err(e) => tracing::warn!(error = %e, "expiring downloads failed"),
+    }
+    let retention = i64::try_from(state.settings.version_retention.as_millis()).unwrap_or(i64::MAX);
+    match state.store.expire_versions(now.saturating_sub(retention)).await {
+        Ok(found) => paths.extend(found.iter().map(|p| locus_data::StorePath::from(p.as_str()))),
+        Err(e) => tracing::warn!(error = %e, "expiring dataset versions failed"),
+    }
+    if let Err(e) = locus_data::transfer::delete_files(&state.data.store, &paths).await {
+        tracing::warn!(error = %e, "deleting expired files failed");
     }
 }

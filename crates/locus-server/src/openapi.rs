@@ -34,6 +34,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::metadata::routes())
         .merge(routes::studio::routes())
         .merge(routes::public_access::routes())
+        .merge(routes::uploads::routes())
+        .merge(routes::jobs::routes())
+        .merge(routes::data::routes())
 }
 
 /// Adds what every operation shares: the bearer scheme, the error body as the

@@ -56,6 +56,22 @@ pub struct Settings {
     pub trusted_proxies: Vec<crate::proxy::Cidr>,
     /// The most objects one `md:push` may carry (a push is one transaction).
     pub md_push_max_objects: usize,
+    /// Where datasets' rows live: a directory or `s3://bucket/prefix?endpoint=…`;
+    /// by default `{data_dir}/objects`.
+    pub object_store_url: Option<Redacted>,
+    /// The largest upload accepted (decompressed), in bytes.
+    pub upload_max_bytes: u64,
+    /// Lifetime of upload links (and of dumps for download).
+    pub upload_ttl: Duration,
+    /// Jobs run at once on this instance.
+    pub job_workers: usize,
+    /// A job running longer ends TIMED_OUT.
+    pub job_time_limit: Duration,
+    /// A running job's worker renews its lease this often ×3; a job whose lease
+    /// lapsed (its worker died) is ended FAILED by the next sweep.
+    pub job_lease: Duration,
+    /// How long a replaced version of a dataset stays restorable.
+    pub version_retention: Duration,
 }
 
 impl Settings {
@@ -79,6 +95,13 @@ impl Settings {
             maintenance_interval: Duration::from_secs(60),
             limits: Limits::default(),
             trusted_proxies: Vec::new(),
+            object_store_url: None,
+            upload_max_bytes: 5 << 30,
+            upload_ttl: Duration::from_secs(24 * 3600),
+            job_workers: 2,
+            job_time_limit: Duration::from_secs(6 * 3600),
+            job_lease: Duration::from_secs(30),
+            version_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 
@@ -86,6 +109,13 @@ impl Settings {
         match &self.database_url {
             Some(url) => url.0.clone(),
             None => format!("sqlite:{}", self.data_dir.join("locus.db").display()),
+        }
+    }
+
+    pub fn object_store_url(&self) -> String {
+        match &self.object_store_url {
+            Some(url) => url.0.clone(),
+            None => self.data_dir.join("objects").display().to_string(),
         }
     }
 

@@ -21,6 +21,7 @@ mod credentials;
 mod db;
 mod error;
 mod invitations;
+mod jobs;
 mod metadata;
 mod migrate;
 mod projects;
@@ -29,6 +30,7 @@ mod row;
 mod sqlite;
 mod studio;
 mod throttle;
+mod uploads;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -38,6 +40,7 @@ pub use audit::{Actor, AuditEvent, AuditQuery};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
 pub use invitations::{Invitation, LinkSecret, NewInvitation};
+pub use jobs::{job_actor, DataChange, DatasetVersion, Download, Job, JobEnd, JobQuery, JobStatus, NewJob, NewVersion};
 pub use metadata::{Author, MdKey, MdObject, MdWrite, PushSummary, Visibility};
 pub use projects::{
     Member, Membership, NewProject, Organization, Page, PageRequest, Project, ProjectAccess, ProjectFilter, ProjectOrder, ProjectPatch,
@@ -45,6 +48,7 @@ pub use projects::{
 pub use public::{NewPublicToken, PublicSession, PublicToken};
 pub use studio::{Bookmark, Share, Story};
 pub use throttle::{Throttle, ThrottleVerdict};
+pub use uploads::{Upload, UploadPart};
 
 use db::Db;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

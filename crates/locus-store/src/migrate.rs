@@ -27,6 +27,7 @@ const SQLITE: &[Migration] = migrations!(
     5 => "common/0005_metadata.sql",
     6 => "common/0006_public_access.sql",
     7 => "sqlite/0007_audit_clustered.sql",
+    8 => "common/0008_data_plane.sql",
 );
 const POSTGRES: &[Migration] = migrations!(
     1 => "common/0001_accounts.sql",
@@ -35,6 +36,7 @@ const POSTGRES: &[Migration] = migrations!(
     4 => "postgres/0004_audit.sql",
     5 => "common/0005_metadata.sql",
     6 => "common/0006_public_access.sql",
+    8 => "common/0008_data_plane.sql",
 );
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

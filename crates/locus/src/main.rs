@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Dump a project's metadata to a directory, or push a directory back (like the CleverMaps Shell).
     Project {
         #[command(subcommand)]
@@ -116,6 +116,23 @@ struct ServeArgs {
     /// Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are believed.
     #[arg(long, env = "LOCUS_TRUSTED_PROXIES", default_value = "")]
     trusted_proxies: String,
+    /// Where datasets' rows are stored: a directory, or an S3-compatible store
+    /// as s3://bucket/prefix?endpoint=https://…&region=… (credentials from the
+    /// AWS_* environment variables); default: {data-dir}/objects.
+    #[arg(long, env = "LOCUS_OBJECT_STORE_URL", hide_env_values = true)]
+    object_store_url: Option<String>,
+    /// The largest file one upload may carry, in bytes (default 5 GiB).
+    #[arg(long, env = "LOCUS_UPLOAD_MAX_BYTES", default_value_t = 5 << 30)]
+    upload_max_bytes: u64,
+    /// Jobs run at once on this instance.
+    #[arg(long, env = "LOCUS_JOB_WORKERS", default_value_t = 2)]
+    job_workers: usize,
+    /// A job running longer than this many seconds ends TIMED_OUT (default 6 hours).
+    #[arg(long, env = "LOCUS_JOB_TIME_LIMIT", default_value_t = 6 * 3600)]
+    job_time_limit: u64,
+    /// Days a replaced version of a dataset stays restorable.
+    #[arg(long, env = "LOCUS_VERSION_RETENTION_DAYS", default_value_t = 7)]
+    version_retention_days: u64,
 }
 
 /// Where a project lives, for commands that talk to a server's REST API.
@@ -225,7 +242,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Admin { db, command } => admin(db, command).await,
             Command::Project {
                 command: ProjectCommand::Dump { remote, dir },
@@ -247,7 +264,12 @@ fn settings(db: &DbArgs, public_url: String) -> Settings {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    // Bound first, so that the default public URL names the real port (with --listen …:0).
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let mut settings = settings(&args.db, public_url.trim_end_matches('/').to_owned());
     settings.signup = match args.signup {
         Signup::Open => SignupMode::Open,
@@ -266,11 +288,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.md_push_max_objects = args.md_push_max_objects;
     settings.trusted_proxies =
         locus_server::proxy::parse_list(&args.trusted_proxies).map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
+    settings.object_store_url = args.object_store_url.map(Redacted);
+    settings.upload_max_bytes = args.upload_max_bytes;
+    settings.job_workers = args.job_workers.max(1);
+    settings.job_time_limit = Duration::from_secs(args.job_time_limit.max(1));
+    settings.version_retention = Duration::from_secs(args.version_retention_days * 86_400);
     let state = locus_server::AppState::open(settings).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(address = %listener.local_addr()?, backend = state.store.backend().name(), "locus is listening");
+    tracing::info!(address = %bound, backend = state.store.backend().name(), "locus is listening");
     let store = state.store.clone();
     locus_server::serve(listener, state, shutdown_signal()).await?;
     store.close().await;

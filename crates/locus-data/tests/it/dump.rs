@@ -17,7 +17,7 @@ async fn dump_then_load_gives_the_same_rows() {
     load(&store, &def, &CsvOptions::default(), csv, "v1").await.unwrap();
 
     let mut out = Vec::new();
-    let rows = dump_csv(store.clone(), &def, &StorePath::from("v1"), &mut out).await.unwrap();
+    let rows = dump_csv(store.clone(), &def, Some(&StorePath::from("v1")), &mut out).await.unwrap();
     assert_eq!(rows, 2);
     let text = String::from_utf8(out).unwrap();
     assert_eq!(

@@ -62,6 +62,8 @@ required!(
     StoriesEdit => StoriesEdit,
     StudioShareLink => StudioShareLink,
     StudioDataModel => StudioDataModel,
+    DataLoad => DataLoad,
+    DataDump => DataDump,
 );
 
 /// A caller allowed `P` in the project named by the `projectId` path parameter.
@@ -253,14 +255,22 @@ impl<P: Required + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
                     .map(|(_, v)| v.into_owned())
             })
             .ok_or_else(|| ApiError::bad_request("projectId", "required"))?;
+        Authorized::in_project(parts, state, &raw).await
+    }
+}
+
+impl<P: Required> Authorized<P> {
+    /// Authorizes the request's bearer for `P` in the project `raw` names,
+    /// for routes that name the project in their body (`POST /rest/jobs`).
+    pub async fn in_project(parts: &Parts, state: &AppState, raw: &str) -> Result<Self, ApiError> {
         let meta = RequestMeta::from_parts(parts);
         let token = super::caller::bearer_token(parts)?;
         if let Some((session_id, secret)) = secrets::parse(Kind::PublicBearer, token) {
             let ClientAddr(client) = ClientAddr::of(parts);
-            return Authorized::resolve_public(state, &meta, &client, session_id, secret, &raw).await;
+            return Authorized::resolve_public(state, &meta, &client, session_id, secret, raw).await;
         }
         let (session_id, secret) = secrets::parse(Kind::Bearer, token).ok_or(super::caller::INVALID)?;
-        Authorized::resolve(state, &meta, session_id, secret, &raw).await
+        Authorized::resolve(state, &meta, session_id, secret, raw).await
     }
 }
 

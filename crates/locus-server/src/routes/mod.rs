@@ -3,8 +3,10 @@
 pub mod access_tokens;
 pub mod accounts;
 pub mod auditlog;
+pub mod data;
 pub mod health;
 pub mod invitations;
+pub mod jobs;
 pub mod members;
 pub mod metadata;
 pub mod oauth;
@@ -13,3 +15,4 @@ pub mod password_reset;
 pub mod projects;
 pub mod public_access;
 pub mod studio;
+pub mod uploads;

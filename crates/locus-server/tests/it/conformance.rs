@@ -65,6 +65,8 @@ impl Probe {
 struct Fixture {
     pid: String,
     spare: User,
+    /// A project the member is ADMIN of, to import from.
+    source: String,
 }
 
 fn probes() -> Vec<Probe> {
@@ -206,6 +208,33 @@ fn probes() -> Vec<Probe> {
             "/rest/projects/{pid}/stories",
             Some(|_| json!({"title": "Probe", "blocks": [{"type": "text", "text": "x"}]})),
         ),
+        Probe::new("data.load", Method::POST, "/rest/projects/{pid}/dwh/data/uploads", None),
+        Probe::new(
+            "data.validate",
+            Method::POST,
+            "/rest/jobs",
+            Some(|f| json!({"type": "validate", "projectId": f.pid, "content": {}})),
+        ),
+        Probe::new(
+            "data.dump",
+            Method::POST,
+            "/rest/jobs",
+            Some(|f| json!({"type": "dataDump", "projectId": f.pid, "content": {"dataset": "probe_rows"}})),
+        ),
+        Probe::new(
+            "data.load",
+            Method::POST,
+            "/rest/jobs",
+            Some(
+                |f| json!({"type": "importProject", "projectId": f.pid, "content": {"sourceProjectId": f.source, "force": true, "skipData": true}}),
+            ),
+        ),
+        Probe::new(
+            "project.update",
+            Method::POST,
+            "/rest/jobs",
+            Some(|f| json!({"type": "truncate", "projectId": f.pid})),
+        ),
         // Last: it removes the project.
         Probe::new("project.delete", Method::DELETE, "/rest/projects/{pid}", None),
     ]
@@ -235,6 +264,11 @@ async fn content(app: &TestApp, admin: &User, pid: &str) -> String {
         ("dashboards", dashboard("main")),
         ("views", view("shared_view", "Shared", "main")),
         ("projectSettings", settings(&[])),
+        (
+            "datasets",
+            json!({"name": "probe_rows", "type": "dataset", "title": "Rows", "ref": {"type": "dwh", "subtype": "basic",
+                "primaryKey": "id", "properties": [{"name": "id", "column": "id", "type": "integer"}]}}),
+        ),
     ] {
         let (status, answer) = app
             .post(&format!("/rest/projects/{pid}/md/{segment}"), Some(&admin.bearer), body)
@@ -321,6 +355,7 @@ async fn project_with(app: &TestApp, admin: &User, member: &User, role: &str) ->
     let fixture = Fixture {
         pid: create_project(app, admin, role).await["id"].as_str().unwrap().to_owned(),
         spare: app.user().await,
+        source: create_project(app, member, "Source").await["id"].as_str().unwrap().to_owned(),
     };
     let (status, _) = app
         .post(
@@ -428,6 +463,7 @@ async fn non_members_get_404_and_disabled_members_403_on_every_probe() {
     let fixture = Fixture {
         pid: pid.clone(),
         spare: app.user().await,
+        source: pid.clone(),
     };
     let share = content(&app, &admin, &pid).await;
     for probe in probes() {

@@ -7,6 +7,7 @@ mod accounts;
 mod auditlog;
 mod browser;
 mod conformance;
+mod data_load;
 mod datasets;
 mod errors;
 mod invitations;

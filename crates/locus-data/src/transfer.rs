@@ -1,0 +1,190 @@
+//! Moving whole files in and out of the object store as streams: an upload
+//! is written as it arrives (gunzipped first when it is a part of a multipart
+//! upload), and a load reads its upload's parts back as one blocking
+//! [`std::io::Read`] for the CSV parser. Neither ever holds a file in memory.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::DataError;
+
+/// Why an incoming file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("the file is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the part is not valid gzip: {0}")]
+    NotGzip(std::io::Error),
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// A file being written to the object store as its bytes arrive.
+pub struct FileSink {
+    writer: BufWriter,
+    /// Set for a gzip-compressed input: the decoder writes plain bytes into its Vec.
+    gunzip: Option<flate2::write::MultiGzDecoder<Vec<u8>>>,
+    /// Bytes stored so far (after gunzip).
+    written: u64,
+    limit: u64,
+}
+
+impl FileSink {
+    /// Starts a file at `path`; it appears only when [`FileSink::finish`] succeeds.
+    /// `limit` caps the stored (decompressed) size.
+    pub fn create(store: Arc<dyn ObjectStore>, path: &Path, gzip: bool, limit: u64) -> Self {
+        FileSink {
+            writer: BufWriter::new(store, path.clone()),
+            gunzip: gzip.then(|| flate2::write::MultiGzDecoder::new(Vec::new())),
+            written: 0,
+            limit,
+        }
+    }
+
+    /// Takes the next chunk of the incoming bytes.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
+        let plain: std::borrow::Cow<'_, [u8]> = match &mut self.gunzip {
+            None => chunk.into(),
+            Some(decoder) => {
+                decoder.write_all(chunk).map_err(SinkError::NotGzip)?;
+                std::mem::take(decoder.get_mut()).into()
+            }
+        };
+        self.store(plain.len())?;
+        self.writer.write_all(&plain).await.map_err(DataError::Io)?;
+        Ok(())
+    }
+
+    fn store(&mut self, n: usize) -> Result<(), SinkError> {
+        self.written += n as u64;
+        if self.written > self.limit {
+            return Err(SinkError::TooLarge { limit: self.limit });
+        }
+        Ok(())
+    }
+
+    /// Ends the file and returns its stored size. A gzip stream cut short fails here.
+    pub async fn finish(mut self) -> Result<u64, SinkError> {
+        if let Some(decoder) = self.gunzip.take() {
+            let rest = decoder.finish().map_err(SinkError::NotGzip)?;
+            self.store(rest.len())?;
+            self.writer.write_all(&rest).await.map_err(DataError::Io)?;
+        }
+        self.writer.shutdown().await.map_err(DataError::Io)?;
+        Ok(self.written)
+    }
+
+    /// Drops what was written; nothing appears at the path.
+    pub async fn abort(mut self) {
+        let _ = self.writer.abort().await;
+    }
+}
+
+/// Reads the files at `paths` one after another as one stream of bytes, for
+/// a blocking consumer (the CSV parser's thread). An async task fetches the
+/// objects and hands their chunks over a channel of a few chunks.
+pub fn read_files(store: Arc<dyn ObjectStore>, paths: Vec<Path>) -> impl Read + Send + 'static {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::spawn(async move {
+        for path in paths {
+            let stream = match store.get(&path).await {
+                Ok(got) => got.into_stream(),
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(format!("reading {path}: {e}")))).await;
+                    return;
+                }
+            };
+            let mut stream = std::pin::pin!(stream);
+            while let Some(chunk) = stream.next().await {
+                let item = chunk.map_err(|e| std::io::Error::other(format!("reading {path}: {e}")));
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        }
+    });
+    ChannelReader { rx, current: Bytes::new() }
+}
+
+struct ChannelReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+/// Streams one stored file out, chunk by chunk (a download).
+pub async fn file_stream(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+) -> Result<impl futures::Stream<Item = Result<Bytes, DataError>> + Send + 'static, DataError> {
+    let got = store.get(path).await?;
+    Ok(got.into_stream().map(|r| r.map_err(DataError::from)))
+}
+
+/// Deletes files; a missing one is not an error.
+pub async fn delete_files(store: &Arc<dyn ObjectStore>, paths: &[Path]) -> Result<(), DataError> {
+    for path in paths {
+        match store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every file under a prefix.
+pub async fn delete_prefix(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<u64, DataError> {
+    use futures::TryStreamExt;
+    let locations = store.list(Some(prefix)).map_ok(|o| o.location).boxed();
+    let deleted: Vec<Path> = store.delete_stream(locations).try_collect().await?;
+    Ok(deleted.len() as u64)
+}
+
+/// Dumps the version at `version` (or only the header, without one) as CSV
+/// to a new file at `to`; returns the rows written. On failure no file appears.
+pub async fn dump_to_file(
+    store: Arc<dyn ObjectStore>,
+    def: &crate::DatasetDef,
+    version: Option<&Path>,
+    to: &Path,
+) -> Result<u64, DataError> {
+    let mut writer = BufWriter::new(store.clone(), to.clone());
+    match crate::dump_csv(store, def, version, &mut writer).await {
+        Ok(rows) => {
+            writer.shutdown().await?;
+            Ok(rows)
+        }
+        Err(e) => {
+            let _ = writer.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// The size of a stored file, in bytes.
+pub async fn file_size(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64, DataError> {
+    Ok(store.head(path).await?.size)
+}

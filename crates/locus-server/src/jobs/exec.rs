@@ -1,0 +1,339 @@
+//! What each job type does. A job computes its outcome (new files on the
+//! object store, and the [`DataChange`] that makes them current) without
+//! touching the control data; the runner commits the change with the job's
+//! end. Errors a user can fix end the job FAILED with a message that says
+//! what to fix; the data stays as it was.
+
+use super::request::{self, DataPull, JobKind};
+use super::Progress;
+use crate::routes::jobs::dwh_dataset;
+use crate::routes::uploads::part_path;
+use crate::AppState;
+use locus_core::metadata::MdType;
+use locus_data::{CsvOptions, DataError, DataStore, StorePath};
+use locus_store::{DataChange, Job, JobEnd, JobStatus, NewVersion};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// A job's outcome, and files to delete once it is recorded.
+pub struct Done {
+    pub end: JobEnd,
+    pub cleanup: Vec<String>,
+}
+
+/// Why a job failed, as its message (and, for bad rows, a result listing them).
+struct Fail {
+    message: String,
+    result: Option<Value>,
+}
+
+impl Fail {
+    fn new(message: impl Into<String>) -> Fail {
+        Fail {
+            message: message.into(),
+            result: None,
+        }
+    }
+}
+
+impl From<crate::error::ApiError> for Fail {
+    fn from(e: crate::error::ApiError) -> Fail {
+        Fail::new(e.public_message())
+    }
+}
+
+impl From<locus_store::StoreError> for Fail {
+    fn from(e: locus_store::StoreError) -> Fail {
+        tracing::error!(error = %e, "a job's store access failed");
+        Fail::new("the job could not reach the database; nothing was changed")
+    }
+}
+
+impl From<DataError> for Fail {
+    fn from(e: DataError) -> Fail {
+        match e {
+            DataError::Invalid { problems, total } => {
+                let listed: Vec<Value> = problems
+                    .iter()
+                    .map(|p| json!({"line": p.line, "property": p.column, "value": p.value, "expected": p.expected}))
+                    .collect();
+                let first = problems.first().map(ToString::to_string).unwrap_or_default();
+                Fail {
+                    message: format!("{total} problem(s) in the data, nothing was loaded; the first: {first}"),
+                    result: Some(json!({"problems": listed, "total": total})),
+                }
+            }
+            e @ (DataError::Definition { .. } | DataError::CsvOption { .. }) => Fail::new(e.to_string()),
+            DataError::Io(io) => Fail::new(format!("reading the data failed: {io}")),
+            other => {
+                tracing::error!(error = %other, "a job's data access failed");
+                Fail::new(format!("the data store failed: {other}"))
+            }
+        }
+    }
+}
+
+/// Runs `job` and says how it ends.
+pub async fn run(state: AppState, job: Job, progress: Arc<Progress>) -> Done {
+    let outcome = match JobKind::parse(&job.kind) {
+        Ok(JobKind::DataPull) => data_pull(&state, &job, progress).await,
+        Ok(JobKind::DataDump) => data_dump(&state, &job).await,
+        Ok(JobKind::Truncate) => truncate(&state, &job).await,
+        Ok(JobKind::Restore) => restore(&job),
+        Ok(JobKind::ImportProject) => import_project(&state, &job).await,
+        Ok(JobKind::Validate) => validate(&state, &job).await,
+        Err(e) => Err(Fail::from(e)),
+    };
+    match outcome {
+        Ok(done) => done,
+        Err(fail) => Done {
+            end: JobEnd {
+                status: JobStatus::Failed,
+                message: Some(fail.message),
+                result: fail.result,
+                change: None,
+            },
+            cleanup: Vec::new(),
+        },
+    }
+}
+
+fn succeeded(result: Value, change: Option<DataChange>) -> Done {
+    Done {
+        end: JobEnd {
+            status: JobStatus::Succeeded,
+            message: None,
+            result: Some(result),
+            change,
+        },
+        cleanup: Vec::new(),
+    }
+}
+
+fn content<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, Fail> {
+    let value: Value = serde_json::from_str(&job.content).map_err(|e| Fail::new(format!("content: {e}")))?;
+    Ok(request::content(&value)?)
+}
+
+/// The files an end would make current (deleted again if it cannot be recorded).
+pub fn written_files(change: Option<&DataChange>) -> Vec<String> {
+    match change {
+        Some(DataChange::NewVersions(versions)) => versions.iter().map(|v| v.path.clone()).collect(),
+        Some(DataChange::Download { path, .. }) => vec![path.clone()],
+        _ => Vec::new(),
+    }
+}
+
+pub async fn delete_quietly(state: &AppState, paths: &[String]) {
+    if paths.is_empty() {
+        return;
+    }
+    let paths: Vec<StorePath> = paths.iter().map(|p| StorePath::from(p.as_str())).collect();
+    if let Err(e) = locus_data::transfer::delete_files(&state.data.store, &paths).await {
+        tracing::warn!(error = %e, "deleting a job's files failed");
+    }
+}
+
+async fn data_pull(state: &AppState, job: &Job, progress: Arc<Progress>) -> Result<Done, Fail> {
+    let pull: DataPull = content(job)?;
+    let pid = job.project_id.as_str();
+    let def = dwh_dataset(state, pid, &pull.dataset).await?;
+    let opts = CsvOptions::from_json(&pull.csv_options)?;
+    let upload_id = pull.upload_id().ok_or_else(|| Fail::new("content.upload names no upload"))?;
+    let upload = state
+        .store
+        .upload(upload_id)
+        .await?
+        .filter(|u| u.project_id == pid)
+        .ok_or_else(|| Fail::new("the upload expired before the job ran; upload the file again"))?;
+    let parts = upload.part_list.clone().ok_or_else(|| Fail::new("the upload is not complete"))?;
+    let input_paths: Vec<StorePath> = parts.iter().map(|&n| part_path(pid, &upload.id, n)).collect();
+    let store = state.data.store.clone();
+    let input = locus_data::transfer::read_files(store.clone(), input_paths);
+    let version_id = locus_core::ids::random_lower36(16);
+    let out = DataStore::version_path(pid, &def.name, &version_id);
+    let report = move |p: locus_data::Progress| progress.set(p.rows, p.bytes);
+    let (rows, csv_bytes, parquet_bytes) = if pull.incremental() {
+        let staged = StorePath::from_iter(["projects", pid, "staging", &format!("{version_id}.parquet")]);
+        let loaded = locus_data::load_csv(input, &def, &opts, store.clone(), &staged, report).await?;
+        let previous = state.store.current_version(pid, &def.name).await?;
+        let previous = previous.map(|v| StorePath::from(v.path.as_str()));
+        let merged = locus_data::upsert(store.clone(), &def, previous.as_ref(), &staged, &out).await;
+        locus_data::transfer::delete_files(&store, &[staged]).await.ok();
+        let rows = merged?;
+        let bytes = locus_data::transfer::file_size(&store, &out).await?;
+        (rows, loaded.bytes, bytes)
+    } else {
+        let loaded = locus_data::load_csv(input, &def, &opts, store.clone(), &out, report).await?;
+        (loaded.rows, loaded.bytes, loaded.parquet_bytes)
+    };
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let version = NewVersion {
+        dataset: def.name.clone(),
+        version_id: version_id.clone(),
+        path: out.to_string(),
+        rows: to_i64(rows),
+        bytes: to_i64(parquet_bytes),
+    };
+    let result = json!({
+        "rows": rows, "bytes": csv_bytes, "storedBytes": parquet_bytes, "version": version_id,
+        "dataset": def.name, "mode": pull.mode,
+    });
+    Ok(succeeded(result, Some(DataChange::NewVersions(vec![version]))))
+}
+
+async fn data_dump(state: &AppState, job: &Job) -> Result<Done, Fail> {
+    let dump: request::DataDump = content(job)?;
+    let pid = job.project_id.as_str();
+    let def = dwh_dataset(state, pid, &dump.dataset).await?;
+    let current = state.store.current_version(pid, &def.name).await?;
+    let version = current.as_ref().map(|v| StorePath::from(v.path.as_str()));
+    let dump_id = locus_core::ids::random_lower36(32);
+    let to = StorePath::from_iter(["projects", pid, "dumps", &format!("{dump_id}.csv")]);
+    let rows = locus_data::transfer::dump_to_file(state.data.store.clone(), &def, version.as_ref(), &to).await?;
+    let ttl = i64::try_from(state.settings.upload_ttl.as_millis()).unwrap_or(i64::MAX);
+    let url = format!("/rest/projects/{pid}/data/dumps/{dump_id}");
+    let result = json!({"dumpId": dump_id, "dumpUrl": url, "rows": rows, "dataset": def.name,
+        "version": current.map(|v| v.version_id)});
+    let change = DataChange::Download {
+        id: dump_id,
+        kind: "dump".into(),
+        path: to.to_string(),
+        expires_at: locus_store::now_millis().saturating_add(ttl),
+    };
+    Ok(succeeded(result, Some(change)))
+}
+
+async fn truncate(state: &AppState, job: &Job) -> Result<Done, Fail> {
+    let paths = state.store.all_version_paths(&job.project_id).await?;
+    let mut done = succeeded(json!({"deletedVersions": paths.len()}), Some(DataChange::Truncate));
+    done.cleanup = paths;
+    Ok(done)
+}
+
+fn restore(job: &Job) -> Result<Done, Fail> {
+    let restore: request::Restore = content(job)?;
+    let result = json!({"dataset": restore.dataset, "version": restore.version_id});
+    let change = DataChange::Restore {
+        dataset: restore.dataset,
+        version_id: restore.version_id,
+    };
+    Ok(succeeded(result, Some(change)))
+}
+
+/// Copies the source project's metadata (the selected types, or all) and,
+/// unless `skipData`, the current version of each copied dataset: on the
+/// object store itself, without reading the rows.
+async fn import_project(state: &AppState, job: &Job) -> Result<Done, Fail> {
+    let import: request::ImportProject = content(job)?;
+    let source = import.source_project_id.as_str();
+    let target = job.project_id.as_str();
+    let selected = import.selected_types();
+    let objects = state.store.md_all(source, None).await?;
+    let objects: Vec<_> = objects
+        .into_iter()
+        .filter(|o| selected.as_ref().is_none_or(|types| types.contains(&o.md_type.segment())))
+        .collect();
+    // Links name their project: point them at the target.
+    let from = format!("/rest/projects/{source}/");
+    let to = format!("/rest/projects/{target}/");
+    let mut checked = Vec::with_capacity(objects.len());
+    for object in &objects {
+        let body: Value = serde_json::from_str(&object.body.replace(&from, &to)).map_err(|e| Fail::new(format!("metadata: {e}")))?;
+        let c = crate::routes::metadata::check(object.md_type, body, false, target)
+            .map_err(|e| Fail::new(format!("{}/{}: {}", object.md_type.segment(), object.name, e.public_message())))?;
+        checked.push((object.md_type, c));
+    }
+    let account_id = job
+        .account_id
+        .clone()
+        .ok_or_else(|| Fail::new("the submitter's account no longer exists"))?;
+    let account = state
+        .store
+        .account(&account_id)
+        .await?
+        .ok_or_else(|| Fail::new("the submitter's account no longer exists"))?;
+    // The data first: if copying fails, no metadata was written either.
+    let mut versions = Vec::new();
+    if !import.skip_data {
+        let datasets: Vec<&str> = objects
+            .iter()
+            .filter(|o| o.md_type == MdType::Datasets)
+            .map(|o| o.name.as_str())
+            .collect();
+        for current in state.store.current_versions(source).await? {
+            let copied = datasets.contains(&current.dataset.as_str())
+                || state
+                    .store
+                    .md_object(target, MdType::Datasets, locus_store::MdKey::Name(&current.dataset))
+                    .await?
+                    .is_some();
+            if !copied {
+                continue;
+            }
+            let version_id = locus_core::ids::random_lower36(16);
+            let from = StorePath::from(current.path.as_str());
+            match state.data.copy_version(&from, target, &current.dataset, &version_id).await {
+                Ok(path) => versions.push(NewVersion {
+                    dataset: current.dataset.clone(),
+                    version_id,
+                    path: path.to_string(),
+                    rows: current.rows,
+                    bytes: current.bytes,
+                }),
+                Err(e) => {
+                    let written: Vec<String> = versions.iter().map(|v: &NewVersion| v.path.clone()).collect();
+                    delete_quietly(state, &written).await;
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    if !checked.is_empty() {
+        let writes: Vec<_> = checked.iter().map(|(t, c)| c.write(*t)).collect();
+        let author = locus_store::Author {
+            account_id: &account.id,
+            email: &account.email,
+        };
+        let actor = locus_store::job_actor(job);
+        if let Err(e) = state.store.push_md(&actor, target, author, &writes).await {
+            let written: Vec<String> = versions.iter().map(|v| v.path.clone()).collect();
+            delete_quietly(state, &written).await;
+            return Err(Fail::new(format!(
+                "copying the metadata failed: {}",
+                crate::error::ApiError::from(e).public_message()
+            )));
+        }
+    }
+    let result = json!({
+        "sourceProjectId": source,
+        "metadata": checked.len(),
+        "datasets": versions.iter().map(|v| json!({"dataset": v.dataset, "rows": v.rows})).collect::<Vec<_>>(),
+    });
+    let change = (!versions.is_empty()).then_some(DataChange::NewVersions(versions));
+    Ok(succeeded(result, change))
+}
+
+/// Checks the project's datasets. Findings do not fail the job; it fails
+/// only when it cannot run.
+async fn validate(state: &AppState, job: &Job) -> Result<Done, Fail> {
+    let pid = job.project_id.as_str();
+    let mut findings = Vec::new();
+    let current = state.store.current_versions(pid).await?;
+    for object in state.store.md_all(pid, Some(MdType::Datasets)).await? {
+        let body = object.body_json()?;
+        if body.pointer("/ref/type").and_then(Value::as_str) != Some("dwh") {
+            continue;
+        }
+        let reference = body.get("ref").cloned().unwrap_or(Value::Null);
+        if let Err(e) = locus_data::DatasetDef::from_metadata(&object.name, &reference) {
+            findings.push(json!({"dataset": object.name, "property": null, "kind": "definition", "count": 1, "samples": [e.to_string()]}));
+            continue;
+        }
+        if !current.iter().any(|v| v.dataset == object.name) {
+            findings.push(json!({"dataset": object.name, "property": null, "kind": "notLoaded", "count": 0, "samples": []}));
+        }
+    }
+    let result = json!({"findings": findings, "datasets": current.len()});
+    Ok(succeeded(result, None))
+}
