@@ -427,12 +427,12 @@ impl Store {
             .transpose()
     }
 
-    /// Every kept version of a dataset, newest first.
+    /// Every kept version of a dataset: the current one first, then the newest first.
     pub async fn dataset_versions(&self, project_id: &str, dataset: &str) -> Result<Vec<DatasetVersion>> {
         let sql = format!(
             "SELECT {VERSION_COLUMNS} FROM dataset_versions v LEFT JOIN dataset_heads h \
              ON v.project_id = h.project_id AND v.dataset = h.dataset AND v.version_id = h.version_id \
-             WHERE v.project_id = $1 AND v.dataset = $2 ORDER BY v.created_at DESC, v.version_id"
+             WHERE v.project_id = $1 AND v.dataset = $2 ORDER BY (h.version_id IS NULL), v.created_at DESC, v.version_id DESC"
         );
         self.read(&sql)
             .bind(project_id)

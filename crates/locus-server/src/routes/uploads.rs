@@ -9,10 +9,11 @@ use crate::auth::access::{need, Authorized};
 use crate::auth::secrets;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
+use crate::extract::Query;
 use crate::wire::Link;
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use futures::StreamExt;
 use locus_data::transfer::{FileSink, SinkError};
 use locus_data::StorePath;
@@ -273,7 +274,7 @@ async fn put_single(State(state): State<AppState>, Path(ids): Path<(String, Stri
 /// gzip-compressed. A part may be sent again until the upload is complete.
 #[utoipa::path(put, path = "/rest/uploads/{uploadId}/{secret}/parts/{partNumber}", tag = "data",
     params(("uploadId" = String, Path), ("secret" = String, Path), ("partNumber" = i64, Path)),
-    request_body(content = Vec<u8>, content_type = "application/gzip"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the part, gzip-compressed"),
     responses((status = 200, description = "stored; the ETag header is what completion names")))]
 async fn put_part(
     State(state): State<AppState>,

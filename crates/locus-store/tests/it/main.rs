@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod credentials;
 mod invitations;
+mod jobs;
 mod metadata;
 mod projects;
 mod public;
