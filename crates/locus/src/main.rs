@@ -1,6 +1,7 @@
 //! The `locus` command: `serve` runs the server, `admin` works directly on the
 //! configured database for bootstrapping and automation.
 
+mod data;
 mod project;
 
 #[global_allocator]
@@ -30,6 +31,11 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(Box<ServeArgs>),
+    /// Load a CSV file into a dataset, or dump a dataset as CSV, through a server's REST API.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Dump a project's metadata to a directory, or push a directory back (like the CleverMaps Shell).
     Project {
         #[command(subcommand)]
@@ -165,6 +171,57 @@ enum ProjectCommand {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LoadMode {
+    /// Replace the dataset's rows.
+    Full,
+    /// Upsert by the dataset's primary key.
+    Incremental,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Upload a CSV file and load it; prints the job's problems and exits non-zero if it fails.
+    Load {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long, value_enum, default_value = "full")]
+        mode: LoadMode,
+        /// The field separator.
+        #[arg(long, default_value = ",")]
+        separator: String,
+        #[arg(long, default_value = "\"")]
+        quote: String,
+        #[arg(long, default_value = "\\")]
+        escape: String,
+        /// The file has no header line.
+        #[arg(long)]
+        no_header: bool,
+        /// A further text read as NULL.
+        #[arg(long)]
+        null: Option<String>,
+        /// Files larger than this many bytes go as a multipart upload of gzip-compressed parts.
+        #[arg(long, default_value_t = 1 << 30)]
+        multipart_threshold: u64,
+        /// The size of each part of a multipart upload, in bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        part_size: u64,
+        file: std::path::PathBuf,
+    },
+    /// Dump a dataset's rows as CSV (with a header) to a file or standard output.
+    Dump {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        dataset: String,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Write a project's events, oldest first, as JSON Lines on standard output.
@@ -250,11 +307,51 @@ fn main() -> Result<()> {
             Command::Project {
                 command: ProjectCommand::Push { remote, dir },
             } => project::push(&remote.server, &remote.token, &remote.project, &dir).await,
+            Command::Data { command } => data_command(command).await,
             Command::Audit {
                 command: AuditCommand::Export { remote, from },
             } => export_audit(&remote.server, &remote.token, &remote.project, from.as_deref()).await,
         }
     })
+}
+
+async fn data_command(command: DataCommand) -> Result<()> {
+    match command {
+        DataCommand::Load {
+            remote,
+            dataset,
+            mode,
+            separator,
+            quote,
+            escape,
+            no_header,
+            null,
+            multipart_threshold,
+            part_size,
+            file,
+        } => {
+            let mut csv_options = serde_json::json!({"header": !no_header, "separator": separator, "quote": quote, "escape": escape});
+            if let Some(null) = null {
+                csv_options["null"] = serde_json::Value::String(null);
+            }
+            let args = data::LoadArgs {
+                project: &remote.project,
+                dataset: &dataset,
+                mode: match mode {
+                    LoadMode::Full => "full",
+                    LoadMode::Incremental => "incremental",
+                },
+                file: &file,
+                csv_options,
+                multipart_threshold,
+                part_size,
+            };
+            data::load(&remote.server, &remote.token, args).await
+        }
+        DataCommand::Dump { remote, dataset, output } => {
+            data::dump(&remote.server, &remote.token, &remote.project, &dataset, output.as_deref()).await
+        }
+    }
 }
 
 fn settings(db: &DbArgs, public_url: String) -> Settings {

@@ -566,3 +566,54 @@ async fn a_disabled_project_can_be_enabled_again_by_its_admin_or_an_operator() {
     );
     server.stop();
 }
+
+#[tokio::test]
+async fn data_load_and_dump_move_csv_through_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let (token, bearer, pid) = operator_with_project(dir.path(), &server, "Data").await;
+    md(
+        &server.base,
+        &bearer,
+        &pid,
+        "datasets",
+        json!({"name": "shops", "type": "dataset", "title": "Shops", "ref": {"type": "dwh", "subtype": "basic", "primaryKey": "id",
+            "properties": [{"name": "id", "column": "id", "type": "integer"}, {"name": "city", "column": "city", "type": "string"}]}}),
+    )
+    .await;
+    let remote = ["--server", &server.base, "--token", &token, "--project", &pid, "--dataset", "shops"];
+    let file = dir.path().join("shops.csv");
+    std::fs::write(&file, "id;city\n1;Praha\n2;Brno\n").unwrap();
+    let mut load = vec!["data", "load"];
+    load.extend(remote);
+    let out = shell(&[&load[..], &["--separator", ";", file.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loaded 2 rows"));
+
+    // Multipart (gzip parts) for anything over the threshold; incremental upsert.
+    std::fs::write(&file, "id,city\n2,Brno-south\n3,Ostrava\n").unwrap();
+    let args = ["--mode", "incremental", "--multipart-threshold", "10", file.to_str().unwrap()];
+    let out = shell(&[&load[..], &args].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A bad file: non-zero exit, the problems printed, the data unchanged.
+    std::fs::write(&file, "id,city\nseven,Plzen\n").unwrap();
+    let out = shell(&[&load[..], &[file.to_str().unwrap()]].concat());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("FAILED") && stderr.contains("line 2") && stderr.contains("seven"),
+        "{stderr}"
+    );
+
+    let dumped = dir.path().join("dump.csv");
+    let mut dump = vec!["data", "dump"];
+    dump.extend(remote);
+    let out = shell(&[&dump[..], &["-o", dumped.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&dumped).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1..].sort_unstable();
+    assert_eq!(lines, ["id,city", "1,Praha", "2,Brno-south", "3,Ostrava"]);
+    server.stop();
+}
