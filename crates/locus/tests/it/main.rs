@@ -19,8 +19,14 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server {
+        Self::start_with(data_dir, database_url, &[], &[])
+    }
+
+    /// Starts with further flags and environment variables.
+    fn start_with(data_dir: &std::path::Path, database_url: Option<&str>, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.arg("serve").args(args).envs(envs.iter().copied());
+        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -616,4 +622,85 @@ async fn data_load_and_dump_move_csv_through_a_running_server() {
     lines[1..].sort_unstable();
     assert_eq!(lines, ["id,city", "1,Praha", "2,Brno-south", "3,Ostrava"]);
     server.stop();
+}
+
+/// moto_server (PyPI), a real S3-compatible server: `LOCUS_TEST_MOTO_SERVER`,
+/// or the one `scripts/test` installs in `target/moto-venv`.
+fn moto_server() -> Option<String> {
+    let path = std::env::var("LOCUS_TEST_MOTO_SERVER")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/moto-venv/bin/moto_server").to_owned());
+    if std::path::Path::new(&path).exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI needs moto_server ({path}): scripts/test installs it"
+    );
+    eprintln!("skipped: no moto_server at {path} (scripts/test installs it)");
+    None
+}
+
+#[tokio::test]
+async fn an_s3_object_store_holds_uploads_versions_and_dumps() {
+    let Some(moto) = moto_server() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut s3 = Command::new(moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client.put(format!("{endpoint}/locus-test")).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "moto_server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://locus-test/instance?endpoint={endpoint}&region=us-east-1");
+    let server = Server::start_with(
+        dir.path(),
+        None,
+        &["--object-store-url", &url],
+        &[("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")],
+    );
+    let (token, bearer, pid) = operator_with_project(dir.path(), &server, "S3").await;
+    md(
+        &server.base,
+        &bearer,
+        &pid,
+        "datasets",
+        json!({"name": "shops", "type": "dataset", "title": "Shops", "ref": {"type": "dwh", "subtype": "basic", "primaryKey": "id",
+            "properties": [{"name": "id", "column": "id", "type": "integer"}]}}),
+    )
+    .await;
+    let file = dir.path().join("shops.csv");
+    std::fs::write(&file, "id\n1\n2\n").unwrap();
+    let remote = ["--server", &server.base, "--token", &token, "--project", &pid, "--dataset", "shops"];
+    let out = shell(&[&["data", "load"][..], &remote, &[file.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = shell(&[&["data", "dump"][..], &remote].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "id\n1\n2\n");
+    // The rows, the upload and the dump are objects in the bucket, nothing in the data directory.
+    let listing = client
+        .get(format!("{endpoint}/locus-test?list-type=2"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for part in [
+        format!("instance/projects/{pid}/datasets/shops/"),
+        format!("instance/projects/{pid}/uploads/"),
+        format!("instance/projects/{pid}/dumps/"),
+    ] {
+        assert!(listing.contains(&part), "{part} not in the bucket: {listing}");
+    }
+    assert!(!dir.path().join("objects").exists());
+    server.stop();
+    let _ = s3.kill();
+    let _ = s3.wait();
 }
