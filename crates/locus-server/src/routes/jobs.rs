@@ -107,7 +107,7 @@ async fn submit(State(state): State<AppState>, parts: Parts, body: Bytes) -> Api
     access.require(kind.permission())?;
     let content = body.get("content").cloned().unwrap_or(Value::Null);
     let pid = access.project.id.as_str();
-    let dataset = check(&state, &access, kind, &content).await?;
+    let dataset = check(&state, &parts, &access, kind, &content).await?;
     let job = state
         .store
         .create_job(
@@ -126,7 +126,13 @@ async fn submit(State(state): State<AppState>, parts: Parts, body: Bytes) -> Api
 }
 
 /// Checks a submission's content; returns the dataset it concerns.
-async fn check(state: &AppState, access: &Authorized<need::ProjectDetail>, kind: JobKind, content: &Value) -> ApiResult<Option<String>> {
+async fn check(
+    state: &AppState,
+    parts: &Parts,
+    access: &Authorized<need::ProjectDetail>,
+    kind: JobKind,
+    content: &Value,
+) -> ApiResult<Option<String>> {
     let pid = access.project.id.as_str();
     match kind {
         JobKind::DataPull => {
@@ -222,18 +228,13 @@ async fn check(state: &AppState, access: &Authorized<need::ProjectDetail>, kind:
                 return Err(ApiError::bad_request("content.sourceProjectId", "must name another project"));
             }
             // A copy shows everything of the source: it takes the source's
-            // ADMIN (data.dump), checked like any request to it.
-            let found = state.store.project_access(source.as_str(), &access.caller.account.id).await?;
-            let source_access = found
-                .and_then(|a| a.membership.map(|m| (a.project, m)))
-                .ok_or(ApiError::NotFound("source project"))?;
-            let role = source_access.1.role;
-            let active = source_access.1.status == locus_core::MembershipStatus::Enabled && source_access.0.enabled;
-            if !active || !role.permissions().any(|p| p == locus_core::Permission::DataDump) {
-                return Err(ApiError::forbidden(
-                    "importing a project copies all of it: you need the ADMIN role (data.dump) in the source project",
-                ));
-            }
+            // ADMIN (data.dump), decided like any request to the source.
+            Authorized::<need::DataDump>::in_project(parts, state, source.as_str())
+                .await
+                .map_err(|e| match e {
+                    ApiError::NotFound(_) => ApiError::NotFound("source project"),
+                    other => other,
+                })?;
             Ok(None)
         }
         JobKind::Truncate | JobKind::Validate => Ok(None),
