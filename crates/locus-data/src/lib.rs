@@ -15,6 +15,7 @@
 //! - [`dump`]: a version back to CSV.
 //! - [`versions`]: the object-store layout of versions.
 //! - [`transfer`]: files streamed in (uploads) and out (loads, downloads).
+//! - [`query`]: DWH queries compiled to DataFusion plans, with data permissions.
 
 pub mod csv;
 pub mod dump;
@@ -23,6 +24,7 @@ pub mod geometry;
 pub mod incremental;
 pub mod load;
 mod parquet_io;
+pub mod query;
 pub mod schema;
 pub mod transfer;
 pub mod versions;

@@ -23,7 +23,7 @@ use crate::parquet_io::ParquetSink;
 use crate::schema::DatasetDef;
 use crate::DataError;
 
-pub(crate) use columns::format_date;
+pub(crate) use columns::{format_date, parse_date};
 
 /// How far a load has come; reported after every batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

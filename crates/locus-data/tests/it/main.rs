@@ -5,6 +5,7 @@ mod csv_rules;
 mod dump;
 mod incremental;
 mod load;
+mod queries;
 mod versions;
 
 use std::sync::Arc;

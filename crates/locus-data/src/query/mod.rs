@@ -1,0 +1,357 @@
+//! DWH queries (api-contract.md §10): the JSON query language compiled to
+//! DataFusion plans over the current versions of a project's datasets, each
+//! read filtered by the caller's data permissions.
+//!
+//! - [`ast`]: JSON → typed nodes and filters, metrics expanded, with paths.
+//! - [`model`]: datasets, foreign keys, join paths, metrics.
+//! - [`plan`]: nodes → a DataFrame (grain per fact, joins, filters, windows).
+//! - [`tables`]: versions held in memory as Arrow, least recently used out.
+//!
+//! The server builds a [`Snapshot`] (the model and the current version file
+//! of each dataset, read from the control store) and calls [`Engine`].
+
+pub mod ast;
+pub mod model;
+pub mod plan;
+pub mod tables;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::Array;
+use arrow::datatypes::{DataType, Schema};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store::path::Path;
+use serde_json::{Map, Value};
+
+use self::ast::{Filter, Node, Parser};
+pub use self::model::Model;
+use self::plan::{Planner, Tables};
+use self::tables::TableCache;
+use crate::{DataError, DataStore};
+
+/// Why a query has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The query is wrong: `path` is the JSON path of the offending node.
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    /// A dataset the query reads has no loaded data yet.
+    #[error("dataset {0} has no data yet: load it first")]
+    NoData(String),
+    #[error("the query ran longer than {0:?} and was cancelled")]
+    Timeout(Duration),
+    #[error("the query needs more memory than a query may use: {0}")]
+    Resources(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl QueryError {
+    pub fn new(path: &str, message: impl Into<String>) -> Self {
+        QueryError::Invalid {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// An error DataFusion found while planning: the query's own fault
+    /// (types that do not fit), so answered as invalid.
+    pub(crate) fn plan(e: datafusion::error::DataFusionError) -> Self {
+        QueryError::new("", e.strip_backtrace())
+    }
+
+    fn execution(e: datafusion::error::DataFusionError) -> Self {
+        match e.find_root() {
+            datafusion::error::DataFusionError::ResourcesExhausted(m) => QueryError::Resources(m.clone()),
+            root => QueryError::Internal(root.strip_backtrace()),
+        }
+    }
+}
+
+impl From<DataError> for QueryError {
+    fn from(e: DataError) -> Self {
+        QueryError::Internal(e.to_string())
+    }
+}
+
+/// What a query reads: the model and each dataset's current version file.
+pub struct Snapshot {
+    pub model: Model,
+    pub versions: HashMap<String, Path>,
+}
+
+/// The rows of a query: each a JSON object keyed by output id.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOutput {
+    pub columns: Vec<String>,
+    pub rows: Vec<Map<String, Value>>,
+    /// Output ids whose values are measures (for metric ranges).
+    pub measures: Vec<String>,
+}
+
+/// Limits and shared state of query execution.
+pub struct Engine {
+    tables: TableCache,
+    memory_per_query: usize,
+    timeout: Duration,
+    partitions: usize,
+}
+
+/// Hands the planner tables already loaded, and records what it asked for.
+struct Loaded<'a> {
+    tables: &'a HashMap<String, Arc<dyn TableProvider>>,
+    snapshot: &'a Snapshot,
+    asked: Mutex<BTreeSet<String>>,
+}
+
+impl Tables for Loaded<'_> {
+    fn table(&self, dataset: &str) -> Result<Arc<dyn TableProvider>, QueryError> {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.insert(dataset.to_owned());
+        }
+        if let Some(t) = self.tables.get(dataset) {
+            return Ok(t.clone());
+        }
+        if !self.snapshot.versions.contains_key(dataset) {
+            return Err(QueryError::NoData(dataset.to_owned()));
+        }
+        // First pass: an empty table of the right shape.
+        let def = &self.snapshot.model.datasets[dataset];
+        let empty = MemTable::try_new(def.arrow_schema(), vec![vec![]]).map_err(QueryError::plan)?;
+        Ok(Arc::new(empty))
+    }
+}
+
+impl Engine {
+    /// `memory_per_query` bounds each query's operators (a DataFusion memory
+    /// pool); `table_budget` bounds the versions kept in memory.
+    pub fn new(memory_per_query: usize, table_budget: usize, timeout: Duration, partitions: usize) -> Self {
+        Engine {
+            tables: TableCache::new(table_budget, partitions),
+            memory_per_query,
+            timeout,
+            partitions: partitions.max(1),
+        }
+    }
+
+    fn context(&self) -> Result<SessionContext, QueryError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.memory_per_query, 1.0)
+            .build_arc()
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let config = SessionConfig::new().with_target_partitions(self.partitions);
+        Ok(SessionContext::new_with_config_rt(config, runtime))
+    }
+
+    /// Parses a request and the permissions against the model.
+    pub fn parse(model: &Model, body: &Value, permissions: &[Value]) -> Result<(ast::Request, Vec<Filter>), QueryError> {
+        let request = Parser::new(model).request(body, "")?;
+        let perms = parse_permissions(model, permissions)?;
+        Ok((request, perms))
+    }
+
+    /// Plans twice: over empty tables to learn which datasets the plan
+    /// reads, then over those datasets' rows.
+    async fn prepare(&self, data: &DataStore, snapshot: &Snapshot, request: &ast::Request, perms: &[Filter]) -> Result<(SessionContext, datafusion::dataframe::DataFrame), QueryError> {
+        let ctx = self.context()?;
+        let none = HashMap::new();
+        let probe = Loaded {
+            tables: &none,
+            snapshot,
+            asked: Mutex::new(BTreeSet::new()),
+        };
+        Planner {
+            ctx: &ctx,
+            model: &snapshot.model,
+            tables: &probe,
+            permissions: perms,
+        }
+        .plan(request)?;
+        let asked = probe.asked.into_inner().unwrap_or_default();
+        let mut tables: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
+        for dataset in asked {
+            let path = snapshot.versions.get(&dataset).ok_or_else(|| QueryError::NoData(dataset.clone()))?;
+            let def = &snapshot.model.datasets[&dataset];
+            let table = self.tables.table(data, path, def).await?;
+            tables.insert(dataset, table);
+        }
+        let loaded = Loaded {
+            tables: &tables,
+            snapshot,
+            asked: Mutex::new(BTreeSet::new()),
+        };
+        let df = Planner {
+            ctx: &ctx,
+            model: &snapshot.model,
+            tables: &loaded,
+            permissions: perms,
+        }
+        .plan(request)?;
+        Ok((ctx, df))
+    }
+
+    /// Runs a query to its rows.
+    pub async fn query(&self, data: &DataStore, snapshot: &Snapshot, request: &ast::Request, perms: &[Filter]) -> Result<QueryOutput, QueryError> {
+        let (_ctx, df) = self.prepare(data, snapshot, request, perms).await?;
+        let schema: Schema = df.schema().as_arrow().clone();
+        let batches = tokio::time::timeout(self.timeout, df.collect())
+            .await
+            .map_err(|_| QueryError::Timeout(self.timeout))?
+            .map_err(QueryError::execution)?;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let mut rows = Vec::new();
+        for batch in &batches {
+            for r in 0..batch.num_rows() {
+                let mut row = Map::with_capacity(columns.len());
+                for (i, name) in columns.iter().enumerate() {
+                    row.insert(name.clone(), json_value(batch.column(i).as_ref(), r));
+                }
+                rows.push(row);
+            }
+        }
+        let measures = request
+            .outputs
+            .iter()
+            .filter(|o| o.node.has_aggregate())
+            .map(|o| o.id.clone())
+            .collect();
+        Ok(QueryOutput { columns, rows, measures })
+    }
+
+    /// The optimized plan as text (`/explain`).
+    pub async fn explain(&self, data: &DataStore, snapshot: &Snapshot, request: &ast::Request, perms: &[Filter]) -> Result<String, QueryError> {
+        let (_ctx, df) = self.prepare(data, snapshot, request, perms).await?;
+        let plan = df.into_optimized_plan().map_err(QueryError::plan)?;
+        let text = plan.display_indent().to_string();
+        Ok(text)
+    }
+
+    /// The distinct non-null values of one property, ascending (or
+    /// descending), containing `filter` case-insensitively.
+    pub async fn property_values(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        property: &str,
+        filter: Option<&str>,
+        descending: bool,
+        perms: &[Filter],
+    ) -> Result<Vec<Value>, QueryError> {
+        let mut body = serde_json::json!({
+            "properties": [{"id": "value", "type": "property", "value": property}],
+            "filterBy": [{"property": property, "operator": "isNotNull"}],
+        });
+        if descending {
+            body["orderBy"] = serde_json::json!([{"propertyId": "value", "direction": "desc"}]);
+        }
+        let request = Parser::new(&snapshot.model).request(&body, "").map_err(|e| match e {
+            QueryError::Invalid { message, .. } => QueryError::new("property", message),
+            other => other,
+        })?;
+        let out = self.query(data, snapshot, &request, perms).await?;
+        let needle = filter.map(str::to_lowercase).filter(|n| !n.is_empty());
+        Ok(out
+            .rows
+            .into_iter()
+            .filter_map(|mut r| r.remove("value"))
+            .filter(|v| match (&needle, v) {
+                (None, _) => true,
+                (Some(n), Value::String(s)) => s.to_lowercase().contains(n.as_str()),
+                (Some(n), other) => other.to_string().to_lowercase().contains(n.as_str()),
+            })
+            .collect())
+    }
+
+    /// The datasets at which every aggregate of `metric` can be computed:
+    /// those reachable along foreign keys from each of its fact datasets,
+    /// within its acceptAggregateBy / dontAggregateBy.
+    pub fn available_datasets(model: &Model, metric: &Value, path: &str) -> Result<Vec<String>, QueryError> {
+        let node = Parser::new(model).node(metric, path, &ast::AggScope::default())?;
+        let mut facts = BTreeSet::new();
+        let mut scopes = Vec::new();
+        node.walk(&mut |n| {
+            if let Node::Aggregate { arg, scope, .. } = n {
+                facts.extend(arg.properties().iter().map(|p| p.dataset.clone()));
+                scopes.push(scope.clone());
+            }
+        });
+        let mut out: Option<BTreeSet<String>> = None;
+        for fact in &facts {
+            let reach: BTreeSet<String> = model.reach(fact).into_keys().collect();
+            out = Some(match out {
+                None => reach,
+                Some(prev) => prev.intersection(&reach).cloned().collect(),
+            });
+        }
+        Ok(out
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| {
+                scopes.iter().all(|s| {
+                    (s.accept.is_empty() || s.accept.iter().any(|p| model::matches_pattern(p, d)))
+                        && !s.dont.iter().any(|p| model::matches_pattern(p, d))
+                })
+            })
+            .collect())
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.tables.held_bytes()
+    }
+}
+
+/// The filters of the dataPermissions objects targeting the caller (each
+/// object's `content.filters`), all combined with AND.
+pub fn parse_permissions(model: &Model, permissions: &[Value]) -> Result<Vec<Filter>, QueryError> {
+    let mut parser = Parser::new(model);
+    let mut out = Vec::new();
+    for (i, filters) in permissions.iter().enumerate() {
+        let filters = filters.as_array().map(Vec::as_slice).unwrap_or_default();
+        for (k, f) in filters.iter().enumerate() {
+            let filter = parser.filter(f, &format!("dataPermissions[{i}].filters[{k}]")).map_err(|e| {
+                QueryError::new(
+                    "dataPermissions",
+                    format!("a data permission on your account cannot be applied ({e}); ask a project admin to fix it"),
+                )
+            })?;
+            out.push(filter);
+        }
+    }
+    Ok(out)
+}
+
+/// One cell as JSON: numbers, strings, booleans, dates as `YYYY-MM-DD`.
+fn json_value(array: &dyn Array, row: usize) -> Value {
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    let Ok(scalar) = ScalarValue::try_from_array(array, row) else {
+        return Value::Null;
+    };
+    match scalar {
+        ScalarValue::Int8(Some(v)) => v.into(),
+        ScalarValue::Int16(Some(v)) => v.into(),
+        ScalarValue::Int32(Some(v)) => v.into(),
+        ScalarValue::Int64(Some(v)) => v.into(),
+        ScalarValue::UInt8(Some(v)) => v.into(),
+        ScalarValue::UInt16(Some(v)) => v.into(),
+        ScalarValue::UInt32(Some(v)) => v.into(),
+        ScalarValue::UInt64(Some(v)) => v.into(),
+        ScalarValue::Float32(Some(v)) => number(f64::from(v)),
+        ScalarValue::Float64(Some(v)) => number(v),
+        ScalarValue::Boolean(Some(v)) => v.into(),
+        ScalarValue::Utf8(Some(v)) | ScalarValue::LargeUtf8(Some(v)) | ScalarValue::Utf8View(Some(v)) => v.into(),
+        ScalarValue::Date32(Some(d)) => crate::load::format_date(d).into(),
+        other if other.data_type() == DataType::Null => Value::Null,
+        other => other.to_string().into(),
+    }
+}
+
+fn number(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}

@@ -1,0 +1,677 @@
+//! A parsed query → a DataFusion DataFrame, through the expression API only
+//! (no SQL text, so nothing a user sends is ever parsed as SQL).
+//!
+//! The shape of every plan:
+//! 1. Each aggregate belongs to a *fact* dataset, the one its property comes
+//!    from. Aggregates are grouped by fact; each group starts from its fact
+//!    table, left-joins along foreign keys (many-to-one, so no fact row is
+//!    ever repeated) the datasets that the dimensions and filters need, and
+//!    aggregates by the dimensions. Data-permission filters and the query's
+//!    filters go into WHERE; a metric's own filters, and query filters that a
+//!    metric's `withoutFilters` excludes for other metrics, become the
+//!    aggregate's FILTER clause.
+//! 2. The groups are full-outer-joined on the dimension values (nulls equal).
+//! 3. A projection computes each output column from the aggregates (ratios,
+//!    rounding, percent-to-total and rank windows), then come `having`,
+//!    `resultSetFilter`, the order and the limit.
+//!
+//! A query with no aggregate is a distinct list of its dimensions, read from
+//! the one dataset from which every dimension and filter can be reached.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, IntervalMonthDayNano};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::TableProvider;
+use datafusion::functions::expr_fn as f;
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::functions_window::expr_fn as win;
+use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::logical_expr::{
+    cast, in_subquery, lit, not_in_subquery, when, Expr, ExprFunctionExt, JoinType, LogicalPlanBuilder, Operator, SortExpr,
+    WindowFunctionDefinition,
+};
+use datafusion::prelude::SessionContext;
+
+use super::ast::{AggFunc, AggScope, ArithOp, CompareOp, Filter, Node, Request, WindowFunc};
+use super::model::{matches_pattern, Model, Reach};
+use super::QueryError;
+use crate::PropertyType;
+
+/// Earth's mean radius in metres (data-plane.md §3).
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Where the planner gets a dataset's rows.
+pub trait Tables {
+    fn table(&self, dataset: &str) -> Result<Arc<dyn TableProvider>, QueryError>;
+}
+
+/// A column of a frame, named exactly (never parsed for a qualifier).
+pub(crate) fn c(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+fn dim_col(i: usize) -> String {
+    format!("__d{i}")
+}
+
+fn agg_col(j: usize) -> String {
+    format!("__a{j}")
+}
+
+/// One aggregate of the query, with what it needs.
+struct AggSpec<'q> {
+    func: AggFunc,
+    arg: &'q Node,
+    scope: &'q AggScope,
+    fact: String,
+}
+
+pub struct Planner<'a> {
+    pub ctx: &'a SessionContext,
+    pub model: &'a Model,
+    pub tables: &'a dyn Tables,
+    /// The caller's data permission filters, all applied (AND).
+    pub permissions: &'a [Filter],
+}
+
+impl Planner<'_> {
+    /// Plans a whole request; the frame's columns are the output ids.
+    pub fn plan(&self, req: &Request) -> Result<DataFrame, QueryError> {
+        // Classify the outputs.
+        let mut dims: Vec<(usize, &Node)> = Vec::new(); // (output index, node)
+        for (i, out) in req.outputs.iter().enumerate() {
+            let bare = out.node.bare_properties();
+            match (out.node.has_aggregate(), bare.is_empty()) {
+                (false, false) => dims.push((i, &out.node)),
+                (true, false) => {
+                    return Err(QueryError::new(
+                        &out.path,
+                        format!(
+                            "mixes an aggregate with the bare property {}: aggregate it, or make it a column of its own",
+                            bare[0].column()
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let mut specs: Vec<AggSpec<'_>> = Vec::new();
+        for out in &req.outputs {
+            self.collect_aggs(&out.node, &mut specs)?;
+        }
+        let dim_datasets: BTreeSet<String> = dims
+            .iter()
+            .flat_map(|(_, n)| n.bare_properties())
+            .map(|p| p.dataset.clone())
+            .collect();
+        // Acceptable granularities of each metric.
+        for spec in &specs {
+            for d in &dim_datasets {
+                let s = spec.scope;
+                let refused = (!s.accept.is_empty() && !s.accept.iter().any(|p| matches_pattern(p, d)))
+                    || s.dont.iter().any(|p| matches_pattern(p, d));
+                if refused {
+                    let what = s.metric.as_deref().map_or_else(|| "an aggregate".to_owned(), |m| format!("metric {m}"));
+                    return Err(QueryError::new("properties", format!("{what} cannot be aggregated by dataset {d}")));
+                }
+            }
+        }
+
+        let combined = if specs.is_empty() {
+            self.dimensions_only(req, &dims)?
+        } else {
+            let mut facts: Vec<String> = specs.iter().map(|s| s.fact.clone()).collect();
+            facts.dedup();
+            let facts: BTreeSet<String> = facts.into_iter().collect();
+            let mut frames = Vec::new();
+            for fact in &facts {
+                frames.push(self.fact_group(req, &dims, &specs, fact)?);
+            }
+            self.combine(frames, dims.len())?
+        };
+
+        // The output columns.
+        let mut counter = 0usize;
+        let mut select = Vec::with_capacity(req.outputs.len());
+        for (i, out) in req.outputs.iter().enumerate() {
+            let expr = if let Some(d) = dims.iter().position(|(o, _)| *o == i) {
+                c(&dim_col(d))
+            } else {
+                self.measure_expr(&out.node, &mut counter, req, &dims)?
+            };
+            select.push(expr.alias(&out.id));
+        }
+        let mut df = combined.select(select).map_err(QueryError::plan)?;
+        for cf in req.having.iter().chain(&req.result_filters) {
+            let pred = self.filter_expr_on(&cf.filter, &c(&cf.column))?;
+            df = df.filter(pred).map_err(QueryError::plan)?;
+        }
+        let mut sort: Vec<SortExpr> = req
+            .order_by
+            .iter()
+            .map(|o| c(&o.column).sort(!o.descending, o.nulls_first.unwrap_or(false)))
+            .collect();
+        // A stable order for paging: then by every dimension.
+        for (i, _) in &dims {
+            let id = &req.outputs[*i].id;
+            if !req.order_by.iter().any(|o| &o.column == id) {
+                sort.push(c(id).sort(true, false));
+            }
+        }
+        if !sort.is_empty() {
+            df = df.sort(sort).map_err(QueryError::plan)?;
+        }
+        if let Some(limit) = req.limit {
+            df = df.limit(0, Some(limit)).map_err(QueryError::plan)?;
+        }
+        Ok(df)
+    }
+
+    fn collect_aggs<'q>(&self, node: &'q Node, specs: &mut Vec<AggSpec<'q>>) -> Result<(), QueryError> {
+        let mut found = Vec::new();
+        node.walk(&mut |n| {
+            if let Node::Aggregate { func, arg, scope, path } = n {
+                found.push((*func, &**arg, &**scope, path.as_str()));
+            }
+        });
+        for (func, arg, scope, path) in found {
+            let datasets: BTreeSet<String> = arg.properties().iter().map(|p| p.dataset.clone()).collect();
+            let fact = self
+                .base_of(&datasets)
+                .ok_or_else(|| QueryError::new(path, format!("no dataset links to all of {}", join(&datasets))))?;
+            if func == AggFunc::Sum || func == AggFunc::Avg {
+                for p in arg.properties() {
+                    if matches!(self.model.property_type(p), Some(PropertyType::String | PropertyType::Date | PropertyType::Boolean | PropertyType::Geometry))
+                        && matches!(arg, Node::Property(_))
+                    {
+                        return Err(QueryError::new(
+                            &format!("{path}.content[0]"),
+                            format!("{} is a {}, which cannot be summed or averaged", p.column(), self.model.property_type(p).map_or("?", PropertyType::name)),
+                        ));
+                    }
+                }
+            }
+            specs.push(AggSpec { func, arg, scope, fact });
+        }
+        Ok(())
+    }
+
+    /// The dataset, among `datasets` first and then any, from which all of
+    /// them are reachable.
+    fn base_of(&self, datasets: &BTreeSet<String>) -> Option<String> {
+        let candidates = datasets.iter().chain(self.model.datasets.keys().filter(|d| !datasets.contains(*d)));
+        for candidate in candidates {
+            let reach = self.model.reach(candidate);
+            if datasets.iter().all(|d| reach.contains_key(d)) {
+                return Some(candidate.clone());
+            }
+        }
+        None
+    }
+
+    /// A frame of `root` joined to every dataset of `needed`, along the
+    /// shortest foreign-key paths; columns are named `dataset.property`.
+    fn joined(&self, root: &str, needed: &BTreeSet<String>, reach: &HashMap<String, Reach>, path: &str) -> Result<DataFrame, QueryError> {
+        let mut steps = Vec::new();
+        for d in needed {
+            let r = reach.get(d).ok_or_else(|| {
+                QueryError::new(path, format!("dataset {d} cannot be reached from dataset {root} along foreign keys"))
+            })?;
+            if r.paths > 1 {
+                return Err(QueryError::new(
+                    path,
+                    format!("dataset {d} is reached from dataset {root} by {} equally short foreign-key paths; the join is ambiguous", r.paths),
+                ));
+            }
+            for step in Model::path(reach, d) {
+                if let Some(rs) = reach.get(&step.to).filter(|rs| rs.paths > 1) {
+                    return Err(QueryError::new(
+                        path,
+                        format!("dataset {} is reached from dataset {root} by {} equally short foreign-key paths; the join is ambiguous", step.to, rs.paths),
+                    ));
+                }
+                if !steps.contains(&step) {
+                    steps.push(step);
+                }
+            }
+        }
+        let mut df = self.frame(root)?;
+        for step in steps {
+            let right = self.frame(&step.to)?;
+            let to_def = &self.model.datasets[&step.to];
+            let pk = format!("{}.{}", step.to, to_def.primary_key);
+            let fk = format!("{}.{}", step.from, step.property);
+            let pk_type = to_def.property(&to_def.primary_key).map(|p| p.ty.data_type());
+            let fk_type = self.model.datasets[&step.from].property(&step.property).map(|p| p.ty.data_type());
+            let left_key = match (fk_type, pk_type) {
+                (Some(a), Some(b)) if a != b => cast(c(&fk), b),
+                _ => c(&fk),
+            };
+            df = df
+                .join_on(right, JoinType::Left, [left_key.eq(c(&pk))])
+                .map_err(QueryError::plan)?;
+        }
+        Ok(df)
+    }
+
+    /// A dataset's rows with columns renamed `dataset.property`.
+    fn frame(&self, dataset: &str) -> Result<DataFrame, QueryError> {
+        let provider = self.tables.table(dataset)?;
+        let schema = provider.schema();
+        let def = &self.model.datasets[dataset];
+        let df = self.ctx.read_table(provider).map_err(QueryError::plan)?;
+        let mut select = Vec::new();
+        for p in &def.properties {
+            if schema.field_with_name(&p.name).is_err() {
+                // Added to the metadata after the data was loaded: null until a reload.
+                select.push(cast(lit(ScalarValue::Null), p.ty.data_type()).alias(format!("{dataset}.{}", p.name)));
+            } else {
+                select.push(c(&p.name).alias(format!("{dataset}.{}", p.name)));
+            }
+        }
+        df.select(select).map_err(QueryError::plan)
+    }
+
+    /// Filters a frame rooted at `root` must get: the permissions (false
+    /// when one cannot reach `root`) and the query filters for `keep`.
+    fn permission_predicate(&self, reach: &HashMap<String, Reach>, needed: &mut BTreeSet<String>) -> Result<Option<Expr>, QueryError> {
+        let mut preds = Vec::new();
+        for perm in self.permissions {
+            let datasets: BTreeSet<String> = perm.properties().iter().map(|p| p.dataset.clone()).collect();
+            if datasets.iter().all(|d| reach.get(d).is_some_and(|r| r.paths == 1)) {
+                needed.extend(datasets);
+                preds.push(self.filter_expr(perm)?);
+            } else {
+                // A permission that cannot apply lets nothing through.
+                preds.push(lit(false));
+            }
+        }
+        Ok(preds.into_iter().reduce(Expr::and))
+    }
+
+    fn dimensions_only(&self, req: &Request, dims: &[(usize, &Node)]) -> Result<DataFrame, QueryError> {
+        let mut needed: BTreeSet<String> = dims
+            .iter()
+            .flat_map(|(_, n)| n.bare_properties())
+            .map(|p| p.dataset.clone())
+            .collect();
+        for (f, _) in &req.filters {
+            needed.extend(f.properties().iter().map(|p| p.dataset.clone()));
+        }
+        let root = self.base_of(&needed).ok_or_else(|| {
+            QueryError::new("properties", format!("no dataset links to all of {}: the query has no join path", join(&needed)))
+        })?;
+        let reach = self.model.reach(&root);
+        let perm = self.permission_predicate(&reach, &mut needed)?;
+        let mut df = self.joined(&root, &needed, &reach, "properties")?;
+        let mut preds: Vec<Expr> = perm.into_iter().collect();
+        for (f, _) in &req.filters {
+            preds.push(self.filter_expr(f)?);
+        }
+        if let Some(p) = preds.into_iter().reduce(Expr::and) {
+            df = df.filter(p).map_err(QueryError::plan)?;
+        }
+        let keys = dims
+            .iter()
+            .enumerate()
+            .map(|(d, (_, n))| Ok(self.row_expr(n)?.alias(dim_col(d))))
+            .collect::<Result<Vec<_>, QueryError>>()?;
+        if keys.is_empty() {
+            // Only constants: one row.
+            let plan = LogicalPlanBuilder::empty(true).build().map_err(QueryError::plan)?;
+            return Ok(DataFrame::new(self.ctx.state(), plan));
+        }
+        df.aggregate(keys, vec![]).map_err(QueryError::plan)
+    }
+
+    fn fact_group(&self, req: &Request, dims: &[(usize, &Node)], specs: &[AggSpec<'_>], fact: &str) -> Result<DataFrame, QueryError> {
+        let mine: Vec<(usize, &AggSpec<'_>)> = specs.iter().enumerate().filter(|(_, s)| s.fact == fact).collect();
+        let reach = self.model.reach(fact);
+        let mut needed: BTreeSet<String> = dims
+            .iter()
+            .flat_map(|(_, n)| n.bare_properties())
+            .map(|p| p.dataset.clone())
+            .collect();
+        for (_, s) in &mine {
+            needed.extend(s.arg.properties().iter().map(|p| p.dataset.clone()));
+            for f in &s.scope.filters {
+                needed.extend(f.properties().iter().map(|p| p.dataset.clone()));
+            }
+        }
+        // Query filters: into WHERE when every aggregate here takes them,
+        // else into the FILTER clause of those that do.
+        let mut where_preds = Vec::new();
+        let mut agg_preds: Vec<Vec<Expr>> = vec![Vec::new(); mine.len()];
+        for (f, path) in &req.filters {
+            let props = f.properties();
+            let takes: Vec<bool> = mine
+                .iter()
+                .map(|(_, s)| {
+                    !props
+                        .iter()
+                        .any(|p| s.scope.without.iter().any(|w| *w == p.column() || *w == p.dataset))
+                })
+                .collect();
+            if takes.iter().all(|t| !t) {
+                continue;
+            }
+            let datasets: BTreeSet<String> = props.iter().map(|p| p.dataset.clone()).collect();
+            for d in &datasets {
+                if !reach.contains_key(d) {
+                    let metric = mine.iter().find_map(|(_, s)| s.scope.metric.clone()).unwrap_or_else(|| fact.to_owned());
+                    return Err(QueryError::new(
+                        path,
+                        format!("the filter on dataset {d} has no join path to dataset {fact} (of {metric}); list its property in the metric's withoutFilters to ignore it"),
+                    ));
+                }
+            }
+            needed.extend(datasets);
+            let pred = self.filter_expr(f)?;
+            if takes.iter().all(|t| *t) {
+                where_preds.push(pred);
+            } else {
+                for (k, t) in takes.iter().enumerate() {
+                    if *t {
+                        agg_preds[k].push(pred.clone());
+                    }
+                }
+            }
+        }
+        for d in &needed {
+            if !reach.contains_key(d) {
+                return Err(QueryError::new(
+                    "properties",
+                    format!("dataset {d} cannot be reached from dataset {fact} along foreign keys, so its properties cannot group or filter a measure of {fact}"),
+                ));
+            }
+        }
+        let perm = self.permission_predicate(&reach, &mut needed)?;
+        let mut df = self.joined(fact, &needed, &reach, "properties")?;
+        if let Some(p) = perm.into_iter().chain(where_preds).reduce(Expr::and) {
+            df = df.filter(p).map_err(QueryError::plan)?;
+        }
+        let keys = dims
+            .iter()
+            .enumerate()
+            .map(|(d, (_, n))| Ok(self.row_expr(n)?.alias(dim_col(d))))
+            .collect::<Result<Vec<_>, QueryError>>()?;
+        let mut aggs = Vec::with_capacity(mine.len());
+        for (k, (j, s)) in mine.iter().enumerate() {
+            let arg = self.row_expr(s.arg)?;
+            let mut e = match s.func {
+                AggFunc::Sum => agg::sum(arg),
+                AggFunc::Count => agg::count(arg),
+                AggFunc::CountDistinct => agg::count_distinct(arg),
+                AggFunc::Avg => agg::avg(arg),
+                AggFunc::Min => agg::min(arg),
+                AggFunc::Max => agg::max(arg),
+                AggFunc::StddevSamp => agg::stddev(cast(arg, DataType::Float64)),
+                AggFunc::StddevPop => agg::stddev_pop(cast(arg, DataType::Float64)),
+                AggFunc::VarSamp => agg::var_sample(cast(arg, DataType::Float64)),
+                AggFunc::VarPop => agg::var_pop(cast(arg, DataType::Float64)),
+            };
+            let mut preds = std::mem::take(&mut agg_preds[k]);
+            for f in &s.scope.filters {
+                preds.push(self.filter_expr(f)?);
+            }
+            if let Some(p) = preds.into_iter().reduce(Expr::and) {
+                e = e.filter(p).build().map_err(QueryError::plan)?;
+            }
+            aggs.push(e.alias(agg_col(*j)));
+        }
+        df.aggregate(keys, aggs).map_err(QueryError::plan)
+    }
+
+    /// Joins the fact groups on their dimension values.
+    fn combine(&self, frames: Vec<DataFrame>, ndims: usize) -> Result<DataFrame, QueryError> {
+        let mut frames = frames.into_iter();
+        let Some(mut df) = frames.next() else {
+            return Err(QueryError::new("properties", "nothing to compute"));
+        };
+        for (g, right) in frames.enumerate() {
+            let renamed = |d: usize| format!("__d{d}__g{g}");
+            let right_cols: Vec<String> = right.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let select: Vec<Expr> = right_cols
+                .iter()
+                .map(|name| match name.strip_prefix("__d").and_then(|n| n.parse::<usize>().ok()) {
+                    Some(d) => c(name).alias(renamed(d)),
+                    None => c(name),
+                })
+                .collect();
+            let right = right.select(select).map_err(QueryError::plan)?;
+            let on: Vec<Expr> = (0..ndims)
+                .map(|d| Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                    Box::new(c(&dim_col(d))),
+                    Operator::IsNotDistinctFrom,
+                    Box::new(c(&renamed(d))),
+                )))
+                .collect();
+            let joined = if on.is_empty() {
+                df.join(right, JoinType::Inner, &[], &[], None)
+            } else {
+                df.join_on(right, JoinType::Full, on)
+            }
+            .map_err(QueryError::plan)?;
+            let cols: Vec<String> = joined.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let mut select = Vec::new();
+            for name in &cols {
+                if name.contains("__g") {
+                    continue;
+                }
+                match name.strip_prefix("__d").and_then(|n| n.parse::<usize>().ok()) {
+                    Some(d) => select.push(f::coalesce(vec![c(name), c(&renamed(d))]).alias(name)),
+                    None => select.push(c(name)),
+                }
+            }
+            df = joined.select(select).map_err(QueryError::plan)?;
+        }
+        Ok(df)
+    }
+
+    /// An output column computed from the aggregates (`__a{j}` in order).
+    fn measure_expr(&self, node: &Node, counter: &mut usize, req: &Request, dims: &[(usize, &Node)]) -> Result<Expr, QueryError> {
+        Ok(match node {
+            Node::Aggregate { .. } => {
+                let e = c(&agg_col(*counter));
+                *counter += 1;
+                e
+            }
+            Node::Arith { op, args } => {
+                let exprs = args
+                    .iter()
+                    .map(|a| self.measure_expr(a, counter, req, dims))
+                    .collect::<Result<Vec<_>, _>>()?;
+                arith(*op, exprs)
+            }
+            Node::IfNull(a, b) => {
+                let a = self.measure_expr(a, counter, req, dims)?;
+                let b = self.measure_expr(b, counter, req, dims)?;
+                f::coalesce(vec![a, b])
+            }
+            Node::Round(a, digits) => f::round(vec![cast(self.measure_expr(a, counter, req, dims)?, DataType::Float64), lit(*digits)]),
+            Node::PercentToTotal(a) => {
+                let a = cast(self.measure_expr(a, counter, req, dims)?, DataType::Float64);
+                let total = Expr::from(WindowFunction::new(
+                    WindowFunctionDefinition::AggregateUDF(datafusion::functions_aggregate::sum::sum_udaf()),
+                    vec![a.clone()],
+                ));
+                safe_divide(a, total)
+            }
+            Node::Window {
+                func,
+                args,
+                descending,
+                partition_by,
+            } => {
+                let mut order = Vec::new();
+                for a in args {
+                    order.push(self.measure_expr(a, counter, req, dims)?.sort(!descending, false));
+                }
+                let mut partition = Vec::new();
+                for id in partition_by {
+                    let d = dims
+                        .iter()
+                        .position(|(o, _)| req.outputs[*o].id == *id)
+                        .ok_or_else(|| QueryError::new("properties", format!("partitionBy {id:?} is not a dimension column of the query")))?;
+                    partition.push(c(&dim_col(d)));
+                }
+                let base = match func {
+                    WindowFunc::Ntile(b) => win::ntile(lit(*b)),
+                    WindowFunc::Rank => win::rank(),
+                    WindowFunc::Percentile => win::percent_rank(),
+                    WindowFunc::RowNumber => win::row_number(),
+                };
+                let e = base.partition_by(partition).order_by(order).build().map_err(QueryError::plan)?;
+                if *func == WindowFunc::Percentile {
+                    e * lit(100.0)
+                } else {
+                    e
+                }
+            }
+            other => self.row_expr(other)?,
+        })
+    }
+
+    /// A row-level expression over a joined frame.
+    fn row_expr(&self, node: &Node) -> Result<Expr, QueryError> {
+        Ok(match node {
+            Node::Int(i) => lit(*i),
+            Node::Float(x) => lit(*x),
+            Node::Property(p) => c(&p.column()),
+            Node::Arith { op, args } => arith(*op, args.iter().map(|a| self.row_expr(a)).collect::<Result<_, _>>()?),
+            Node::IfNull(a, b) => f::coalesce(vec![self.row_expr(a)?, self.row_expr(b)?]),
+            Node::Round(a, digits) => f::round(vec![cast(self.row_expr(a)?, DataType::Float64), lit(*digits)]),
+            Node::Today => f::current_date(),
+            Node::DateTrunc(a, unit) => cast(f::date_trunc(lit(unit.as_str()), self.row_expr(a)?), DataType::Date32),
+            Node::Interval { months, days } => lit(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(*months, *days, 0)))),
+            Node::Distance { lat, lng, center } => {
+                let (lat0, lng0) = (center.0.to_radians(), center.1.to_radians());
+                let lat1 = f::radians(c(&lat.column()));
+                let lng1 = f::radians(c(&lng.column()));
+                let half_dlat = f::sin((lat1.clone() - lit(lat0)) / lit(2.0));
+                let half_dlng = f::sin((lng1 - lit(lng0)) / lit(2.0));
+                let a = half_dlat.clone() * half_dlat + lit(lat0.cos()) * f::cos(lat1) * half_dlng.clone() * half_dlng;
+                lit(2.0 * EARTH_RADIUS_M) * f::asin(f::sqrt(a))
+            }
+            Node::Aggregate { path, .. } => return Err(QueryError::new(path, "an aggregate cannot be used here")),
+            Node::PercentToTotal(_) | Node::Window { .. } => {
+                return Err(QueryError::new("properties", "a window function needs a measure, not row values"))
+            }
+        })
+    }
+
+    /// A row filter.
+    fn filter_expr(&self, filter: &Filter) -> Result<Expr, QueryError> {
+        match filter {
+            Filter::Compare { target, .. } | Filter::In { target, .. } | Filter::IsNull { target, .. } | Filter::InAttribute { target, .. } => {
+                let t = self.row_expr(target)?;
+                let ty = match target {
+                    Node::Property(p) => self.model.property_type(p),
+                    _ => None,
+                };
+                self.leaf(filter, t, ty)
+            }
+            Filter::And(parts) => Ok(parts.iter().map(|p| self.filter_expr(p)).collect::<Result<Vec<_>, _>>()?.into_iter().reduce(Expr::and).unwrap_or(lit(true))),
+            Filter::Or(parts) => Ok(parts.iter().map(|p| self.filter_expr(p)).collect::<Result<Vec<_>, _>>()?.into_iter().reduce(Expr::or).unwrap_or(lit(false))),
+            Filter::Not(inner) => Ok(!self.filter_expr(inner)?),
+        }
+    }
+
+    /// A filter on an output column (`having`, `resultSetFilter`).
+    fn filter_expr_on(&self, filter: &Filter, column: &Expr) -> Result<Expr, QueryError> {
+        match filter {
+            Filter::And(parts) => Ok(parts.iter().map(|p| self.filter_expr_on(p, column)).collect::<Result<Vec<_>, _>>()?.into_iter().reduce(Expr::and).unwrap_or(lit(true))),
+            Filter::Or(parts) => Ok(parts.iter().map(|p| self.filter_expr_on(p, column)).collect::<Result<Vec<_>, _>>()?.into_iter().reduce(Expr::or).unwrap_or(lit(false))),
+            Filter::Not(inner) => Ok(!self.filter_expr_on(inner, column)?),
+            leaf => self.leaf(leaf, column.clone(), None),
+        }
+    }
+
+    fn leaf(&self, filter: &Filter, target: Expr, ty: Option<PropertyType>) -> Result<Expr, QueryError> {
+        Ok(match filter {
+            Filter::Compare { op, value, path, .. } => {
+                let v = literal(value, ty, path)?;
+                match op {
+                    CompareOp::Eq => target.eq(v),
+                    CompareOp::Ne => target.not_eq(v),
+                    CompareOp::Lt => target.lt(v),
+                    CompareOp::Lte => target.lt_eq(v),
+                    CompareOp::Gt => target.gt(v),
+                    CompareOp::Gte => target.gt_eq(v),
+                }
+            }
+            Filter::In { values, path, .. } => {
+                if values.is_empty() {
+                    return Ok(lit(false));
+                }
+                let list = values.iter().map(|v| literal(v, ty, path)).collect::<Result<Vec<_>, _>>()?;
+                target.in_list(list, false)
+            }
+            Filter::IsNull { negated, .. } => {
+                if *negated {
+                    target.is_not_null()
+                } else {
+                    target.is_null()
+                }
+            }
+            Filter::InAttribute { query, negated, .. } => {
+                let sub = self.plan(query)?;
+                let plan = Arc::new(sub.into_unoptimized_plan());
+                if *negated {
+                    not_in_subquery(target, plan)
+                } else {
+                    in_subquery(target, plan)
+                }
+            }
+            Filter::And(_) | Filter::Or(_) | Filter::Not(_) => self.filter_expr_on(filter, &target)?,
+        })
+    }
+}
+
+/// A JSON filter value as a literal of the compared property's type.
+fn literal(value: &serde_json::Value, ty: Option<PropertyType>, path: &str) -> Result<Expr, QueryError> {
+    use serde_json::Value as V;
+    Ok(match (value, ty) {
+        (V::String(s), Some(PropertyType::Date)) => {
+            let days = crate::load::parse_date(s).ok_or_else(|| QueryError::new(path, format!("{s:?} is not a date YYYY-MM-DD")))?;
+            lit(ScalarValue::Date32(Some(days)))
+        }
+        (V::Number(n), Some(PropertyType::String)) => lit(n.to_string()),
+        (V::Number(n), _) => match n.as_i64() {
+            Some(i) if !matches!(ty, Some(PropertyType::Decimal | PropertyType::Latitude | PropertyType::Longitude)) => lit(i),
+            _ => lit(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        (V::String(s), _) => lit(s.clone()),
+        (V::Bool(b), _) => lit(*b),
+        (V::Null, _) => lit(ScalarValue::Null),
+        _ => return Err(QueryError::new(path, "a number, a string or a boolean")),
+    })
+}
+
+fn arith(op: ArithOp, exprs: Vec<Expr>) -> Expr {
+    let mut it = exprs.into_iter();
+    let first = it.next().unwrap_or(lit(ScalarValue::Null));
+    it.fold(first, |acc, e| match op {
+        ArithOp::Plus => acc + e,
+        ArithOp::Minus => acc - e,
+        ArithOp::Multiply => acc * e,
+        ArithOp::Divide => safe_divide(cast(acc, DataType::Float64), cast(e, DataType::Float64)),
+        ArithOp::Modulo => when(e.clone().eq(lit(0)), lit(ScalarValue::Null))
+            .otherwise(acc % e)
+            .unwrap_or(lit(ScalarValue::Null)),
+    })
+}
+
+/// `a / b`, null when `b` is zero (data-plane.md §3).
+fn safe_divide(a: Expr, b: Expr) -> Expr {
+    when(b.clone().eq(lit(0.0)), lit(ScalarValue::Float64(None)))
+        .otherwise(a / b)
+        .unwrap_or(lit(ScalarValue::Float64(None)))
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(", ")
+}

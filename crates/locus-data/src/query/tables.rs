@@ -1,0 +1,88 @@
+//! Current dataset versions held in memory as Arrow, within a byte budget,
+//! least recently used out first. Versions are immutable files, so a cached
+//! table keyed by its file path can never be stale: a new load is a new path.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::datasource::MemTable;
+use object_store::path::Path;
+
+use crate::{DataError, DatasetDef, DataStore};
+
+struct Entry {
+    table: Arc<MemTable>,
+    bytes: usize,
+    used: u64,
+}
+
+#[derive(Default)]
+struct Lru {
+    entries: HashMap<String, Entry>,
+    bytes: usize,
+    tick: u64,
+}
+
+/// Tables by version path.
+pub struct TableCache {
+    budget: usize,
+    partitions: usize,
+    lru: Mutex<Lru>,
+}
+
+impl TableCache {
+    pub fn new(budget: usize, partitions: usize) -> Self {
+        TableCache {
+            budget,
+            partitions: partitions.max(1),
+            lru: Mutex::new(Lru::default()),
+        }
+    }
+
+    /// Bytes held now.
+    pub fn held_bytes(&self) -> usize {
+        self.lru.lock().map_or(0, |l| l.bytes)
+    }
+
+    fn lookup(&self, key: &str) -> Option<Arc<MemTable>> {
+        let mut lru = self.lru.lock().ok()?;
+        lru.tick += 1;
+        let tick = lru.tick;
+        let entry = lru.entries.get_mut(key)?;
+        entry.used = tick;
+        Some(entry.table.clone())
+    }
+
+    /// The rows of one stored version, from memory or read from the store.
+    pub async fn table(&self, data: &DataStore, path: &Path, def: &DatasetDef) -> Result<Arc<MemTable>, DataError> {
+        let key = path.to_string();
+        if let Some(t) = self.lookup(&key) {
+            return Ok(t);
+        }
+        let batches = crate::read_all(data.store.clone(), path).await?;
+        let schema = batches.first().map_or_else(|| def.arrow_schema(), |b| b.schema());
+        let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        let mut partitions = vec![Vec::new(); self.partitions];
+        for (i, b) in batches.into_iter().enumerate() {
+            partitions[i % self.partitions].push(b);
+        }
+        let table = Arc::new(MemTable::try_new(schema, partitions)?);
+        if bytes <= self.budget {
+            if let Ok(mut lru) = self.lru.lock() {
+                while lru.bytes + bytes > self.budget {
+                    let Some(oldest) = lru.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
+                    if let Some(e) = lru.entries.remove(&oldest) {
+                        lru.bytes -= e.bytes;
+                    }
+                }
+                lru.tick += 1;
+                let used = lru.tick;
+                lru.bytes += bytes;
+                if let Some(old) = lru.entries.insert(key, Entry { table: table.clone(), bytes, used }) {
+                    lru.bytes -= old.bytes;
+                }
+            }
+        }
+        Ok(table)
+    }
+}

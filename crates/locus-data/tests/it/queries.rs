@@ -1,0 +1,126 @@
+//! The query correctness suite: every case in `tests/queries/cases` is a DWH
+//! query (with, optionally, the caller's data-permission filters) over the
+//! CSV files of `tests/queries/data`, loaded through the real CSV → Parquet
+//! path. Its `expected` rows were computed by DuckDB from the same files
+//! (`scripts/query-expectations.py`); an `error` case names the JSON path and
+//! the words its 400 must carry.
+//!
+//! Rows are compared as multisets unless the case says `ordered`; numbers
+//! agree to a relative 1e-9 (sums in another order round differently).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use locus_data::query::{Engine, Model, QueryError, Snapshot};
+use locus_data::{CsvOptions, DataStore, DatasetDef, StorePath};
+use serde_json::{Map, Value};
+
+use crate::load::load;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/queries")
+}
+
+async fn snapshot(data: &DataStore) -> Snapshot {
+    let model_json: Value = serde_json::from_str(&std::fs::read_to_string(root().join("model.json")).unwrap()).unwrap();
+    let mut defs = Vec::new();
+    let mut versions = HashMap::new();
+    for (name, reference) in model_json["datasets"].as_object().unwrap() {
+        let def = DatasetDef::from_metadata(name, reference).unwrap();
+        let csv = std::fs::read_to_string(root().join("data").join(format!("{name}.csv"))).unwrap();
+        let path = format!("projects/p/datasets/{name}/v1.parquet");
+        load(&data.store, &def, &CsvOptions::default(), &csv, &path).await.unwrap();
+        versions.insert(name.clone(), StorePath::from(path.as_str()));
+        defs.push(def);
+    }
+    let mut model = Model::new(defs);
+    for (i, (name, content)) in model_json["metrics"].as_object().unwrap().iter().enumerate() {
+        model.add_metric(&format!("m{i:015}"), name, content.clone());
+    }
+    Snapshot { model, versions }
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        _ => a == b,
+    }
+}
+
+fn same_row(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+}
+
+/// Compares rows; `None` when they agree, else what differs.
+fn compare(got: &[Map<String, Value>], want: &[Map<String, Value>], ordered: bool) -> Option<String> {
+    if got.len() != want.len() {
+        return Some(format!("{} rows, expected {}", got.len(), want.len()));
+    }
+    if ordered {
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            if !same_row(g, w) {
+                return Some(format!("row {i}: {g:?}, expected {w:?}"));
+            }
+        }
+        return None;
+    }
+    let mut unmatched: Vec<&Map<String, Value>> = want.iter().collect();
+    for g in got {
+        match unmatched.iter().position(|w| same_row(g, w)) {
+            Some(i) => {
+                unmatched.swap_remove(i);
+            }
+            None => return Some(format!("unexpected row {g:?}")),
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_case_matches_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataStore::open(dir.path().to_str().unwrap()).unwrap();
+    let snapshot = snapshot(&data).await;
+    let engine = Engine::new(256 << 20, 64 << 20, Duration::from_secs(30), 2);
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root().join("cases")).unwrap().map(|e| e.unwrap().path()).collect();
+    cases.sort();
+    assert!(cases.len() >= 60, "the suite has {} cases", cases.len());
+    let mut failures = Vec::new();
+    for path in &cases {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let permissions: Vec<Value> = case.get("permissions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let result = match Engine::parse(&snapshot.model, &case["query"], &permissions) {
+            Ok((request, perms)) => engine.query(&data, &snapshot, &request, &perms).await,
+            Err(e) => Err(e),
+        };
+        match (case.get("error"), result) {
+            (Some(want), Err(QueryError::Invalid { path, message })) => {
+                let want_path = want["path"].as_str().unwrap();
+                let words = want["contains"].as_str().unwrap();
+                if !path.starts_with(want_path) && !path.contains(want_path) || !message.contains(words) {
+                    failures.push(format!("{name}: error at {path:?}: {message:?}; expected {want_path:?} containing {words:?}"));
+                }
+            }
+            (Some(_), Ok(out)) => failures.push(format!("{name}: expected an error, got {} rows", out.rows.len())),
+            (_, Err(e)) => failures.push(format!("{name}: {e}")),
+            (None, Ok(out)) => {
+                let want: Vec<Map<String, Value>> = case["expected"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{name}: no expected rows; run scripts/query-expectations.py"))
+                    .iter()
+                    .map(|r| r.as_object().unwrap().clone())
+                    .collect();
+                let ordered = case["ordered"].as_bool().unwrap_or(false);
+                if let Some(diff) = compare(&out.rows, &want, ordered) {
+                    failures.push(format!("{name}: {diff}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
