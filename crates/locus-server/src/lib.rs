@@ -41,6 +41,10 @@ pub struct AppState {
     pub data: locus_data::DataStore,
     /// Wakes this instance's job workers.
     pub jobs: Arc<jobs::Queue>,
+    /// Runs DWH queries (locus-data), holding hot dataset versions in memory.
+    pub engine: Arc<locus_data::query::Engine>,
+    /// DWH query results of this instance, kept 10 minutes.
+    pub results: Arc<routes::dwh::Results>,
 }
 
 impl AppState {
@@ -60,6 +64,13 @@ impl AppState {
             mailer,
             data,
             jobs: Arc::new(jobs::Queue::default()),
+            engine: Arc::new(locus_data::query::Engine::new(
+                settings.query_memory_bytes,
+                settings.table_cache_bytes,
+                settings.query_timeout,
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
+            results: Arc::new(routes::dwh::Results::default()),
             public: Arc::new(auth::public::PublicAccess::new(&settings.limits, settings.public_usage_window)),
             settings: Arc::new(settings),
         })

@@ -37,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::uploads::routes())
         .merge(routes::jobs::routes())
         .merge(routes::data::routes())
+        .merge(routes::dwh::routes())
 }
 
 /// Adds what every operation shares: the bearer scheme, the error body as the

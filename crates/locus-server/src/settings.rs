@@ -72,6 +72,12 @@ pub struct Settings {
     pub job_lease: Duration,
     /// How long a replaced version of a dataset stays restorable.
     pub version_retention: Duration,
+    /// A DWH query running longer is cancelled.
+    pub query_timeout: Duration,
+    /// Memory one query's operators may use (a DataFusion memory pool).
+    pub query_memory_bytes: usize,
+    /// Current dataset versions kept in memory as Arrow, least recently used out.
+    pub table_cache_bytes: usize,
 }
 
 impl Settings {
@@ -102,6 +108,9 @@ impl Settings {
             job_time_limit: Duration::from_secs(6 * 3600),
             job_lease: Duration::from_secs(30),
             version_retention: Duration::from_secs(7 * 24 * 3600),
+            query_timeout: Duration::from_secs(60),
+            query_memory_bytes: 1 << 30,
+            table_cache_bytes: 1 << 30,
         }
     }
 

@@ -139,6 +139,15 @@ struct ServeArgs {
     /// Days a replaced version of a dataset stays restorable.
     #[arg(long, env = "LOCUS_VERSION_RETENTION_DAYS", default_value_t = 7)]
     version_retention_days: u64,
+    /// A DWH query running longer than this many seconds is cancelled.
+    #[arg(long, env = "LOCUS_QUERY_TIMEOUT", default_value_t = 60)]
+    query_timeout: u64,
+    /// Memory one DWH query may use, in MiB.
+    #[arg(long, env = "LOCUS_QUERY_MEMORY_MIB", default_value_t = 1024)]
+    query_memory_mib: usize,
+    /// Memory for dataset versions kept as Arrow for queries, in MiB.
+    #[arg(long, env = "LOCUS_TABLE_CACHE_MIB", default_value_t = 1024)]
+    table_cache_mib: usize,
 }
 
 /// Where a project lives, for commands that talk to a server's REST API.
@@ -390,6 +399,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.job_workers = args.job_workers.max(1);
     settings.job_time_limit = Duration::from_secs(args.job_time_limit.max(1));
     settings.version_retention = Duration::from_secs(args.version_retention_days * 86_400);
+    settings.query_timeout = Duration::from_secs(args.query_timeout.max(1));
+    settings.query_memory_bytes = args.query_memory_mib.max(16) << 20;
+    settings.table_cache_bytes = args.table_cache_mib << 20;
     let state = locus_server::AppState::open(settings).await?;
     tracing::info!(address = %bound, backend = state.store.backend().name(), "locus is listening");
     let store = state.store.clone();

@@ -301,9 +301,19 @@ impl Planner<'_> {
         for (f, _) in &req.filters {
             needed.extend(f.properties().iter().map(|p| p.dataset.clone()));
         }
-        let root = self.base_of(&needed).ok_or_else(|| {
-            QueryError::new("properties", format!("no dataset links to all of {}: the query has no join path", join(&needed)))
-        })?;
+        // Permissions are joined from the filtered dataset to the data read:
+        // a dimension is seen through the rows of the permission's dataset
+        // when one links to both (else the permission lets nothing through).
+        let mut with_permissions = needed.clone();
+        for perm in self.permissions {
+            with_permissions.extend(perm.properties().iter().map(|p| p.dataset.clone()));
+        }
+        let root = match self.base_of(&with_permissions) {
+            Some(root) => root,
+            None => self.base_of(&needed).ok_or_else(|| {
+                QueryError::new("properties", format!("no dataset links to all of {}: the query has no join path", join(&needed)))
+            })?,
+        };
         let reach = self.model.reach(&root);
         let perm = self.permission_predicate(&reach, &mut needed)?;
         let mut df = self.joined(&root, &needed, &reach, "properties")?;

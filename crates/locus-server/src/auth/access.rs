@@ -64,6 +64,8 @@ required!(
     StudioDataModel => StudioDataModel,
     DataLoad => DataLoad,
     DataDump => DataDump,
+    DwhQuery => DataDwhQuery,
+    StudioExport => StudioExport,
 );
 
 /// A caller allowed `P` in the project named by the `projectId` path parameter.

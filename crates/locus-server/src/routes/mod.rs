@@ -4,6 +4,7 @@ pub mod access_tokens;
 pub mod accounts;
 pub mod auditlog;
 pub mod data;
+pub mod dwh;
 pub mod health;
 pub mod invitations;
 pub mod jobs;

@@ -29,7 +29,7 @@ async fn project(app: &TestApp, admin: &User) -> String {
 
 /// Creates an upload and PUTs `bytes` to its link without a bearer, as the
 /// official client does; answers the upload's self href.
-async fn upload(app: &TestApp, user: &User, pid: &str, bytes: &[u8]) -> String {
+pub(crate) async fn upload(app: &TestApp, user: &User, pid: &str, bytes: &[u8]) -> String {
     let (status, created) = app
         .post(&format!("/rest/projects/{pid}/dwh/data/uploads"), Some(&user.bearer), Value::Null)
         .await;
@@ -52,7 +52,7 @@ async fn upload(app: &TestApp, user: &User, pid: &str, bytes: &[u8]) -> String {
 }
 
 /// Submits a job and polls its `links[0]` until it is no longer RUNNING.
-async fn run_job(app: &TestApp, user: &User, request: Value) -> Value {
+pub(crate) async fn run_job(app: &TestApp, user: &User, request: Value) -> Value {
     let (status, job) = app.post("/rest/jobs", Some(&user.bearer), request).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     wait_job(app, user, job["links"][0]["href"].as_str().unwrap()).await

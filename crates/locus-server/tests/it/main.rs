@@ -9,6 +9,7 @@ mod browser;
 mod conformance;
 mod data_load;
 mod datasets;
+mod dwh;
 mod errors;
 mod invitations;
 mod limits;

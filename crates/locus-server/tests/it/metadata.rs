@@ -59,7 +59,7 @@ pub async fn create(app: &TestApp, user: &User, pid: &str, segment: &str, body: 
     created
 }
 
-async fn member(app: &TestApp, admin: &User, pid: &str, role: &str) -> User {
+pub(crate) async fn member(app: &TestApp, admin: &User, pid: &str, role: &str) -> User {
     let user = app.user().await;
     let (status, body) = app
         .post(

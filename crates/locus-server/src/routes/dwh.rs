@@ -1,0 +1,668 @@
+//! DWH queries (api-contract.md §10): queries, property values, metric
+//! ranges, available datasets and explain, under
+//! `/rest/projects/{projectId}/dwh/{clusterId}/`.
+//!
+//! A POST checks the query (400 naming the JSON path of a wrong node),
+//! starts computing it and answers 202 with a `Location`; a GET of that
+//! location waits up to 30 s for the result (long poll), so the official
+//! client, which retries a 404 every 5 s, never has to. Results are kept 10
+//! minutes, keyed by everything that can change them: the request, the
+//! project's metadata versions, the current data versions and the caller's
+//! data-permission filters. A repeated query is answered from that cache; a
+//! new load, a metadata change or a permission change makes a new key.
+//!
+//! Every read is filtered by the dataPermissions objects that target the
+//! caller (by account id or e-mail), all combined with AND.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use locus_data::query::{Engine, Model, QueryError, QueryOutput, Snapshot};
+use locus_data::StorePath;
+use locus_core::metadata::MdType;
+use locus_store::MdKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::access::{need, Authorized};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
+use crate::wire::{Link, Paged};
+use crate::AppState;
+
+/// How long a result is kept.
+const RESULT_TTL: Duration = Duration::from_secs(600);
+/// How long a GET waits for a result still being computed.
+const LONG_POLL: Duration = Duration::from_secs(30);
+/// The largest page of rows.
+const MAX_ROWS_PAGE: i64 = 20_000;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_query))
+        .routes(routes!(get_query))
+        .routes(routes!(post_property_values))
+        .routes(routes!(get_property_values))
+        .routes(routes!(post_metric_ranges))
+        .routes(routes!(get_metric_ranges))
+        .routes(routes!(available_datasets))
+        .routes(routes!(explain))
+}
+
+/// What a computation ended with.
+#[derive(Debug)]
+enum Outcome {
+    Rows(QueryOutput),
+    Values(Vec<Value>),
+    Ranges(Vec<Value>),
+    Failed { status: StatusCode, message: String, field: Option<String> },
+}
+
+struct Slot {
+    project_id: String,
+    created: Instant,
+    done: watch::Receiver<Option<Arc<Outcome>>>,
+}
+
+/// Results being computed or kept, by id; one per process.
+#[derive(Default)]
+pub struct Results {
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+impl Results {
+    fn get(&self, id: &str, project_id: &str) -> Option<Arc<Slot>> {
+        let slots = self.slots.lock().ok()?;
+        slots
+            .get(id)
+            .filter(|s| s.project_id == project_id && s.created.elapsed() < RESULT_TTL)
+            .cloned()
+    }
+
+    /// The slot of `id`, started with `compute` unless one is fresh.
+    fn start<F>(&self, id: &str, project_id: &str, compute: F)
+    where
+        F: std::future::Future<Output = Outcome> + Send + 'static,
+    {
+        let Ok(mut slots) = self.slots.lock() else { return };
+        slots.retain(|_, s| s.created.elapsed() < RESULT_TTL);
+        if let Some(s) = slots.get(id) {
+            // A failed computation is tried again; a good one is reused.
+            let failed = matches!(s.done.borrow().as_deref(), Some(Outcome::Failed { .. }));
+            if !failed {
+                return;
+            }
+        }
+        let (tx, rx) = watch::channel(None);
+        slots.insert(
+            id.to_owned(),
+            Arc::new(Slot {
+                project_id: project_id.to_owned(),
+                created: Instant::now(),
+                done: rx,
+            }),
+        );
+        tokio::spawn(async move {
+            let outcome = compute.await;
+            let _ = tx.send(Some(Arc::new(outcome)));
+        });
+    }
+}
+
+impl Slot {
+    /// The outcome, waiting up to the long-poll time; `None` if still running.
+    async fn wait(&self) -> Option<Arc<Outcome>> {
+        let mut rx = self.done.clone();
+        let ready = tokio::time::timeout(LONG_POLL, rx.wait_for(Option::is_some)).await;
+        match ready {
+            Ok(Ok(value)) => value.clone(),
+            _ => None,
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Invalid { path, message } => ApiError::bad_request(if path.is_empty() { "query".to_owned() } else { path }, message),
+            QueryError::NoData(_) | QueryError::Timeout(_) | QueryError::Resources(_) => ApiError::bad_request("query", e.to_string()),
+            QueryError::Internal(m) => ApiError::Internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
+fn failed(e: QueryError) -> Outcome {
+    match ApiError::from(e) {
+        ApiError::BadRequest { message, field } => Outcome::Failed {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            field,
+        },
+        other => {
+            tracing::error!(error = %other, "query failed");
+            Outcome::Failed {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: "the query failed on the server".to_owned(),
+                field: None,
+            }
+        }
+    }
+}
+
+/// What a query reads, with a fingerprint of everything that changes results.
+pub(crate) struct Context {
+    pub snapshot: Snapshot,
+    /// The caller's data-permission filters (each object's `filters`).
+    pub permissions: Vec<Value>,
+    fingerprint: String,
+}
+
+/// Loads the project's model, current versions and the caller's permissions.
+pub(crate) async fn context(state: &AppState, project_id: &str, account_id: &str, email: &str) -> ApiResult<Context> {
+    let mut hasher = Sha256::new();
+    let datasets = state.store.md_all(project_id, Some(MdType::Datasets)).await?;
+    let mut defs = Vec::new();
+    for o in &datasets {
+        let body = o.body_json()?;
+        hasher.update(format!("d:{}:{};", o.id, o.version));
+        if body.pointer("/ref/type").and_then(Value::as_str) != Some("dwh") {
+            continue;
+        }
+        let reference = body.get("ref").cloned().unwrap_or(Value::Null);
+        if let Ok(def) = locus_data::DatasetDef::from_metadata(&o.name, &reference) {
+            defs.push(def);
+        }
+    }
+    let mut model = Model::new(defs);
+    for o in state.store.md_all(project_id, Some(MdType::Metrics)).await? {
+        hasher.update(format!("m:{}:{};", o.id, o.version));
+        let body = o.body_json()?;
+        model.add_metric(&o.id, &o.name, body.get("content").cloned().unwrap_or(Value::Null));
+    }
+    let mut versions = HashMap::new();
+    for v in state.store.current_versions(project_id).await? {
+        hasher.update(format!("v:{}:{};", v.dataset, v.version_id));
+        versions.insert(v.dataset.clone(), StorePath::from(v.path.as_str()));
+    }
+    let mut permissions = Vec::new();
+    for o in state.store.md_all(project_id, Some(MdType::DataPermissions)).await? {
+        let body = o.body_json()?;
+        let content = body.get("content").cloned().unwrap_or(Value::Null);
+        let targets_me = content.get("accountId").and_then(Value::as_str) == Some(account_id)
+            || content
+                .get("email")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.eq_ignore_ascii_case(email));
+        if targets_me {
+            hasher.update(format!("p:{}:{};", o.id, o.version));
+            permissions.push(content.get("filters").cloned().unwrap_or(Value::Array(Vec::new())));
+        }
+    }
+    Ok(Context {
+        snapshot: Snapshot { model, versions },
+        permissions,
+        fingerprint: hex(&hasher.finalize()),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A result id: what is asked, by whom (permissions), over which versions.
+fn result_id(kind: &str, context: &Context, request: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(kind.as_bytes());
+    h.update(context.fingerprint.as_bytes());
+    h.update(request.to_string().as_bytes());
+    format!("{}:{}", &kind[..1], &hex(&h.finalize())[..40])
+}
+
+async fn load_context<P>(state: &AppState, access: &Authorized<P>) -> ApiResult<Context> {
+    let account = &access.caller.account;
+    context(state, &access.project.id, &account.id, &account.email).await
+}
+
+fn check_cluster<P>(access: &Authorized<P>, cluster: &str) -> ApiResult<()> {
+    if cluster == access.project.dwh_cluster_id {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("DWH cluster"))
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PostPage {
+    /// Rows per page of the result (1 to 20000, default 200); remembered for the GET.
+    pub size: Option<i64>,
+    pub page: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionDetail {
+    double_counting_warnings: Vec<Value>,
+    dwh_query_metric_names: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueriesResponse {
+    execution_detail: ExecutionDetail,
+}
+
+fn accepted(location: String, metrics: Vec<String>) -> Response {
+    let body = QueriesResponse {
+        execution_detail: ExecutionDetail {
+            double_counting_warnings: Vec::new(),
+            dwh_query_metric_names: metrics,
+        },
+    };
+    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+fn metric_names(body: &Value) -> Vec<String> {
+    body.get("properties")
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.get("metric").and_then(Value::as_str))
+                .filter_map(|l| l.rsplit(['=', '/']).next().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The result's location, carrying the POST's `page` and `size` to the GET.
+fn location(path: String, page: Option<i64>, size: Option<i64>) -> ApiResult<String> {
+    let mut query = Vec::new();
+    match page {
+        None => {}
+        Some(p) if p >= 0 => query.push(format!("page={p}")),
+        Some(_) => return Err(ApiError::bad_request("page", "must be 0 or more")),
+    }
+    match size {
+        None => {}
+        Some(s) if (1..=MAX_ROWS_PAGE).contains(&s) => query.push(format!("size={s}")),
+        Some(_) => return Err(ApiError::bad_request("size", format!("must be 1 to {MAX_ROWS_PAGE}"))),
+    }
+    Ok(if query.is_empty() { path } else { format!("{path}?{}", query.join("&")) })
+}
+
+/// Runs a DWH query: 202 and a `Location` where its rows are read.
+#[utoipa::path(post, path = "/rest/projects/{projectId}/dwh/{clusterId}/queries", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), PostPage),
+    request_body = Object, responses((status = 202, body = QueriesResponse)))]
+async fn post_query(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String)>,
+    Query(page): Query<PostPage>,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let (pid, cluster) = ids;
+    check_cluster(&access, &cluster)?;
+    let context = load_context(&state, &access).await?;
+    let (request, perms) = Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
+    let id = result_id("query", &context, &body);
+    let location = location(format!("/rest/projects/{pid}/dwh/{cluster}/queries/{id}"), page.page, page.size)?;
+    let engine = state.engine.clone();
+    let data = state.data.clone();
+    state.results.start(&id, &access.project.id, async move {
+        match engine.query(&data, &context.snapshot, &request, &perms).await {
+            Ok(out) => Outcome::Rows(out),
+            Err(e) => failed(e),
+        }
+    });
+    Ok(accepted(location, metric_names(&body)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GetPage {
+    pub page: Option<i64>,
+    /// Rows per page (1 to 20000, default 100).
+    pub size: Option<i64>,
+}
+
+impl GetPage {
+    fn request(&self) -> ApiResult<locus_store::PageRequest> {
+        let page = self.page.unwrap_or(0);
+        let size = self.size.unwrap_or(100);
+        if page < 0 {
+            return Err(ApiError::bad_request("page", "must be 0 or more"));
+        }
+        if !(1..=MAX_ROWS_PAGE).contains(&size) {
+            return Err(ApiError::bad_request("size", format!("must be 1 to {MAX_ROWS_PAGE}")));
+        }
+        Ok(locus_store::PageRequest { page, size })
+    }
+}
+
+/// One row of a result: `{content: {columnId: value}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryRow {
+    #[schema(value_type = Object)]
+    content: Map<String, Value>,
+}
+
+/// The outcome of a result id, waiting for it; 404 while computing or unknown.
+async fn outcome<P>(state: &AppState, access: &Authorized<P>, id: &str) -> ApiResult<Arc<Outcome>> {
+    let slot = state.results.get(id, &access.project.id).ok_or(ApiError::NotFound("result (results are kept 10 minutes)"))?;
+    let outcome = slot.wait().await.ok_or(ApiError::NotFound("result (still computing; ask again)"))?;
+    if let Outcome::Failed { status, message, field } = outcome.as_ref() {
+        return Err(if *status == StatusCode::BAD_REQUEST {
+            ApiError::BadRequest {
+                message: message.clone(),
+                field: field.clone(),
+            }
+        } else {
+            ApiError::Internal(anyhow::anyhow!(message.clone()))
+        });
+    }
+    Ok(outcome)
+}
+
+fn page_of<T: Clone>(items: &[T], request: locus_store::PageRequest) -> Vec<T> {
+    let start = usize::try_from(request.page.saturating_mul(request.size)).unwrap_or(usize::MAX);
+    let size = usize::try_from(request.size).unwrap_or(0);
+    items.iter().skip(start).take(size).cloned().collect()
+}
+
+/// A page of a query's rows (long-polls up to 30 s while it computes).
+#[utoipa::path(get, path = "/rest/projects/{projectId}/dwh/{clusterId}/queries/{resultId}", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), ("resultId" = String, Path), GetPage),
+    responses((status = 200, body = Paged<QueryRow>), (status = 404, description = "unknown, expired or still computing")))]
+async fn get_query(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String, String)>,
+    Query(page): Query<GetPage>,
+    uri: Uri,
+) -> ApiResult<axum::Json<Paged<QueryRow>>> {
+    let (_, cluster, id) = ids;
+    check_cluster(&access, &cluster)?;
+    let request = page.request()?;
+    let outcome = outcome(&state, &access, &id).await?;
+    let Outcome::Rows(out) = outcome.as_ref() else {
+        return Err(ApiError::NotFound("query result"));
+    };
+    let rows: Vec<QueryRow> = page_of(&out.rows, request).into_iter().map(|content| QueryRow { content }).collect();
+    Ok(axum::Json(Paged::new(rows, out.rows.len() as i64, request, &uri)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ValuesQuery {
+    /// `dataset.property` (also accepted in the body).
+    pub property: Option<String>,
+    /// A case-insensitive substring the values must contain.
+    pub filter: Option<String>,
+    /// `asc` (default) or `desc` (also `value,desc`).
+    pub sort: Option<String>,
+    pub size: Option<i64>,
+    pub page: Option<i64>,
+}
+
+/// Starts listing the distinct values of a property (202 + `Location`).
+#[utoipa::path(post, path = "/rest/projects/{projectId}/dwh/{clusterId}/propertyValues", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), ValuesQuery),
+    request_body = Option<Object>, responses((status = 202, body = QueriesResponse)))]
+async fn post_property_values(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String)>,
+    Query(q): Query<ValuesQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let (pid, cluster) = ids;
+    check_cluster(&access, &cluster)?;
+    // The official client sends the property in the query string and an
+    // empty body; the generated one sends it in a JSON body.
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("body", format!("not JSON: {e}")))?
+    };
+    let from_body = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    let property = q
+        .property
+        .clone()
+        .or_else(|| from_body("property"))
+        .ok_or_else(|| ApiError::bad_request("property", "a property \"dataset.property\" is required (query string or body)"))?;
+    let filter = q.filter.clone().or_else(|| from_body("filter"));
+    let descending = match q.sort.as_deref().map(|s| s.rsplit(',').next().unwrap_or(s).to_ascii_lowercase()) {
+        None => false,
+        Some(s) if s == "asc" || s.is_empty() => false,
+        Some(s) if s == "desc" => true,
+        Some(_) => return Err(ApiError::bad_request("sort", "asc or desc")),
+    };
+    let context = load_context(&state, &access).await?;
+    // Check the property and the permissions now, for a 400 at once.
+    context.snapshot.model.property(&property).map_err(|m| ApiError::bad_request("property", m))?;
+    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions)?;
+    let key = json!({"property": property, "filter": filter, "desc": descending});
+    let id = result_id("values", &context, &key);
+    let location = location(format!("/rest/projects/{pid}/dwh/{cluster}/propertyValues/{id}"), q.page, q.size)?;
+    let engine = state.engine.clone();
+    let data = state.data.clone();
+    state.results.start(&id, &access.project.id, async move {
+        match engine
+            .property_values(&data, &context.snapshot, &property, filter.as_deref(), descending, &perms)
+            .await
+        {
+            Ok(values) => Outcome::Values(values),
+            Err(e) => failed(e),
+        }
+    });
+    Ok(accepted(location, Vec::new()))
+}
+
+/// A page of property values (long-polls up to 30 s).
+#[utoipa::path(get, path = "/rest/projects/{projectId}/dwh/{clusterId}/propertyValues/{resultId}", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), ("resultId" = String, Path), GetPage),
+    responses((status = 200, body = Paged<Object>)))]
+async fn get_property_values(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String, String)>,
+    Query(page): Query<GetPage>,
+    uri: Uri,
+) -> ApiResult<axum::Json<Paged<Value>>> {
+    let (_, cluster, id) = ids;
+    check_cluster(&access, &cluster)?;
+    let mut page = page;
+    page.size = page.size.or(Some(200));
+    let request = page.request()?;
+    let outcome = outcome(&state, &access, &id).await?;
+    let Outcome::Values(values) = outcome.as_ref() else {
+        return Err(ApiError::NotFound("property values result"));
+    };
+    Ok(axum::Json(Paged::new(page_of(values, request), values.len() as i64, request, &uri)))
+}
+
+/// Starts computing each measure's minimum and maximum over the query's rows.
+#[utoipa::path(post, path = "/rest/projects/{projectId}/dwh/{clusterId}/metricRanges", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path)),
+    request_body = Object, responses((status = 202, body = QueriesResponse)))]
+async fn post_metric_ranges(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let (pid, cluster) = ids;
+    check_cluster(&access, &cluster)?;
+    let context = load_context(&state, &access).await?;
+    let (request, perms) = Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
+    let id = result_id("ranges", &context, &body);
+    let location = format!("/rest/projects/{pid}/dwh/{cluster}/metricRanges/{id}");
+    let engine = state.engine.clone();
+    let data = state.data.clone();
+    state.results.start(&id, &access.project.id, async move {
+        match engine.query(&data, &context.snapshot, &request, &perms).await {
+            Ok(out) => Outcome::Ranges(ranges(&out)),
+            Err(e) => failed(e),
+        }
+    });
+    Ok(accepted(location, metric_names(&body)))
+}
+
+/// `{propertyId, min, max}` of each measure column; null bounds when it has no values.
+fn ranges(out: &QueryOutput) -> Vec<Value> {
+    out.measures
+        .iter()
+        .map(|id| {
+            let values = out.rows.iter().filter_map(|r| r.get(id).and_then(Value::as_f64));
+            let (min, max) = values.fold((None::<f64>, None::<f64>), |(lo, hi), v| {
+                (Some(lo.map_or(v, |l| l.min(v))), Some(hi.map_or(v, |h| h.max(v))))
+            });
+            json!({"propertyId": id, "min": min, "max": max})
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RangesResponse {
+    content: Vec<Value>,
+    links: Vec<Link>,
+}
+
+/// Each measure's range (long-polls up to 30 s).
+#[utoipa::path(get, path = "/rest/projects/{projectId}/dwh/{clusterId}/metricRanges/{resultId}", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), ("resultId" = String, Path)),
+    responses((status = 200, body = RangesResponse)))]
+async fn get_metric_ranges(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String, String)>,
+    uri: Uri,
+) -> ApiResult<axum::Json<RangesResponse>> {
+    let (_, cluster, id) = ids;
+    check_cluster(&access, &cluster)?;
+    let outcome = outcome(&state, &access, &id).await?;
+    let Outcome::Ranges(content) = outcome.as_ref() else {
+        return Err(ApiError::NotFound("metric ranges result"));
+    };
+    Ok(axum::Json(RangesResponse {
+        content: content.clone(),
+        links: Link::this(uri.path().to_owned()),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AvailableQuery {
+    /// `dataset` to get whole dataset objects.
+    pub expand: Option<String>,
+    /// Keep datasets of these subtypes (repeatable: `subtype=a&subtype=b` or `a,b`).
+    pub subtype: Option<String>,
+    /// Dataset types (only `dwh` datasets can hold computed values).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailableEntry {
+    metric_id: String,
+    #[schema(value_type = Vec<Object>)]
+    available_datasets: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailableResponse {
+    content: Vec<AvailableEntry>,
+}
+
+/// The datasets each metric can be computed at (along foreign keys from its facts).
+#[utoipa::path(post, path = "/rest/projects/{projectId}/dwh/{clusterId}/availableDatasets", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), AvailableQuery),
+    request_body = Object, responses((status = 200, body = AvailableResponse)))]
+async fn available_datasets(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String)>,
+    Query(q): Query<AvailableQuery>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<AvailableResponse>> {
+    let (pid, cluster) = ids;
+    check_cluster(&access, &cluster)?;
+    let metrics = body
+        .get("metrics")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::bad_request("metrics", "at least one metric node is required"))?;
+    if let Some(kind) = q.kind.as_deref().filter(|k| !k.split(',').any(|k| k == "dwh")) {
+        return Err(ApiError::bad_request("type", format!("{kind:?}: only dwh datasets hold computed values")));
+    }
+    let subtypes: Vec<&str> = q.subtype.as_deref().map(|s| s.split(',').collect()).unwrap_or_default();
+    let context = load_context(&state, &access).await?;
+    let expand = q.expand.as_deref().is_some_and(|e| e.split(',').any(|e| e == "dataset"));
+    let mut content = Vec::new();
+    for (i, m) in metrics.iter().enumerate() {
+        let names = Engine::available_datasets(&context.snapshot.model, m, &format!("metrics[{i}]"))?;
+        let mut datasets = Vec::new();
+        for name in names {
+            let Some(object) = state.store.md_object(&access.project.id, MdType::Datasets, MdKey::Name(&name)).await? else {
+                continue;
+            };
+            let body = object.body_json()?;
+            if !subtypes.is_empty() && !subtypes.contains(&body.pointer("/ref/subtype").and_then(Value::as_str).unwrap_or_default()) {
+                continue;
+            }
+            datasets.push(if expand {
+                serde_json::to_value(super::metadata::object_dto(&object, !access.is_public())).map_err(anyhow::Error::from)?
+            } else {
+                json!({"name": name, "links": [{"rel": "self", "href": format!("/rest/projects/{pid}/md/datasets/{}", object.id)}]})
+            });
+        }
+        let metric_id = m
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("metric{i}"));
+        content.push(AvailableEntry {
+            metric_id,
+            available_datasets: datasets,
+        });
+    }
+    Ok(axum::Json(AvailableResponse { content }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplainResponse {
+    /// DataFusion's optimized logical plan, one operator per line.
+    plan: String,
+}
+
+/// The plan a query would run, as text (with the caller's permissions applied).
+#[utoipa::path(post, path = "/rest/projects/{projectId}/dwh/{clusterId}/explain", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path)),
+    request_body = Object, responses((status = 200, body = ExplainResponse)))]
+async fn explain(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<ExplainResponse>> {
+    let (_, cluster) = ids;
+    check_cluster(&access, &cluster)?;
+    let context = load_context(&state, &access).await?;
+    let (request, perms) = Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
+    let plan = state.engine.explain(&state.data, &context.snapshot, &request, &perms).await?;
+    Ok(axum::Json(ExplainResponse { plan }))
+}

@@ -1,0 +1,247 @@
+//! DWH queries over HTTP (issue 17): the POST-then-GET protocol the official
+//! client speaks (202 + Location, long poll, paging with the POST's size),
+//! property values, metric ranges, available datasets, explain, and data
+//! permissions counted on the very next request. The query semantics
+//! themselves are checked case by case against DuckDB in locus-data.
+
+use crate::data_load::{run_job, upload};
+use crate::metadata::member;
+use crate::projects::create_project;
+use crate::{TestApp, User};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const CITIES: &str = "id,name\n1,Brno\n2,Praha\n3,Ostrava\n";
+/// Five shops: partners in Brno and Praha, one with no city.
+const SHOPS: &str = "id,name,city_id,partner,revenue\n1,A,1,yes,10\n2,B,1,no,20\n3,C,2,yes,30.5\n4,D,3,no,40\n5,E,,no,50\n";
+
+fn dataset(name: &str, key: &str, properties: Value) -> Value {
+    json!({"name": name, "type": "dataset", "title": name, "ref": {"type": "dwh", "subtype": "basic", "primaryKey": key, "properties": properties}})
+}
+
+fn prop(name: &str, ty: &str) -> Value {
+    json!({"name": name, "column": name, "type": ty})
+}
+
+/// A project with cities and shops loaded and a `revenue` metric; answers
+/// (project id, the dwh service path).
+async fn star(app: &TestApp, admin: &User) -> (String, String) {
+    let project = create_project(app, admin, "Star").await;
+    let pid = project["id"].as_str().unwrap().to_owned();
+    let md = |segment: &str| format!("/rest/projects/{pid}/md/{segment}");
+    let cities = dataset("cities", "id", json!([prop("id", "integer"), prop("name", "string")]));
+    let mut city_id = prop("city_id", "integer");
+    city_id["foreignKey"] = json!("cities");
+    let shops = dataset(
+        "shops",
+        "id",
+        json!([prop("id", "integer"), prop("name", "string"), city_id, prop("partner", "string"), prop("revenue", "decimal")]),
+    );
+    for body in [cities, shops] {
+        let (status, created) = app.post(&md("datasets"), Some(&admin.bearer), body).await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+    }
+    let metric = json!({"name": "revenue", "type": "metric", "content": {"type": "function_sum",
+        "content": [{"type": "property", "value": "shops.revenue"}]}});
+    let (status, created) = app.post(&md("metrics"), Some(&admin.bearer), metric).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    for (name, csv) in [("cities", CITIES), ("shops", SHOPS)] {
+        let href = upload(app, admin, &pid, csv.as_bytes()).await;
+        let job = run_job(
+            app,
+            admin,
+            json!({"type": "dataPull", "projectId": pid, "content": {"dataset": name, "mode": "full", "type": "csv", "upload": href}}),
+        )
+        .await;
+        assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    }
+    let dwh = project["services"]["dwh"].as_str().unwrap().to_owned();
+    (pid, dwh)
+}
+
+fn query(pid: &str) -> Value {
+    json!({"properties": [
+        {"id": "cities_name", "type": "property", "value": "cities.name"},
+        {"id": "revenue", "type": "metric", "metric": format!("/rest/projects/{pid}/md/metrics?name=revenue")}
+    ]})
+}
+
+/// POSTs to `{dwh}/{what}`, then reads every page from the Location.
+async fn rows(app: &TestApp, user: &User, dwh: &str, what: &str, body: Value) -> Vec<Value> {
+    let resp = app
+        .client
+        .post(format!("{}{dwh}/{what}", app.base))
+        .bearer_auth(&user.bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let mut next = Some(resp.headers()["location"].to_str().unwrap().to_owned());
+    let mut out = Vec::new();
+    while let Some(href) = next {
+        let (status, page) = app.get(&href, &user.bearer).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        out.extend(page["content"].as_array().unwrap().iter().cloned());
+        next = page["links"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["rel"] == "next"))
+            .map(|l| l["href"].as_str().unwrap().to_owned());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_query_is_accepted_then_read_page_by_page_with_the_size_of_the_post() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let (pid, dwh) = star(&app, &admin).await;
+    let resp = app
+        .client
+        .post(format!("{}{dwh}/queries?page=0&size=2", app.base))
+        .bearer_auth(&admin.bearer)
+        .json(&query(&pid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["executionDetail"]["dwhQueryMetricNames"], json!(["revenue"]));
+    assert!(location.starts_with(&format!("{dwh}/queries/")) && location.ends_with("size=2"), "{location}");
+    let (status, first) = app.get(&location, &admin.bearer).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["page"]["totalElements"], 4);
+    assert_eq!(first["content"].as_array().unwrap().len(), 2);
+    // Rows come by dimension ascending, nulls last; each wrapped in `content`.
+    assert_eq!(first["content"][0]["content"], json!({"cities_name": "Brno", "revenue": 30.0}));
+    let all = rows(&app, &admin, &dwh, "queries?size=2", query(&pid)).await;
+    let got: Vec<Value> = all.iter().map(|r| r["content"].clone()).collect();
+    assert_eq!(
+        got,
+        vec![
+            json!({"cities_name": "Brno", "revenue": 30.0}),
+            json!({"cities_name": "Ostrava", "revenue": 40.0}),
+            json!({"cities_name": "Praha", "revenue": 30.5}),
+            json!({"cities_name": null, "revenue": 50.0}),
+        ]
+    );
+    // The same question again is the same result, from the cache.
+    let again = app
+        .client
+        .post(format!("{}{dwh}/queries?size=2", app.base))
+        .bearer_auth(&admin.bearer)
+        .json(&query(&pid))
+        .send()
+        .await
+        .unwrap();
+    let id = |l: &str| l.split('?').next().unwrap().to_owned();
+    assert_eq!(id(again.headers()["location"].to_str().unwrap()), id(&location));
+    // Unknown results are 404 (the client retries those); a bad query is a 400 naming the node.
+    assert_eq!(app.get(&format!("{dwh}/queries/q:nope"), &admin.bearer).await.0, StatusCode::NOT_FOUND);
+    let bad = json!({"properties": [{"id": "x", "type": "property", "value": "shops.nope"}]});
+    let (status, err) = app.post(&format!("{dwh}/queries"), Some(&admin.bearer), bad).await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("properties[0].value")), "{err}");
+    // A wrong cluster is not found.
+    let (status, _) = app
+        .post(&format!("/rest/projects/{pid}/dwh/other/queries"), Some(&admin.bearer), query(&pid))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn property_values_ranges_available_datasets_and_explain() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let (pid, dwh) = star(&app, &admin).await;
+    // The official client sends the property in the query string with an empty body.
+    let resp = app
+        .client
+        .post(format!("{}{dwh}/propertyValues?property=shops.name", app.base))
+        .bearer_auth(&admin.bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let (status, values) = app.get(&location, &admin.bearer).await;
+    assert_eq!(status, StatusCode::OK, "{values}");
+    assert_eq!(values["content"], json!(["A", "B", "C", "D", "E"]));
+    let filtered = rows(&app, &admin, &dwh, "propertyValues?sort=desc", json!({"property": "cities.name", "filter": "A"})).await;
+    assert_eq!(filtered, vec![json!("Praha"), json!("Ostrava")]);
+    let ranges = app.client.post(format!("{}{dwh}/metricRanges", app.base)).bearer_auth(&admin.bearer).json(&query(&pid)).send().await.unwrap();
+    assert_eq!(ranges.status(), StatusCode::ACCEPTED);
+    let (status, ranges) = app.get(ranges.headers()["location"].to_str().unwrap(), &admin.bearer).await;
+    assert_eq!(status, StatusCode::OK, "{ranges}");
+    assert_eq!(ranges["content"], json!([{"propertyId": "revenue", "min": 30.0, "max": 50.0}]));
+    let metric = json!({"metrics": [{"id": "revenue", "type": "metric", "metric": format!("/rest/projects/{pid}/md/metrics?name=revenue")}]});
+    let (status, available) = app.post(&format!("{dwh}/availableDatasets?expand=dataset"), Some(&admin.bearer), metric.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{available}");
+    let names: Vec<&str> = available["content"][0]["availableDatasets"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cities", "shops"]);
+    assert_eq!(available["content"][0]["availableDatasets"][0]["ref"]["primaryKey"], "id");
+    let (status, plan) = app.post(&format!("{dwh}/explain"), Some(&admin.bearer), query(&pid)).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert!(plan["plan"].as_str().unwrap().contains("Aggregate"), "{plan}");
+}
+
+#[tokio::test]
+async fn data_permissions_filter_every_read_and_count_on_the_next_request() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let (pid, dwh) = star(&app, &admin).await;
+    let viewer = member(&app, &admin, &pid, "VIEWER").await;
+    let by_city = |rows: Vec<Value>| -> Vec<Value> { rows.into_iter().map(|r| r["content"].clone()).collect() };
+    assert_eq!(by_city(rows(&app, &viewer, &dwh, "queries", query(&pid)).await).len(), 4);
+    // The admin limits the viewer to partner shops.
+    let permission = json!({"name": "partners_only", "type": "dataPermission", "content": {
+        "accountId": viewer.id, "filters": [{"property": "shops.partner", "operator": "eq", "value": "yes"}]}});
+    let (status, created) = app.post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let seen = by_city(rows(&app, &viewer, &dwh, "queries", query(&pid)).await);
+    assert_eq!(
+        seen,
+        vec![json!({"cities_name": "Brno", "revenue": 10.0}), json!({"cities_name": "Praha", "revenue": 30.5})]
+    );
+    let values = rows(&app, &viewer, &dwh, "propertyValues", json!({"property": "shops.name"})).await;
+    assert_eq!(values, vec![json!("A"), json!("C")]);
+    // Grouped by another dimension: the filter follows the foreign key.
+    let cities = rows(&app, &viewer, &dwh, "propertyValues", json!({"property": "cities.name"})).await;
+    assert_eq!(cities, vec![json!("Brno"), json!("Praha")], "a dimension is seen through the shops the viewer may see");
+    // The admin is not filtered by someone else's permission.
+    assert_eq!(by_city(rows(&app, &admin, &dwh, "queries", query(&pid)).await).len(), 4);
+    // The viewer cannot read the permission.
+    let (status, _) = app.get(&format!("/rest/projects/{pid}/md/dataPermissions"), &viewer.bearer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Removing it counts on the very next request.
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/rest/projects/{pid}/md/dataPermissions/{id}"), Some(&admin.bearer), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(by_city(rows(&app, &viewer, &dwh, "queries", query(&pid)).await).len(), 4);
+    // A role without data.dwh_query is refused.
+    let loader = member(&app, &admin, &pid, "LOAD_DATA").await;
+    let (status, err) = app.post(&format!("{dwh}/queries"), Some(&loader.bearer), query(&pid)).await;
+    assert_eq!((status, err["permission"].as_str()), (StatusCode::FORBIDDEN, Some("data.dwh_query")), "{err}");
+}
+
+#[tokio::test]
+async fn a_new_load_is_never_answered_from_an_old_result() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let (pid, dwh) = star(&app, &admin).await;
+    let before = rows(&app, &admin, &dwh, "queries", query(&pid)).await;
+    assert_eq!(before[0]["content"]["revenue"], 30.0);
+    let href = upload(&app, &admin, &pid, b"id,name,city_id,partner,revenue\n1,A,1,yes,1000\n").await;
+    let job = run_job(
+        &app,
+        &admin,
+        json!({"type": "dataPull", "projectId": pid, "content": {"dataset": "shops", "mode": "full", "type": "csv", "upload": href}}),
+    )
+    .await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let after = rows(&app, &admin, &dwh, "queries", query(&pid)).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["content"], json!({"cities_name": "Brno", "revenue": 1000.0}));
+}
