@@ -188,3 +188,9 @@ pub async fn dump_to_file(
 pub async fn file_size(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64, DataError> {
     Ok(store.head(path).await?.size)
 }
+
+/// Writes a small file (an export) in one request.
+pub async fn put_file(store: Arc<dyn ObjectStore>, path: &Path, bytes: Vec<u8>) -> Result<(), DataError> {
+    store.put(path, Bytes::from(bytes).into()).await?;
+    Ok(())
+}

@@ -494,6 +494,20 @@ impl Store {
         .transpose()
     }
 
+    /// The account whose job made a download (exports are read only by it).
+    pub async fn download_job_account(&self, project_id: &str, id: &str) -> Result<Option<String>> {
+        let row = self
+            .read(
+                "SELECT j.account_id FROM downloads d JOIN jobs j ON j.id = d.job_id \
+                 WHERE d.project_id = $1 AND d.id = $2",
+            )
+            .bind(project_id)
+            .bind(id)
+            .fetch_optional()
+            .await?;
+        row.map(|r| r.opt_text("account_id")).transpose().map(Option::flatten)
+    }
+
     /// Forgets expired downloads and returns their files, for the caller to delete.
     pub async fn expire_downloads(&self, now: i64) -> Result<Vec<String>> {
         self.write(|mut tx| async move {

@@ -325,6 +325,49 @@ pub fn parse_permissions(model: &Model, permissions: &[Value]) -> Result<Vec<Fil
     Ok(out)
 }
 
+/// A query's rows as RFC 4180 CSV: a header of the column ids (when
+/// `header`), then one line per row; nulls are empty fields.
+pub fn to_csv(out: &QueryOutput, separator: u8, header: bool) -> Vec<u8> {
+    let sep = char::from(separator);
+    let field = |text: &str, line: &mut String| {
+        if text.is_empty() || text.contains([sep, '"', '\n', '\r']) {
+            line.push('"');
+            line.push_str(&text.replace('"', "\"\""));
+            line.push('"');
+        } else {
+            line.push_str(text);
+        }
+    };
+    let mut csv = String::new();
+    if header {
+        let mut line = String::new();
+        for (i, c) in out.columns.iter().enumerate() {
+            if i > 0 {
+                line.push(sep);
+            }
+            field(c, &mut line);
+        }
+        csv.push_str(&line);
+        csv.push_str("\r\n");
+    }
+    for row in &out.rows {
+        let mut line = String::new();
+        for (i, c) in out.columns.iter().enumerate() {
+            if i > 0 {
+                line.push(sep);
+            }
+            match row.get(c) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) => field(s, &mut line),
+                Some(other) => line.push_str(&other.to_string()),
+            }
+        }
+        csv.push_str(&line);
+        csv.push_str("\r\n");
+    }
+    csv.into_bytes()
+}
+
 /// One cell as JSON: numbers, strings, booleans, dates as `YYYY-MM-DD`.
 fn json_value(array: &dyn Array, row: usize) -> Value {
     if array.is_null(row) {

@@ -82,6 +82,7 @@ pub async fn run(state: AppState, job: Job, progress: Arc<Progress>) -> Done {
         Ok(JobKind::Restore) => restore(&job),
         Ok(JobKind::ImportProject) => import_project(&state, &job).await,
         Ok(JobKind::Validate) => validate(&state, &job).await,
+        Ok(JobKind::Export) => export(&state, &job).await,
         Err(e) => Err(Fail::from(e)),
     };
     match outcome {
@@ -198,6 +199,42 @@ async fn data_dump(state: &AppState, job: &Job) -> Result<Done, Fail> {
     let change = DataChange::Download {
         id: dump_id,
         kind: "dump".into(),
+        path: to.to_string(),
+        expires_at: locus_store::now_millis().saturating_add(ttl),
+    };
+    Ok(succeeded(result, Some(change)))
+}
+
+/// Runs the export's query as the job's account (with its data
+/// permissions) and writes the rows as CSV, downloadable for a day.
+async fn export(state: &AppState, job: &Job) -> Result<Done, Fail> {
+    let export: request::Export = content(job)?;
+    export.check()?;
+    let pid = job.project_id.as_str();
+    let account_id = job.account_id.as_deref().ok_or_else(|| Fail::new("an export needs the account it runs for"))?;
+    let account = state
+        .store
+        .account(account_id)
+        .await?
+        .ok_or_else(|| Fail::new("the account that asked for this export no longer exists"))?;
+    let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
+    let (request, perms) = locus_data::query::Engine::parse(&context.snapshot.model, &export.query, &context.permissions)
+        .map_err(|e| Fail::new(format!("query: {e}")))?;
+    let out = state
+        .engine
+        .query(&state.data, &context.snapshot, &request, &perms)
+        .await
+        .map_err(|e| Fail::new(format!("query: {e}")))?;
+    let csv = locus_data::query::to_csv(&out, export.separator()?, export.csv_options.get("header").and_then(Value::as_bool).unwrap_or(true));
+    let export_id = locus_core::ids::random_lower36(32);
+    let to = StorePath::from_iter(["projects", pid, "exports", &format!("{export_id}.csv")]);
+    locus_data::transfer::put_file(state.data.store.clone(), &to, csv).await?;
+    let ttl = i64::try_from(state.settings.upload_ttl.as_millis()).unwrap_or(i64::MAX);
+    let url = format!("/rest/projects/{pid}/export/{export_id}");
+    let result = json!({"exportResult": url, "rows": out.rows.len(), "format": "csv"});
+    let change = DataChange::Download {
+        id: export_id,
+        kind: "export".into(),
         path: to.to_string(),
         expires_at: locus_store::now_millis().saturating_add(ttl),
     };

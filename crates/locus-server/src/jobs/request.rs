@@ -18,6 +18,8 @@ pub enum JobKind {
     ImportProject,
     /// Locus addition: makes a kept version of a dataset current again.
     Restore,
+    /// A query's rows to a CSV file, filtered by the caller's permissions.
+    Export,
 }
 
 impl JobKind {
@@ -29,7 +31,8 @@ impl JobKind {
             "validate" => JobKind::Validate,
             "importProject" => JobKind::ImportProject,
             "restore" => JobKind::Restore,
-            "export" | "bulkPointQuery" => {
+            "export" => JobKind::Export,
+            "bulkPointQuery" => {
                 return Err(ApiError::bad_request(
                     "type",
                     format!("{s} jobs are not available on this server yet (they come with queries over loaded data)"),
@@ -38,7 +41,7 @@ impl JobKind {
             _ => {
                 return Err(ApiError::bad_request(
                     "type",
-                    "must be dataPull, dataDump, truncate, validate, importProject or restore",
+                    "must be dataPull, dataDump, export, truncate, validate, importProject or restore",
                 ))
             }
         })
@@ -52,6 +55,7 @@ impl JobKind {
             JobKind::Validate => "validate",
             JobKind::ImportProject => "importProject",
             JobKind::Restore => "restore",
+            JobKind::Export => "export",
         }
     }
 
@@ -63,7 +67,44 @@ impl JobKind {
             JobKind::DataDump => Permission::DataDump,
             JobKind::Validate => Permission::DataValidate,
             JobKind::Truncate | JobKind::Restore => Permission::ProjectUpdate,
+            JobKind::Export => Permission::StudioExport,
         }
+    }
+}
+
+/// ExportRequest (the official client also sends `filename`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Export {
+    pub format: String,
+    pub query: Value,
+    pub csv_header_format: Option<String>,
+    #[serde(default)]
+    pub csv_options: Value,
+    pub filename: Option<String>,
+}
+
+impl Export {
+    /// The one-byte separator of the CSV (default `,`).
+    pub fn separator(&self) -> ApiResult<u8> {
+        match self.csv_options.get("separator").and_then(Value::as_str) {
+            None => Ok(b','),
+            Some(s) if s.len() == 1 && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
+            Some(_) => Err(ApiError::bad_request("content.csvOptions.separator", "one character, not a quote or a newline")),
+        }
+    }
+
+    pub fn check(&self) -> ApiResult<()> {
+        match self.format.as_str() {
+            "csv" => {}
+            "xlsx" => return Err(ApiError::bad_request("content.format", "xlsx exports are not available on this server yet; use csv")),
+            _ => return Err(ApiError::bad_request("content.format", "must be csv or xlsx")),
+        }
+        if !matches!(self.csv_header_format.as_deref(), None | Some("basic" | "export" | "template")) {
+            return Err(ApiError::bad_request("content.csvHeaderFormat", "must be basic, export or template"));
+        }
+        self.separator()?;
+        Ok(())
     }
 }
 

@@ -17,7 +17,10 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(dump)).routes(routes!(versions))
+    OpenApiRouter::new()
+        .routes(routes!(dump))
+        .routes(routes!(export))
+        .routes(routes!(versions))
 }
 
 /// A dump made by a `dataDump` job, as RFC 4180 CSV with a header; kept 24 h.
@@ -26,12 +29,32 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, content_type = "text/csv", body = String)))]
 async fn dump(State(state): State<AppState>, access: Authorized<need::DataDump>, Path(ids): Path<(String, String)>) -> ApiResult<Response> {
     let (_, dump_id) = ids;
+    download(&state, &access.project.id, "dump", &dump_id).await
+}
+
+/// A file made by an `export` job (CSV); kept 24 h. Only the account that
+/// asked for it can read it: it holds the rows that account may see.
+#[utoipa::path(get, path = "/rest/projects/{projectId}/export/{exportId}", tag = "data",
+    params(("projectId" = String, Path), ("exportId" = String, Path)),
+    responses((status = 200, content_type = "text/csv", body = String)))]
+async fn export(State(state): State<AppState>, access: Authorized<need::StudioExport>, Path(ids): Path<(String, String)>) -> ApiResult<Response> {
+    let (_, export_id) = ids;
+    let job = state.store.download_job_account(&access.project.id, &export_id).await?;
+    if job.as_deref() != Some(access.caller.account.id.as_str()) {
+        return Err(ApiError::NotFound("export (exports are kept 24 hours)"));
+    }
+    download(&state, &access.project.id, "export", &export_id).await
+}
+
+/// Streams a dump or an export file.
+async fn download(state: &AppState, project_id: &str, kind: &str, id: &str) -> ApiResult<Response> {
+    let dump_id = id;
     let download = state
         .store
-        .download(&access.project.id, &dump_id, locus_store::now_millis())
+        .download(project_id, dump_id, locus_store::now_millis())
         .await?
-        .filter(|d| d.kind == "dump")
-        .ok_or(ApiError::NotFound("dump (dumps are kept 24 hours)"))?;
+        .filter(|d| d.kind == kind)
+        .ok_or(ApiError::NotFound("file (dumps and exports are kept 24 hours)"))?;
     let path = StorePath::from(download.path.as_str());
     let stream = locus_data::transfer::file_stream(state.data.store.clone(), &path)
         .await

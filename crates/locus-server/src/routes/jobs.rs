@@ -237,6 +237,20 @@ async fn check(
                 })?;
             Ok(None)
         }
+        JobKind::Export => {
+            let export: request::Export = request::content(content)?;
+            export.check()?;
+            // The query is checked now, as the caller sees the data.
+            let account = &access.caller.account;
+            let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
+            locus_data::query::Engine::parse(&context.snapshot.model, &export.query, &context.permissions).map_err(|e| match e {
+                locus_data::query::QueryError::Invalid { path, message } => {
+                    ApiError::bad_request(if path.is_empty() { "content.query".to_owned() } else { format!("content.query.{path}") }, message)
+                }
+                other => ApiError::from(other),
+            })?;
+            Ok(None)
+        }
         JobKind::Truncate | JobKind::Validate => Ok(None),
     }
 }

@@ -245,3 +245,34 @@ async fn a_new_load_is_never_answered_from_an_old_result() {
     assert_eq!(after.len(), 1);
     assert_eq!(after[0]["content"], json!({"cities_name": "Brno", "revenue": 1000.0}));
 }
+
+#[tokio::test]
+async fn an_export_writes_the_rows_the_caller_may_see_for_that_caller_only() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let (pid, _) = star(&app, &admin).await;
+    let viewer = member(&app, &admin, &pid, "VIEWER").await;
+    let permission = json!({"name": "partners_only", "type": "dataPermission", "content": {
+        "email": viewer.email, "filters": [{"property": "shops.partner", "operator": "eq", "value": "yes"}]}});
+    let (status, created) = app.post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    // As the official client sends it, with keys outside the schema.
+    let request = json!({"type": "export", "projectId": pid, "headerTitles": false, "content": {"filename": "out.csv", "format": "csv",
+        "query": query(&pid), "csvOptions": {"header": true, "separator": ",", "quote": "\"", "escape": "\\"}}});
+    let job = run_job(&app, &viewer, request).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let url = job["result"]["exportResult"].as_str().unwrap();
+    assert!(url.starts_with(&format!("/rest/projects/{pid}/export/")), "{url}");
+    let resp = app.client.get(format!("{}{url}", app.base)).bearer_auth(&viewer.bearer).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.text().await.unwrap(), "cities_name,revenue\r\nBrno,10.0\r\nPraha,30.5\r\n");
+    // Nobody else reads it, not even the admin: it holds the viewer's view.
+    assert_eq!(app.get(url, &admin.bearer).await.0, StatusCode::NOT_FOUND);
+    // A bad query or format is a 400 at submission.
+    let bad = json!({"type": "export", "projectId": pid, "content": {"format": "csv", "query": {"properties": [{"type": "property", "value": "x.y"}]}}});
+    let (status, err) = app.post("/rest/jobs", Some(&viewer.bearer), bad).await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("content.query.properties[0].value")), "{err}");
+    let bad = json!({"type": "export", "projectId": pid, "content": {"format": "pdf", "query": query(&pid)}});
+    let (status, err) = app.post("/rest/jobs", Some(&viewer.bearer), bad).await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("content.format")), "{err}");
+}
