@@ -1,10 +1,11 @@
 """Drives a live Locus server through the official CleverMaps Python client
 (cm-python-sdk from PyPI), the way a user of that client would.
 
-usage: python test_sdk.py SERVER_URL ACCESS_TOKEN OTHER_ACCOUNT_ID OTHER_EMAIL
+usage: python test_sdk.py SERVER_URL ACCESS_TOKEN OTHER_ACCOUNT_ID OTHER_EMAIL OTHER_TOKEN
 
 ACCESS_TOKEN is a personal access token of an account with no projects yet;
-OTHER_* name a second account that the test adds to a project.
+OTHER_* name a second account that the test adds to a project (and, with its
+own token, queries as a viewer restricted by a data permission).
 Ends with the line 'N passed, M failed' and exits non-zero on any failure.
 """
 import sys
@@ -13,7 +14,7 @@ import traceback
 import requests
 from cm_python_sdk.sdk import Sdk
 
-SERVER, TOKEN, OTHER_ID, OTHER_EMAIL = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4]
+SERVER, TOKEN, OTHER_ID, OTHER_EMAIL, OTHER_TOKEN = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 PROJECTS = 105  # more than one page of the default page size (100)
 UPDATES = 110  # audit events, likewise
 
@@ -270,6 +271,73 @@ def _():
     assert [d["name"] for d in clone.metadata.datasets.list()] == ["stores"]
     dumped = clone.dump_data("stores")
     assert rows(download(sdk, dumped["result"]["dumpUrl"]))[1] == ["1,Praha,100.5", "2,Brno,25", "3,Ostrava,"], dumped
+
+
+REGIONS = {"name": "regions", "type": "dataset", "title": "Regions", "ref": {
+    "type": "dwh", "subtype": "basic", "primaryKey": "region_id",
+    "properties": [{"name": "region_id", "column": "region_id", "type": "integer"},
+                   {"name": "name", "column": "name", "type": "string"}]}}
+SALES = {"name": "sales", "type": "dataset", "title": "Sales", "ref": {
+    "type": "dwh", "subtype": "basic", "primaryKey": "sale_id",
+    "properties": [{"name": "sale_id", "column": "sale_id", "type": "integer"},
+                   {"name": "region_id", "column": "region_id", "type": "integer", "foreignKey": "regions"},
+                   {"name": "channel", "column": "channel", "type": "string"},
+                   {"name": "amount", "column": "amount", "type": "decimal"}]}}
+REVENUE = {"name": "revenue", "type": "metric", "content": {
+    "type": "function_sum", "content": [{"type": "property", "value": "sales.amount"}]}}
+
+
+def csv_file(text):
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        f.write(text)
+        return f.name
+
+
+@check("query, get_property_values, get_metric_ranges, get_available_datasets, export_to_csv over a star schema")
+def _():
+    sdk = state["sdk"]
+    org = sdk.projects.project.get_project_by_id(state["loaded"])["organizationId"]
+    pid = sdk.projects.projects.create_project(org, "SDK star", "queries")["id"]
+    project = sdk.open(pid)
+    for body in (REGIONS, SALES):
+        project.metadata.datasets.create(body)
+    project.metadata.metrics.create(REVENUE)
+    for name, text in (("regions", "region_id,name\n1,North\n2,South\n3,East\n"),
+                       ("sales", "sale_id,region_id,channel,amount\n1,1,web,10\n2,1,shop,5.5\n3,2,web,20\n4,3,shop,1\n5,,web,2\n")):
+        job = project.upload_data(name, "full", csv_file(text), retry_wait=0.2)
+        assert job["status"] == "SUCCEEDED", job
+    got = project.query({"properties": ["regions.name"], "metrics": ["revenue"],
+                         "filter_by": [{"property": "sales.channel", "operator": "eq", "value": "web"}]})
+    assert got == [{"regions_name": "North", "revenue": 10.0}, {"regions_name": "South", "revenue": 20.0},
+                   {"regions_name": None, "revenue": 2.0}], got
+    page_by_page = project.query({"properties": ["sales.sale_id"], "metrics": ["revenue"]}, limit=2)
+    assert [r["sales_sale_id"] for r in page_by_page] == [1, 2, 3, 4, 5], page_by_page
+    assert project.get_property_values("sales.channel") == ["shop", "web"]
+    ranges = project.get_metric_ranges({"properties": ["regions.name"], "metrics": ["revenue"]})
+    assert ranges == [{"propertyId": "revenue", "min": 1.0, "max": 20.0}], ranges
+    assert project.get_available_datasets("revenue") == ["regions", "sales"]
+    exported = project.export_to_csv({"query": {"properties": ["regions.name"], "metrics": ["revenue"]},
+                                      "filename": "revenue.csv", "format": "csv"})
+    assert exported.splitlines() == ["regions_name,revenue", "East,1.0", "North,15.5", "South,20.0", ",2.0"], exported
+    state["star"] = pid
+
+
+@check("a viewer restricted by a data permission sees only its rows through the client")
+def _():
+    sdk, pid = state["sdk"], state["star"]
+    sdk.projects.members.add_new_member(pid, OTHER_ID, "VIEWER")
+    r = requests.post(f"{SERVER}/rest/projects/{pid}/md/dataPermissions", headers={"Authorization": f"Bearer {sdk.client.bearer_token}"},
+                      json={"name": "north_only", "type": "dataPermission", "content": {
+                          "accountId": OTHER_ID, "filters": [{"property": "regions.name", "operator": "eq", "value": "North"}]}})
+    r.raise_for_status()
+    viewer = Sdk(OTHER_TOKEN, SERVER).open(pid)
+    got = viewer.query({"properties": ["sales.channel"], "metrics": ["revenue"]})
+    assert got == [{"sales_channel": "shop", "revenue": 5.5}, {"sales_channel": "web", "revenue": 10.0}], got
+    assert viewer.get_property_values("regions.name") == ["North"]
+    exported = viewer.export_to_csv({"query": {"properties": ["regions.name"], "metrics": ["revenue"]},
+                                     "filename": "mine.csv", "format": "csv"})
+    assert exported.splitlines() == ["regions_name,revenue", "North,15.5"], exported
 
 
 failed = sum(1 for _, e in results if e)

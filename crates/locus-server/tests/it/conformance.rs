@@ -235,6 +235,37 @@ fn probes() -> Vec<Probe> {
             "/rest/jobs",
             Some(|f| json!({"type": "truncate", "projectId": f.pid})),
         ),
+        Probe::new(
+            "data.dwh_query",
+            Method::POST,
+            "{dwh}/queries",
+            Some(|_| json!({"properties": [{"id": "id", "type": "property", "value": "probe_rows.id"}]})),
+        ),
+        Probe::new(
+            "data.dwh_query",
+            Method::POST,
+            "{dwh}/propertyValues?property=probe_rows.id",
+            Some(|_| json!({})),
+        ),
+        Probe::new(
+            "data.dwh_query",
+            Method::POST,
+            "{dwh}/metricRanges",
+            Some(|_| json!({"properties": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_rows.id"}]}]})),
+        ),
+        Probe::new(
+            "data.dwh_query",
+            Method::POST,
+            "{dwh}/availableDatasets",
+            Some(|_| json!({"metrics": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_rows.id"}]}]})),
+        ),
+        Probe::new(
+            "studio.export",
+            Method::POST,
+            "/rest/jobs",
+            Some(|f| json!({"type": "export", "projectId": f.pid, "content": {"format": "csv",
+                "query": {"properties": [{"id": "id", "type": "property", "value": "probe_rows.id"}]}}})),
+        ),
         // Last: it removes the project.
         Probe::new("project.delete", Method::DELETE, "/rest/projects/{pid}", None),
     ]
@@ -309,6 +340,10 @@ async fn resolve(app: &TestApp, admin: &User, member: &User, pid: &str, share: &
         .replace("{share}", share)
         .replace("{mid}", m["id"].as_str().unwrap_or("none"))
         .replace("{iid}", inv["id"].as_str().unwrap_or("none"));
+    if path.contains("{dwh}") {
+        let (_, project) = app.get(&format!("/rest/projects/{pid}"), &admin.bearer).await;
+        path = path.replace("{dwh}", project["services"]["dwh"].as_str().unwrap());
+    }
     if path.contains("{metric}") {
         let (status, created) = app
             .post(&format!("/rest/projects/{pid}/md/metrics"), Some(&admin.bearer), fresh(metric))
