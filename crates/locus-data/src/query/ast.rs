@@ -102,9 +102,16 @@ pub enum Node {
     Today,
     DateTrunc(Box<Node>, String),
     /// `function_interval`: months and days.
-    Interval { months: i32, days: i32 },
+    Interval {
+        months: i32,
+        days: i32,
+    },
     /// Great-circle metres from a point to a point dataset's rows.
-    Distance { lat: PropRef, lng: PropRef, center: (f64, f64) },
+    Distance {
+        lat: PropRef,
+        lng: PropRef,
+        center: (f64, f64),
+    },
 }
 
 impl Node {
@@ -291,8 +298,14 @@ impl<'m> Parser<'m> {
             let vars = vars.as_array().ok_or_else(|| err(&at("variables"), "must be an array"))?;
             for (i, v) in vars.iter().enumerate() {
                 let p = format!("{}[{i}]", at("variables"));
-                let name = v.get("variable").and_then(Value::as_str).ok_or_else(|| err(&p, "variable (a name) is required"))?;
-                let value = v.get("value").and_then(Value::as_f64).ok_or_else(|| err(&p, "value (a number) is required"))?;
+                let name = v
+                    .get("variable")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| err(&p, "variable (a name) is required"))?;
+                let value = v
+                    .get("value")
+                    .and_then(Value::as_f64)
+                    .ok_or_else(|| err(&p, "value (a number) is required"))?;
                 self.variables.insert(name.to_owned(), value);
             }
         }
@@ -378,7 +391,9 @@ impl<'m> Parser<'m> {
     }
 
     fn property(&self, value: Option<&Value>, path: &str) -> Result<PropRef, QueryError> {
-        let text = value.and_then(Value::as_str).ok_or_else(|| err(path, "a property \"dataset.property\" is required"))?;
+        let text = value
+            .and_then(Value::as_str)
+            .ok_or_else(|| err(path, "a property \"dataset.property\" is required"))?;
         self.model.property(text).map_err(|m| err(path, m))
     }
 
@@ -408,7 +423,10 @@ impl<'m> Parser<'m> {
             let c = content()?;
             if (exact && c.len() != n) || (!exact && c.len() < n) {
                 let want = if exact { format!("exactly {n}") } else { format!("at least {n}") };
-                return Err(err(&format!("{path}.content"), format!("{ty} takes {want} node(s), got {}", c.len())));
+                return Err(err(
+                    &format!("{path}.content"),
+                    format!("{ty} takes {want} node(s), got {}", c.len()),
+                ));
             }
             Ok(c.clone())
         };
@@ -426,10 +444,12 @@ impl<'m> Parser<'m> {
                     .get("value")
                     .and_then(Value::as_str)
                     .ok_or_else(|| err(&format!("{path}.value"), "a variable name is required"))?;
-                let value = self
-                    .variables
-                    .get(name)
-                    .ok_or_else(|| err(&format!("{path}.value"), format!("variable {name:?} has no value in the query's variables")))?;
+                let value = self.variables.get(name).ok_or_else(|| {
+                    err(
+                        &format!("{path}.value"),
+                        format!("variable {name:?} has no value in the query's variables"),
+                    )
+                })?;
                 Node::Float(*value)
             }
             "property" => Node::Property(self.property(v.get("value"), &format!("{path}.value"))?),
@@ -442,7 +462,10 @@ impl<'m> Parser<'m> {
                 if self.stack.contains(&name) {
                     let mut chain = self.stack.clone();
                     chain.push(name.clone());
-                    return Err(err(&format!("{path}.metric"), format!("metrics refer to each other in a cycle: {}", chain.join(" → "))));
+                    return Err(err(
+                        &format!("{path}.metric"),
+                        format!("metrics refer to each other in a cycle: {}", chain.join(" → ")),
+                    ));
                 }
                 self.stack.push(name.clone());
                 let mut inner = scope.clone();
@@ -451,8 +474,16 @@ impl<'m> Parser<'m> {
                 self.stack.pop();
                 node?
             }
-            "function_sum" | "function_count" | "function_count_dist" | "function_avg" | "function_min" | "function_max"
-            | "function_stddev_samp" | "function_stddev_pop" | "function_var_samp" | "function_var_pop" => {
+            "function_sum"
+            | "function_count"
+            | "function_count_dist"
+            | "function_avg"
+            | "function_min"
+            | "function_max"
+            | "function_stddev_samp"
+            | "function_stddev_pop"
+            | "function_var_samp"
+            | "function_var_pop" => {
                 let func = match ty {
                     "function_sum" => AggFunc::Sum,
                     "function_count" => AggFunc::Count,
@@ -472,7 +503,10 @@ impl<'m> Parser<'m> {
                     return Err(err(&format!("{path}.content[0]"), "an aggregate cannot contain another aggregate"));
                 }
                 if arg.properties().is_empty() {
-                    return Err(err(&format!("{path}.content[0]"), format!("{ty} needs a property of a dataset to aggregate")));
+                    return Err(err(
+                        &format!("{path}.content[0]"),
+                        format!("{ty} needs a property of a dataset to aggregate"),
+                    ));
                 }
                 Node::Aggregate {
                     func,
@@ -490,7 +524,11 @@ impl<'m> Parser<'m> {
                     _ => ArithOp::Modulo,
                 };
                 let c = arity(2, false)?;
-                let args = c.iter().enumerate().map(|(i, a)| child(self, a, i, &scope)).collect::<Result<_, _>>()?;
+                let args = c
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| child(self, a, i, &scope))
+                    .collect::<Result<_, _>>()?;
                 Node::Arith { op, args }
             }
             "function_ifnull" => {
@@ -512,7 +550,10 @@ impl<'m> Parser<'m> {
                 let c = arity(1, true)?;
                 let inner = child(self, &c[0], 0, &scope)?;
                 if !inner.has_aggregate() {
-                    return Err(err(&format!("{path}.content[0]"), "percent_to_total takes a measure (an aggregate or a metric)"));
+                    return Err(err(
+                        &format!("{path}.content[0]"),
+                        "percent_to_total takes a measure (an aggregate or a metric)",
+                    ));
                 }
                 Node::PercentToTotal(Box::new(inner))
             }
@@ -549,9 +590,16 @@ impl<'m> Parser<'m> {
                         .ok_or_else(|| err(&format!("{path}.options.partitionBy"), "an array of output column ids"))?,
                     Some(_) => return Err(err(&format!("{path}.options.partitionBy"), "an array of output column ids")),
                 };
-                let args: Vec<Node> = c.iter().enumerate().map(|(i, a)| child(self, a, i, &scope)).collect::<Result<_, _>>()?;
+                let args: Vec<Node> = c
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| child(self, a, i, &scope))
+                    .collect::<Result<_, _>>()?;
                 if !args.iter().all(Node::has_aggregate) {
-                    return Err(err(&format!("{path}.content"), format!("{ty} orders by measures (aggregates, metrics or arithmetic over them)")));
+                    return Err(err(
+                        &format!("{path}.content"),
+                        format!("{ty} orders by measures (aggregates, metrics or arithmetic over them)"),
+                    ));
                 }
                 Node::Window {
                     func,
@@ -592,14 +640,22 @@ impl<'m> Parser<'m> {
                     .get("dataset")
                     .and_then(Value::as_str)
                     .ok_or_else(|| err(&format!("{path}.options.dataset"), "a dataset name is required"))?;
-                let (lat, lng) = self.model.lat_lng(dataset).map_err(|m| err(&format!("{path}.options.dataset"), m))?;
+                let (lat, lng) = self
+                    .model
+                    .lat_lng(dataset)
+                    .map_err(|m| err(&format!("{path}.options.dataset"), m))?;
                 let point = o.get("centralPoint");
                 let coord = |k: &str, max: f64| {
                     point
                         .and_then(|p| p.get(k))
                         .and_then(Value::as_f64)
                         .filter(|x| x.abs() <= max)
-                        .ok_or_else(|| err(&format!("{path}.options.centralPoint.{k}"), format!("a number from -{max} to {max}")))
+                        .ok_or_else(|| {
+                            err(
+                                &format!("{path}.options.centralPoint.{k}"),
+                                format!("a number from -{max} to {max}"),
+                            )
+                        })
                 };
                 Node::Distance {
                     lat,
@@ -638,7 +694,10 @@ impl<'m> Parser<'m> {
 
     /// Parses a FilterBy.
     pub fn filter(&mut self, v: &Value, path: &str) -> Result<Filter, QueryError> {
-        let target = match (v.get("property").filter(|p| !p.is_null()), v.get("function").filter(|p| !p.is_null())) {
+        let target = match (
+            v.get("property").filter(|p| !p.is_null()),
+            v.get("function").filter(|p| !p.is_null()),
+        ) {
             (Some(p), None) => Some(Node::Property(self.property(Some(p), &format!("{path}.property"))?)),
             (None, Some(f)) => Some(self.node(f, &format!("{path}.function"), &AggScope::default())?),
             (Some(_), Some(_)) => return Err(err(path, "give property or function, not both")),
@@ -703,10 +762,15 @@ impl<'m> Parser<'m> {
                 negated: op == "isNotNull",
             },
             "inAttribute" | "notInAttribute" => {
-                let q = v.get("query").ok_or_else(|| err(&format!("{path}.query"), "a subquery is required"))?;
+                let q = v
+                    .get("query")
+                    .ok_or_else(|| err(&format!("{path}.query"), "a subquery is required"))?;
                 let sub = self.request(q, &format!("{path}.query"))?;
                 if sub.outputs.len() != 1 {
-                    return Err(err(&format!("{path}.query.properties"), format!("a subquery returns one column, not {}", sub.outputs.len())));
+                    return Err(err(
+                        &format!("{path}.query.properties"),
+                        format!("a subquery returns one column, not {}", sub.outputs.len()),
+                    ));
                 }
                 Filter::InAttribute {
                     target,
@@ -758,7 +822,10 @@ fn check_value(target: &Node, value: &Value, path: &str, model: &Model) -> Resul
             PropertyType::Geometry => "nothing: geometries cannot be compared".to_owned(),
             t => format!("a value of type {}", t.name()),
         };
-        Err(err(path, format!("{} is {}, so the value must be {want}; got {value}", p.column(), ty.name())))
+        Err(err(
+            path,
+            format!("{} is {}, so the value must be {want}; got {value}", p.column(), ty.name()),
+        ))
     }
 }
 
@@ -816,7 +883,12 @@ fn order(o: &Value, path: &str, outputs: &[Output]) -> Result<OrderBy, QueryErro
             .iter()
             .find(|out| out.id == wanted || matches!(&out.node, Node::Property(p) if p.column() == wanted))
             .map(|out| out.id.clone())
-            .ok_or_else(|| err(&format!("{path}.property"), format!("{wanted:?} is not one of the query's columns; order by an output column")))?
+            .ok_or_else(|| {
+                err(
+                    &format!("{path}.property"),
+                    format!("{wanted:?} is not one of the query's columns; order by an output column"),
+                )
+            })?
     };
     Ok(OrderBy {
         column,

@@ -157,7 +157,13 @@ impl Engine {
 
     /// Plans twice: over empty tables to learn which datasets the plan
     /// reads, then over those datasets' rows.
-    async fn prepare(&self, data: &DataStore, snapshot: &Snapshot, request: &ast::Request, perms: &[Filter]) -> Result<(SessionContext, datafusion::dataframe::DataFrame), QueryError> {
+    async fn prepare(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        request: &ast::Request,
+        perms: &[Filter],
+    ) -> Result<(SessionContext, datafusion::dataframe::DataFrame), QueryError> {
         let ctx = self.context()?;
         let none = HashMap::new();
         let probe = Loaded {
@@ -196,7 +202,13 @@ impl Engine {
     }
 
     /// Runs a query to its rows.
-    pub async fn query(&self, data: &DataStore, snapshot: &Snapshot, request: &ast::Request, perms: &[Filter]) -> Result<QueryOutput, QueryError> {
+    pub async fn query(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        request: &ast::Request,
+        perms: &[Filter],
+    ) -> Result<QueryOutput, QueryError> {
         let (_ctx, df) = self.prepare(data, snapshot, request, perms).await?;
         let schema: Schema = df.schema().as_arrow().clone();
         let batches = tokio::time::timeout(self.timeout, df.collect())
@@ -224,7 +236,13 @@ impl Engine {
     }
 
     /// The optimized plan as text (`/explain`).
-    pub async fn explain(&self, data: &DataStore, snapshot: &Snapshot, request: &ast::Request, perms: &[Filter]) -> Result<String, QueryError> {
+    pub async fn explain(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        request: &ast::Request,
+        perms: &[Filter],
+    ) -> Result<String, QueryError> {
         let (_ctx, df) = self.prepare(data, snapshot, request, perms).await?;
         let plan = df.into_optimized_plan().map_err(QueryError::plan)?;
         let text = plan.display_indent().to_string();

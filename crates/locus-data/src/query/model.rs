@@ -81,13 +81,19 @@ impl Model {
         } else {
             link.to_owned()
         };
-        let body = self.metrics.get(&name).ok_or_else(|| format!("the project has no metric {name:?} ({link})"))?;
+        let body = self
+            .metrics
+            .get(&name)
+            .ok_or_else(|| format!("the project has no metric {name:?} ({link})"))?;
         Ok((name, body.clone()))
     }
 
     /// The latitude and longitude properties of a point dataset.
     pub fn lat_lng(&self, dataset: &str) -> Result<(PropRef, PropRef), String> {
-        let def = self.datasets.get(dataset).ok_or_else(|| format!("the project has no dwh dataset {dataset:?}"))?;
+        let def = self
+            .datasets
+            .get(dataset)
+            .ok_or_else(|| format!("the project has no dwh dataset {dataset:?}"))?;
         let find = |ty| {
             def.properties.iter().find(|p| p.ty == ty).map(|p| PropRef {
                 dataset: dataset.to_owned(),

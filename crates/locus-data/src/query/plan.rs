@@ -114,7 +114,10 @@ impl Planner<'_> {
                 let refused = (!s.accept.is_empty() && !s.accept.iter().any(|p| matches_pattern(p, d)))
                     || s.dont.iter().any(|p| matches_pattern(p, d));
                 if refused {
-                    let what = s.metric.as_deref().map_or_else(|| "an aggregate".to_owned(), |m| format!("metric {m}"));
+                    let what = s
+                        .metric
+                        .as_deref()
+                        .map_or_else(|| "an aggregate".to_owned(), |m| format!("metric {m}"));
                     return Err(QueryError::new("properties", format!("{what} cannot be aggregated by dataset {d}")));
                 }
             }
@@ -184,12 +187,18 @@ impl Planner<'_> {
                 .ok_or_else(|| QueryError::new(path, format!("no dataset links to all of {}", join(&datasets))))?;
             if func == AggFunc::Sum || func == AggFunc::Avg {
                 for p in arg.properties() {
-                    if matches!(self.model.property_type(p), Some(PropertyType::String | PropertyType::Date | PropertyType::Boolean | PropertyType::Geometry))
-                        && matches!(arg, Node::Property(_))
+                    if matches!(
+                        self.model.property_type(p),
+                        Some(PropertyType::String | PropertyType::Date | PropertyType::Boolean | PropertyType::Geometry)
+                    ) && matches!(arg, Node::Property(_))
                     {
                         return Err(QueryError::new(
                             &format!("{path}.content[0]"),
-                            format!("{} is a {}, which cannot be summed or averaged", p.column(), self.model.property_type(p).map_or("?", PropertyType::name)),
+                            format!(
+                                "{} is a {}, which cannot be summed or averaged",
+                                p.column(),
+                                self.model.property_type(p).map_or("?", PropertyType::name)
+                            ),
                         ));
                     }
                 }
@@ -218,19 +227,28 @@ impl Planner<'_> {
         let mut steps = Vec::new();
         for d in needed {
             let r = reach.get(d).ok_or_else(|| {
-                QueryError::new(path, format!("dataset {d} cannot be reached from dataset {root} along foreign keys"))
+                QueryError::new(
+                    path,
+                    format!("dataset {d} cannot be reached from dataset {root} along foreign keys"),
+                )
             })?;
             if r.paths > 1 {
                 return Err(QueryError::new(
                     path,
-                    format!("dataset {d} is reached from dataset {root} by {} equally short foreign-key paths; the join is ambiguous", r.paths),
+                    format!(
+                        "dataset {d} is reached from dataset {root} by {} equally short foreign-key paths; the join is ambiguous",
+                        r.paths
+                    ),
                 ));
             }
             for step in Model::path(reach, d) {
                 if let Some(rs) = reach.get(&step.to).filter(|rs| rs.paths > 1) {
                     return Err(QueryError::new(
                         path,
-                        format!("dataset {} is reached from dataset {root} by {} equally short foreign-key paths; the join is ambiguous", step.to, rs.paths),
+                        format!(
+                            "dataset {} is reached from dataset {root} by {} equally short foreign-key paths; the join is ambiguous",
+                            step.to, rs.paths
+                        ),
                     ));
                 }
                 if !steps.contains(&step) {
@@ -250,9 +268,7 @@ impl Planner<'_> {
                 (Some(a), Some(b)) if a != b => cast(c(&fk), b),
                 _ => c(&fk),
             };
-            df = df
-                .join_on(right, JoinType::Left, [left_key.eq(c(&pk))])
-                .map_err(QueryError::plan)?;
+            df = df.join_on(right, JoinType::Left, [left_key.eq(c(&pk))]).map_err(QueryError::plan)?;
         }
         Ok(df)
     }
@@ -311,7 +327,10 @@ impl Planner<'_> {
         let root = match self.base_of(&with_permissions) {
             Some(root) => root,
             None => self.base_of(&needed).ok_or_else(|| {
-                QueryError::new("properties", format!("no dataset links to all of {}: the query has no join path", join(&needed)))
+                QueryError::new(
+                    "properties",
+                    format!("no dataset links to all of {}: the query has no join path", join(&needed)),
+                )
             })?,
         };
         let reach = self.model.reach(&root);
@@ -371,7 +390,10 @@ impl Planner<'_> {
             let datasets: BTreeSet<String> = props.iter().map(|p| p.dataset.clone()).collect();
             for d in &datasets {
                 if !reach.contains_key(d) {
-                    let metric = mine.iter().find_map(|(_, s)| s.scope.metric.clone()).unwrap_or_else(|| fact.to_owned());
+                    let metric = mine
+                        .iter()
+                        .find_map(|(_, s)| s.scope.metric.clone())
+                        .unwrap_or_else(|| fact.to_owned());
                     return Err(QueryError::new(
                         path,
                         format!("the filter on dataset {d} has no join path to dataset {fact} (of {metric}); list its property in the metric's withoutFilters to ignore it"),
@@ -453,11 +475,13 @@ impl Planner<'_> {
                 .collect();
             let right = right.select(select).map_err(QueryError::plan)?;
             let on: Vec<Expr> = (0..ndims)
-                .map(|d| Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
-                    Box::new(c(&dim_col(d))),
-                    Operator::IsNotDistinctFrom,
-                    Box::new(c(&renamed(d))),
-                )))
+                .map(|d| {
+                    Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                        Box::new(c(&dim_col(d))),
+                        Operator::IsNotDistinctFrom,
+                        Box::new(c(&renamed(d))),
+                    ))
+                })
                 .collect();
             let joined = if on.is_empty() {
                 df.join(right, JoinType::Inner, &[], &[], None)
@@ -501,7 +525,10 @@ impl Planner<'_> {
                 let b = self.measure_expr(b, counter, req, dims)?;
                 f::coalesce(vec![a, b])
             }
-            Node::Round(a, digits) => f::round(vec![cast(self.measure_expr(a, counter, req, dims)?, DataType::Float64), lit(*digits)]),
+            Node::Round(a, digits) => f::round(vec![
+                cast(self.measure_expr(a, counter, req, dims)?, DataType::Float64),
+                lit(*digits),
+            ]),
             Node::PercentToTotal(a) => {
                 let a = cast(self.measure_expr(a, counter, req, dims)?, DataType::Float64);
                 let total = Expr::from(WindowFunction::new(
@@ -522,10 +549,9 @@ impl Planner<'_> {
                 }
                 let mut partition = Vec::new();
                 for id in partition_by {
-                    let d = dims
-                        .iter()
-                        .position(|(o, _)| req.outputs[*o].id == *id)
-                        .ok_or_else(|| QueryError::new("properties", format!("partitionBy {id:?} is not a dimension column of the query")))?;
+                    let d = dims.iter().position(|(o, _)| req.outputs[*o].id == *id).ok_or_else(|| {
+                        QueryError::new("properties", format!("partitionBy {id:?} is not a dimension column of the query"))
+                    })?;
                     partition.push(c(&dim_col(d)));
                 }
                 let base = match func {
@@ -556,7 +582,9 @@ impl Planner<'_> {
             Node::Round(a, digits) => f::round(vec![cast(self.row_expr(a)?, DataType::Float64), lit(*digits)]),
             Node::Today => f::current_date(),
             Node::DateTrunc(a, unit) => cast(f::date_trunc(lit(unit.as_str()), self.row_expr(a)?), DataType::Date32),
-            Node::Interval { months, days } => lit(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(*months, *days, 0)))),
+            Node::Interval { months, days } => lit(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(
+                *months, *days, 0,
+            )))),
             Node::Distance { lat, lng, center } => {
                 let (lat0, lng0) = (center.0.to_radians(), center.1.to_radians());
                 let lat1 = f::radians(c(&lat.column()));
@@ -576,7 +604,10 @@ impl Planner<'_> {
     /// A row filter.
     fn filter_expr(&self, filter: &Filter) -> Result<Expr, QueryError> {
         match filter {
-            Filter::Compare { target, .. } | Filter::In { target, .. } | Filter::IsNull { target, .. } | Filter::InAttribute { target, .. } => {
+            Filter::Compare { target, .. }
+            | Filter::In { target, .. }
+            | Filter::IsNull { target, .. }
+            | Filter::InAttribute { target, .. } => {
                 let t = self.row_expr(target)?;
                 let ty = match target {
                     Node::Property(p) => self.model.property_type(p),
@@ -584,8 +615,20 @@ impl Planner<'_> {
                 };
                 self.leaf(filter, t, ty)
             }
-            Filter::And(parts) => Ok(parts.iter().map(|p| self.filter_expr(p)).collect::<Result<Vec<_>, _>>()?.into_iter().reduce(Expr::and).unwrap_or(lit(true))),
-            Filter::Or(parts) => Ok(parts.iter().map(|p| self.filter_expr(p)).collect::<Result<Vec<_>, _>>()?.into_iter().reduce(Expr::or).unwrap_or(lit(false))),
+            Filter::And(parts) => Ok(parts
+                .iter()
+                .map(|p| self.filter_expr(p))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .reduce(Expr::and)
+                .unwrap_or(lit(true))),
+            Filter::Or(parts) => Ok(parts
+                .iter()
+                .map(|p| self.filter_expr(p))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .reduce(Expr::or)
+                .unwrap_or(lit(false))),
             Filter::Not(inner) => Ok(!self.filter_expr(inner)?),
         }
     }
@@ -593,8 +636,20 @@ impl Planner<'_> {
     /// A filter on an output column (`having`, `resultSetFilter`).
     fn filter_expr_on(&self, filter: &Filter, column: &Expr) -> Result<Expr, QueryError> {
         match filter {
-            Filter::And(parts) => Ok(parts.iter().map(|p| self.filter_expr_on(p, column)).collect::<Result<Vec<_>, _>>()?.into_iter().reduce(Expr::and).unwrap_or(lit(true))),
-            Filter::Or(parts) => Ok(parts.iter().map(|p| self.filter_expr_on(p, column)).collect::<Result<Vec<_>, _>>()?.into_iter().reduce(Expr::or).unwrap_or(lit(false))),
+            Filter::And(parts) => Ok(parts
+                .iter()
+                .map(|p| self.filter_expr_on(p, column))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .reduce(Expr::and)
+                .unwrap_or(lit(true))),
+            Filter::Or(parts) => Ok(parts
+                .iter()
+                .map(|p| self.filter_expr_on(p, column))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .reduce(Expr::or)
+                .unwrap_or(lit(false))),
             Filter::Not(inner) => Ok(!self.filter_expr_on(inner, column)?),
             leaf => self.leaf(leaf, column.clone(), None),
         }

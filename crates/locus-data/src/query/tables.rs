@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::datasource::MemTable;
 use object_store::path::Path;
 
-use crate::{DataError, DatasetDef, DataStore};
+use crate::{DataError, DataStore, DatasetDef};
 
 struct Entry {
     table: Arc<MemTable>,
@@ -70,7 +70,9 @@ impl TableCache {
         if bytes <= self.budget {
             if let Ok(mut lru) = self.lru.lock() {
                 while lru.bytes + bytes > self.budget {
-                    let Some(oldest) = lru.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
+                    let Some(oldest) = lru.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else {
+                        break;
+                    };
                     if let Some(e) = lru.entries.remove(&oldest) {
                         lru.bytes -= e.bytes;
                     }
@@ -78,7 +80,14 @@ impl TableCache {
                 lru.tick += 1;
                 let used = lru.tick;
                 lru.bytes += bytes;
-                if let Some(old) = lru.entries.insert(key, Entry { table: table.clone(), bytes, used }) {
+                if let Some(old) = lru.entries.insert(
+                    key,
+                    Entry {
+                        table: table.clone(),
+                        bytes,
+                        used,
+                    },
+                ) {
                     lru.bytes -= old.bytes;
                 }
             }

@@ -86,7 +86,10 @@ async fn every_query_case_matches_duckdb() {
     let data = DataStore::open(dir.path().to_str().unwrap()).unwrap();
     let snapshot = snapshot(&data).await;
     let engine = Engine::new(256 << 20, 64 << 20, Duration::from_secs(30), 2);
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(root().join("cases")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root().join("cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 60, "the suite has {} cases", cases.len());
     let mut failures = Vec::new();
@@ -103,7 +106,9 @@ async fn every_query_case_matches_duckdb() {
                 let want_path = want["path"].as_str().unwrap();
                 let words = want["contains"].as_str().unwrap();
                 if !path.starts_with(want_path) && !path.contains(want_path) || !message.contains(words) {
-                    failures.push(format!("{name}: error at {path:?}: {message:?}; expected {want_path:?} containing {words:?}"));
+                    failures.push(format!(
+                        "{name}: error at {path:?}: {message:?}; expected {want_path:?} containing {words:?}"
+                    ));
                 }
             }
             (Some(_), Ok(out)) => failures.push(format!("{name}: expected an error, got {} rows", out.rows.len())),
@@ -122,5 +127,11 @@ async fn every_query_case_matches_duckdb() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

@@ -211,7 +211,10 @@ async fn export(state: &AppState, job: &Job) -> Result<Done, Fail> {
     let export: request::Export = content(job)?;
     export.check()?;
     let pid = job.project_id.as_str();
-    let account_id = job.account_id.as_deref().ok_or_else(|| Fail::new("an export needs the account it runs for"))?;
+    let account_id = job
+        .account_id
+        .as_deref()
+        .ok_or_else(|| Fail::new("an export needs the account it runs for"))?;
     let account = state
         .store
         .account(account_id)
@@ -225,7 +228,11 @@ async fn export(state: &AppState, job: &Job) -> Result<Done, Fail> {
         .query(&state.data, &context.snapshot, &request, &perms)
         .await
         .map_err(|e| Fail::new(format!("query: {e}")))?;
-    let csv = locus_data::query::to_csv(&out, export.separator()?, export.csv_options.get("header").and_then(Value::as_bool).unwrap_or(true));
+    let csv = locus_data::query::to_csv(
+        &out,
+        export.separator()?,
+        export.csv_options.get("header").and_then(Value::as_bool).unwrap_or(true),
+    );
     let export_id = locus_core::ids::random_lower36(32);
     let to = StorePath::from_iter(["projects", pid, "exports", &format!("{export_id}.csv")]);
     locus_data::transfer::put_file(state.data.store.clone(), &to, csv).await?;

@@ -90,18 +90,29 @@ impl Export {
         match self.csv_options.get("separator").and_then(Value::as_str) {
             None => Ok(b','),
             Some(s) if s.len() == 1 && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
-            Some(_) => Err(ApiError::bad_request("content.csvOptions.separator", "one character, not a quote or a newline")),
+            Some(_) => Err(ApiError::bad_request(
+                "content.csvOptions.separator",
+                "one character, not a quote or a newline",
+            )),
         }
     }
 
     pub fn check(&self) -> ApiResult<()> {
         match self.format.as_str() {
             "csv" => {}
-            "xlsx" => return Err(ApiError::bad_request("content.format", "xlsx exports are not available on this server yet; use csv")),
+            "xlsx" => {
+                return Err(ApiError::bad_request(
+                    "content.format",
+                    "xlsx exports are not available on this server yet; use csv",
+                ))
+            }
             _ => return Err(ApiError::bad_request("content.format", "must be csv or xlsx")),
         }
         if !matches!(self.csv_header_format.as_deref(), None | Some("basic" | "export" | "template")) {
-            return Err(ApiError::bad_request("content.csvHeaderFormat", "must be basic, export or template"));
+            return Err(ApiError::bad_request(
+                "content.csvHeaderFormat",
+                "must be basic, export or template",
+            ));
         }
         self.separator()?;
         Ok(())

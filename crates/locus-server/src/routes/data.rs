@@ -37,7 +37,11 @@ async fn dump(State(state): State<AppState>, access: Authorized<need::DataDump>,
 #[utoipa::path(get, path = "/rest/projects/{projectId}/export/{exportId}", tag = "data",
     params(("projectId" = String, Path), ("exportId" = String, Path)),
     responses((status = 200, content_type = "text/csv", body = String)))]
-async fn export(State(state): State<AppState>, access: Authorized<need::StudioExport>, Path(ids): Path<(String, String)>) -> ApiResult<Response> {
+async fn export(
+    State(state): State<AppState>,
+    access: Authorized<need::StudioExport>,
+    Path(ids): Path<(String, String)>,
+) -> ApiResult<Response> {
     let (_, export_id) = ids;
     let job = state.store.download_job_account(&access.project.id, &export_id).await?;
     if job.as_deref() != Some(access.caller.account.id.as_str()) {

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use locus_core::metadata::MdType;
 use locus_data::query::{Engine, Model, QueryError, QueryOutput, Snapshot};
 use locus_data::StorePath;
-use locus_core::metadata::MdType;
 use locus_store::MdKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -63,7 +63,11 @@ enum Outcome {
     Rows(QueryOutput),
     Values(Vec<Value>),
     Ranges(Vec<Value>),
-    Failed { status: StatusCode, message: String, field: Option<String> },
+    Failed {
+        status: StatusCode,
+        message: String,
+        field: Option<String>,
+    },
 }
 
 struct Slot {
@@ -132,7 +136,9 @@ impl Slot {
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
-            QueryError::Invalid { path, message } => ApiError::bad_request(if path.is_empty() { "query".to_owned() } else { path }, message),
+            QueryError::Invalid { path, message } => {
+                ApiError::bad_request(if path.is_empty() { "query".to_owned() } else { path }, message)
+            }
             QueryError::NoData(_) | QueryError::Timeout(_) | QueryError::Resources(_) => ApiError::bad_request("query", e.to_string()),
             QueryError::Internal(m) => ApiError::Internal(anyhow::anyhow!(m)),
         }
@@ -299,7 +305,11 @@ fn location(path: String, page: Option<i64>, size: Option<i64>) -> ApiResult<Str
         Some(s) if (1..=MAX_ROWS_PAGE).contains(&s) => query.push(format!("size={s}")),
         Some(_) => return Err(ApiError::bad_request("size", format!("must be 1 to {MAX_ROWS_PAGE}"))),
     }
-    Ok(if query.is_empty() { path } else { format!("{path}?{}", query.join("&")) })
+    Ok(if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", query.join("&"))
+    })
 }
 
 /// Runs a DWH query: 202 and a `Location` where its rows are read.
@@ -361,7 +371,10 @@ pub struct QueryRow {
 
 /// The outcome of a result id, waiting for it; 404 while computing or unknown.
 async fn outcome<P>(state: &AppState, access: &Authorized<P>, id: &str) -> ApiResult<Arc<Outcome>> {
-    let slot = state.results.get(id, &access.project.id).ok_or(ApiError::NotFound("result (results are kept 10 minutes)"))?;
+    let slot = state
+        .results
+        .get(id, &access.project.id)
+        .ok_or(ApiError::NotFound("result (results are kept 10 minutes)"))?;
     let outcome = slot.wait().await.ok_or(ApiError::NotFound("result (still computing; ask again)"))?;
     if let Outcome::Failed { status, message, field } = outcome.as_ref() {
         return Err(if *status == StatusCode::BAD_REQUEST {
@@ -400,7 +413,10 @@ async fn get_query(
     let Outcome::Rows(out) = outcome.as_ref() else {
         return Err(ApiError::NotFound("query result"));
     };
-    let rows: Vec<QueryRow> = page_of(&out.rows, request).into_iter().map(|content| QueryRow { content }).collect();
+    let rows: Vec<QueryRow> = page_of(&out.rows, request)
+        .into_iter()
+        .map(|content| QueryRow { content })
+        .collect();
     Ok(axum::Json(Paged::new(rows, out.rows.len() as i64, request, &uri)))
 }
 
@@ -452,7 +468,11 @@ async fn post_property_values(
     };
     let context = load_context(&state, &access).await?;
     // Check the property and the permissions now, for a 400 at once.
-    context.snapshot.model.property(&property).map_err(|m| ApiError::bad_request("property", m))?;
+    context
+        .snapshot
+        .model
+        .property(&property)
+        .map_err(|m| ApiError::bad_request("property", m))?;
     let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions)?;
     let key = json!({"property": property, "filter": filter, "desc": descending});
     let id = result_id("values", &context, &key);
@@ -607,7 +627,10 @@ async fn available_datasets(
         .filter(|m| !m.is_empty())
         .ok_or_else(|| ApiError::bad_request("metrics", "at least one metric node is required"))?;
     if let Some(kind) = q.kind.as_deref().filter(|k| !k.split(',').any(|k| k == "dwh")) {
-        return Err(ApiError::bad_request("type", format!("{kind:?}: only dwh datasets hold computed values")));
+        return Err(ApiError::bad_request(
+            "type",
+            format!("{kind:?}: only dwh datasets hold computed values"),
+        ));
     }
     let subtypes: Vec<&str> = q.subtype.as_deref().map(|s| s.split(',').collect()).unwrap_or_default();
     let context = load_context(&state, &access).await?;
@@ -617,7 +640,11 @@ async fn available_datasets(
         let names = Engine::available_datasets(&context.snapshot.model, m, &format!("metrics[{i}]"))?;
         let mut datasets = Vec::new();
         for name in names {
-            let Some(object) = state.store.md_object(&access.project.id, MdType::Datasets, MdKey::Name(&name)).await? else {
+            let Some(object) = state
+                .store
+                .md_object(&access.project.id, MdType::Datasets, MdKey::Name(&name))
+                .await?
+            else {
                 continue;
             };
             let body = object.body_json()?;

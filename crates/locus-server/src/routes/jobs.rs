@@ -244,9 +244,14 @@ async fn check(
             let account = &access.caller.account;
             let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
             locus_data::query::Engine::parse(&context.snapshot.model, &export.query, &context.permissions).map_err(|e| match e {
-                locus_data::query::QueryError::Invalid { path, message } => {
-                    ApiError::bad_request(if path.is_empty() { "content.query".to_owned() } else { format!("content.query.{path}") }, message)
-                }
+                locus_data::query::QueryError::Invalid { path, message } => ApiError::bad_request(
+                    if path.is_empty() {
+                        "content.query".to_owned()
+                    } else {
+                        format!("content.query.{path}")
+                    },
+                    message,
+                ),
                 other => ApiError::from(other),
             })?;
             Ok(None)

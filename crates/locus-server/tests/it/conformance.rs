@@ -251,20 +251,26 @@ fn probes() -> Vec<Probe> {
             "data.dwh_query",
             Method::POST,
             "{dwh}/metricRanges",
-            Some(|_| json!({"properties": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_rows.id"}]}]})),
+            Some(
+                |_| json!({"properties": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_rows.id"}]}]}),
+            ),
         ),
         Probe::new(
             "data.dwh_query",
             Method::POST,
             "{dwh}/availableDatasets",
-            Some(|_| json!({"metrics": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_rows.id"}]}]})),
+            Some(
+                |_| json!({"metrics": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_rows.id"}]}]}),
+            ),
         ),
         Probe::new(
             "studio.export",
             Method::POST,
             "/rest/jobs",
-            Some(|f| json!({"type": "export", "projectId": f.pid, "content": {"format": "csv",
-                "query": {"properties": [{"id": "id", "type": "property", "value": "probe_rows.id"}]}}})),
+            Some(|f| {
+                json!({"type": "export", "projectId": f.pid, "content": {"format": "csv",
+                "query": {"properties": [{"id": "id", "type": "property", "value": "probe_rows.id"}]}}})
+            }),
         ),
         // Last: it removes the project.
         Probe::new("project.delete", Method::DELETE, "/rest/projects/{pid}", None),

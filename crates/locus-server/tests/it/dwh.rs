@@ -35,7 +35,13 @@ async fn star(app: &TestApp, admin: &User) -> (String, String) {
     let shops = dataset(
         "shops",
         "id",
-        json!([prop("id", "integer"), prop("name", "string"), city_id, prop("partner", "string"), prop("revenue", "decimal")]),
+        json!([
+            prop("id", "integer"),
+            prop("name", "string"),
+            city_id,
+            prop("partner", "string"),
+            prop("revenue", "decimal")
+        ]),
     );
     for body in [cities, shops] {
         let (status, created) = app.post(&md("datasets"), Some(&admin.bearer), body).await;
@@ -108,7 +114,10 @@ async fn a_query_is_accepted_then_read_page_by_page_with_the_size_of_the_post() 
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["executionDetail"]["dwhQueryMetricNames"], json!(["revenue"]));
-    assert!(location.starts_with(&format!("{dwh}/queries/")) && location.ends_with("size=2"), "{location}");
+    assert!(
+        location.starts_with(&format!("{dwh}/queries/")) && location.ends_with("size=2"),
+        "{location}"
+    );
     let (status, first) = app.get(&location, &admin.bearer).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["page"]["totalElements"], 4);
@@ -138,10 +147,17 @@ async fn a_query_is_accepted_then_read_page_by_page_with_the_size_of_the_post() 
     let id = |l: &str| l.split('?').next().unwrap().to_owned();
     assert_eq!(id(again.headers()["location"].to_str().unwrap()), id(&location));
     // Unknown results are 404 (the client retries those); a bad query is a 400 naming the node.
-    assert_eq!(app.get(&format!("{dwh}/queries/q:nope"), &admin.bearer).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("{dwh}/queries/q:nope"), &admin.bearer).await.0,
+        StatusCode::NOT_FOUND
+    );
     let bad = json!({"properties": [{"id": "x", "type": "property", "value": "shops.nope"}]});
     let (status, err) = app.post(&format!("{dwh}/queries"), Some(&admin.bearer), bad).await;
-    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("properties[0].value")), "{err}");
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("properties[0].value")),
+        "{err}"
+    );
     // A wrong cluster is not found.
     let (status, _) = app
         .post(&format!("/rest/projects/{pid}/dwh/other/queries"), Some(&admin.bearer), query(&pid))
@@ -167,17 +183,43 @@ async fn property_values_ranges_available_datasets_and_explain() {
     let (status, values) = app.get(&location, &admin.bearer).await;
     assert_eq!(status, StatusCode::OK, "{values}");
     assert_eq!(values["content"], json!(["A", "B", "C", "D", "E"]));
-    let filtered = rows(&app, &admin, &dwh, "propertyValues?sort=desc", json!({"property": "cities.name", "filter": "A"})).await;
+    let filtered = rows(
+        &app,
+        &admin,
+        &dwh,
+        "propertyValues?sort=desc",
+        json!({"property": "cities.name", "filter": "A"}),
+    )
+    .await;
     assert_eq!(filtered, vec![json!("Praha"), json!("Ostrava")]);
-    let ranges = app.client.post(format!("{}{dwh}/metricRanges", app.base)).bearer_auth(&admin.bearer).json(&query(&pid)).send().await.unwrap();
+    let ranges = app
+        .client
+        .post(format!("{}{dwh}/metricRanges", app.base))
+        .bearer_auth(&admin.bearer)
+        .json(&query(&pid))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ranges.status(), StatusCode::ACCEPTED);
     let (status, ranges) = app.get(ranges.headers()["location"].to_str().unwrap(), &admin.bearer).await;
     assert_eq!(status, StatusCode::OK, "{ranges}");
     assert_eq!(ranges["content"], json!([{"propertyId": "revenue", "min": 30.0, "max": 50.0}]));
-    let metric = json!({"metrics": [{"id": "revenue", "type": "metric", "metric": format!("/rest/projects/{pid}/md/metrics?name=revenue")}]});
-    let (status, available) = app.post(&format!("{dwh}/availableDatasets?expand=dataset"), Some(&admin.bearer), metric.clone()).await;
+    let metric =
+        json!({"metrics": [{"id": "revenue", "type": "metric", "metric": format!("/rest/projects/{pid}/md/metrics?name=revenue")}]});
+    let (status, available) = app
+        .post(
+            &format!("{dwh}/availableDatasets?expand=dataset"),
+            Some(&admin.bearer),
+            metric.clone(),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{available}");
-    let names: Vec<&str> = available["content"][0]["availableDatasets"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = available["content"][0]["availableDatasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["cities", "shops"]);
     assert_eq!(available["content"][0]["availableDatasets"][0]["ref"]["primaryKey"], "id");
     let (status, plan) = app.post(&format!("{dwh}/explain"), Some(&admin.bearer), query(&pid)).await;
@@ -196,18 +238,27 @@ async fn data_permissions_filter_every_read_and_count_on_the_next_request() {
     // The admin limits the viewer to partner shops.
     let permission = json!({"name": "partners_only", "type": "dataPermission", "content": {
         "accountId": viewer.id, "filters": [{"property": "shops.partner", "operator": "eq", "value": "yes"}]}});
-    let (status, created) = app.post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission).await;
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission)
+        .await;
     assert_eq!(status, StatusCode::OK, "{created}");
     let seen = by_city(rows(&app, &viewer, &dwh, "queries", query(&pid)).await);
     assert_eq!(
         seen,
-        vec![json!({"cities_name": "Brno", "revenue": 10.0}), json!({"cities_name": "Praha", "revenue": 30.5})]
+        vec![
+            json!({"cities_name": "Brno", "revenue": 10.0}),
+            json!({"cities_name": "Praha", "revenue": 30.5})
+        ]
     );
     let values = rows(&app, &viewer, &dwh, "propertyValues", json!({"property": "shops.name"})).await;
     assert_eq!(values, vec![json!("A"), json!("C")]);
     // Grouped by another dimension: the filter follows the foreign key.
     let cities = rows(&app, &viewer, &dwh, "propertyValues", json!({"property": "cities.name"})).await;
-    assert_eq!(cities, vec![json!("Brno"), json!("Praha")], "a dimension is seen through the shops the viewer may see");
+    assert_eq!(
+        cities,
+        vec![json!("Brno"), json!("Praha")],
+        "a dimension is seen through the shops the viewer may see"
+    );
     // The admin is not filtered by someone else's permission.
     assert_eq!(by_city(rows(&app, &admin, &dwh, "queries", query(&pid)).await).len(), 4);
     // The viewer cannot read the permission.
@@ -216,14 +267,23 @@ async fn data_permissions_filter_every_read_and_count_on_the_next_request() {
     // Removing it counts on the very next request.
     let id = created["id"].as_str().unwrap();
     let (status, _) = app
-        .call(Method::DELETE, &format!("/rest/projects/{pid}/md/dataPermissions/{id}"), Some(&admin.bearer), None)
+        .call(
+            Method::DELETE,
+            &format!("/rest/projects/{pid}/md/dataPermissions/{id}"),
+            Some(&admin.bearer),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(by_city(rows(&app, &viewer, &dwh, "queries", query(&pid)).await).len(), 4);
     // A role without data.dwh_query is refused.
     let loader = member(&app, &admin, &pid, "LOAD_DATA").await;
     let (status, err) = app.post(&format!("{dwh}/queries"), Some(&loader.bearer), query(&pid)).await;
-    assert_eq!((status, err["permission"].as_str()), (StatusCode::FORBIDDEN, Some("data.dwh_query")), "{err}");
+    assert_eq!(
+        (status, err["permission"].as_str()),
+        (StatusCode::FORBIDDEN, Some("data.dwh_query")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -254,7 +314,9 @@ async fn an_export_writes_the_rows_the_caller_may_see_for_that_caller_only() {
     let viewer = member(&app, &admin, &pid, "VIEWER").await;
     let permission = json!({"name": "partners_only", "type": "dataPermission", "content": {
         "email": viewer.email, "filters": [{"property": "shops.partner", "operator": "eq", "value": "yes"}]}});
-    let (status, created) = app.post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission).await;
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission)
+        .await;
     assert_eq!(status, StatusCode::OK, "{created}");
     // As the official client sends it, with keys outside the schema.
     let request = json!({"type": "export", "projectId": pid, "headerTitles": false, "content": {"filename": "out.csv", "format": "csv",
@@ -263,7 +325,13 @@ async fn an_export_writes_the_rows_the_caller_may_see_for_that_caller_only() {
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
     let url = job["result"]["exportResult"].as_str().unwrap();
     assert!(url.starts_with(&format!("/rest/projects/{pid}/export/")), "{url}");
-    let resp = app.client.get(format!("{}{url}", app.base)).bearer_auth(&viewer.bearer).send().await.unwrap();
+    let resp = app
+        .client
+        .get(format!("{}{url}", app.base))
+        .bearer_auth(&viewer.bearer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.text().await.unwrap(), "cities_name,revenue\r\nBrno,10.0\r\nPraha,30.5\r\n");
     // Nobody else reads it, not even the admin: it holds the viewer's view.
@@ -271,8 +339,16 @@ async fn an_export_writes_the_rows_the_caller_may_see_for_that_caller_only() {
     // A bad query or format is a 400 at submission.
     let bad = json!({"type": "export", "projectId": pid, "content": {"format": "csv", "query": {"properties": [{"type": "property", "value": "x.y"}]}}});
     let (status, err) = app.post("/rest/jobs", Some(&viewer.bearer), bad).await;
-    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("content.query.properties[0].value")), "{err}");
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("content.query.properties[0].value")),
+        "{err}"
+    );
     let bad = json!({"type": "export", "projectId": pid, "content": {"format": "pdf", "query": query(&pid)}});
     let (status, err) = app.post("/rest/jobs", Some(&viewer.bearer), bad).await;
-    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("content.format")), "{err}");
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("content.format")),
+        "{err}"
+    );
 }
