@@ -149,6 +149,10 @@ async fn maintain(state: AppState) {
             tracing::warn!(error = %e, "purging expired credentials failed");
         }
         expire_files(&state, now).await;
+        let results_ttl = i64::try_from(routes::dwh::RESULT_TTL.as_millis()).unwrap_or(i64::MAX);
+        if let Err(e) = state.store.expire_dwh_requests(now.saturating_sub(results_ttl)).await {
+            tracing::warn!(error = %e, "expiring DWH requests failed");
+        }
         if let Some(retention) = state.settings.audit_retention {
             let cutoff = now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
             match state.store.purge_audit(cutoff).await {

@@ -508,6 +508,53 @@ impl Store {
         row.map(|r| r.opt_text("account_id")).transpose().map(Option::flatten)
     }
 
+    /// Remembers a DWH query request under its result id (a cache row: no
+    /// audit event; the same id twice is the same request).
+    pub async fn put_dwh_request(&self, project_id: &str, id: &str, kind: &str, body: &str, now: i64) -> Result<()> {
+        let (project_id, id, kind, body) = (project_id.to_owned(), id.to_owned(), kind.to_owned(), body.to_owned());
+        self.write(|mut tx| async move {
+            tx.query(
+                "INSERT INTO dwh_requests (id, project_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(project_id)
+            .bind(kind)
+            .bind(body)
+            .bind(now)
+            .execute()
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A remembered DWH request: `(kind, body)`.
+    pub async fn dwh_request(&self, project_id: &str, id: &str) -> Result<Option<(String, String)>> {
+        let row = self
+            .read("SELECT kind, body FROM dwh_requests WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(id)
+            .fetch_optional()
+            .await?;
+        row.map(|r| Ok((r.text("kind")?, r.text("body")?))).transpose()
+    }
+
+    /// Forgets DWH requests made before `before`.
+    pub async fn expire_dwh_requests(&self, before: i64) -> Result<u64> {
+        self.write(|mut tx| async move {
+            let done = tx
+                .query("DELETE FROM dwh_requests WHERE created_at < $1")
+                .bind(before)
+                .execute()
+                .await?;
+            tx.commit().await?;
+            Ok(done)
+        })
+        .await
+    }
+
     /// Forgets expired downloads and returns their files, for the caller to delete.
     pub async fn expire_downloads(&self, now: i64) -> Result<Vec<String>> {
         self.write(|mut tx| async move {

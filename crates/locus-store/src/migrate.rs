@@ -28,6 +28,7 @@ const SQLITE: &[Migration] = migrations!(
     6 => "common/0006_public_access.sql",
     7 => "sqlite/0007_audit_clustered.sql",
     8 => "common/0008_data_plane.sql",
+    9 => "common/0009_dwh_requests.sql",
 );
 const POSTGRES: &[Migration] = migrations!(
     1 => "common/0001_accounts.sql",
@@ -37,6 +38,7 @@ const POSTGRES: &[Migration] = migrations!(
     5 => "common/0005_metadata.sql",
     6 => "common/0006_public_access.sql",
     8 => "common/0008_data_plane.sql",
+    9 => "common/0009_dwh_requests.sql",
 );
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -22,6 +22,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use locus_core::metadata::MdType;
+use locus_data::query::ast::{Filter, Request};
 use locus_data::query::{Engine, Model, QueryError, QueryOutput, Snapshot};
 use locus_data::StorePath;
 use locus_store::MdKey;
@@ -39,7 +40,7 @@ use crate::wire::{Link, Paged};
 use crate::AppState;
 
 /// How long a result is kept.
-const RESULT_TTL: Duration = Duration::from_secs(600);
+pub(crate) const RESULT_TTL: Duration = Duration::from_secs(600);
 /// How long a GET waits for a result still being computed.
 const LONG_POLL: Duration = Duration::from_secs(30);
 /// The largest page of rows.
@@ -72,6 +73,8 @@ enum Outcome {
 
 struct Slot {
     project_id: String,
+    /// Whose data permissions it was computed with (see [`permission_key`]).
+    permission_key: String,
     created: Instant,
     done: watch::Receiver<Option<Arc<Outcome>>>,
 }
@@ -83,16 +86,17 @@ pub struct Results {
 }
 
 impl Results {
-    fn get(&self, id: &str, project_id: &str) -> Option<Arc<Slot>> {
+    /// A fresh result of the project computed under the same permissions.
+    fn get(&self, id: &str, project_id: &str, permission_key: &str) -> Option<Arc<Slot>> {
         let slots = self.slots.lock().ok()?;
         slots
             .get(id)
-            .filter(|s| s.project_id == project_id && s.created.elapsed() < RESULT_TTL)
+            .filter(|s| s.project_id == project_id && s.permission_key == permission_key && s.created.elapsed() < RESULT_TTL)
             .cloned()
     }
 
     /// The slot of `id`, started with `compute` unless one is fresh.
-    fn start<F>(&self, id: &str, project_id: &str, compute: F)
+    fn start<F>(&self, id: &str, project_id: &str, permission_key: &str, compute: F)
     where
         F: std::future::Future<Output = Outcome> + Send + 'static,
     {
@@ -110,6 +114,7 @@ impl Results {
             id.to_owned(),
             Arc::new(Slot {
                 project_id: project_id.to_owned(),
+                permission_key: permission_key.to_owned(),
                 created: Instant::now(),
                 done: rx,
             }),
@@ -168,6 +173,7 @@ pub(crate) struct Context {
     pub snapshot: Snapshot,
     /// The caller's data-permission filters (each object's `filters`).
     pub permissions: Vec<Value>,
+    permission_key: String,
     fingerprint: String,
 }
 
@@ -198,6 +204,20 @@ pub(crate) async fn context(state: &AppState, project_id: &str, account_id: &str
         hasher.update(format!("v:{}:{};", v.dataset, v.version_id));
         versions.insert(v.dataset.clone(), StorePath::from(v.path.as_str()));
     }
+    let permissions = permissions_of(state, project_id, account_id, email).await?;
+    hasher.update(permission_key_of(&permissions));
+    let permission_key = permission_key_of(&permissions);
+    Ok(Context {
+        snapshot: Snapshot { model, versions },
+        permissions,
+        permission_key,
+        fingerprint: hex(&hasher.finalize()),
+    })
+}
+
+/// The filters of every dataPermissions object targeting the account (by id
+/// or e-mail), in a stable order.
+async fn permissions_of(state: &AppState, project_id: &str, account_id: &str, email: &str) -> ApiResult<Vec<Value>> {
     let mut permissions = Vec::new();
     for o in state.store.md_all(project_id, Some(MdType::DataPermissions)).await? {
         let body = o.body_json()?;
@@ -208,15 +228,16 @@ pub(crate) async fn context(state: &AppState, project_id: &str, account_id: &str
                 .and_then(Value::as_str)
                 .is_some_and(|e| e.eq_ignore_ascii_case(email));
         if targets_me {
-            hasher.update(format!("p:{}:{};", o.id, o.version));
             permissions.push(content.get("filters").cloned().unwrap_or(Value::Array(Vec::new())));
         }
     }
-    Ok(Context {
-        snapshot: Snapshot { model, versions },
-        permissions,
-        fingerprint: hex(&hasher.finalize()),
-    })
+    Ok(permissions)
+}
+
+/// A digest of the permission filters a result was computed under: a result
+/// is served only to callers with the same filters.
+fn permission_key_of(permissions: &[Value]) -> String {
+    hex(&Sha256::digest(Value::Array(permissions.to_vec()).to_string().as_bytes()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -230,6 +251,101 @@ fn result_id(kind: &str, context: &Context, request: &Value) -> String {
     h.update(context.fingerprint.as_bytes());
     h.update(request.to_string().as_bytes());
     format!("{}:{}", &kind[..1], &hex(&h.finalize())[..40])
+}
+
+/// What a result id computes, checked before it starts.
+enum Work {
+    Query(Request, Vec<Filter>),
+    Values {
+        property: String,
+        filter: Option<String>,
+        descending: bool,
+        perms: Vec<Filter>,
+    },
+    Ranges(Request, Vec<Filter>),
+}
+
+/// The kinds of result: `query`, `values` (property values), `ranges`.
+fn prepare(kind: &str, context: &Context, body: &Value) -> ApiResult<Work> {
+    let model = &context.snapshot.model;
+    Ok(match kind {
+        "query" | "ranges" => {
+            let (request, perms) = Engine::parse(model, body, &context.permissions)?;
+            if kind == "query" {
+                Work::Query(request, perms)
+            } else {
+                Work::Ranges(request, perms)
+            }
+        }
+        "values" => {
+            let property = body.get("property").and_then(Value::as_str).unwrap_or_default().to_owned();
+            model.property(&property).map_err(|m| ApiError::bad_request("property", m))?;
+            Work::Values {
+                property,
+                filter: body.get("filter").and_then(Value::as_str).map(str::to_owned),
+                descending: body.get("desc").and_then(Value::as_bool).unwrap_or(false),
+                perms: locus_data::query::parse_permissions(model, &context.permissions)?,
+            }
+        }
+        other => return Err(ApiError::Internal(anyhow::anyhow!("unknown DWH result kind {other}"))),
+    })
+}
+
+/// Checks a request, remembers it in the store (so that any instance can
+/// answer its GET) and starts computing it; answers its result id.
+async fn begin(state: &AppState, project_id: &str, kind: &str, context: Context, body: &Value) -> ApiResult<String> {
+    let work = prepare(kind, &context, body)?;
+    let id = result_id(kind, &context, body);
+    state
+        .store
+        .put_dwh_request(project_id, &id, kind, &body.to_string(), locus_store::now_millis())
+        .await?;
+    run(state, project_id, &id, context, work);
+    Ok(id)
+}
+
+fn run(state: &AppState, project_id: &str, id: &str, context: Context, work: Work) {
+    let engine = state.engine.clone();
+    let data = state.data.clone();
+    let key = context.permission_key.clone();
+    state.results.start(id, project_id, &key, async move {
+        let snapshot = &context.snapshot;
+        let result = match work {
+            Work::Query(request, perms) => engine.query(&data, snapshot, &request, &perms).await.map(Outcome::Rows),
+            Work::Ranges(request, perms) => engine
+                .query(&data, snapshot, &request, &perms)
+                .await
+                .map(|out| Outcome::Ranges(ranges(&out))),
+            Work::Values {
+                property,
+                filter,
+                descending,
+                perms,
+            } => engine
+                .property_values(&data, snapshot, &property, filter.as_deref(), descending, &perms)
+                .await
+                .map(Outcome::Values),
+        };
+        result.unwrap_or_else(failed)
+    });
+}
+
+/// A result this instance does not hold: computed again from the request
+/// another instance stored, if the caller would get the very same id (same
+/// data versions, metadata and permissions).
+async fn recover<P>(state: &AppState, access: &Authorized<P>, id: &str) -> ApiResult<Option<Arc<Slot>>> {
+    let Some((kind, body)) = state.store.dwh_request(&access.project.id, id).await? else {
+        return Ok(None);
+    };
+    let body: Value = serde_json::from_str(&body).map_err(anyhow::Error::from)?;
+    let context = load_context(state, access).await?;
+    if result_id(&kind, &context, &body) != id {
+        return Ok(None);
+    }
+    let work = prepare(&kind, &context, &body)?;
+    let key = context.permission_key.clone();
+    run(state, &access.project.id, id, context, work);
+    Ok(state.results.get(id, &access.project.id, &key))
 }
 
 async fn load_context<P>(state: &AppState, access: &Authorized<P>) -> ApiResult<Context> {
@@ -326,17 +442,9 @@ async fn post_query(
     let (pid, cluster) = ids;
     check_cluster(&access, &cluster)?;
     let context = load_context(&state, &access).await?;
-    let (request, perms) = Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
-    let id = result_id("query", &context, &body);
+    location(String::new(), page.page, page.size)?;
+    let id = begin(&state, &access.project.id, "query", context, &body).await?;
     let location = location(format!("/rest/projects/{pid}/dwh/{cluster}/queries/{id}"), page.page, page.size)?;
-    let engine = state.engine.clone();
-    let data = state.data.clone();
-    state.results.start(&id, &access.project.id, async move {
-        match engine.query(&data, &context.snapshot, &request, &perms).await {
-            Ok(out) => Outcome::Rows(out),
-            Err(e) => failed(e),
-        }
-    });
     Ok(accepted(location, metric_names(&body)))
 }
 
@@ -371,10 +479,14 @@ pub struct QueryRow {
 
 /// The outcome of a result id, waiting for it; 404 while computing or unknown.
 async fn outcome<P>(state: &AppState, access: &Authorized<P>, id: &str) -> ApiResult<Arc<Outcome>> {
-    let slot = state
-        .results
-        .get(id, &access.project.id)
-        .ok_or(ApiError::NotFound("result (results are kept 10 minutes)"))?;
+    let account = &access.caller.account;
+    let mine = permission_key_of(&permissions_of(state, &access.project.id, &account.id, &account.email).await?);
+    let slot = match state.results.get(id, &access.project.id, &mine) {
+        Some(slot) => slot,
+        None => recover(state, access, id)
+            .await?
+            .ok_or(ApiError::NotFound("result (results are kept 10 minutes)"))?,
+    };
     let outcome = slot.wait().await.ok_or(ApiError::NotFound("result (still computing; ask again)"))?;
     if let Outcome::Failed { status, message, field } = outcome.as_ref() {
         return Err(if *status == StatusCode::BAD_REQUEST {
@@ -466,28 +578,11 @@ async fn post_property_values(
         Some(s) if s == "desc" => true,
         Some(_) => return Err(ApiError::bad_request("sort", "asc or desc")),
     };
+    location(String::new(), q.page, q.size)?;
     let context = load_context(&state, &access).await?;
-    // Check the property and the permissions now, for a 400 at once.
-    context
-        .snapshot
-        .model
-        .property(&property)
-        .map_err(|m| ApiError::bad_request("property", m))?;
-    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions)?;
     let key = json!({"property": property, "filter": filter, "desc": descending});
-    let id = result_id("values", &context, &key);
+    let id = begin(&state, &access.project.id, "values", context, &key).await?;
     let location = location(format!("/rest/projects/{pid}/dwh/{cluster}/propertyValues/{id}"), q.page, q.size)?;
-    let engine = state.engine.clone();
-    let data = state.data.clone();
-    state.results.start(&id, &access.project.id, async move {
-        match engine
-            .property_values(&data, &context.snapshot, &property, filter.as_deref(), descending, &perms)
-            .await
-        {
-            Ok(values) => Outcome::Values(values),
-            Err(e) => failed(e),
-        }
-    });
     Ok(accepted(location, Vec::new()))
 }
 
@@ -527,17 +622,8 @@ async fn post_metric_ranges(
     let (pid, cluster) = ids;
     check_cluster(&access, &cluster)?;
     let context = load_context(&state, &access).await?;
-    let (request, perms) = Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
-    let id = result_id("ranges", &context, &body);
+    let id = begin(&state, &access.project.id, "ranges", context, &body).await?;
     let location = format!("/rest/projects/{pid}/dwh/{cluster}/metricRanges/{id}");
-    let engine = state.engine.clone();
-    let data = state.data.clone();
-    state.results.start(&id, &access.project.id, async move {
-        match engine.query(&data, &context.snapshot, &request, &perms).await {
-            Ok(out) => Outcome::Ranges(ranges(&out)),
-            Err(e) => failed(e),
-        }
-    });
     Ok(accepted(location, metric_names(&body)))
 }
 

@@ -352,3 +352,57 @@ async fn an_export_writes_the_rows_the_caller_may_see_for_that_caller_only() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_result_accepted_by_one_instance_is_read_from_another() {
+    let Some(url) = locus_store::testing::fresh_postgres_url().await else {
+        return;
+    };
+    let a = TestApp::spawn_on(&url).await;
+    let objects = a.state.settings.object_store_url();
+    let b = TestApp::spawn_with(move |s| {
+        s.database_url = Some(locus_server::Redacted(url));
+        s.object_store_url = Some(locus_server::Redacted(objects));
+    })
+    .await;
+    let admin = a.user().await;
+    let (pid, dwh) = star(&a, &admin).await;
+    let resp = a
+        .client
+        .post(format!("{}{dwh}/queries?size=3", a.base))
+        .bearer_auth(&admin.bearer)
+        .json(&query(&pid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    // B never saw the POST: it computes the result again from the stored request.
+    let (status, page) = b.get(&location, &admin.bearer).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["page"]["totalElements"], 4);
+    assert_eq!(page["content"][0]["content"], json!({"cities_name": "Brno", "revenue": 30.0}));
+    // A caller with other permissions cannot read it, from memory or recomputed.
+    let viewer = member(&a, &admin, &pid, "VIEWER").await;
+    let permission = json!({"name": "p", "type": "dataPermission", "content": {
+        "accountId": viewer.id, "filters": [{"property": "shops.partner", "operator": "eq", "value": "yes"}]}});
+    let (status, _) = a
+        .post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(a.get(&location, &viewer.bearer).await.0, StatusCode::NOT_FOUND, "not from memory");
+    let other = TestApp::spawn_with({
+        let url = a.state.settings.database_url();
+        let objects = a.state.settings.object_store_url();
+        move |s| {
+            s.database_url = Some(locus_server::Redacted(url));
+            s.object_store_url = Some(locus_server::Redacted(objects));
+        }
+    })
+    .await;
+    assert_eq!(
+        other.get(&location, &viewer.bearer).await.0,
+        StatusCode::NOT_FOUND,
+        "not recomputed"
+    );
+}
