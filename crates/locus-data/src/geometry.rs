@@ -5,7 +5,7 @@
 
 use geozero::wkb::Wkb;
 use geozero::wkt::Wkt;
-use geozero::{CoordDimensions, ToWkb, ToWkt};
+use geozero::{CoordDimensions, ToJson, ToWkb, ToWkt};
 
 use crate::DataError;
 
@@ -29,6 +29,14 @@ pub fn text_to_wkb(text: &str) -> Option<Vec<u8>> {
 /// Renders stored WKB as WKT.
 pub fn wkb_to_wkt(wkb: &[u8]) -> Result<String, DataError> {
     Wkb(wkb).to_wkt().map_err(|e| DataError::Corrupt(format!("stored geometry: {e}")))
+}
+
+/// Renders stored WKB as a GeoJSON geometry object.
+pub fn wkb_to_geojson(wkb: &[u8]) -> Result<serde_json::Value, DataError> {
+    let text = Wkb(wkb)
+        .to_json()
+        .map_err(|e| DataError::Corrupt(format!("stored geometry: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| DataError::Corrupt(format!("stored geometry: {e}")))
 }
 
 #[cfg(test)]

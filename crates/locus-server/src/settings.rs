@@ -78,6 +78,9 @@ pub struct Settings {
     pub query_memory_bytes: usize,
     /// Current dataset versions kept in memory as Arrow, least recently used out.
     pub table_cache_bytes: usize,
+    /// A raster tile URL template (`https://…/{z}/{x}/{y}.png`) drawn under
+    /// the map; without one the map shows Natural Earth country outlines.
+    pub map_tile_url: Option<String>,
 }
 
 impl Settings {
@@ -111,6 +114,7 @@ impl Settings {
             query_timeout: Duration::from_secs(60),
             query_memory_bytes: 1 << 30,
             table_cache_bytes: 1 << 30,
+            map_tile_url: None,
         }
     }
 

@@ -148,6 +148,10 @@ struct ServeArgs {
     /// Memory for dataset versions kept as Arrow for queries, in MiB.
     #[arg(long, env = "LOCUS_TABLE_CACHE_MIB", default_value_t = 1024)]
     table_cache_mib: usize,
+    /// A raster tile URL template (https://…/{z}/{x}/{y}.png) drawn under maps;
+    /// without one, maps show Natural Earth country outlines and need no internet.
+    #[arg(long, env = "LOCUS_MAP_TILE_URL")]
+    map_tile_url: Option<String>,
 }
 
 /// Where a project lives, for commands that talk to a server's REST API.
@@ -402,6 +406,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.query_timeout = Duration::from_secs(args.query_timeout.max(1));
     settings.query_memory_bytes = args.query_memory_mib.max(16) << 20;
     settings.table_cache_bytes = args.table_cache_mib << 20;
+    settings.map_tile_url = args.map_tile_url;
     let state = locus_server::AppState::open(settings).await?;
     tracing::info!(address = %bound, backend = state.store.backend().name(), "locus is listening");
     let store = state.store.clone();

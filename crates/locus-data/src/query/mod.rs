@@ -318,6 +318,87 @@ impl Engine {
             .collect())
     }
 
+    /// The features of a dataset as a GeoJSON FeatureCollection for a map:
+    /// each visible row (data permissions apply) with its geometry (a
+    /// polygon or line, or the point of its latitude and longitude), its
+    /// `title` (the `title` property, when given) and, when `value` (a node,
+    /// typically a metric) is given, its `value` at this dataset's grain
+    /// under `filter_by`. Rows the filters leave out keep a null value.
+    pub async fn features(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        dataset: &str,
+        title: Option<&str>,
+        value: Option<&Value>,
+        filter_by: &Value,
+        perms: &[Filter],
+    ) -> Result<Value, QueryError> {
+        let model = &snapshot.model;
+        let def = model
+            .datasets
+            .get(dataset)
+            .ok_or_else(|| QueryError::new("dataset", format!("the project has no dwh dataset {dataset:?}")))?;
+        let pk = format!("{dataset}.{}", def.primary_key);
+        let geometry = def.properties.iter().find(|p| p.ty == crate::PropertyType::Geometry);
+        let mut columns = vec![serde_json::json!({"id": "id", "type": "property", "value": pk})];
+        let point = match (geometry, model.lat_lng(dataset)) {
+            (Some(g), _) => {
+                columns.push(serde_json::json!({"id": "geometry", "type": "property", "value": format!("{dataset}.{}", g.name)}));
+                false
+            }
+            (None, Ok((lat, lng))) => {
+                columns.push(serde_json::json!({"id": "lat", "type": "property", "value": lat.column()}));
+                columns.push(serde_json::json!({"id": "lng", "type": "property", "value": lng.column()}));
+                true
+            }
+            (None, Err(_)) => {
+                return Err(QueryError::new(
+                    "dataset",
+                    format!("dataset {dataset} has no geometry, latitude or longitude to draw"),
+                ));
+            }
+        };
+        if let Some(t) = title {
+            model.property(&format!("{dataset}.{t}")).map_err(|m| QueryError::new("title", m))?;
+            columns.push(serde_json::json!({"id": "title", "type": "property", "value": format!("{dataset}.{t}")}));
+        }
+        let shapes = Parser::new(model).request(&serde_json::json!({"properties": columns}), "")?;
+        let shapes = self.query(data, snapshot, &shapes, perms).await?;
+        let mut values: HashMap<String, Value> = HashMap::new();
+        if let Some(node) = value {
+            let mut node = node.clone();
+            node["id"] = Value::from("value");
+            let body = serde_json::json!({"properties": [{"id": "id", "type": "property", "value": pk}, node], "filterBy": filter_by});
+            let request = Parser::new(model).request(&body, "")?;
+            for mut row in self.query(data, snapshot, &request, perms).await?.rows {
+                if let Some(id) = row.remove("id") {
+                    values.insert(id.to_string(), row.remove("value").unwrap_or(Value::Null));
+                }
+            }
+        }
+        let mut features = Vec::with_capacity(shapes.rows.len());
+        for mut row in shapes.rows {
+            let id = row.remove("id").unwrap_or(Value::Null);
+            let geometry = if point {
+                match (row.get("lat").and_then(Value::as_f64), row.get("lng").and_then(Value::as_f64)) {
+                    (Some(lat), Some(lng)) => serde_json::json!({"type": "Point", "coordinates": [lng, lat]}),
+                    _ => continue,
+                }
+            } else {
+                match row.remove("geometry") {
+                    Some(g @ Value::Object(_)) => g,
+                    _ => continue,
+                }
+            };
+            let value = values.get(&id.to_string()).cloned().unwrap_or(Value::Null);
+            let title = row.remove("title").unwrap_or(Value::Null);
+            features.push(serde_json::json!({"type": "Feature", "geometry": geometry,
+                "properties": {"id": id, "title": title, "value": value}}));
+        }
+        Ok(serde_json::json!({"type": "FeatureCollection", "features": features}))
+    }
+
     pub fn held_bytes(&self) -> usize {
         self.tables.held_bytes()
     }
@@ -408,6 +489,10 @@ fn json_value(array: &dyn Array, row: usize) -> Value {
         ScalarValue::Boolean(Some(v)) => v.into(),
         ScalarValue::Utf8(Some(v)) | ScalarValue::LargeUtf8(Some(v)) | ScalarValue::Utf8View(Some(v)) => v.into(),
         ScalarValue::Date32(Some(d)) => crate::load::format_date(d).into(),
+        // Geometries (stored as WKB) come out as GeoJSON geometry objects.
+        ScalarValue::Binary(Some(wkb)) | ScalarValue::LargeBinary(Some(wkb)) | ScalarValue::BinaryView(Some(wkb)) => {
+            crate::geometry::wkb_to_geojson(&wkb).unwrap_or(Value::Null)
+        }
         other if other.data_type() == DataType::Null => Value::Null,
         other => other.to_string().into(),
     }

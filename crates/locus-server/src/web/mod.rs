@@ -12,6 +12,7 @@
 
 mod account;
 mod auth;
+mod map;
 mod projects;
 mod public;
 pub mod render;
@@ -51,6 +52,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/projects/{projectId}/audit", get(projects::audit))
         .route("/projects/{projectId}/views/{view}", get(projects::view))
+        .route("/projects/{projectId}/views/{view}/map", get(map::config))
+        .route("/projects/{projectId}/views/{view}/features", get(map::features))
+        .route("/projects/{projectId}/views/{view}/values", get(map::values))
+        .route("/static/map.js", get(map::script))
+        .route("/static/vendor/{file}", get(map::vendor))
         .route("/projects/{projectId}/public", get(public::manage).post(public::create_link))
         .route("/projects/{projectId}/public/{tokenId}/revoke", post(public::revoke_link))
         .route("/public/{projectId}", get(public::landing))

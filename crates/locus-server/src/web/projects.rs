@@ -525,7 +525,12 @@ pub async fn view(
         },
         shared,
         share_ended => q.share_id.is_some() && shared.is_none(),
+        can_query => access.require(Permission::DataDwhQuery).is_ok(),
         ..project_values(access)
     };
-    Ok(page(&member.visitor, StatusCode::OK, "view.html", values))
+    let mut response = page(&member.visitor, StatusCode::OK, "view.html", values);
+    if let Ok(csp) = axum::http::HeaderValue::from_str(&super::map::view_csp(&state.settings)) {
+        response.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+    }
+    Ok(response)
 }

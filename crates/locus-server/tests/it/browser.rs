@@ -52,7 +52,9 @@ impl Driver {
         let args = [
             "--headless=new",
             "--no-sandbox",
-            "--disable-gpu",
+            // WebGL for the map, in software (see notes.md).
+            "--use-angle=swiftshader",
+            "--enable-unsafe-swiftshader",
             "--disable-dev-shm-usage",
             "--disable-quic",
             "--no-first-run",
@@ -368,4 +370,156 @@ async fn the_public_link_story_in_a_real_browser() {
 
     service.close().await.unwrap();
     visitor.close().await.unwrap();
+}
+
+/// A project with zones (polygons), shops (points in them), a revenue
+/// indicator on a dashboard, a view, and a viewer limited to partner shops.
+async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User) {
+    let pid = crate::projects::create_project(app, admin, "Retail map").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let md = |segment: &str| format!("/rest/projects/{pid}/md/{segment}");
+    let link = |segment: &str, name: &str| format!("/rest/projects/{pid}/md/{segment}?name={name}");
+    let prop = |name: &str, ty: &str| json!({"name": name, "column": name, "type": ty});
+    let mut zone_id = prop("zone_id", "integer");
+    zone_id["foreignKey"] = json!("zones");
+    let objects = [
+        (
+            "datasets",
+            json!({"name": "zones", "type": "dataset", "title": "Zones", "properties": {"featureTitle": {"type": "property", "value": "name"}},
+            "ref": {"type": "dwh", "subtype": "geometryPolygon", "primaryKey": "id",
+                "properties": [prop("id", "integer"), prop("name", "string"), prop("geom", "geometry")]}}),
+        ),
+        (
+            "datasets",
+            json!({"name": "shops", "type": "dataset", "title": "Shops", "properties": {"featureTitle": {"type": "property", "value": "name"}},
+            "ref": {"type": "dwh", "subtype": "geometryPoint", "primaryKey": "id",
+                "properties": [prop("id", "integer"), prop("name", "string"), zone_id, prop("partner", "string"),
+                    prop("lat", "latitude"), prop("lng", "longitude"), prop("revenue", "decimal")]}}),
+        ),
+        (
+            "metrics",
+            json!({"name": "revenue", "type": "metric", "content": {"type": "function_sum", "content": [{"type": "property", "value": "shops.revenue"}]}}),
+        ),
+        (
+            "indicators",
+            json!({"name": "revenue_indicator", "type": "indicator", "title": "Revenue", "description": "Sum of shop revenue",
+            "content": {"metric": link("metrics", "revenue"), "scale": "standard", "distribution": "uniform", "format": {"type": "number", "fraction": 0, "symbol": "€"}}}),
+        ),
+        (
+            "indicatorDrills",
+            json!({"name": "revenue_drill", "type": "indicatorDrill", "content": {"blocks": []}}),
+        ),
+        (
+            "dashboards",
+            json!({"name": "main", "type": "dashboard", "content": {"blockRows": [{"type": "indicator",
+            "indicator": link("indicators", "revenue_indicator"), "indicatorDrill": link("indicatorDrills", "revenue_drill")}]}}),
+        ),
+        (
+            "views",
+            json!({"name": "retail", "type": "view", "title": "Retail", "description": "Revenue by zone",
+            "content": {"dashboard": link("dashboards", "main"), "defaultGranularity": link("datasets", "zones")}}),
+        ),
+    ];
+    for (segment, body) in objects {
+        let (status, created) = app.post(&md(segment), Some(&admin.bearer), body).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{segment}: {created}");
+    }
+    let zones = "id,name,geom\n1,West,\"POLYGON ((14 49, 15 49, 15 50, 14 50, 14 49))\"\n2,East,\"POLYGON ((15 49, 16 49, 16 50, 15 50, 15 49))\"\n3,Empty,\"POLYGON ((16 49, 17 49, 17 50, 16 50, 16 49))\"\n";
+    let shops = "id,name,zone_id,partner,lat,lng,revenue\n1,A,1,yes,49.5,14.5,100\n2,B,1,no,49.6,14.6,50\n3,C,2,no,49.5,15.5,400\n";
+    for (name, csv) in [("zones", zones), ("shops", shops)] {
+        let href = crate::data_load::upload(app, admin, &pid, csv.as_bytes()).await;
+        let job = crate::data_load::run_job(
+            app,
+            admin,
+            json!({"type": "dataPull", "projectId": pid, "content": {"dataset": name, "mode": "full", "type": "csv", "upload": href}}),
+        )
+        .await;
+        assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    }
+    let viewer = crate::metadata::member(app, admin, &pid, "VIEWER").await;
+    let permission = json!({"name": "partners", "type": "dataPermission", "content": {"accountId": viewer.id,
+        "filters": [{"property": "shops.partner", "operator": "eq", "value": "yes"}]}});
+    let (status, created) = app.post(&md("dataPermissions"), Some(&admin.bearer), permission).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{created}");
+    (pid, viewer)
+}
+
+async fn sign_in(c: &Client, base: &str, email: &str) {
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    fill(c, "email", email).await;
+    fill(c, "password", PASSWORD).await;
+    click(c, "#submit").await;
+}
+
+/// Waits for the map to say it drew (`data-state="ready"`), and answers its status line.
+async fn map_ready(c: &Client) -> String {
+    for _ in 0..400 {
+        let ready = c
+            .execute("return document.getElementById('map-view').dataset.state || ''", vec![])
+            .await
+            .unwrap();
+        if ready == json!("ready") {
+            return text(c, "#map-status").await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = text(c, "#map-status").await;
+    panic!("the map did not finish drawing: {status}");
+}
+
+#[tokio::test]
+async fn the_map_story_in_a_real_browser() {
+    if std::env::var("LOCUS_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!("LOCUS_SKIP_BROWSER=1: the browser story is skipped");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let admin_user = app.user().await;
+    let (pid, viewer_user) = map_project(&app, &admin_user).await;
+    let driver = Driver::start().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let base = app.base.clone();
+    let view = format!("{base}/projects/{pid}/views/retail");
+
+    // The admin opens the view: zones as a choropleth of revenue.
+    let admin = driver.browser(&profiles.path().join("admin")).await;
+    sign_in(&admin, &base, &admin_user.email).await;
+    admin.goto(&view).await.unwrap();
+    assert_eq!(map_ready(&admin).await, "3 features of zones, Revenue");
+    assert_eq!(
+        text(&admin, "#indicators li[data-indicator=revenue_indicator] .value").await,
+        "€ 550"
+    );
+    let legend = text(&admin, "#legend").await;
+    assert!(legend.contains("€"), "{legend}");
+    shot(&admin, "map-admin").await;
+    // The map's state is in the URL; the points dataset draws as dots.
+    let url = admin.current_url().await.unwrap();
+    assert!(url.fragment().unwrap_or_default().contains("indicator=revenue_indicator"), "{url}");
+    admin
+        .find(Locator::Id("granularity"))
+        .await
+        .unwrap()
+        .select_by_value("shops")
+        .await
+        .unwrap();
+    assert_eq!(map_ready(&admin).await, "3 features of shops, Revenue");
+    // The locked filter list is empty for the admin.
+    assert_eq!(admin.find_all(Locator::Css("#locked-filters li")).await.unwrap().len(), 0);
+
+    // The viewer sees only partner shops, and the filter as a locked chip.
+    let viewer = driver.browser(&profiles.path().join("viewer")).await;
+    sign_in(&viewer, &base, &viewer_user.email).await;
+    viewer.goto(&format!("{view}#dataset=shops")).await.unwrap();
+    assert_eq!(map_ready(&viewer).await, "1 features of shops, Revenue");
+    assert!(text(&viewer, "#locked-filters li").await.contains("shops.partner eq yes"));
+    assert_eq!(
+        text(&viewer, "#indicators li[data-indicator=revenue_indicator] .value").await,
+        "€ 100"
+    );
+    shot(&viewer, "map-viewer").await;
+    admin.close().await.unwrap();
+    viewer.close().await.unwrap();
 }

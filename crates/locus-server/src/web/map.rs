@@ -1,0 +1,328 @@
+//! The map of a view (issue 19): the page's script (`static/map.js`) draws
+//! the view's dashboard indicators with MapLibre GL JS, which, like the
+//! Natural Earth outlines of the base layer, comes from the npm registry at
+//! build time (`build.rs`, `assets/package-lock.json`) and is served here,
+//! from Locus's own origin: the map works with no internet.
+//!
+//! The script reads two JSON documents through the visitor's session:
+//! `…/views/{view}/map` (the indicators of the view's dashboard, the
+//! datasets it can be drawn at, the visitor's locked data-permission filters)
+//! and `…/views/{view}/features` (a GeoJSON FeatureCollection of a dataset
+//! with one indicator's values, computed by the query engine, filtered by
+//! the visitor's data permissions). `…/views/{view}/values` gives each
+//! indicator's value over the whole (filtered) map for the side panel.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use locus_core::metadata::MdType;
+use locus_store::MdKey;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::render::WebError;
+use super::session::Member;
+use crate::auth::access::{need, Authorized};
+use crate::error::ApiError;
+use crate::extract::{Path, Query};
+use crate::AppState;
+
+macro_rules! vendor {
+    ($path:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/npm/node_modules/", $path))
+    };
+}
+
+const MAPLIBRE: &[u8] = vendor!("maplibre-gl/dist/maplibre-gl.mjs");
+const MAPLIBRE_WORKER: &[u8] = vendor!("maplibre-gl/dist/maplibre-gl-worker.mjs");
+const MAPLIBRE_CSS: &[u8] = vendor!("maplibre-gl/dist/maplibre-gl.css");
+const TOPOJSON: &[u8] = vendor!("topojson-client/dist/topojson-client.min.js");
+const COUNTRIES: &[u8] = vendor!("world-atlas/countries-50m.json");
+const MAP_SCRIPT: &str = include_str!("../../static/map.js");
+
+/// The content security policy of the view page: the map's worker is a
+/// module script of this origin; tiles, when the operator configures a tile
+/// URL, come from its origin too.
+pub fn view_csp(settings: &crate::Settings) -> String {
+    let tiles = settings
+        .map_tile_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(&u.replace(['{', '}'], "")).ok())
+        .map(|u| format!(" {}", u.origin().ascii_serialization()))
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'self'; worker-src 'self' blob:; style-src 'self'; img-src 'self' data: blob:{tiles}; \
+         connect-src 'self'{tiles}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// `/static/vendor/{file}`: the npm libraries, and `/static/map.js`.
+pub async fn vendor(Path(file): Path<String>) -> Response {
+    let (body, kind): (&'static [u8], &'static str) = match file.as_str() {
+        "maplibre-gl.mjs" => (MAPLIBRE, "text/javascript; charset=utf-8"),
+        "maplibre-gl-worker.mjs" => (MAPLIBRE_WORKER, "text/javascript; charset=utf-8"),
+        "maplibre-gl.css" => (MAPLIBRE_CSS, "text/css; charset=utf-8"),
+        "topojson-client.min.js" => (TOPOJSON, "text/javascript; charset=utf-8"),
+        "countries-50m.json" => (COUNTRIES, "application/json"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    static_file(body, kind)
+}
+
+pub async fn script() -> Response {
+    static_file(MAP_SCRIPT.as_bytes(), "text/javascript; charset=utf-8")
+}
+
+fn static_file(body: &'static [u8], kind: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewPath {
+    project_id: String,
+    view: String,
+}
+
+/// The name a metadata link (`…/md/{type}?name=N` or `…/md/{type}/{id}`) points to.
+fn link_key(link: &str) -> Option<MdKey<'_>> {
+    if let Some((_, name)) = link.split_once("?name=") {
+        return Some(MdKey::Name(name.split('&').next().unwrap_or(name)));
+    }
+    link.rsplit('/').next().filter(|s| !s.is_empty()).map(MdKey::IdOrName)
+}
+
+async fn linked(state: &AppState, pid: &str, t: MdType, link: Option<&str>) -> Result<Option<Value>, ApiError> {
+    let Some(key) = link.and_then(link_key) else { return Ok(None) };
+    let Some(object) = state.store.md_object(pid, t, key).await? else {
+        return Ok(None);
+    };
+    let mut body = object.body_json()?;
+    body["name"] = Value::from(object.name.clone());
+    Ok(Some(body))
+}
+
+/// The indicator links of a dashboard, in order (blockRows, nested rows and groups).
+fn indicator_links(blocks: &Value, out: &mut Vec<String>) {
+    for block in blocks.as_array().map(Vec::as_slice).unwrap_or_default() {
+        match block.get("type").and_then(Value::as_str) {
+            Some("indicator") => {
+                if let Some(l) = block.get("indicator").and_then(Value::as_str) {
+                    out.push(l.to_owned());
+                }
+            }
+            _ => {
+                indicator_links(block.get("blocks").unwrap_or(&Value::Null), out);
+                indicator_links(block.get("blockRows").unwrap_or(&Value::Null), out);
+            }
+        }
+    }
+}
+
+/// The title property of a dataset (`properties.featureTitle`, a property
+/// name or `{value: name}`), else a `name` or `title` property, else none.
+fn title_property(dataset: &Value) -> Option<String> {
+    let given = dataset.pointer("/properties/featureTitle");
+    let named = given
+        .and_then(Value::as_str)
+        .or_else(|| given.and_then(|g| g.get("value")).and_then(Value::as_str))
+        .map(|s| s.rsplit('.').next().unwrap_or(s).to_owned());
+    let props = dataset
+        .pointer("/ref/properties")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let has = |n: &str| props.iter().any(|p| p.get("name").and_then(Value::as_str) == Some(n));
+    named
+        .filter(|n| has(n))
+        .or_else(|| ["name", "title"].into_iter().find(|n| has(n)).map(str::to_owned))
+}
+
+struct ViewMap {
+    indicators: Vec<Value>,
+    datasets: Vec<Value>,
+    granularity: Option<String>,
+}
+
+async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &str) -> Result<ViewMap, ApiError> {
+    let pid = access.project.id.as_str();
+    let found = crate::routes::metadata::find_visible(state, access, MdType::Views, MdKey::IdOrName(view)).await?;
+    let view = found.body_json()?;
+    let dashboard = linked(
+        state,
+        pid,
+        MdType::Dashboards,
+        view.pointer("/content/dashboard").and_then(Value::as_str),
+    )
+    .await?;
+    let mut links = Vec::new();
+    if let Some(d) = &dashboard {
+        indicator_links(d.pointer("/content/blockRows").unwrap_or(&Value::Null), &mut links);
+    }
+    let mut indicators = Vec::new();
+    for link in links {
+        if let Some(i) = linked(state, pid, MdType::Indicators, Some(&link)).await? {
+            let content = i.get("content").cloned().unwrap_or(Value::Null);
+            indicators.push(json!({
+                "name": i["name"], "title": i.get("title").cloned().unwrap_or_else(|| i["name"].clone()),
+                "metric": content.get("metric"), "format": content.get("format"), "scale": content.get("scale"),
+                "distribution": content.get("distribution"),
+            }));
+        }
+    }
+    let mut datasets = Vec::new();
+    for o in state.store.md_all(pid, Some(MdType::Datasets)).await? {
+        let body = o.body_json()?;
+        let subtype = body.pointer("/ref/subtype").and_then(Value::as_str).unwrap_or_default();
+        if body.pointer("/ref/type").and_then(Value::as_str) == Some("dwh")
+            && matches!(subtype, "geometryPolygon" | "geometryPoint" | "geometryLine")
+        {
+            datasets.push(json!({"name": o.name, "title": o.title.clone().unwrap_or_else(|| o.name.clone()),
+                "subtype": subtype, "titleProperty": title_property(&body)}));
+        }
+    }
+    let granularity = view
+        .pointer("/content/defaultGranularity")
+        .and_then(Value::as_str)
+        .and_then(|l| {
+            l.split_once("?name=")
+                .map(|(_, n)| n.to_owned())
+                .or_else(|| l.rsplit('/').next().map(str::to_owned))
+        })
+        .filter(|g| datasets.iter().any(|d| d["name"] == *g))
+        .or_else(|| datasets.first().and_then(|d| d["name"].as_str()).map(str::to_owned));
+    Ok(ViewMap {
+        indicators,
+        datasets,
+        granularity,
+    })
+}
+
+fn json_response(value: Value) -> Response {
+    ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], axum::Json(value)).into_response()
+}
+
+/// `GET /projects/{id}/views/{view}/map`: what the map can show.
+pub async fn config(
+    State(state): State<AppState>,
+    member: Member<need::DwhQuery>,
+    Path(path): Path<ViewPath>,
+) -> Result<Response, WebError> {
+    let access = &member.access;
+    let _ = &path.project_id;
+    let map = view_map(&state, access, &path.view).await?;
+    let account = &access.caller.account;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
+    // The visitor's own data permissions, shown as locked filters.
+    let locked: Vec<Value> = context
+        .permissions
+        .iter()
+        .flat_map(|f| f.as_array().cloned().unwrap_or_default())
+        .collect();
+    Ok(json_response(json!({
+        "indicators": map.indicators, "datasets": map.datasets, "granularity": map.granularity,
+        "lockedFilters": locked, "tileUrl": state.settings.map_tile_url,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FeaturesQuery {
+    dataset: String,
+    indicator: Option<String>,
+    /// A JSON array of FilterBy objects.
+    filters: Option<String>,
+}
+
+fn filters(text: Option<&str>) -> Result<Value, ApiError> {
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(Value::Array(Vec::new())),
+        Some(t) => match serde_json::from_str::<Value>(t) {
+            Ok(v @ Value::Array(_)) => Ok(v),
+            _ => Err(ApiError::bad_request("filters", "a JSON array of filters")),
+        },
+    }
+}
+
+/// `GET /projects/{id}/views/{view}/features?dataset&indicator&filters`: GeoJSON.
+pub async fn features(
+    State(state): State<AppState>,
+    member: Member<need::DwhQuery>,
+    Path(path): Path<ViewPath>,
+    Query(q): Query<FeaturesQuery>,
+) -> Result<Response, WebError> {
+    let access = &member.access;
+    let map = view_map(&state, access, &path.view).await?;
+    let dataset = map
+        .datasets
+        .iter()
+        .find(|d| d["name"] == q.dataset.as_str())
+        .ok_or_else(|| ApiError::bad_request("dataset", "not a map dataset of this project"))?;
+    let metric = match q.indicator.as_deref() {
+        None => None,
+        Some(name) => {
+            let i = map
+                .indicators
+                .iter()
+                .find(|i| i["name"] == name)
+                .ok_or_else(|| ApiError::bad_request("indicator", "not an indicator of this view"))?;
+            Some(json!({"type": "metric", "metric": i["metric"]}))
+        }
+    };
+    let filter_by = filters(q.filters.as_deref())?;
+    let account = &access.caller.account;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
+    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(ApiError::from)?;
+    let collection = state
+        .engine
+        .features(
+            &state.data,
+            &context.snapshot,
+            &q.dataset,
+            dataset["titleProperty"].as_str(),
+            metric.as_ref(),
+            &filter_by,
+            &perms,
+        )
+        .await
+        .map_err(ApiError::from)?;
+    Ok(json_response(collection))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ValuesQuery {
+    filters: Option<String>,
+}
+
+/// `GET /projects/{id}/views/{view}/values?filters`: each indicator's value over the map.
+pub async fn values(
+    State(state): State<AppState>,
+    member: Member<need::DwhQuery>,
+    Path(path): Path<ViewPath>,
+    Query(q): Query<ValuesQuery>,
+) -> Result<Response, WebError> {
+    let access = &member.access;
+    let map = view_map(&state, access, &path.view).await?;
+    let filter_by = filters(q.filters.as_deref())?;
+    let account = &access.caller.account;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
+    let mut out = Vec::new();
+    for i in &map.indicators {
+        let body = json!({"properties": [{"id": "value", "type": "metric", "metric": i["metric"]}], "filterBy": filter_by});
+        let value = match locus_data::query::Engine::parse(&context.snapshot.model, &body, &context.permissions) {
+            Ok((request, perms)) => match state.engine.query(&state.data, &context.snapshot, &request, &perms).await {
+                Ok(result) => json!({"name": i["name"], "value": result.rows.first().and_then(|r| r.get("value")).cloned()}),
+                Err(e) => json!({"name": i["name"], "error": e.to_string()}),
+            },
+            Err(e) => json!({"name": i["name"], "error": e.to_string()}),
+        };
+        out.push(value);
+    }
+    Ok(json_response(Value::Array(out)))
+}

@@ -1,0 +1,281 @@
+// The map of a view: MapLibre GL JS (served from this origin, from the npm
+// registry at build time) draws the view's dashboard indicators at a
+// granularity, over Natural Earth country outlines (or the operator's tiles).
+// Data comes from the page's own JSON routes, through the visitor's session,
+// already filtered by the visitor's data permissions. Text goes in with
+// textContent only; colours through the CSSOM (the page's CSP forbids inline
+// styles).
+import * as maplibregl from '/static/vendor/maplibre-gl.mjs';
+
+maplibregl.setWorkerUrl('/static/vendor/maplibre-gl-worker.mjs');
+
+const root = document.getElementById('map-view');
+const status = document.getElementById('map-status');
+const hover = document.getElementById('hover');
+const granularity = document.getElementById('granularity');
+const indicatorList = document.getElementById('indicators');
+const legend = document.getElementById('legend');
+
+// Five classes per scale, light to dark (ColorBrewer-like ramps).
+const SCALES = {
+  standard: ['#edf8e9', '#bae4b3', '#74c476', '#31a354', '#006d2c'],
+  positive: ['#eff3ff', '#bdd7e7', '#6baed6', '#3182bd', '#08519c'],
+  negative: ['#fee5d9', '#fcae91', '#fb6a4a', '#de2d26', '#a50f15'],
+  inverse: ['#006d2c', '#31a354', '#74c476', '#bae4b3', '#edf8e9'],
+  heat: ['#ffffb2', '#fecc5c', '#fd8d3c', '#f03b20', '#bd0026'],
+  viridis: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'],
+  magma: ['#000004', '#51127c', '#b73779', '#fc8961', '#fcfdbf']
+};
+const NO_VALUE = '#cccccc';
+
+const state = { config: null, indicator: null, dataset: null, filters: [], map: null, fitted: false };
+
+function setStatus(text, ready) {
+  status.textContent = text;
+  root.dataset.state = ready ? 'ready' : 'loading';
+}
+
+function getJson(url) {
+  return fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } }).then((r) => {
+    if (!r.ok) {
+      return r.json().catch(() => ({})).then((body) => {
+        throw new Error(body.message || ('the server answered ' + r.status));
+      });
+    }
+    return r.json();
+  });
+}
+
+function format(value, indicator) {
+  if (value === null || value === undefined) { return '–'; }
+  const f = (indicator && indicator.format) || {};
+  const digits = Number.isInteger(f.fraction) ? f.fraction : (Math.abs(value) < 10 ? 2 : 0);
+  const shown = f.type === 'percentage' ? value * 100 : value;
+  let text = Number(shown).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  if (f.type === 'percentage') { text += ' %'; }
+  if (f.symbol) { text = f.symbol + ' ' + text; }
+  return text;
+}
+
+// Class breaks of the values: quantiles (geometric, the default) or equal intervals (uniform).
+function breaks(values, distribution) {
+  const sorted = values.filter((v) => typeof v === 'number' && isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) { return []; }
+  const out = [];
+  for (let k = 1; k < 5; k++) {
+    if (distribution === 'uniform') {
+      out.push(sorted[0] + (sorted[sorted.length - 1] - sorted[0]) * k / 5);
+    } else {
+      out.push(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * k / 5))]);
+    }
+  }
+  // MapLibre's step expression needs strictly ascending stops.
+  return out.filter((b, i) => i === 0 || b > out[i - 1]);
+}
+
+function colorExpression(cuts, colors) {
+  if (cuts.length === 0) { return NO_VALUE; }
+  const step = ['step', ['to-number', ['get', 'value']], colors[0]];
+  cuts.forEach((b, i) => { step.push(b, colors[Math.min(colors.length - 1, i + 1)]); });
+  return ['case', ['==', ['get', 'value'], null], NO_VALUE, step];
+}
+
+function drawLegend(cuts, colors, indicator) {
+  legend.replaceChildren();
+  const bounds = [null].concat(cuts);
+  bounds.forEach((low, i) => {
+    const row = document.createElement('div');
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.background = colors[Math.min(colors.length - 1, i)];
+    row.append(swatch);
+    const high = i < cuts.length ? cuts[i] : null;
+    const text = low === null ? ('< ' + format(high, indicator)) : (high === null ? ('≥ ' + format(low, indicator)) : (format(low, indicator) + ' – ' + format(high, indicator)));
+    row.append(document.createTextNode(cuts.length === 0 ? 'no values' : text));
+    legend.append(row);
+  });
+}
+
+function saveHash() {
+  const map = state.map;
+  const c = map.getCenter();
+  const params = new URLSearchParams();
+  if (state.indicator) { params.set('indicator', state.indicator.name); }
+  if (state.dataset) { params.set('dataset', state.dataset); }
+  params.set('map', [map.getZoom().toFixed(2), c.lat.toFixed(5), c.lng.toFixed(5)].join('/'));
+  history.replaceState(null, '', '#' + params.toString());
+}
+
+function readHash() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const position = (params.get('map') || '').split('/').map(Number);
+  return {
+    indicator: params.get('indicator'),
+    dataset: params.get('dataset'),
+    position: position.length === 3 && position.every(isFinite) ? position : null
+  };
+}
+
+function featureLayers(kind) {
+  if (kind === 'Point' || kind === 'MultiPoint') {
+    return [{ id: 'features-fill', type: 'circle', source: 'features', paint: { 'circle-radius': 6, 'circle-stroke-width': 1, 'circle-stroke-color': '#333', 'circle-color': NO_VALUE } }];
+  }
+  if (kind === 'LineString' || kind === 'MultiLineString') {
+    return [{ id: 'features-fill', type: 'line', source: 'features', paint: { 'line-width': 3, 'line-color': NO_VALUE } }];
+  }
+  return [
+    { id: 'features-fill', type: 'fill', source: 'features', paint: { 'fill-color': NO_VALUE, 'fill-opacity': 0.75 } },
+    { id: 'features-line', type: 'line', source: 'features', paint: { 'line-color': '#555', 'line-width': 0.5 } }
+  ];
+}
+
+function fitTo(collection) {
+  let west = 180, south = 90, east = -180, north = -90;
+  const visit = (c) => {
+    if (typeof c[0] === 'number') {
+      west = Math.min(west, c[0]); east = Math.max(east, c[0]);
+      south = Math.min(south, c[1]); north = Math.max(north, c[1]);
+    } else { c.forEach(visit); }
+  };
+  collection.features.forEach((f) => visit(f.geometry.coordinates));
+  if (west <= east) {
+    state.map.fitBounds([[west, south], [east, north]], { padding: 40, maxZoom: 12, duration: 0 });
+  }
+}
+
+function draw() {
+  const indicator = state.indicator;
+  const params = new URLSearchParams({ dataset: state.dataset, filters: JSON.stringify(state.filters) });
+  if (indicator) { params.set('indicator', indicator.name); }
+  setStatus('Loading ' + state.dataset + '…', false);
+  return getJson(root.dataset.features + '?' + params.toString()).then((collection) => {
+    const map = state.map;
+    const kind = collection.features.length ? collection.features[0].geometry.type : 'Polygon';
+    ['features-line', 'features-fill'].forEach((id) => { if (map.getLayer(id)) { map.removeLayer(id); } });
+    if (map.getSource('features')) {
+      map.getSource('features').setData(collection);
+    } else {
+      map.addSource('features', { type: 'geojson', data: collection });
+    }
+    featureLayers(kind).forEach((layer) => map.addLayer(layer));
+    const colors = SCALES[(indicator && indicator.scale) || 'standard'] || SCALES.standard;
+    const cuts = breaks(collection.features.map((f) => f.properties.value), indicator && indicator.distribution);
+    const paint = kind.includes('Point') ? 'circle-color' : (kind.includes('Line') ? 'line-color' : 'fill-color');
+    map.setPaintProperty('features-fill', paint, colorExpression(cuts, colors));
+    drawLegend(cuts, colors, indicator);
+    if (!state.fitted && !readHash().position) { fitTo(collection); }
+    state.fitted = true;
+    map.once('idle', () => {
+      setStatus(collection.features.length + ' features of ' + state.dataset + (indicator ? ', ' + indicator.title : ''), true);
+    });
+    saveHash();
+  }).catch((e) => setStatus('The map could not be drawn: ' + e.message, true));
+}
+
+function showValues() {
+  const params = new URLSearchParams({ filters: JSON.stringify(state.filters) });
+  return getJson(root.dataset.values + '?' + params.toString()).then((values) => {
+    values.forEach((v) => {
+      const cell = indicatorList.querySelector('[data-indicator="' + CSS.escape(v.name) + '"] .value');
+      const indicator = state.config.indicators.find((i) => i.name === v.name);
+      if (cell) { cell.textContent = v.error ? '!' : format(v.value, indicator); }
+    });
+  });
+}
+
+function listIndicators() {
+  indicatorList.replaceChildren();
+  state.config.indicators.forEach((indicator) => {
+    const item = document.createElement('li');
+    item.dataset.indicator = indicator.name;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.setAttribute('aria-pressed', String(state.indicator === indicator));
+    const title = document.createElement('span');
+    title.textContent = indicator.title;
+    const value = document.createElement('span');
+    value.className = 'value';
+    value.textContent = '…';
+    button.append(title, value);
+    button.addEventListener('click', () => {
+      state.indicator = indicator;
+      indicatorList.querySelectorAll('button').forEach((b) => b.setAttribute('aria-pressed', String(b === button)));
+      draw();
+    });
+    item.append(button);
+    indicatorList.append(item);
+  });
+  if (state.config.indicators.length === 0) {
+    const item = document.createElement('li');
+    item.className = 'hint';
+    item.textContent = 'The view\'s dashboard has no indicators.';
+    indicatorList.append(item);
+  }
+}
+
+function listLocked() {
+  const list = document.getElementById('locked-filters');
+  list.replaceChildren();
+  state.config.lockedFilters.forEach((f) => {
+    const item = document.createElement('li');
+    item.title = 'A data permission: it applies to everything you see and cannot be removed.';
+    const value = Array.isArray(f.value) ? f.value.join(', ') : (f.value === undefined ? '' : String(f.value));
+    item.textContent = '🔒 ' + (f.property || 'filter') + ' ' + f.operator + ' ' + value;
+    list.append(item);
+  });
+}
+
+function baseStyle(countries, tileUrl) {
+  const sources = { countries: { type: 'geojson', data: countries } };
+  const layers = [{ id: 'background', type: 'background', paint: { 'background-color': '#dfe9f3' } }];
+  if (tileUrl) {
+    sources.tiles = { type: 'raster', tiles: [tileUrl], tileSize: 256 };
+    layers.push({ id: 'tiles', type: 'raster', source: 'tiles' });
+  } else {
+    layers.push({ id: 'land', type: 'fill', source: 'countries', paint: { 'fill-color': '#f7f5ef' } });
+  }
+  layers.push({ id: 'borders', type: 'line', source: 'countries', paint: { 'line-color': '#9a9a9a', 'line-width': 0.6 } });
+  return { version: 8, sources, layers };
+}
+
+function start() {
+  Promise.all([getJson(root.dataset.config), getJson('/static/vendor/countries-50m.json')]).then(([config, topo]) => {
+    state.config = config;
+    const countries = window.topojson.feature(topo, topo.objects.countries);
+    const wanted = readHash();
+    config.datasets.forEach((d) => {
+      const option = document.createElement('option');
+      option.value = d.name;
+      option.textContent = d.title;
+      granularity.append(option);
+    });
+    state.dataset = config.datasets.some((d) => d.name === wanted.dataset) ? wanted.dataset : config.granularity;
+    if (!state.dataset) {
+      setStatus('No dataset of this project has a geometry or a location to draw.', true);
+      return;
+    }
+    granularity.value = state.dataset;
+    state.indicator = config.indicators.find((i) => i.name === wanted.indicator) || config.indicators[0] || null;
+    listLocked();
+    listIndicators();
+    const options = { container: 'map', style: baseStyle(countries, config.tileUrl), center: [15, 50], zoom: 3, attributionControl: false };
+    if (wanted.position) {
+      options.zoom = wanted.position[0];
+      options.center = [wanted.position[2], wanted.position[1]];
+      state.fitted = true;
+    }
+    const map = new maplibregl.Map(options);
+    state.map = map;
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
+    map.on('moveend', saveHash);
+    map.on('mousemove', 'features-fill', (e) => {
+      const p = e.features[0].properties;
+      hover.textContent = (p.title || p.id) + ': ' + format(p.value === 'null' ? null : p.value, state.indicator);
+    });
+    map.on('mouseleave', 'features-fill', () => { hover.textContent = ''; });
+    granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; draw(); });
+    map.on('load', () => { draw(); showValues(); });
+  }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));
+}
+
+start();
