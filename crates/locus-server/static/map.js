@@ -220,9 +220,112 @@ function listLocked() {
     const item = document.createElement('li');
     item.title = 'A data permission: it applies to everything you see and cannot be removed.';
     const value = Array.isArray(f.value) ? f.value.join(', ') : (f.value === undefined ? '' : String(f.value));
-    item.textContent = '🔒 ' + (f.property || 'filter') + ' ' + f.operator + ' ' + value;
+    item.textContent = 'Data permission: ' + (f.property || 'filter') + ' ' + f.operator + ' ' + value;
     list.append(item);
   });
+}
+
+// The view's filterGroup: each control turns into FilterBy objects; a change
+// re-queries the map and the indicator values.
+const filterForm = document.getElementById('filters');
+const controls = [];
+
+function defaultsOf(filter) {
+  const active = (state.config.activeFilters || []).find((a) => a.type === filter.type && a.property === filter.property);
+  return active ? active.defaultValues || {} : {};
+}
+
+function collectFilters() {
+  state.filters = controls.flatMap((c) => c.read());
+}
+
+function applyFilters() {
+  collectFilters();
+  draw();
+  showValues();
+}
+
+function fieldset(filter) {
+  const set = document.createElement('fieldset');
+  set.dataset.property = filter.property;
+  const legendText = document.createElement('legend');
+  legendText.textContent = filter.title || filter.property;
+  set.append(legendText);
+  filterForm.append(set);
+  return set;
+}
+
+function addSelect(filter, multiple) {
+  const set = fieldset(filter);
+  const defaults = defaultsOf(filter);
+  const chosen = new Set((multiple ? defaults.values || [] : (defaults.value === undefined ? [] : [defaults.value])).map(String));
+  const inputs = [];
+  controls.push({
+    read: () => {
+      const values = inputs.filter((i) => i.checked && i.value !== '').map((i) => i.dataset.raw ? JSON.parse(i.dataset.raw) : i.value);
+      return values.length ? [{ property: filter.property, operator: 'in', value: values }] : [];
+    }
+  });
+  return getJson(root.dataset.options + '?' + new URLSearchParams({ property: filter.property })).then((values) => {
+    const group = 'f' + controls.length;
+    if (!multiple) {
+      values = [''].concat(values);
+    }
+    values.forEach((v) => {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = multiple ? 'checkbox' : 'radio';
+      input.name = group + filter.property;
+      input.value = v === '' ? '' : String(v);
+      input.dataset.raw = v === '' ? '' : JSON.stringify(v);
+      input.checked = v === '' ? chosen.size === 0 : chosen.has(String(v));
+      input.addEventListener('change', applyFilters);
+      inputs.push(input);
+      label.append(input, document.createTextNode(' ' + (v === '' ? 'any' : String(v))));
+      set.append(label);
+    });
+  });
+}
+
+function addRange(filter, kind) {
+  const set = fieldset(filter);
+  const defaults = defaultsOf(filter);
+  const make = (name, initial) => {
+    const input = document.createElement('input');
+    input.type = kind;
+    input.name = name;
+    input.setAttribute('aria-label', (filter.title || filter.property) + ' ' + name);
+    if (initial !== undefined && initial !== null) { input.value = initial; }
+    input.addEventListener('change', applyFilters);
+    set.append(input);
+    return input;
+  };
+  const values = defaults.values || [];
+  const low = make('from', kind === 'date' ? (defaults.startDate || {}).value : values[0]);
+  const high = make('to', kind === 'date' ? (defaults.endDate || {}).value : values[1]);
+  controls.push({
+    read: () => {
+      const out = [];
+      const cast = (v) => (kind === 'number' ? Number(v) : v);
+      if (low.value !== '') { out.push({ property: filter.property, operator: 'gte', value: cast(low.value) }); }
+      if (high.value !== '') { out.push({ property: filter.property, operator: 'lte', value: cast(high.value) }); }
+      return out;
+    }
+  });
+  return Promise.resolve();
+}
+
+function listFilters() {
+  const pending = (state.config.filters || []).map((filter) => {
+    switch (filter.type) {
+      case 'multiSelect': return addSelect(filter, true);
+      case 'singleSelect': return addSelect(filter, false);
+      case 'date': case 'globalDate': return addRange(filter, 'date');
+      case 'histogram': return addRange(filter, 'number');
+      default: return Promise.resolve();
+    }
+  });
+  return Promise.all(pending).then(collectFilters);
 }
 
 function baseStyle(countries, tileUrl) {
@@ -274,7 +377,7 @@ function start() {
     });
     map.on('mouseleave', 'features-fill', () => { hover.textContent = ''; });
     granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; draw(); });
-    map.on('load', () => { draw(); showValues(); });
+    map.on('load', () => { listFilters().then(() => { draw(); showValues(); }); });
   }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));
 }
 

@@ -149,6 +149,9 @@ struct ViewMap {
     indicators: Vec<Value>,
     datasets: Vec<Value>,
     granularity: Option<String>,
+    /// `filterGroup` and `defaultActiveFilters` of the view, as they are.
+    filters: Value,
+    active: Value,
 }
 
 async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &str) -> Result<ViewMap, ApiError> {
@@ -202,6 +205,11 @@ async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &
         indicators,
         datasets,
         granularity,
+        filters: view.pointer("/content/filterGroup").cloned().unwrap_or(Value::Array(Vec::new())),
+        active: view
+            .pointer("/content/defaultActiveFilters")
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new())),
     })
 }
 
@@ -229,6 +237,7 @@ pub async fn config(
     Ok(json_response(json!({
         "indicators": map.indicators, "datasets": map.datasets, "granularity": map.granularity,
         "lockedFilters": locked, "tileUrl": state.settings.map_tile_url,
+        "filters": map.filters, "activeFilters": map.active,
     })))
 }
 
@@ -293,6 +302,39 @@ pub async fn features(
         .await
         .map_err(ApiError::from)?;
     Ok(json_response(collection))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PropertyQuery {
+    property: String,
+}
+
+/// `GET /projects/{id}/views/{view}/options?property=`: the values a select
+/// filter of the view offers (the visitor's data permissions apply).
+pub async fn options(
+    State(state): State<AppState>,
+    member: Member<need::DwhQuery>,
+    Path(path): Path<ViewPath>,
+    Query(q): Query<PropertyQuery>,
+) -> Result<Response, WebError> {
+    let access = &member.access;
+    let map = view_map(&state, access, &path.view).await?;
+    let offered = map.filters.as_array().is_some_and(|fs| {
+        fs.iter()
+            .any(|f| f.get("property").and_then(Value::as_str) == Some(q.property.as_str()))
+    });
+    if !offered {
+        return Err(ApiError::bad_request("property", "not a filter of this view").into());
+    }
+    let account = &access.caller.account;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
+    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(ApiError::from)?;
+    let values = state
+        .engine
+        .property_values(&state.data, &context.snapshot, &q.property, None, false, &perms)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(json_response(Value::Array(values)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -55,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{projectId}/views/{view}/map", get(map::config))
         .route("/projects/{projectId}/views/{view}/features", get(map::features))
         .route("/projects/{projectId}/views/{view}/values", get(map::values))
+        .route("/projects/{projectId}/views/{view}/options", get(map::options))
         .route("/static/map.js", get(map::script))
         .route("/static/vendor/{file}", get(map::vendor))
         .route("/projects/{projectId}/public", get(public::manage).post(public::create_link))

@@ -419,7 +419,8 @@ async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User
         (
             "views",
             json!({"name": "retail", "type": "view", "title": "Retail", "description": "Revenue by zone",
-            "content": {"dashboard": link("dashboards", "main"), "defaultGranularity": link("datasets", "zones")}}),
+            "content": {"dashboard": link("dashboards", "main"), "defaultGranularity": link("datasets", "zones"),
+                "filterGroup": [{"type": "multiSelect", "property": "shops.partner"}, {"type": "histogram", "property": "shops.revenue"}]}}),
         ),
     ];
     for (segment, body) in objects {
@@ -451,6 +452,19 @@ async fn sign_in(c: &Client, base: &str, email: &str) {
     fill(c, "email", email).await;
     fill(c, "password", PASSWORD).await;
     click(c, "#submit").await;
+}
+
+/// Waits until an element shows `want`.
+async fn wait_text(c: &Client, css: &str, want: &str) {
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = text(c, css).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} shows {last:?}, not {want:?}");
 }
 
 /// Waits for the map to say it drew (`data-state="ready"`), and answers its status line.
@@ -508,6 +522,24 @@ async fn the_map_story_in_a_real_browser() {
     assert_eq!(map_ready(&admin).await, "3 features of shops, Revenue");
     // The locked filter list is empty for the admin.
     assert_eq!(admin.find_all(Locator::Css("#locked-filters li")).await.unwrap().len(), 0);
+    // A filter of the view re-queries the values.
+    find(&admin, Locator::Css("fieldset[data-property='shops.partner'] input[value='no']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&admin, "#indicators li[data-indicator=revenue_indicator] .value", "€ 450").await;
+    let to = find(&admin, Locator::Css("fieldset[data-property='shops.revenue'] input[name=to]")).await;
+    to.send_keys("100").await.unwrap();
+    admin
+        .execute(
+            "document.querySelector(\"fieldset[data-property='shops.revenue'] input[name=to]\").dispatchEvent(new Event('change'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_text(&admin, "#indicators li[data-indicator=revenue_indicator] .value", "€ 50").await;
+    shot(&admin, "map-filtered").await;
 
     // The viewer sees only partner shops, and the filter as a locked chip.
     let viewer = driver.browser(&profiles.path().join("viewer")).await;
