@@ -38,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::jobs::routes())
         .merge(routes::data::routes())
         .merge(routes::dwh::routes())
+        .merge(routes::usage::routes())
 }
 
 /// Adds what every operation shares: the bearer scheme, the error body as the

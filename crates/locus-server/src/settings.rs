@@ -81,6 +81,8 @@ pub struct Settings {
     /// A raster tile URL template (`https://…/{z}/{x}/{y}.png`) drawn under
     /// the map; without one the map shows Natural Earth country outlines.
     pub map_tile_url: Option<String>,
+    /// The speed of an `air` isochrone given in time, in km/h.
+    pub air_speed_kmh: f64,
 }
 
 impl Settings {
@@ -115,6 +117,7 @@ impl Settings {
             query_memory_bytes: 1 << 30,
             table_cache_bytes: 1 << 30,
             map_tile_url: None,
+            air_speed_kmh: 30.0,
         }
     }
 
@@ -123,6 +126,11 @@ impl Settings {
             Some(url) => url.0.clone(),
             None => format!("sqlite:{}", self.data_dir.join("locus.db").display()),
         }
+    }
+
+    /// Metres covered per minute by an `air` isochrone given in time.
+    pub fn air_speed_metres_per_minute(&self) -> f64 {
+        self.air_speed_kmh * 1000.0 / 60.0
     }
 
     pub fn object_store_url(&self) -> String {

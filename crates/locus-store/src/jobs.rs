@@ -130,6 +130,29 @@ pub enum DataChange {
         path: String,
         expires_at: i64,
     },
+    /// What a bulk point query used, for metering.
+    Usage(Usage),
+}
+
+/// The metered use of one bulk point query job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub points: i64,
+    pub point_queries: i64,
+    pub metrics: i64,
+    pub rows_scanned: i64,
+    pub compute_ms: i64,
+    pub billable: bool,
+}
+
+/// Usage summed per account over a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageSum {
+    pub account_id: Option<String>,
+    pub jobs: i64,
+    pub usage: Usage,
+    /// The billable part of `usage.points`.
+    pub billable_points: i64,
 }
 
 /// How a job ends.
@@ -555,6 +578,43 @@ impl Store {
         .await
     }
 
+    /// Bulk point query usage of a project in `[from, to)`, summed per account
+    /// (one account when `account_id` is given), by account id.
+    pub async fn usage(&self, project_id: &str, from: i64, to: i64, account_id: Option<&str>) -> Result<Vec<UsageSum>> {
+        let rows = self
+            .read(
+                "SELECT account_id, COUNT(*) AS jobs, CAST(SUM(points) AS BIGINT) AS points, \
+                 CAST(SUM(point_queries) AS BIGINT) AS point_queries, CAST(SUM(metrics) AS BIGINT) AS metrics, \
+                 CAST(SUM(rows_scanned) AS BIGINT) AS rows_scanned, CAST(SUM(compute_ms) AS BIGINT) AS compute_ms, \
+                 CAST(SUM(CASE WHEN billable = 1 THEN points ELSE 0 END) AS BIGINT) AS billable_points \
+                 FROM usage_records WHERE project_id = $1 AND created_at >= $2 AND created_at < $3 \
+                 AND (CAST($4 AS TEXT) IS NULL OR account_id = $4) GROUP BY account_id ORDER BY account_id",
+            )
+            .bind(project_id)
+            .bind(from)
+            .bind(to)
+            .bind(account_id.map(str::to_owned))
+            .fetch_all()
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageSum {
+                    account_id: r.opt_text("account_id")?,
+                    jobs: r.int("jobs")?,
+                    usage: Usage {
+                        points: r.int("points")?,
+                        point_queries: r.int("point_queries")?,
+                        metrics: r.int("metrics")?,
+                        rows_scanned: r.int("rows_scanned")?,
+                        compute_ms: r.int("compute_ms")?,
+                        billable: false,
+                    },
+                    billable_points: r.int("billable_points")?,
+                })
+            })
+            .collect()
+    }
+
     /// Forgets expired downloads and returns their files, for the caller to delete.
     pub async fn expire_downloads(&self, now: i64) -> Result<Vec<String>> {
         self.write(|mut tx| async move {
@@ -657,6 +717,24 @@ async fn apply_change(tx: &mut Tx, job: &Job, change: &DataChange, now: i64) -> 
                 .bind(pid)
                 .execute()
                 .await?;
+        }
+        DataChange::Usage(u) => {
+            tx.query(
+                "INSERT INTO usage_records (job_id, project_id, account_id, points, point_queries, metrics, rows_scanned, \
+                 compute_ms, billable, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&job.id)
+            .bind(pid)
+            .bind(job.account_id.clone())
+            .bind(u.points)
+            .bind(u.point_queries)
+            .bind(u.metrics)
+            .bind(u.rows_scanned)
+            .bind(u.compute_ms)
+            .bind(u.billable)
+            .bind(now)
+            .execute()
+            .await?;
         }
         DataChange::Download {
             id,

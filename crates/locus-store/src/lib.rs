@@ -40,7 +40,7 @@ pub use audit::{Actor, AuditEvent, AuditQuery};
 pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
 pub use invitations::{Invitation, LinkSecret, NewInvitation};
-pub use jobs::{job_actor, DataChange, DatasetVersion, Download, Job, JobEnd, JobQuery, JobStatus, NewJob, NewVersion};
+pub use jobs::{job_actor, DataChange, DatasetVersion, Download, Job, JobEnd, JobQuery, JobStatus, NewJob, NewVersion, Usage, UsageSum};
 pub use metadata::{Author, MdKey, MdObject, MdWrite, PushSummary, Visibility};
 pub use projects::{
     Member, Membership, NewProject, Organization, Page, PageRequest, Project, ProjectAccess, ProjectFilter, ProjectOrder, ProjectPatch,

@@ -29,6 +29,7 @@ const SQLITE: &[Migration] = migrations!(
     7 => "sqlite/0007_audit_clustered.sql",
     8 => "common/0008_data_plane.sql",
     9 => "common/0009_dwh_requests.sql",
+    10 => "common/0010_usage.sql",
 );
 const POSTGRES: &[Migration] = migrations!(
     1 => "common/0001_accounts.sql",
@@ -39,6 +40,7 @@ const POSTGRES: &[Migration] = migrations!(
     6 => "common/0006_public_access.sql",
     8 => "common/0008_data_plane.sql",
     9 => "common/0009_dwh_requests.sql",
+    10 => "common/0010_usage.sql",
 );
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

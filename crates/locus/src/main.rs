@@ -152,6 +152,9 @@ struct ServeArgs {
     /// without one, maps show Natural Earth country outlines and need no internet.
     #[arg(long, env = "LOCUS_MAP_TILE_URL")]
     map_tile_url: Option<String>,
+    /// The speed of an `air` isochrone given in minutes, in km/h.
+    #[arg(long, env = "LOCUS_AIR_SPEED_KMH", default_value_t = 30.0)]
+    air_speed_kmh: f64,
 }
 
 /// Where a project lives, for commands that talk to a server's REST API.
@@ -407,6 +410,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.query_memory_bytes = args.query_memory_mib.max(16) << 20;
     settings.table_cache_bytes = args.table_cache_mib << 20;
     settings.map_tile_url = args.map_tile_url;
+    if !(args.air_speed_kmh > 0.0 && args.air_speed_kmh.is_finite()) {
+        anyhow::bail!("--air-speed-kmh must be a positive number");
+    }
+    settings.air_speed_kmh = args.air_speed_kmh;
     let state = locus_server::AppState::open(settings).await?;
     tracing::info!(address = %bound, backend = state.store.backend().name(), "locus is listening");
     let store = state.store.clone();

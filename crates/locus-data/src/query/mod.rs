@@ -13,6 +13,7 @@
 pub mod ast;
 pub mod model;
 pub mod plan;
+pub mod points;
 pub mod tables;
 
 use std::collections::{BTreeSet, HashMap};

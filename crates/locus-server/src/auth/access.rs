@@ -65,6 +65,7 @@ required!(
     DataLoad => DataLoad,
     DataDump => DataDump,
     DwhQuery => DataDwhQuery,
+    BulkPointQuery => DataBulkPointQuery,
     StudioExport => StudioExport,
 );
 
@@ -127,6 +128,21 @@ impl<P> Authorized<P> {
     /// caller did (`own`) or did not create.
     pub fn require_on(&self, permission: Permission, own: bool) -> Result<(), ApiError> {
         self.require_with(permission, if own { Ownership::Own } else { Ownership::Other })
+    }
+
+    /// A denial decided by a handler beyond the matrix (a LOCATION_API_CONSUMER
+    /// naming a row property), answered and audited like every other.
+    pub fn deny(&self, permission: Permission, message: String) -> ApiError {
+        ApiError::Forbidden {
+            message,
+            permission: Some(permission.key()),
+            audit: Some(Box::new(DenialAudit {
+                actor: self.caller.actor.clone(),
+                account_id: self.caller.account.id.clone(),
+                project_id: self.project.id.clone(),
+                permission: permission.key(),
+            })),
+        }
     }
 
     fn require_with(&self, permission: Permission, ownership: Ownership) -> Result<(), ApiError> {

@@ -83,6 +83,7 @@ pub async fn run(state: AppState, job: Job, progress: Arc<Progress>) -> Done {
         Ok(JobKind::ImportProject) => import_project(&state, &job).await,
         Ok(JobKind::Validate) => validate(&state, &job).await,
         Ok(JobKind::Export) => export(&state, &job).await,
+        Ok(JobKind::BulkPointQuery) => bulk_point_query(&state, &job).await,
         Err(e) => Err(Fail::from(e)),
     };
     match outcome {
@@ -246,6 +247,65 @@ async fn export(state: &AppState, job: &Job) -> Result<Done, Fail> {
         expires_at: locus_store::now_millis().saturating_add(ttl),
     };
     Ok(succeeded(result, Some(change)))
+}
+
+/// Evaluates every point query at every point as the job's account (with its
+/// data permissions); the usage is metered in the job's end transaction.
+async fn bulk_point_query(state: &AppState, job: &Job) -> Result<Done, Fail> {
+    let started = std::time::Instant::now();
+    let bulk: request::BulkPointQuery = content(job)?;
+    let queries = bulk.read(state.settings.air_speed_metres_per_minute())?;
+    let pid = job.project_id.as_str();
+    let account_id = job
+        .account_id
+        .as_deref()
+        .ok_or_else(|| Fail::new("a bulk point query needs the account it runs for"))?;
+    let account = state
+        .store
+        .account(account_id)
+        .await?
+        .ok_or_else(|| Fail::new("the account that asked for this query no longer exists"))?;
+    let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
+    let perms =
+        locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(|e| Fail::new(e.to_string()))?;
+    let mut points = Vec::with_capacity(bulk.points.len());
+    for (i, point) in bulk.points.iter().enumerate() {
+        let mut results = serde_json::Map::new();
+        for q in &queries {
+            let rows = state
+                .engine
+                .point_query(&state.data, &context.snapshot, &perms, (point.lat, point.lng), q)
+                .await
+                .map_err(|e| Fail::new(format!("point {i}, {}: {e}", q.id)))?;
+            results.insert(q.id.clone(), Value::Array(rows.into_iter().map(Value::Object).collect()));
+        }
+        let id = point.id.clone().unwrap_or_else(|| Value::from(i));
+        points.push(json!({"id": id, "lat": point.lat, "lng": point.lng, "queries": results}));
+    }
+    let versions = state.store.current_versions(pid).await?;
+    let rows_of = |dataset: &str| versions.iter().find(|v| v.dataset == dataset).map_or(0, |v| v.rows);
+    let n = i64::try_from(bulk.points.len()).unwrap_or(i64::MAX);
+    let metrics: i64 = queries
+        .iter()
+        .map(|q| {
+            q.query.get("properties").and_then(Value::as_array).map_or(0, |ps| {
+                ps.iter()
+                    .filter(|p| p.get("type").and_then(Value::as_str) == Some("metric"))
+                    .count()
+            })
+        })
+        .sum::<usize>()
+        .try_into()
+        .unwrap_or(i64::MAX);
+    let usage = locus_store::Usage {
+        points: n,
+        point_queries: n.saturating_mul(i64::try_from(queries.len()).unwrap_or(i64::MAX)),
+        metrics: n.saturating_mul(metrics),
+        rows_scanned: queries.iter().map(|q| rows_of(&q.dataset)).sum::<i64>().saturating_mul(n),
+        compute_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        billable: bulk.enable_billing,
+    };
+    Ok(succeeded(json!({"points": points}), Some(DataChange::Usage(usage))))
 }
 
 async fn truncate(state: &AppState, job: &Job) -> Result<Done, Fail> {

@@ -20,6 +20,8 @@ pub enum JobKind {
     Restore,
     /// A query's rows to a CSV file, filtered by the caller's permissions.
     Export,
+    /// Aggregates around many locations at once, metered.
+    BulkPointQuery,
 }
 
 impl JobKind {
@@ -32,16 +34,11 @@ impl JobKind {
             "importProject" => JobKind::ImportProject,
             "restore" => JobKind::Restore,
             "export" => JobKind::Export,
-            "bulkPointQuery" => {
-                return Err(ApiError::bad_request(
-                    "type",
-                    format!("{s} jobs are not available on this server yet (they come with queries over loaded data)"),
-                ))
-            }
+            "bulkPointQuery" => JobKind::BulkPointQuery,
             _ => {
                 return Err(ApiError::bad_request(
                     "type",
-                    "must be dataPull, dataDump, export, truncate, validate, importProject or restore",
+                    "must be dataPull, dataDump, export, bulkPointQuery, truncate, validate, importProject or restore",
                 ))
             }
         })
@@ -56,6 +53,7 @@ impl JobKind {
             JobKind::ImportProject => "importProject",
             JobKind::Restore => "restore",
             JobKind::Export => "export",
+            JobKind::BulkPointQuery => "bulkPointQuery",
         }
     }
 
@@ -68,6 +66,7 @@ impl JobKind {
             JobKind::Validate => Permission::DataValidate,
             JobKind::Truncate | JobKind::Restore => Permission::ProjectUpdate,
             JobKind::Export => Permission::StudioExport,
+            JobKind::BulkPointQuery => Permission::DataBulkPointQuery,
         }
     }
 }
@@ -116,6 +115,117 @@ impl Export {
         }
         self.separator()?;
         Ok(())
+    }
+}
+
+/// The most points one bulk point query takes.
+pub const MAX_POINTS: usize = 1000;
+
+/// BulkPointQueryRequest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkPointQuery {
+    #[serde(default)]
+    pub enable_billing: bool,
+    pub points: Vec<Point>,
+    pub point_queries: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Point {
+    pub id: Option<Value>,
+    pub lat: f64,
+    pub lng: f64,
+}
+
+impl BulkPointQuery {
+    /// Checks the points and reads each point query (its shape; the model
+    /// checks its nodes). `air_speed_mpm`: metres per minute of `unit: time`.
+    pub fn read(&self, air_speed_mpm: f64) -> ApiResult<Vec<locus_data::query::points::PointQuery>> {
+        use locus_data::query::points::{Around, PointQuery};
+        if self.points.is_empty() || self.points.len() > MAX_POINTS {
+            return Err(ApiError::bad_request("content.points", format!("1 to {MAX_POINTS} points")));
+        }
+        for (i, p) in self.points.iter().enumerate() {
+            if !(-90.0..=90.0).contains(&p.lat) || !(-180.0..=180.0).contains(&p.lng) {
+                return Err(ApiError::bad_request(
+                    format!("content.points[{i}]"),
+                    "lat is -90 to 90 and lng -180 to 180",
+                ));
+            }
+        }
+        if self.point_queries.is_empty() {
+            return Err(ApiError::bad_request("content.pointQueries", "at least one point query"));
+        }
+        let mut out = Vec::with_capacity(self.point_queries.len());
+        for (i, q) in self.point_queries.iter().enumerate() {
+            let at = |k: &str| format!("content.pointQueries[{i}].{k}");
+            let kind = q.get("type").and_then(Value::as_str).unwrap_or_default();
+            let options = q.get("options").cloned().unwrap_or(Value::Null);
+            let around = match kind {
+                "nearest" => {
+                    let n = match options.get("limit") {
+                        None | Some(Value::Null) => 1,
+                        Some(v) => v
+                            .as_u64()
+                            .filter(|n| (1..=1000).contains(n))
+                            .ok_or_else(|| ApiError::bad_request(at("options.limit"), "1 to 1000"))?,
+                    };
+                    Around::Nearest(usize::try_from(n).unwrap_or(1))
+                }
+                "isochrone" => {
+                    let profile = options.get("profile").and_then(Value::as_str).unwrap_or_default();
+                    let amount = options
+                        .get("amount")
+                        .and_then(Value::as_f64)
+                        .filter(|a| *a >= 1.0)
+                        .ok_or_else(|| ApiError::bad_request(at("options.amount"), "a number of at least 1"))?;
+                    let unit = options.get("unit").and_then(Value::as_str).unwrap_or_default();
+                    match (profile, unit) {
+                        ("air", "distance") => Around::Within(amount),
+                        ("air", "time") => Around::Within(amount * air_speed_mpm),
+                        ("air", _) => return Err(ApiError::bad_request(at("options.unit"), "time or distance")),
+                        ("car" | "bike" | "foot", _) => return Err(ApiError::bad_request(
+                            at("options.profile"),
+                            format!(
+                                "{profile} isochrones need a routing engine, which this server does not have configured; use profile air"
+                            ),
+                        )),
+                        _ => return Err(ApiError::bad_request(at("options.profile"), "car, bike, foot or air")),
+                    }
+                }
+                _ => return Err(ApiError::bad_request(at("type"), "nearest or isochrone")),
+            };
+            let dataset = q
+                .get("dataset")
+                .and_then(Value::as_str)
+                .map(|d| d.rsplit(['=', '/']).next().unwrap_or(d).to_owned())
+                .ok_or_else(|| ApiError::bad_request(at("dataset"), "a point dataset is required"))?;
+            let mut query = serde_json::Map::new();
+            for key in [
+                "properties",
+                "filterBy",
+                "having",
+                "resultSetFilter",
+                "orderBy",
+                "variables",
+                "limit",
+            ] {
+                if let Some(v) = q.get(key).filter(|v| !v.is_null()) {
+                    query.insert(key.to_owned(), v.clone());
+                }
+            }
+            out.push(PointQuery {
+                id: q
+                    .get("queryId")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("query{i}"), str::to_owned),
+                dataset,
+                around,
+                query: Value::Object(query),
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -256,6 +256,31 @@ async fn check(
             })?;
             Ok(None)
         }
+        JobKind::BulkPointQuery => {
+            let bulk: request::BulkPointQuery = request::content(content)?;
+            let queries = bulk.read(state.settings.air_speed_metres_per_minute())?;
+            let account = &access.caller.account;
+            let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
+            let aggregates_only = access.membership.role == locus_core::Role::LocationApiConsumer;
+            for (i, q) in queries.iter().enumerate() {
+                let path = format!("content.pointQueries[{i}]");
+                q.check(&context.snapshot, &path).map_err(|e| match e {
+                    locus_data::query::QueryError::Invalid { path, message } => ApiError::bad_request(path, message),
+                    other => ApiError::from(other),
+                })?;
+                if aggregates_only {
+                    if let Some(property) = q.row_property(&context.snapshot) {
+                        return Err(access.deny(
+                            locus_core::Permission::DataBulkPointQuery,
+                            format!(
+                                "{path}.properties: LOCATION_API_CONSUMER gets aggregates only (metrics and aggregate functions), not the property {property} of the rows"
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok(None)
+        }
         JobKind::Truncate | JobKind::Validate => Ok(None),
     }
 }

@@ -17,3 +17,4 @@ pub mod projects;
 pub mod public_access;
 pub mod studio;
 pub mod uploads;
+pub mod usage;

@@ -17,6 +17,7 @@ mod members;
 mod metadata;
 mod multi_instance;
 mod openapi;
+mod points;
 mod projects;
 mod proxies;
 mod public;
