@@ -340,6 +340,37 @@ def _():
     assert exported.splitlines() == ["regions_name,revenue", "North,15.5"], exported
 
 
+@check("query_points: nearest rows and an air isochrone around points")
+def _():
+    sdk, pid = state["sdk"], state["star"]
+    project = sdk.open(pid)
+    project.metadata.datasets.create({"name": "stops", "type": "dataset", "title": "Stops", "ref": {
+        "type": "dwh", "subtype": "geometryPoint", "primaryKey": "stop_id",
+        "properties": [{"name": "stop_id", "column": "stop_id", "type": "integer"},
+                       {"name": "name", "column": "name", "type": "string"},
+                       {"name": "lat", "column": "lat", "type": "latitude"},
+                       {"name": "lng", "column": "lng", "type": "longitude"},
+                       {"name": "riders", "column": "riders", "type": "integer"}]}})
+    project.metadata.metrics.create({"name": "riders", "type": "metric", "content": {
+        "type": "function_sum", "content": [{"type": "property", "value": "stops.riders"}]}})
+    job = project.upload_data("stops", "full", csv_file(
+        "stop_id,name,lat,lng,riders\n1,Mustek,50.0833,14.4240,100\n2,Muzeum,50.0794,14.4307,70\n3,Brno hl.n.,49.1906,16.6128,50\n"),
+        retry_wait=0.2)
+    assert job["status"] == "SUCCEEDED", job
+    result = project.query_points(
+        [{"id": "p1", "lat": 50.0810, "lng": 14.4270}],
+        [{"type": "nearest", "queryId": "nearest", "dataset": "stops", "options": {"limit": 1},
+          "properties": [{"id": "name", "type": "property", "value": "stops.name"}], "filter_by": []},
+         {"type": "isochrone", "queryId": "around", "dataset": "stops",
+          "options": {"profile": "air", "unit": "distance", "amount": 1000},
+          "properties": [{"id": "riders", "type": "metric", "metric": "riders"}], "filter_by": []}],
+        retry_wait=0.2)
+    assert result["status"] == "SUCCEEDED", result
+    point = result["result"]["points"][0]
+    assert point["id"] == "p1" and point["queries"]["nearest"][0]["name"] in ("Mustek", "Muzeum"), point
+    assert point["queries"]["around"] == [{"riders": 170}], point
+
+
 failed = sum(1 for _, e in results if e)
 print(f"{len(results) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

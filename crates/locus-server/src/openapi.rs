@@ -53,6 +53,16 @@ pub fn finish(mut doc: Document) -> Document {
         .schemas
         .entry(ErrorBody::name().into_owned())
         .or_insert_with(ErrorBody::schema);
+    // Job results are untyped in JobDto; the bulk point query's is documented here.
+    use crate::jobs::request::{BulkPointQueryResult, PointResult};
+    components
+        .schemas
+        .entry(BulkPointQueryResult::name().into_owned())
+        .or_insert_with(BulkPointQueryResult::schema);
+    components
+        .schemas
+        .entry(PointResult::name().into_owned())
+        .or_insert_with(PointResult::schema);
     let error = ResponseBuilder::new()
         .description("An error, as {status, error, message, field?, permission?}")
         .content(

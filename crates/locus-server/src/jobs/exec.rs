@@ -280,7 +280,12 @@ async fn bulk_point_query(state: &AppState, job: &Job) -> Result<Done, Fail> {
             results.insert(q.id.clone(), Value::Array(rows.into_iter().map(Value::Object).collect()));
         }
         let id = point.id.clone().unwrap_or_else(|| Value::from(i));
-        points.push(json!({"id": id, "lat": point.lat, "lng": point.lng, "queries": results}));
+        points.push(request::PointResult {
+            id,
+            lat: point.lat,
+            lng: point.lng,
+            queries: results,
+        });
     }
     let versions = state.store.current_versions(pid).await?;
     let rows_of = |dataset: &str| versions.iter().find(|v| v.dataset == dataset).map_or(0, |v| v.rows);
@@ -305,7 +310,8 @@ async fn bulk_point_query(state: &AppState, job: &Job) -> Result<Done, Fail> {
         compute_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         billable: bulk.enable_billing,
     };
-    Ok(succeeded(json!({"points": points}), Some(DataChange::Usage(usage))))
+    let result = serde_json::to_value(request::BulkPointQueryResult { points }).map_err(|e| Fail::new(e.to_string()))?;
+    Ok(succeeded(result, Some(DataChange::Usage(usage))))
 }
 
 async fn truncate(state: &AppState, job: &Job) -> Result<Done, Fail> {

@@ -185,12 +185,14 @@ impl BulkPointQuery {
                         ("air", "distance") => Around::Within(amount),
                         ("air", "time") => Around::Within(amount * air_speed_mpm),
                         ("air", _) => return Err(ApiError::bad_request(at("options.unit"), "time or distance")),
-                        ("car" | "bike" | "foot", _) => return Err(ApiError::bad_request(
-                            at("options.profile"),
-                            format!(
+                        ("car" | "bike" | "foot", _) => {
+                            return Err(ApiError::bad_request(
+                                at("options.profile"),
+                                format!(
                                 "{profile} isochrones need a routing engine, which this server does not have configured; use profile air"
                             ),
-                        )),
+                            ))
+                        }
                         _ => return Err(ApiError::bad_request(at("options.profile"), "car, bike, foot or air")),
                     }
                 }
@@ -336,4 +338,29 @@ pub fn content<T: DeserializeOwned>(content: &Value) -> ApiResult<T> {
         };
         ApiError::bad_request(field, e.inner().to_string())
     })
+}
+
+/// The `result` of a finished `bulkPointQuery` job (documented in the OpenAPI
+/// document's components; the job answers it as JSON).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BulkPointQueryResult {
+    /// One entry per point, in the request's order.
+    pub points: Vec<PointResult>,
+}
+
+/// What the point queries found around one point.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PointResult {
+    /// The point's `id` as sent, or its index when it had none.
+    #[schema(value_type = Object)]
+    pub id: Value,
+    pub lat: f64,
+    pub lng: f64,
+    /// Per `queryId` (`query{i}` when none was given), the rows computed: each
+    /// an object keyed by the point query's property ids. A query of
+    /// aggregates gives one row over the rows found; a query of bare
+    /// properties gives one row per row found, nearest first, with its `id`
+    /// (primary key) and `distance` (great-circle metres).
+    #[schema(value_type = Object)]
+    pub queries: serde_json::Map<String, Value>,
 }
