@@ -369,6 +369,8 @@ def _():
     point = result["result"]["points"][0]
     assert point["id"] == "p1" and point["queries"]["nearest"][0]["name"] in ("Mustek", "Muzeum"), point
     assert point["queries"]["around"] == [{"riders": 170}], point
+    found = project.fulltext_search("stops", "mu")
+    assert [h["title"] for h in found] == ["Mustek", "Muzeum"], found
 
 
 failed = sum(1 for _, e in results if e)

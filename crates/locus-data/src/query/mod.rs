@@ -27,7 +27,7 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::path::Path;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use self::ast::{Filter, Node, Parser};
 pub use self::model::Model;
@@ -398,6 +398,72 @@ impl Engine {
                 "properties": {"id": id, "title": title, "value": value}}));
         }
         Ok(serde_json::json!({"type": "FeatureCollection", "features": features}))
+    }
+
+    /// Full-text search of a dataset's features by title: the rows (data
+    /// permissions apply) whose `title` property contains every word of
+    /// `text`, case-insensitively; exact titles first, then titles starting
+    /// with the text, then by title. Each hit has `id`, `title`, `dataset` and
+    /// where to fly to: `lat`/`lng` (a point) or `bbox` [w, s, e, n].
+    pub async fn search(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        dataset: &str,
+        title: &str,
+        text: &str,
+        perms: &[Filter],
+    ) -> Result<Vec<Value>, QueryError> {
+        let collection = self
+            .features(data, snapshot, dataset, Some(title), None, &Value::Array(Vec::new()), perms)
+            .await?;
+        let needle = text.to_lowercase();
+        let words: Vec<&str> = needle.split_whitespace().collect();
+        let mut hits: Vec<(u8, String, Value)> = Vec::new();
+        for feature in collection["features"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let properties = &feature["properties"];
+            let shown = match &properties["title"] {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            let lower = shown.to_lowercase();
+            if !words.iter().all(|w| lower.contains(w)) {
+                continue;
+            }
+            let rank = if lower == needle {
+                0
+            } else if lower.starts_with(&needle) {
+                1
+            } else {
+                2
+            };
+            let mut hit = json!({"id": properties["id"], "title": shown, "dataset": dataset});
+            let mut bbox = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+            fn visit(c: &Value, b: &mut [f64; 4]) {
+                match c.as_array() {
+                    Some(a) if a.len() >= 2 && a[0].is_number() => {
+                        let (x, y) = (a[0].as_f64().unwrap_or(0.0), a[1].as_f64().unwrap_or(0.0));
+                        b[0] = b[0].min(x);
+                        b[1] = b[1].min(y);
+                        b[2] = b[2].max(x);
+                        b[3] = b[3].max(y);
+                    }
+                    Some(a) => a.iter().for_each(|c| visit(c, b)),
+                    None => {}
+                }
+            }
+            visit(&feature["geometry"]["coordinates"], &mut bbox);
+            if feature["geometry"]["type"] == "Point" {
+                hit["lat"] = json!(bbox[1]);
+                hit["lng"] = json!(bbox[0]);
+            } else if bbox[0].is_finite() {
+                hit["bbox"] = json!(bbox);
+            }
+            hits.push((rank, lower, hit));
+        }
+        hits.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        Ok(hits.into_iter().map(|(_, _, h)| h).collect())
     }
 
     pub fn held_bytes(&self) -> usize {

@@ -46,6 +46,25 @@ const LONG_POLL: Duration = Duration::from_secs(30);
 /// The largest page of rows.
 const MAX_ROWS_PAGE: i64 = 20_000;
 
+/// The title property of a dataset (`properties.featureTitle`, a property
+/// name or `{value: name}`), else a `name` or `title` property, else none.
+pub(crate) fn title_property(dataset: &Value) -> Option<String> {
+    let given = dataset.pointer("/properties/featureTitle");
+    let named = given
+        .and_then(Value::as_str)
+        .or_else(|| given.and_then(|g| g.get("value")).and_then(Value::as_str))
+        .map(|s| s.rsplit('.').next().unwrap_or(s).to_owned());
+    let props = dataset
+        .pointer("/ref/properties")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let has = |n: &str| props.iter().any(|p| p.get("name").and_then(Value::as_str) == Some(n));
+    named
+        .filter(|n| has(n))
+        .or_else(|| ["name", "title"].into_iter().find(|n| has(n)).map(str::to_owned))
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(post_query))
@@ -56,6 +75,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_metric_ranges))
         .routes(routes!(available_datasets))
         .routes(routes!(explain))
+        .routes(routes!(search))
 }
 
 /// What a computation ended with.
@@ -778,4 +798,74 @@ async fn explain(
     let (request, perms) = Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
     let plan = state.engine.explain(&state.data, &context.snapshot, &request, &perms).await?;
     Ok(axum::Json(ExplainResponse { plan }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// The text to find in feature titles (every word, case-insensitively).
+    pub query: String,
+    /// The dataset to search (a name or a metadata link); all map datasets when absent.
+    pub dataset: Option<String>,
+    pub page: Option<i64>,
+    /// Hits per page (1 to 1000, default 20).
+    pub size: Option<i64>,
+}
+
+/// Full-text search of features by title (the dataset's `properties.featureTitle`),
+/// through the caller's data permissions.
+#[utoipa::path(get, path = "/rest/projects/{projectId}/search", tag = "dwh",
+    params(("projectId" = String, Path), SearchQuery), responses((status = 200, body = Paged<Object>)))]
+async fn search(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(_pid): Path<String>,
+    Query(q): Query<SearchQuery>,
+    uri: Uri,
+) -> ApiResult<axum::Json<Paged<Value>>> {
+    let page = q.page.unwrap_or(0);
+    let size = q.size.unwrap_or(20);
+    if page < 0 {
+        return Err(ApiError::bad_request("page", "must be 0 or more"));
+    }
+    if !(1..=1000).contains(&size) {
+        return Err(ApiError::bad_request("size", "must be 1 to 1000"));
+    }
+    let text = q.query.trim();
+    if text.is_empty() {
+        return Err(ApiError::bad_request("query", "text to search for is required"));
+    }
+    let wanted = q.dataset.as_deref().map(|d| d.rsplit(['=', '/']).next().unwrap_or(d).to_owned());
+    let context = load_context(&state, &access).await?;
+    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions)?;
+    let mut hits = Vec::new();
+    let mut searched = 0;
+    for o in state.store.md_all(&access.project.id, Some(MdType::Datasets)).await? {
+        if wanted.as_deref().is_some_and(|w| w != o.name) || !context.snapshot.versions.contains_key(&o.name) {
+            continue;
+        }
+        let body = o.body_json()?;
+        let Some(title) = title_property(&body) else { continue };
+        let drawable = context.snapshot.model.datasets.get(&o.name).is_some_and(|d| {
+            d.properties.iter().any(|p| p.ty == locus_data::PropertyType::Geometry) || context.snapshot.model.lat_lng(&o.name).is_ok()
+        });
+        if !drawable {
+            continue;
+        }
+        searched += 1;
+        hits.extend(
+            state
+                .engine
+                .search(&state.data, &context.snapshot, &o.name, &title, text, &perms)
+                .await?,
+        );
+    }
+    if let (Some(w), 0) = (&wanted, searched) {
+        return Err(ApiError::bad_request(
+            "dataset",
+            format!("{w:?} is no loaded dataset with a geometry or a location and a title property (properties.featureTitle)"),
+        ));
+    }
+    let request = locus_store::PageRequest { page, size };
+    Ok(axum::Json(Paged::new(page_of(&hits, request), hits.len() as i64, request, &uri)))
 }

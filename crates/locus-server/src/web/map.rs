@@ -126,25 +126,6 @@ fn indicator_links(blocks: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The title property of a dataset (`properties.featureTitle`, a property
-/// name or `{value: name}`), else a `name` or `title` property, else none.
-fn title_property(dataset: &Value) -> Option<String> {
-    let given = dataset.pointer("/properties/featureTitle");
-    let named = given
-        .and_then(Value::as_str)
-        .or_else(|| given.and_then(|g| g.get("value")).and_then(Value::as_str))
-        .map(|s| s.rsplit('.').next().unwrap_or(s).to_owned());
-    let props = dataset
-        .pointer("/ref/properties")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let has = |n: &str| props.iter().any(|p| p.get("name").and_then(Value::as_str) == Some(n));
-    named
-        .filter(|n| has(n))
-        .or_else(|| ["name", "title"].into_iter().find(|n| has(n)).map(str::to_owned))
-}
-
 struct ViewMap {
     indicators: Vec<Value>,
     datasets: Vec<Value>,
@@ -188,7 +169,7 @@ async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &
             && matches!(subtype, "geometryPolygon" | "geometryPoint" | "geometryLine")
         {
             datasets.push(json!({"name": o.name, "title": o.title.clone().unwrap_or_else(|| o.name.clone()),
-                "subtype": subtype, "titleProperty": title_property(&body)}));
+                "subtype": subtype, "titleProperty": crate::routes::dwh::title_property(&body)}));
         }
     }
     let granularity = view

@@ -143,3 +143,44 @@ async fn a_location_api_consumer_gets_aggregates_only_and_its_use_is_metered() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn full_text_search_finds_features_by_title_page_by_page() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = project(&app, &admin).await;
+    let (status, first) = app
+        .get(
+            &format!("/rest/projects/{pid}/search?query=CAFE&dataset=pois&size=2&page=0"),
+            &admin.bearer,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        first["page"]["totalElements"], 3,
+        "the row with no location cannot be shown, so it is not found"
+    );
+    let titles: Vec<&str> = first["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Cafe A", "Cafe B"]);
+    assert_eq!(first["content"][0]["lat"], 50.08);
+    let next = first["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").unwrap()["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, second) = app.get(&next, &admin.bearer).await;
+    assert_eq!(second["content"][0]["title"], "Cafe D");
+    // Exact and prefix matches rank first.
+    let (_, exact) = app
+        .get(&format!("/rest/projects/{pid}/search?query=shop%20c&dataset=pois"), &admin.bearer)
+        .await;
+    assert_eq!(exact["content"][0]["title"], "Shop C");
+    let (status, err) = app
+        .get(&format!("/rest/projects/{pid}/search?query=x&dataset=nope"), &admin.bearer)
+        .await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("dataset")));
+}
