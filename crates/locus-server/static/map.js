@@ -328,6 +328,47 @@ function listFilters() {
   return Promise.all(pending).then(collectFilters);
 }
 
+// Search: features of the shown dataset by title; a hit flies the map to it.
+function setUpSearch() {
+  const form = document.getElementById('search');
+  const input = document.getElementById('search-text');
+  const hits = document.getElementById('search-hits');
+  let timer = null;
+  const run = () => {
+    const text = input.value.trim();
+    if (text.length < 2) { hits.replaceChildren(); return; }
+    getJson(root.dataset.search + '?' + new URLSearchParams({ dataset: state.dataset, query: text })).then((found) => {
+      hits.replaceChildren();
+      found.forEach((hit) => {
+        const item = document.createElement('li');
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'link';
+        button.textContent = hit.title;
+        button.addEventListener('click', () => {
+          if (hit.bbox) {
+            state.map.fitBounds([[hit.bbox[0], hit.bbox[1]], [hit.bbox[2], hit.bbox[3]]], { padding: 40, maxZoom: 14, duration: 0 });
+          } else {
+            state.map.jumpTo({ center: [hit.lng, hit.lat], zoom: 14 });
+          }
+          hover.textContent = hit.title;
+          root.dataset.flown = String(hit.id);
+        });
+        item.append(button);
+        hits.append(item);
+      });
+      if (found.length === 0) {
+        const item = document.createElement('li');
+        item.className = 'hint';
+        item.textContent = 'Nothing found';
+        hits.append(item);
+      }
+    }).catch((e) => { hits.replaceChildren(); hover.textContent = e.message; });
+  };
+  input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 250); });
+  form.addEventListener('submit', (e) => { e.preventDefault(); run(); });
+}
+
 function baseStyle(countries, tileUrl) {
   const sources = { countries: { type: 'geojson', data: countries } };
   const layers = [{ id: 'background', type: 'background', paint: { 'background-color': '#dfe9f3' } }];
@@ -377,6 +418,7 @@ function start() {
     });
     map.on('mouseleave', 'features-fill', () => { hover.textContent = ''; });
     granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; draw(); });
+    setUpSearch();
     map.on('load', () => { listFilters().then(() => { draw(); showValues(); }); });
   }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));
 }

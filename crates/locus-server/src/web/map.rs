@@ -319,6 +319,40 @@ pub async fn options(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    dataset: String,
+    query: String,
+}
+
+/// `GET /projects/{id}/views/{view}/search?dataset&query`: features of a map
+/// dataset whose title has the words, to fly to.
+pub async fn search(
+    State(state): State<AppState>,
+    member: Member<need::DwhQuery>,
+    Path(path): Path<ViewPath>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, WebError> {
+    let access = &member.access;
+    let map = view_map(&state, access, &path.view).await?;
+    let title = map
+        .datasets
+        .iter()
+        .find(|d| d["name"] == q.dataset.as_str())
+        .and_then(|d| d["titleProperty"].as_str().map(str::to_owned))
+        .ok_or_else(|| ApiError::bad_request("dataset", "not a map dataset with a title"))?;
+    let account = &access.caller.account;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
+    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(ApiError::from)?;
+    let mut hits = state
+        .engine
+        .search(&state.data, &context.snapshot, &q.dataset, &title, q.query.trim(), &perms)
+        .await
+        .map_err(ApiError::from)?;
+    hits.truncate(20);
+    Ok(json_response(Value::Array(hits)))
+}
+
+#[derive(Debug, Deserialize)]
 pub struct ValuesQuery {
     filters: Option<String>,
 }

@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{projectId}/views/{view}/features", get(map::features))
         .route("/projects/{projectId}/views/{view}/values", get(map::values))
         .route("/projects/{projectId}/views/{view}/options", get(map::options))
+        .route("/projects/{projectId}/views/{view}/search", get(map::search))
         .route("/static/map.js", get(map::script))
         .route("/static/vendor/{file}", get(map::vendor))
         .route("/projects/{projectId}/public", get(public::manage).post(public::create_link))

@@ -540,6 +540,24 @@ async fn the_map_story_in_a_real_browser() {
         .unwrap();
     wait_text(&admin, "#indicators li[data-indicator=revenue_indicator] .value", "€ 50").await;
     shot(&admin, "map-filtered").await;
+    // Search finds a zone by name and flies there.
+    admin
+        .find(Locator::Id("granularity"))
+        .await
+        .unwrap()
+        .select_by_value("zones")
+        .await
+        .unwrap();
+    map_ready(&admin).await;
+    find(&admin, Locator::Id("search-text")).await.send_keys("eas").await.unwrap();
+    let hit = find(&admin, Locator::Css("#search-hits li button")).await;
+    assert_eq!(hit.text().await.unwrap(), "East");
+    hit.click().await.unwrap();
+    let flown = admin
+        .execute("return document.getElementById('map-view').dataset.flown || ''", vec![])
+        .await
+        .unwrap();
+    assert_eq!(flown, json!("2"));
 
     // The viewer sees only partner shops, and the filter as a locked chip.
     let viewer = driver.browser(&profiles.path().join("viewer")).await;
