@@ -149,7 +149,7 @@ async fn main() {
     for def in datasets() {
         let path = format!("datasets/{}/v1.parquet", def.name);
         let store_path = StorePath::from(path.as_str());
-        if data.store.head(&store_path).await.is_err() {
+        if locus_data::transfer::file_size(&data.store, &store_path).await.is_err() {
             let file = std::fs::File::open(format!("{dir}/{}.csv", def.name)).expect("the CSV: run bench-queries.py generate");
             let start = Instant::now();
             let out = locus_data::load_csv(file, &def, &CsvOptions::default(), data.store.clone(), &store_path, |_| {})

@@ -272,6 +272,16 @@ fn probes() -> Vec<Probe> {
                 "query": {"properties": [{"id": "id", "type": "property", "value": "probe_rows.id"}]}}})
             }),
         ),
+        Probe::new(
+            "data.bulk_point_query",
+            Method::POST,
+            "/rest/jobs",
+            Some(|f| json!({"type": "bulkPointQuery", "projectId": f.pid, "content": {"points": [{"lat": 50.0, "lng": 14.0}],
+                "pointQueries": [{"type": "isochrone", "dataset": "probe_points", "options": {"profile": "air", "unit": "distance", "amount": 100},
+                    "properties": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_points.id"}]}]}]}})),
+        ),
+        Probe::new("data.dwh_query", Method::GET, "/rest/projects/{pid}/search?query=probe", None),
+        Probe::new("project.update", Method::GET, "/rest/projects/{pid}/usage", None),
         // Last: it removes the project.
         Probe::new("project.delete", Method::DELETE, "/rest/projects/{pid}", None),
     ]
@@ -305,6 +315,12 @@ async fn content(app: &TestApp, admin: &User, pid: &str) -> String {
             "datasets",
             json!({"name": "probe_rows", "type": "dataset", "title": "Rows", "ref": {"type": "dwh", "subtype": "basic",
                 "primaryKey": "id", "properties": [{"name": "id", "column": "id", "type": "integer"}]}}),
+        ),
+        (
+            "datasets",
+            json!({"name": "probe_points", "type": "dataset", "title": "Points", "ref": {"type": "dwh", "subtype": "geometryPoint",
+                "primaryKey": "id", "properties": [{"name": "id", "column": "id", "type": "integer"},
+                    {"name": "lat", "column": "lat", "type": "latitude"}, {"name": "lng", "column": "lng", "type": "longitude"}]}}),
         ),
     ] {
         let (status, answer) = app
