@@ -369,6 +369,25 @@ function setUpSearch() {
   form.addEventListener('submit', (e) => { e.preventDefault(); run(); });
 }
 
+// The marker selector's markers: each a circle layer of its rows, on top.
+function drawMarkers() {
+  (state.config.markers || []).filter((m) => m.visible).forEach((marker, i) => {
+    const params = new URLSearchParams({ dataset: marker.dataset, marker: marker.name });
+    getJson(root.dataset.features + '?' + params.toString()).then((collection) => {
+      const id = 'marker-' + i;
+      state.map.addSource(id, { type: 'geojson', data: collection });
+      state.map.addLayer({ id, type: 'circle', source: id, paint: { 'circle-radius': 5, 'circle-color': marker.color, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1.5 } });
+      const item = document.createElement('div');
+      const swatch = document.createElement('span');
+      swatch.className = 'swatch';
+      swatch.style.background = marker.color;
+      item.append(swatch, document.createTextNode(marker.title + ' (' + collection.features.length + ')'));
+      item.dataset.marker = marker.name;
+      document.getElementById('markers').append(item);
+    }).catch((e) => { hover.textContent = marker.title + ': ' + e.message; });
+  });
+}
+
 function baseStyle(countries, tileUrl) {
   const sources = { countries: { type: 'geojson', data: countries } };
   const layers = [{ id: 'background', type: 'background', paint: { 'background-color': '#dfe9f3' } }];
@@ -419,7 +438,7 @@ function start() {
     map.on('mouseleave', 'features-fill', () => { hover.textContent = ''; });
     granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; draw(); });
     setUpSearch();
-    map.on('load', () => { listFilters().then(() => { draw(); showValues(); }); });
+    map.on('load', () => { listFilters().then(() => { draw(); showValues(); drawMarkers(); }); });
   }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));
 }
 

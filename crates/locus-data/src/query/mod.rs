@@ -364,7 +364,14 @@ impl Engine {
             model.property(&format!("{dataset}.{t}")).map_err(|m| QueryError::new("title", m))?;
             columns.push(serde_json::json!({"id": "title", "type": "property", "value": format!("{dataset}.{t}")}));
         }
-        let shapes = Parser::new(model).request(&serde_json::json!({"properties": columns}), "")?;
+        // Without a value, the filters choose the rows (markers); with one,
+        // every visible row is drawn and the filters shape the values.
+        let shape_filters = if value.is_none() {
+            filter_by.clone()
+        } else {
+            Value::Array(Vec::new())
+        };
+        let shapes = Parser::new(model).request(&serde_json::json!({"properties": columns, "filterBy": shape_filters}), "")?;
         let shapes = self.query(data, snapshot, &shapes, perms).await?;
         let mut values: HashMap<String, Value> = HashMap::new();
         if let Some(node) = value {

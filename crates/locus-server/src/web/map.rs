@@ -133,6 +133,77 @@ struct ViewMap {
     /// `filterGroup` and `defaultActiveFilters` of the view, as they are.
     filters: Value,
     active: Value,
+    /// The markers of the view's marker selector: `{name, title, dataset, color, visible, filters}`.
+    markers: Vec<Value>,
+}
+
+/// A marker style (`marker-orange`) as a colour.
+fn marker_color(style: &str) -> &'static str {
+    let named = [
+        ("orange", "#f28e2b"),
+        ("red", "#e15759"),
+        ("green", "#59a14f"),
+        ("blue", "#4e79a7"),
+        ("purple", "#b07aa1"),
+        ("yellow", "#edc948"),
+        ("pink", "#ff9da7"),
+        ("brown", "#9c755f"),
+        ("grey", "#7f7f7f"),
+        ("gray", "#7f7f7f"),
+        ("black", "#222222"),
+    ];
+    named.iter().find(|(n, _)| style.contains(n)).map_or("#4e79a7", |(_, c)| c)
+}
+
+/// The markers of a view's marker selector, with their rows' filters as FilterBy.
+async fn markers(state: &AppState, pid: &str, view: &Value) -> Result<Vec<Value>, ApiError> {
+    let Some(selector) = linked(
+        state,
+        pid,
+        MdType::MarkerSelectors,
+        view.pointer("/content/markerSelector").and_then(Value::as_str),
+    )
+    .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for category in selector
+        .pointer("/content/categories")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        let Some(dataset) = category.get("dataset").and_then(Value::as_str).and_then(link_key) else {
+            continue;
+        };
+        let Some(dataset) = state.store.md_object(pid, MdType::Datasets, dataset).await? else {
+            continue;
+        };
+        for entry in category.get("markers").and_then(Value::as_array).cloned().unwrap_or_default() {
+            let Some(marker) = linked(state, pid, MdType::Markers, entry.get("marker").and_then(Value::as_str)).await? else {
+                continue;
+            };
+            let filters: Vec<Value> = marker
+                .pointer("/content/propertyFilters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| {
+                    json!({"property": format!("{}.{}", dataset.name, f.get("propertyName").and_then(Value::as_str).unwrap_or_default()),
+                        "operator": f.get("operator").cloned().unwrap_or(Value::from("eq")), "value": f.get("value").cloned().unwrap_or(Value::Null)})
+                })
+                .collect();
+            let style = marker.pointer("/content/style").and_then(Value::as_str).unwrap_or_default();
+            out.push(
+                json!({"name": marker["name"], "title": marker.get("title").cloned().unwrap_or_else(|| marker["name"].clone()),
+                "dataset": dataset.name, "color": marker_color(style),
+                "visible": entry.get("visible").and_then(Value::as_bool).unwrap_or(true), "filters": filters}),
+            );
+        }
+    }
+    Ok(out)
 }
 
 async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &str) -> Result<ViewMap, ApiError> {
@@ -186,6 +257,7 @@ async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &
         indicators,
         datasets,
         granularity,
+        markers: markers(state, pid, &view).await?,
         filters: view.pointer("/content/filterGroup").cloned().unwrap_or(Value::Array(Vec::new())),
         active: view
             .pointer("/content/defaultActiveFilters")
@@ -218,7 +290,7 @@ pub async fn config(
     Ok(json_response(json!({
         "indicators": map.indicators, "datasets": map.datasets, "granularity": map.granularity,
         "lockedFilters": locked, "tileUrl": state.settings.map_tile_url,
-        "filters": map.filters, "activeFilters": map.active,
+        "filters": map.filters, "activeFilters": map.active, "markers": map.markers,
     })))
 }
 
@@ -226,6 +298,8 @@ pub async fn config(
 pub struct FeaturesQuery {
     dataset: String,
     indicator: Option<String>,
+    /// A marker of the view: its rows (its property filters), with no values.
+    marker: Option<String>,
     /// A JSON array of FilterBy objects.
     filters: Option<String>,
 }
@@ -265,7 +339,15 @@ pub async fn features(
             Some(json!({"type": "metric", "metric": i["metric"]}))
         }
     };
-    let filter_by = filters(q.filters.as_deref())?;
+    let mut filter_by = filters(q.filters.as_deref())?;
+    if let Some(name) = q.marker.as_deref() {
+        let marker = map
+            .markers
+            .iter()
+            .find(|m| m["name"] == name && m["dataset"] == q.dataset.as_str())
+            .ok_or_else(|| ApiError::bad_request("marker", "not a marker of this view's marker selector for this dataset"))?;
+        filter_by = marker["filters"].clone();
+    }
     let account = &access.caller.account;
     let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
     let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(ApiError::from)?;

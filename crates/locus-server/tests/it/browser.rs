@@ -417,9 +417,20 @@ async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User
             "indicator": link("indicators", "revenue_indicator"), "indicatorDrill": link("indicatorDrills", "revenue_drill")}]}}),
         ),
         (
+            "markers",
+            json!({"name": "partner_shops", "type": "marker", "title": "Partner shops",
+            "content": {"style": "marker-orange", "propertyFilters": [{"propertyName": "partner", "operator": "eq", "value": "yes"}]}}),
+        ),
+        (
+            "markerSelectors",
+            json!({"name": "shops_selector", "type": "markerSelector", "content": {"categories": [
+            {"dataset": link("datasets", "shops"), "markers": [{"marker": link("markers", "partner_shops"), "visible": true}]}]}}),
+        ),
+        (
             "views",
             json!({"name": "retail", "type": "view", "title": "Retail", "description": "Revenue by zone",
             "content": {"dashboard": link("dashboards", "main"), "defaultGranularity": link("datasets", "zones"),
+                "markerSelector": link("markerSelectors", "shops_selector"),
                 "filterGroup": [{"type": "multiSelect", "property": "shops.partner"}, {"type": "histogram", "property": "shops.revenue"}]}}),
         ),
     ];
@@ -506,6 +517,7 @@ async fn the_map_story_in_a_real_browser() {
         text(&admin, "#indicators li[data-indicator=revenue_indicator] .value").await,
         "€ 550"
     );
+    wait_text(&admin, "#markers [data-marker=partner_shops]", "Partner shops (1)").await;
     let legend = text(&admin, "#legend").await;
     assert!(legend.contains("€"), "{legend}");
     shot(&admin, "map-admin").await;

@@ -276,9 +276,11 @@ fn probes() -> Vec<Probe> {
             "data.bulk_point_query",
             Method::POST,
             "/rest/jobs",
-            Some(|f| json!({"type": "bulkPointQuery", "projectId": f.pid, "content": {"points": [{"lat": 50.0, "lng": 14.0}],
+            Some(|f| {
+                json!({"type": "bulkPointQuery", "projectId": f.pid, "content": {"points": [{"lat": 50.0, "lng": 14.0}],
                 "pointQueries": [{"type": "isochrone", "dataset": "probe_points", "options": {"profile": "air", "unit": "distance", "amount": 100},
-                    "properties": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_points.id"}]}]}]}})),
+                    "properties": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_points.id"}]}]}]}})
+            }),
         ),
         Probe::new("data.dwh_query", Method::GET, "/rest/projects/{pid}/search?query=probe", None),
         Probe::new("project.update", Method::GET, "/rest/projects/{pid}/usage", None),
