@@ -224,6 +224,19 @@ impl Planner<'_> {
     /// A frame of `root` joined to every dataset of `needed`, along the
     /// shortest foreign-key paths; columns are named `dataset.property`.
     fn joined(&self, root: &str, needed: &BTreeSet<String>, reach: &HashMap<String, Reach>, path: &str) -> Result<DataFrame, QueryError> {
+        let df = self.frame(root)?;
+        self.joined_from(df, root, needed, reach, path)
+    }
+
+    /// Joins `df` (rows of `root`, or of its aggregate by foreign key) to the needed datasets.
+    fn joined_from(
+        &self,
+        df: DataFrame,
+        root: &str,
+        needed: &BTreeSet<String>,
+        reach: &HashMap<String, Reach>,
+        path: &str,
+    ) -> Result<DataFrame, QueryError> {
         let mut steps = Vec::new();
         for d in needed {
             let r = reach.get(d).ok_or_else(|| {
@@ -256,7 +269,7 @@ impl Planner<'_> {
                 }
             }
         }
-        let mut df = self.frame(root)?;
+        let mut df = df;
         for step in steps {
             let right = self.frame(&step.to)?;
             let to_def = &self.model.datasets[&step.to];
@@ -291,21 +304,33 @@ impl Planner<'_> {
         df.select(select).map_err(QueryError::plan)
     }
 
-    /// Filters a frame rooted at `root` must get: the permissions (false
-    /// when one cannot reach `root`) and the query filters for `keep`.
-    fn permission_predicate(&self, reach: &HashMap<String, Reach>, needed: &mut BTreeSet<String>) -> Result<Option<Expr>, QueryError> {
+    /// The data-permission filters of a frame rooted where `reach` says, each
+    /// with the datasets it reads (a permission that cannot reach the root
+    /// lets nothing through: `false`, reading none).
+    fn permission_predicates(
+        &self,
+        reach: &HashMap<String, Reach>,
+        needed: &mut BTreeSet<String>,
+    ) -> Result<Vec<(Expr, BTreeSet<String>)>, QueryError> {
         let mut preds = Vec::new();
         for perm in self.permissions {
             let datasets: BTreeSet<String> = perm.properties().iter().map(|p| p.dataset.clone()).collect();
             if datasets.iter().all(|d| reach.get(d).is_some_and(|r| r.paths == 1)) {
-                needed.extend(datasets);
-                preds.push(self.filter_expr(perm)?);
+                needed.extend(datasets.iter().cloned());
+                preds.push((self.filter_expr(perm)?, datasets));
             } else {
-                // A permission that cannot apply lets nothing through.
-                preds.push(lit(false));
+                preds.push((lit(false), BTreeSet::new()));
             }
         }
-        Ok(preds.into_iter().reduce(Expr::and))
+        Ok(preds)
+    }
+
+    fn permission_predicate(&self, reach: &HashMap<String, Reach>, needed: &mut BTreeSet<String>) -> Result<Option<Expr>, QueryError> {
+        Ok(self
+            .permission_predicates(reach, needed)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .reduce(Expr::and))
     }
 
     fn dimensions_only(&self, req: &Request, dims: &[(usize, &Node)]) -> Result<DataFrame, QueryError> {
@@ -372,8 +397,8 @@ impl Planner<'_> {
         }
         // Query filters: into WHERE when every aggregate here takes them,
         // else into the FILTER clause of those that do.
-        let mut where_preds = Vec::new();
-        let mut agg_preds: Vec<Vec<Expr>> = vec![Vec::new(); mine.len()];
+        let mut where_preds: Vec<(Expr, BTreeSet<String>)> = Vec::new();
+        let mut agg_preds: Vec<Vec<(Expr, BTreeSet<String>)>> = vec![Vec::new(); mine.len()];
         for (f, path) in &req.filters {
             let props = f.properties();
             let takes: Vec<bool> = mine
@@ -400,14 +425,14 @@ impl Planner<'_> {
                     ));
                 }
             }
-            needed.extend(datasets);
+            needed.extend(datasets.iter().cloned());
             let pred = self.filter_expr(f)?;
             if takes.iter().all(|t| *t) {
-                where_preds.push(pred);
+                where_preds.push((pred, datasets));
             } else {
                 for (k, t) in takes.iter().enumerate() {
                     if *t {
-                        agg_preds[k].push(pred.clone());
+                        agg_preds[k].push((pred.clone(), datasets.clone()));
                     }
                 }
             }
@@ -420,9 +445,19 @@ impl Planner<'_> {
                 ));
             }
         }
-        let perm = self.permission_predicate(&reach, &mut needed)?;
+        let perms = self.permission_predicates(&reach, &mut needed)?;
+        where_preds.extend(perms);
+        for (k, (_, s)) in mine.iter().enumerate() {
+            for f in &s.scope.filters {
+                let datasets = f.properties().iter().map(|p| p.dataset.clone()).collect();
+                agg_preds[k].push((self.filter_expr(f)?, datasets));
+            }
+        }
+        if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
+            return Ok(df);
+        }
         let mut df = self.joined(fact, &needed, &reach, "properties")?;
-        if let Some(p) = perm.into_iter().chain(where_preds).reduce(Expr::and) {
+        if let Some(p) = where_preds.into_iter().map(|(e, _)| e).reduce(Expr::and) {
             df = df.filter(p).map_err(QueryError::plan)?;
         }
         let keys = dims
@@ -445,16 +480,152 @@ impl Planner<'_> {
                 AggFunc::VarSamp => agg::var_sample(cast(arg, DataType::Float64)),
                 AggFunc::VarPop => agg::var_pop(cast(arg, DataType::Float64)),
             };
-            let mut preds = std::mem::take(&mut agg_preds[k]);
-            for f in &s.scope.filters {
-                preds.push(self.filter_expr(f)?);
-            }
-            if let Some(p) = preds.into_iter().reduce(Expr::and) {
+            let preds = std::mem::take(&mut agg_preds[k]);
+            if let Some(p) = preds.into_iter().map(|(e, _)| e).reduce(Expr::and) {
                 e = e.filter(p).build().map_err(QueryError::plan)?;
             }
             aggs.push(e.alias(agg_col(*j)));
         }
         df.aggregate(keys, aggs).map_err(QueryError::plan)
+    }
+
+    /// Eager aggregation: when every dimension and dimension filter is reached
+    /// through one foreign key of the fact, the fact is first aggregated by
+    /// that key (millions of rows to as many as there are keys), then the
+    /// small result is joined to the dimensions, filtered and aggregated
+    /// again. A filter on a dimension gives the same answer on the
+    /// pre-aggregated rows, as each holds rows of one key. `None` when the
+    /// query does not have that shape (then the rows are joined first).
+    #[allow(clippy::too_many_arguments)]
+    fn eager(
+        &self,
+        fact: &str,
+        needed: &BTreeSet<String>,
+        reach: &HashMap<String, Reach>,
+        dims: &[(usize, &Node)],
+        mine: &[(usize, &AggSpec<'_>)],
+        where_preds: &[(Expr, BTreeSet<String>)],
+        agg_preds: &[Vec<(Expr, BTreeSet<String>)>],
+    ) -> Result<Option<DataFrame>, QueryError> {
+        let joins: Vec<&String> = needed.iter().filter(|d| *d != fact).collect();
+        if joins.is_empty() {
+            return Ok(None);
+        }
+        let mut first_hops = BTreeSet::new();
+        for d in &joins {
+            match Model::path(reach, d).first() {
+                Some(step) => first_hops.insert(step.property.clone()),
+                None => return Ok(None),
+            };
+        }
+        if first_hops.len() != 1 {
+            return Ok(None);
+        }
+        let Some(fk) = first_hops.into_iter().next() else { return Ok(None) };
+        let on_fact = |sets: &BTreeSet<String>| sets.contains(fact);
+        let only_fact = |sets: &BTreeSet<String>| sets.iter().all(|d| d == fact);
+        if dims.iter().any(|(_, n)| n.bare_properties().iter().any(|p| p.dataset == fact)) {
+            return Ok(None);
+        }
+        for (_, s) in mine {
+            let decomposable = matches!(s.func, AggFunc::Sum | AggFunc::Count | AggFunc::Min | AggFunc::Max | AggFunc::Avg);
+            if !decomposable || s.arg.properties().iter().any(|p| p.dataset != fact) {
+                return Ok(None);
+            }
+        }
+        let all_preds = where_preds.iter().chain(agg_preds.iter().flatten());
+        if all_preds.clone().any(|(_, sets)| on_fact(sets) && !only_fact(sets)) {
+            return Ok(None);
+        }
+        let fk_col = format!("{fact}.{fk}");
+        // 1. The fact, filtered on its own columns, aggregated by the key.
+        let mut df = self.frame(fact)?;
+        if let Some(p) = where_preds
+            .iter()
+            .filter(|(_, s)| on_fact(s))
+            .map(|(e, _)| e.clone())
+            .reduce(Expr::and)
+        {
+            df = df.filter(p).map_err(QueryError::plan)?;
+        }
+        let mut partial = Vec::new();
+        for (k, (_, s)) in mine.iter().enumerate() {
+            let arg = self.row_expr(s.arg)?;
+            let pre = agg_preds[k]
+                .iter()
+                .filter(|(_, sets)| on_fact(sets))
+                .map(|(e, _)| e.clone())
+                .reduce(Expr::and);
+            let with = |e: Expr| -> Result<Expr, QueryError> {
+                match &pre {
+                    Some(p) => e.filter(p.clone()).build().map_err(QueryError::plan),
+                    None => Ok(e),
+                }
+            };
+            match s.func {
+                AggFunc::Sum => partial.push(with(agg::sum(arg))?.alias(format!("__p{k}"))),
+                AggFunc::Count => partial.push(with(agg::count(arg))?.alias(format!("__p{k}"))),
+                AggFunc::Min => partial.push(with(agg::min(arg))?.alias(format!("__p{k}"))),
+                AggFunc::Max => partial.push(with(agg::max(arg))?.alias(format!("__p{k}"))),
+                _ => {
+                    partial.push(with(agg::sum(arg.clone()))?.alias(format!("__p{k}")));
+                    partial.push(with(agg::count(arg))?.alias(format!("__p{k}n")));
+                }
+            }
+        }
+        let df = df.aggregate(vec![c(&fk_col).alias(&fk_col)], partial).map_err(QueryError::plan)?;
+        // 2. Joined to the dimensions and filtered on them.
+        let mut df = self.joined_from(df, fact, needed, reach, "properties")?;
+        if let Some(p) = where_preds
+            .iter()
+            .filter(|(_, s)| !on_fact(s))
+            .map(|(e, _)| e.clone())
+            .reduce(Expr::and)
+        {
+            df = df.filter(p).map_err(QueryError::plan)?;
+        }
+        // 3. Aggregated by the query's dimensions.
+        let keys = dims
+            .iter()
+            .enumerate()
+            .map(|(d, (_, n))| Ok(self.row_expr(n)?.alias(dim_col(d))))
+            .collect::<Result<Vec<_>, QueryError>>()?;
+        let mut finals = Vec::new();
+        for (k, (_, s)) in mine.iter().enumerate() {
+            let post = agg_preds[k]
+                .iter()
+                .filter(|(_, sets)| !on_fact(sets))
+                .map(|(e, _)| e.clone())
+                .reduce(Expr::and);
+            let with = |e: Expr| -> Result<Expr, QueryError> {
+                match &post {
+                    Some(p) => e.filter(p.clone()).build().map_err(QueryError::plan),
+                    None => Ok(e),
+                }
+            };
+            let part = c(&format!("__p{k}"));
+            match s.func {
+                AggFunc::Min => finals.push(with(agg::min(part))?.alias(format!("__f{k}"))),
+                AggFunc::Max => finals.push(with(agg::max(part))?.alias(format!("__f{k}"))),
+                AggFunc::Sum | AggFunc::Count => finals.push(with(agg::sum(part))?.alias(format!("__f{k}"))),
+                _ => {
+                    finals.push(with(agg::sum(part))?.alias(format!("__f{k}")));
+                    finals.push(with(agg::sum(c(&format!("__p{k}n"))))?.alias(format!("__f{k}n")));
+                }
+            }
+        }
+        let df = df.aggregate(keys, finals).map_err(QueryError::plan)?;
+        let mut select: Vec<Expr> = (0..dims.len()).map(|d| c(&dim_col(d))).collect();
+        for (k, (j, s)) in mine.iter().enumerate() {
+            let f = c(&format!("__f{k}"));
+            let e = match s.func {
+                AggFunc::Count => f::coalesce(vec![f, lit(0i64)]),
+                AggFunc::Avg => safe_divide(cast(f, DataType::Float64), cast(c(&format!("__f{k}n")), DataType::Float64)),
+                _ => f,
+            };
+            select.push(e.alias(agg_col(*j)));
+        }
+        Ok(Some(df.select(select).map_err(QueryError::plan)?))
     }
 
     /// Joins the fact groups on their dimension values.

@@ -135,3 +135,30 @@ async fn every_query_case_matches_duckdb() {
         failures.join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fact_is_aggregated_by_its_key_before_the_join_when_one_key_reaches_every_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataStore::open(dir.path().to_str().unwrap()).unwrap();
+    let snapshot = snapshot(&data).await;
+    let engine = Engine::new(256 << 20, 64 << 20, Duration::from_secs(30), 2);
+    let plan = |body: Value| {
+        let (request, perms) = Engine::parse(&snapshot.model, &body, &[]).unwrap();
+        let engine = &engine;
+        let data = &data;
+        let snapshot = &snapshot;
+        async move { engine.explain(data, snapshot, &request, &perms).await.unwrap() }
+    };
+    let revenue = serde_json::json!({"id": "r", "type": "metric", "metric": "revenue"});
+    // Region is reached through shops only: two aggregates, the first by sales.shop_id.
+    let eager = plan(serde_json::json!({"properties": [{"id": "x", "type": "property", "value": "cities.region"}, revenue]})).await;
+    assert_eq!(eager.matches("Aggregate:").count(), 2, "{eager}");
+    assert!(eager.contains("groupBy=[[sales.shop_id"), "{eager}");
+    // Region and category come through two keys: one aggregate over the joined rows.
+    let joined = plan(
+        serde_json::json!({"properties": [{"id": "x", "type": "property", "value": "cities.region"},
+        {"id": "y", "type": "property", "value": "products.category"}, revenue]}),
+    )
+    .await;
+    assert_eq!(joined.matches("Aggregate:").count(), 1, "{joined}");
+}
