@@ -11,7 +11,7 @@ use super::ast::PropRef;
 use crate::{DatasetDef, PropertyType};
 
 /// One step of a join path: `from.property` is a foreign key to `to`'s primary key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Edge {
     pub from: String,
     pub property: String,

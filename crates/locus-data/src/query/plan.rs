@@ -453,6 +453,25 @@ impl Planner<'_> {
                 agg_preds[k].push((self.filter_expr(f)?, datasets));
             }
         }
+        // Filters on dimensions become key sets on the fact, so that the
+        // dimensions are joined only where a column of theirs is shown.
+        let where_preds = self.key_sets(fact, &reach, where_preds)?;
+        let mut needed: BTreeSet<String> = dims
+            .iter()
+            .flat_map(|(_, n)| n.bare_properties())
+            .map(|p| p.dataset.clone())
+            .collect();
+        for (_, s) in &mine {
+            needed.extend(s.arg.properties().iter().map(|p| p.dataset.clone()));
+        }
+        needed.extend(
+            agg_preds
+                .iter()
+                .flatten()
+                .chain(&where_preds)
+                .flat_map(|(_, sets)| sets.iter().cloned()),
+        );
+        needed.remove(fact);
         if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
             return Ok(df);
         }
@@ -487,6 +506,56 @@ impl Planner<'_> {
             aggs.push(e.alias(agg_col(*j)));
         }
         df.aggregate(keys, aggs).map_err(QueryError::plan)
+    }
+
+    /// Rewrites each filter that reads only datasets behind one foreign key
+    /// `k` of the fact (and none of the fact's own columns) into
+    /// `fact.k IN (keys of the rows the filter keeps)`: a semi-join on a small
+    /// table instead of a join of every fact row. Only filters that no null
+    /// can satisfy are rewritten (a fact row with no dimension row fails them
+    /// either way); `isNull`, `ifnull` and the like stay as they are.
+    fn key_sets(
+        &self,
+        fact: &str,
+        reach: &HashMap<String, Reach>,
+        preds: Vec<(Expr, BTreeSet<String>)>,
+    ) -> Result<Vec<(Expr, BTreeSet<String>)>, QueryError> {
+        let mut out = Vec::with_capacity(preds.len());
+        for (pred, sets) in preds {
+            let first_hops: BTreeSet<_> = sets.iter().filter_map(|d| Model::path(reach, d).first().cloned()).collect();
+            let rewritable = !sets.is_empty() && !sets.contains(fact) && first_hops.len() == 1 && null_rejecting(&pred);
+            let Some(step) = first_hops.into_iter().next().filter(|_| rewritable) else {
+                out.push((pred, sets));
+                continue;
+            };
+            let target = &step.to;
+            let sub_reach = self.model.reach(target);
+            if sets.iter().any(|d| sub_reach.get(d).is_none_or(|r| r.paths != 1)) {
+                out.push((pred, sets));
+                continue;
+            }
+            let mut sub_needed = sets.clone();
+            sub_needed.remove(target);
+            let def = &self.model.datasets[target];
+            let pk = format!("{target}.{}", def.primary_key);
+            let sub = self
+                .joined(target, &sub_needed, &sub_reach, "filterBy")?
+                .filter(pred)
+                .and_then(|df| df.select(vec![c(&pk)]))
+                .map_err(QueryError::plan)?;
+            let fk = format!("{fact}.{}", step.property);
+            let pk_type = def.property(&def.primary_key).map(|p| p.ty.data_type());
+            let fk_type = self.model.datasets[fact].property(&step.property).map(|p| p.ty.data_type());
+            let key = match (fk_type, pk_type) {
+                (Some(a), Some(b)) if a != b => cast(c(&fk), b),
+                _ => c(&fk),
+            };
+            out.push((
+                in_subquery(key, Arc::new(sub.into_unoptimized_plan())),
+                BTreeSet::from([fact.to_owned()]),
+            ));
+        }
+        Ok(out)
     }
 
     /// Eager aggregation: when every dimension and dimension filter is reached
@@ -864,6 +933,35 @@ impl Planner<'_> {
             }
             Filter::And(_) | Filter::Or(_) | Filter::Not(_) => self.filter_expr_on(filter, &target)?,
         })
+    }
+}
+
+/// Whether no row whose columns are all null passes `e`: comparisons, `IN`,
+/// `IS NOT NULL`, `AND`/`OR` of such; anything else (`IS NULL`, `NOT`,
+/// functions like coalesce) is assumed to let nulls through.
+fn null_rejecting(e: &Expr) -> bool {
+    use datafusion::logical_expr::{BinaryExpr, Like};
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And => null_rejecting(left) || null_rejecting(right),
+            Operator::Or => null_rejecting(left) && null_rejecting(right),
+            Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => plain(left) && plain(right),
+            _ => false,
+        },
+        Expr::InList(list) => !list.negated && plain(&list.expr),
+        Expr::IsNotNull(inner) => plain(inner),
+        Expr::Like(Like { expr, .. }) => plain(expr),
+        _ => false,
+    }
+}
+
+/// A column, a literal or a cast of one: null in, null out.
+fn plain(e: &Expr) -> bool {
+    match e {
+        Expr::Column(_) | Expr::Literal(..) => true,
+        Expr::Cast(cast) => plain(&cast.expr),
+        Expr::TryCast(cast) => plain(&cast.expr),
+        _ => false,
     }
 }
 
