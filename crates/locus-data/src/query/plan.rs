@@ -453,25 +453,35 @@ impl Planner<'_> {
                 agg_preds[k].push((self.filter_expr(f)?, datasets));
             }
         }
-        // Filters on dimensions become key sets on the fact, so that the
-        // dimensions are joined only where a column of theirs is shown.
-        let where_preds = self.key_sets(fact, &reach, where_preds)?;
-        let mut needed: BTreeSet<String> = dims
-            .iter()
-            .flat_map(|(_, n)| n.bare_properties())
-            .map(|p| p.dataset.clone())
-            .collect();
-        for (_, s) in &mine {
-            needed.extend(s.arg.properties().iter().map(|p| p.dataset.clone()));
-        }
-        needed.extend(
-            agg_preds
+        // First choice: aggregate the fact by the one key that reaches every
+        // dimension and filter, then join the few rows that remain.
+        let needed_by = |where_preds: &[(Expr, BTreeSet<String>)]| {
+            let mut needed: BTreeSet<String> = dims
                 .iter()
-                .flatten()
-                .chain(&where_preds)
-                .flat_map(|(_, sets)| sets.iter().cloned()),
-        );
-        needed.remove(fact);
+                .flat_map(|(_, n)| n.bare_properties())
+                .map(|p| p.dataset.clone())
+                .collect();
+            for (_, s) in &mine {
+                needed.extend(s.arg.properties().iter().map(|p| p.dataset.clone()));
+            }
+            needed.extend(
+                agg_preds
+                    .iter()
+                    .flatten()
+                    .chain(where_preds)
+                    .flat_map(|(_, sets)| sets.iter().cloned()),
+            );
+            needed.remove(fact);
+            needed
+        };
+        let needed = needed_by(&where_preds);
+        if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
+            return Ok(df);
+        }
+        // Else filters on dimensions become key sets on the fact, so that
+        // the dimensions are joined only where a column of theirs is shown.
+        let where_preds = self.key_sets(fact, &reach, where_preds)?;
+        let needed = needed_by(&where_preds);
         if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
             return Ok(df);
         }
