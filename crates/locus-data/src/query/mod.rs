@@ -95,6 +95,16 @@ pub struct QueryOutput {
     pub measures: Vec<String>,
 }
 
+/// What a map layer draws: a dataset's rows, with their `title` property and
+/// the `value` of a node (typically a metric) under `filter_by`.
+#[derive(Debug, Clone, Copy)]
+pub struct Layer<'a> {
+    pub dataset: &'a str,
+    pub title: Option<&'a str>,
+    pub value: Option<&'a Value>,
+    pub filter_by: &'a Value,
+}
+
 /// Limits and shared state of query execution.
 pub struct Engine {
     tables: TableCache,
@@ -325,16 +335,13 @@ impl Engine {
     /// `title` (the `title` property, when given) and, when `value` (a node,
     /// typically a metric) is given, its `value` at this dataset's grain
     /// under `filter_by`. Rows the filters leave out keep a null value.
-    pub async fn features(
-        &self,
-        data: &DataStore,
-        snapshot: &Snapshot,
-        dataset: &str,
-        title: Option<&str>,
-        value: Option<&Value>,
-        filter_by: &Value,
-        perms: &[Filter],
-    ) -> Result<Value, QueryError> {
+    pub async fn features(&self, data: &DataStore, snapshot: &Snapshot, layer: &Layer<'_>, perms: &[Filter]) -> Result<Value, QueryError> {
+        let Layer {
+            dataset,
+            title,
+            value,
+            filter_by,
+        } = *layer;
         let model = &snapshot.model;
         let def = model
             .datasets
@@ -421,9 +428,14 @@ impl Engine {
         text: &str,
         perms: &[Filter],
     ) -> Result<Vec<Value>, QueryError> {
-        let collection = self
-            .features(data, snapshot, dataset, Some(title), None, &Value::Array(Vec::new()), perms)
-            .await?;
+        let none = Value::Array(Vec::new());
+        let layer = Layer {
+            dataset,
+            title: Some(title),
+            value: None,
+            filter_by: &none,
+        };
+        let collection = self.features(data, snapshot, &layer, perms).await?;
         let needle = text.to_lowercase();
         let words: Vec<&str> = needle.split_whitespace().collect();
         let mut hits: Vec<(u8, String, Value)> = Vec::new();

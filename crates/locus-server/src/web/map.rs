@@ -356,10 +356,12 @@ pub async fn features(
         .features(
             &state.data,
             &context.snapshot,
-            &q.dataset,
-            dataset["titleProperty"].as_str(),
-            metric.as_ref(),
-            &filter_by,
+            &locus_data::query::Layer {
+                dataset: &q.dataset,
+                title: dataset["titleProperty"].as_str(),
+                value: metric.as_ref(),
+                filter_by: &filter_by,
+            },
             &perms,
         )
         .await
