@@ -60,6 +60,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("too many attempts; try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// A usage quota is spent: the message says the quota, the use and when it resets.
+    #[error("{message}")]
+    QuotaExceeded { message: String, retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Too much work queued (password hashing): try again shortly.
@@ -124,7 +127,7 @@ impl ApiError {
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -156,6 +159,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::QuotaExceeded { .. } => "quota_exceeded",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
@@ -240,7 +244,9 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::TooManyRequests { retry_after_secs } | ApiError::Busy { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::Busy { retry_after_secs }
+            | ApiError::QuotaExceeded { retry_after_secs, .. } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

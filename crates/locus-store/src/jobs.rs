@@ -615,6 +615,49 @@ impl Store {
             .collect()
     }
 
+    /// Sets (or, with `None`, removes) an account's monthly quota of bulk
+    /// point query points in a project; audited.
+    pub async fn set_usage_quota(&self, actor: &Actor, project_id: &str, account_id: &str, monthly_points: Option<i64>) -> Result<()> {
+        let (project_id, account_id) = (project_id.to_owned(), account_id.to_owned());
+        self.write(|mut tx| async move {
+            tx.query("DELETE FROM usage_quotas WHERE project_id = $1 AND account_id = $2")
+                .bind(&project_id)
+                .bind(&account_id)
+                .execute()
+                .await?;
+            if let Some(points) = monthly_points {
+                tx.query("INSERT INTO usage_quotas (project_id, account_id, monthly_points) VALUES ($1, $2, $3)")
+                    .bind(&project_id)
+                    .bind(&account_id)
+                    .bind(points)
+                    .execute()
+                    .await?;
+            }
+            crate::audit::record(
+                &mut tx,
+                actor,
+                Some(&project_id),
+                "update_usage_quota",
+                serde_json::json!({"account_id": account_id, "monthly_points": monthly_points}),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// An account's monthly quota of points in a project, if one is set.
+    pub async fn usage_quota(&self, project_id: &str, account_id: &str) -> Result<Option<i64>> {
+        let row = self
+            .read("SELECT monthly_points FROM usage_quotas WHERE project_id = $1 AND account_id = $2")
+            .bind(project_id)
+            .bind(account_id)
+            .fetch_optional()
+            .await?;
+        row.map(|r| r.int("monthly_points")).transpose()
+    }
+
     /// Forgets expired downloads and returns their files, for the caller to delete.
     pub async fn expire_downloads(&self, now: i64) -> Result<Vec<String>> {
         self.write(|mut tx| async move {

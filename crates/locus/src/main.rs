@@ -46,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Report a project's bulk point query usage per account, through a server's REST API.
+    Usage {
+        #[command(subcommand)]
+        command: UsageCommand,
+    },
     /// Operator commands that act directly on the database.
     Admin {
         #[command(flatten)]
@@ -251,6 +256,22 @@ enum AuditCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum UsageCommand {
+    /// Print the usage summed per account over a period, as a table (the token's
+    /// account needs to be the project's ADMIN).
+    Report {
+        #[command(flatten)]
+        remote: Remote,
+        /// Start (ISO 8601, e.g. 2026-12-01T00:00:00Z), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (ISO 8601), exclusive.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum OnOff {
     On,
@@ -296,6 +317,17 @@ enum AdminCommand {
         #[arg(long)]
         project: String,
     },
+    /// Set an account's monthly quota of bulk point query points in a project
+    /// (`--points none` removes it); requests past it get 429.
+    SetQuota {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        email: String,
+        /// Points per calendar month (UTC), or `none`.
+        #[arg(long)]
+        points: String,
+    },
     /// Create a personal access token for an account and print it.
     CreateToken {
         #[arg(long)]
@@ -327,6 +359,9 @@ fn main() -> Result<()> {
             Command::Audit {
                 command: AuditCommand::Export { remote, from },
             } => export_audit(&remote.server, &remote.token, &remote.project, from.as_deref()).await,
+            Command::Usage {
+                command: UsageCommand::Report { remote, from, to },
+            } => usage_report(&remote, from.as_deref(), to.as_deref()).await,
         }
     })
 }
@@ -506,6 +541,26 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
                 .with_context(|| format!("enabling project {project}"))?;
             eprintln!("project {project} is enabled");
         }
+        AdminCommand::SetQuota { project, email, points } => {
+            let account = account_by_email(&store, &email).await?;
+            let points = match points.as_str() {
+                "none" => None,
+                n => Some(
+                    n.parse::<i64>()
+                        .ok()
+                        .filter(|n| *n >= 0)
+                        .context("--points: a whole number of points, or none")?,
+                ),
+            };
+            store
+                .set_usage_quota(&locus_store::Actor::operator_cli(), &project, &account.id, points)
+                .await
+                .with_context(|| format!("setting the quota in project {project}"))?;
+            match points {
+                Some(n) => eprintln!("{email} may use {n} points a month in project {project}"),
+                None => eprintln!("{email} has no quota in project {project}"),
+            }
+        }
         AdminCommand::CreateToken { email, name } => {
             let account = account_by_email(&store, &email).await?;
             let issued = locus_server::auth::secrets::issue(locus_server::auth::secrets::Kind::AccessToken);
@@ -548,6 +603,47 @@ async fn account_by_email(store: &locus_store::Store, email: &str) -> Result<loc
 
 /// Follows the audit log's `next` links through the REST API, so it works
 /// against any Locus server; one event per line.
+async fn usage_report(remote: &Remote, from: Option<&str>, to: Option<&str>) -> Result<()> {
+    let project::Api { server, client, bearer } = project::Api::connect(&remote.server, &remote.token).await?;
+    let mut query = Vec::new();
+    if let Some(from) = from {
+        query.push(("from", from));
+    }
+    if let Some(to) = to {
+        query.push(("to", to));
+    }
+    let report: serde_json::Value = client
+        .get(format!("{server}/rest/projects/{}/usage", remote.project))
+        .query(&query)
+        .bearer_auth(&bearer)
+        .send()
+        .await?
+        .error_for_status()
+        .context("reading the usage")?
+        .json()
+        .await?;
+    println!("usage of project {} from {} to {}", remote.project, report["from"], report["to"]);
+    println!(
+        "{:<24} {:>6} {:>10} {:>14} {:>10} {:>14} {:>12} {:>16}",
+        "account", "jobs", "points", "point queries", "metrics", "rows scanned", "compute ms", "billable points"
+    );
+    for row in report["content"].as_array().into_iter().flatten() {
+        let n = |k: &str| row[k].as_i64().unwrap_or(0);
+        println!(
+            "{:<24} {:>6} {:>10} {:>14} {:>10} {:>14} {:>12} {:>16}",
+            row["accountId"].as_str().unwrap_or("-"),
+            n("jobs"),
+            n("points"),
+            n("pointQueries"),
+            n("metrics"),
+            n("rowsScanned"),
+            n("computeMs"),
+            n("billablePoints")
+        );
+    }
+    Ok(())
+}
+
 async fn export_audit(server: &str, token: &str, project: &str, from: Option<&str>) -> Result<()> {
     use std::io::Write as _;
     let project::Api { server, client, bearer } = project::Api::connect(server, token).await?;

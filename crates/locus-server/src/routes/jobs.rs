@@ -279,6 +279,7 @@ async fn check(
                     }
                 }
             }
+            check_quota(state, pid, &account.id, bulk.points.len()).await?;
             Ok(None)
         }
         JobKind::Truncate | JobKind::Validate => Ok(None),
@@ -302,6 +303,44 @@ pub(crate) async fn dwh_dataset(state: &AppState, pid: &str, name: &str) -> ApiR
     }
     let reference = body.get("ref").cloned().unwrap_or(Value::Null);
     locus_data::DatasetDef::from_metadata(name, &reference).map_err(|e| ApiError::bad_request("content.dataset", e.to_string()))
+}
+
+/// Refuses a bulk point query that would take the account past its monthly
+/// quota of points in the project (calendar months, UTC), with 429.
+async fn check_quota(state: &AppState, pid: &str, account_id: &str, points: usize) -> ApiResult<()> {
+    let Some(quota) = state.store.usage_quota(pid, account_id).await? else {
+        return Ok(());
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let month_start = now.replace_day(1).ok().map(|d| d.replace_time(time::Time::MIDNIGHT)).unwrap_or(now);
+    let next_month = if month_start.month() == time::Month::December {
+        month_start
+            .replace_year(month_start.year() + 1)
+            .and_then(|d| d.replace_month(time::Month::January))
+    } else {
+        month_start.replace_month(month_start.month().next())
+    }
+    .unwrap_or(now);
+    let from = i64::try_from(month_start.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let to = i64::try_from(next_month.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let used: i64 = state
+        .store
+        .usage(pid, from, to, Some(account_id))
+        .await?
+        .iter()
+        .map(|u| u.usage.points)
+        .sum();
+    let asked = i64::try_from(points).unwrap_or(i64::MAX);
+    if used.saturating_add(asked) > quota {
+        let resets = crate::wire::timestamp(to);
+        return Err(ApiError::QuotaExceeded {
+            message: format!(
+                "this request's {asked} points would exceed the monthly quota of {quota} points for your account in this project: {used} used this month; the quota resets at {resets}"
+            ),
+            retry_after_secs: u64::try_from((to - locus_store::now_millis()) / 1000).unwrap_or(0).max(1),
+        });
+    }
+    Ok(())
 }
 
 /// A job, for members of its project. Any other caller reads 404.

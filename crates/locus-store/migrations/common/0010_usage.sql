@@ -13,3 +13,11 @@ CREATE TABLE usage_records (
     created_at    BIGINT NOT NULL
 );
 CREATE INDEX usage_records_project ON usage_records (project_id, created_at);
+
+-- Operator-set monthly quotas of bulk point query points, per account and project.
+CREATE TABLE usage_quotas (
+    project_id     TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    account_id     TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    monthly_points BIGINT NOT NULL,
+    PRIMARY KEY (project_id, account_id)
+);

@@ -704,3 +704,92 @@ async fn an_s3_object_store_holds_uploads_versions_and_dumps() {
     let _ = s3.kill();
     let _ = s3.wait();
 }
+
+#[tokio::test]
+async fn a_usage_quota_set_by_the_operator_refuses_points_past_it_and_the_report_sums_the_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let (token, bearer, pid) = operator_with_project(dir.path(), &server, "Points").await;
+    md(
+        &server.base,
+        &bearer,
+        &pid,
+        "datasets",
+        json!({"name": "stops", "type": "dataset", "title": "Stops", "ref": {"type": "dwh", "subtype": "geometryPoint", "primaryKey": "id",
+            "properties": [{"name": "id", "column": "id", "type": "integer"}, {"name": "lat", "column": "lat", "type": "latitude"},
+                {"name": "lng", "column": "lng", "type": "longitude"}]}}),
+    )
+    .await;
+    let file = dir.path().join("stops.csv");
+    std::fs::write(&file, "id,lat,lng\n1,50.08,14.42\n2,49.19,16.61\n").unwrap();
+    let out = shell(&[
+        "data",
+        "load",
+        "--server",
+        &server.base,
+        "--token",
+        &token,
+        "--project",
+        &pid,
+        "--dataset",
+        "stops",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    admin(
+        dir.path(),
+        None,
+        &["set-quota", "--project", &pid, "--email", "ops@example.org", "--points", "3"],
+        None,
+    );
+    let job = |points: usize| {
+        let points: Vec<Value> = (0..points).map(|i| json!({"id": i, "lat": 50.0, "lng": 14.4})).collect();
+        json!({"type": "bulkPointQuery", "projectId": pid, "content": {"points": points, "pointQueries": [{"type": "nearest", "dataset": "stops",
+            "properties": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "stops.id"}]}]}]}})
+    };
+    let first = post_as(&server.base, &bearer, "/rest/jobs", job(2)).await;
+    let href = first["links"][0]["href"].as_str().unwrap().to_owned();
+    // The use counts once the job has ended.
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        let j: Value = client
+            .get(format!("{}{href}", server.base))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if j["status"] != "RUNNING" {
+            assert_eq!(j["status"], "SUCCEEDED", "{j}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let resp = client
+        .post(format!("{}/rest/jobs", server.base))
+        .bearer_auth(&bearer)
+        .json(&job(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    let err: Value = resp.json().await.unwrap();
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.contains("quota of 3 points") && message.contains("2 used") && message.contains("resets at"),
+        "{message}"
+    );
+    let out = shell(&["usage", "report", "--server", &server.base, "--token", &token, "--project", &pid]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    let line = report
+        .lines()
+        .find(|l| !l.starts_with("usage") && !l.starts_with("account"))
+        .unwrap_or_default()
+        .to_owned();
+    let numbers: Vec<&str> = line.split_whitespace().skip(1).collect();
+    assert_eq!(numbers[..3], ["1", "2", "2"], "jobs, points, point queries: {report}");
+}
