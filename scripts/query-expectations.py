@@ -10,7 +10,7 @@ tests/it/queries.rs) runs the query through Locus and compares. Error cases
 (an `error` key) have no SQL.
 
 Run after adding or changing a case:
-    python3 -m venv target/duckdb-venv && target/duckdb-venv/bin/pip install duckdb==2.0.*
+    python3 -m venv target/duckdb-venv && target/duckdb-venv/bin/pip install duckdb==2.0.* h3==4.* numpy
     target/duckdb-venv/bin/python scripts/query-expectations.py
 """
 import datetime
@@ -21,6 +21,7 @@ import pathlib
 import sys
 
 import duckdb
+import h3
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "crates/locus-data/tests/queries"
 # DuckDB column types for each property type of model.json.
@@ -30,7 +31,16 @@ TYPES = {
 }
 
 
+def h3cell(lat, lng, resolution):
+    """function_h3_grid's reference: the H3 library's own cell of a point."""
+    if lat is None or lng is None:
+        return None
+    return h3.latlng_to_cell(lat, lng, resolution)
+
+
 def load(con):
+    from duckdb.sqltypes import DOUBLE, INTEGER, VARCHAR
+    con.create_function("h3cell", h3cell, [DOUBLE, DOUBLE, INTEGER], VARCHAR, null_handling="special")
     model = json.loads((ROOT / "model.json").read_text())
     for name, ref in model["datasets"].items():
         columns = {p["name"]: TYPES[p["type"]] for p in ref["properties"]}

@@ -112,6 +112,12 @@ pub enum Node {
         lng: PropRef,
         center: (f64, f64),
     },
+    /// The H3 cell (hex index) of a point dataset's rows at a resolution.
+    H3Cell {
+        lat: PropRef,
+        lng: PropRef,
+        resolution: u8,
+    },
 }
 
 impl Node {
@@ -142,7 +148,7 @@ impl Node {
         fn go<'a>(n: &'a Node, out: &mut Vec<&'a PropRef>) {
             match n {
                 Node::Property(p) => out.push(p),
-                Node::Distance { lat, lng, .. } => {
+                Node::Distance { lat, lng, .. } | Node::H3Cell { lat, lng, .. } => {
                     out.push(lat);
                     out.push(lng);
                 }
@@ -165,7 +171,7 @@ impl Node {
         let mut out = Vec::new();
         self.walk(&mut |n| match n {
             Node::Property(p) => out.push(p),
-            Node::Distance { lat, lng, .. } => {
+            Node::Distance { lat, lng, .. } | Node::H3Cell { lat, lng, .. } => {
                 out.push(lat);
                 out.push(lng);
             }
@@ -664,7 +670,23 @@ impl<'m> Parser<'m> {
                 }
             }
             "function_h3_grid" => {
-                return Err(err(path, "function_h3_grid is not available yet in Locus"));
+                let o = options.ok_or_else(|| err(&format!("{path}.options"), "dataset and resolution are required"))?;
+                let dataset = o
+                    .get("dataset")
+                    .and_then(Value::as_str)
+                    .map(|d| d.rsplit(['=', '/']).next().unwrap_or(d))
+                    .ok_or_else(|| err(&format!("{path}.options.dataset"), "a point dataset name is required"))?;
+                let (lat, lng) = self.model.lat_lng(dataset).map_err(|m| err(&format!("{path}.options.dataset"), m))?;
+                let resolution = o
+                    .get("resolution")
+                    .and_then(Value::as_u64)
+                    .filter(|r| *r <= 15)
+                    .ok_or_else(|| err(&format!("{path}.options.resolution"), "an integer from 0 to 15"))?;
+                Node::H3Cell {
+                    lat,
+                    lng,
+                    resolution: u8::try_from(resolution).unwrap_or(15),
+                }
             }
             other => return Err(err(&format!("{path}.type"), format!("unknown node type {other:?}"))),
         })

@@ -844,6 +844,12 @@ impl Planner<'_> {
                 let a = half_dlat.clone() * half_dlat + lit(lat0.cos()) * f::cos(lat1) * half_dlng.clone() * half_dlng;
                 lit(2.0 * EARTH_RADIUS_M) * f::asin(f::sqrt(a))
             }
+            Node::H3Cell { lat, lng, resolution } => {
+                Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                    Arc::new(h3_cell_udf(*resolution)),
+                    vec![cast(c(&lat.column()), DataType::Float64), cast(c(&lng.column()), DataType::Float64)],
+                ))
+            }
             Node::Aggregate { path, .. } => return Err(QueryError::new(path, "an aggregate cannot be used here")),
             Node::PercentToTotal(_) | Node::Window { .. } => {
                 return Err(QueryError::new("properties", "a window function needs a measure, not row values"))
@@ -973,6 +979,35 @@ fn plain(e: &Expr) -> bool {
         Expr::TryCast(cast) => plain(&cast.expr),
         _ => false,
     }
+}
+
+/// `h3_cell_{resolution}(lat, lng)`: the H3 cell of a point as its hex
+/// index (null for a null or invalid coordinate), with h3o.
+fn h3_cell_udf(resolution: u8) -> datafusion::logical_expr::ScalarUDF {
+    use arrow::array::{Array, AsArray, StringBuilder};
+    use arrow::datatypes::Float64Type;
+    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    let res = h3o::Resolution::try_from(resolution).unwrap_or(h3o::Resolution::Fifteen);
+    let fun = move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let (lat, lng) = (arrays[0].as_primitive::<Float64Type>(), arrays[1].as_primitive::<Float64Type>());
+        let mut out = StringBuilder::with_capacity(lat.len(), lat.len() * 15);
+        for i in 0..lat.len() {
+            let cell = (!lat.is_null(i) && !lng.is_null(i))
+                .then(|| h3o::LatLng::new(lat.value(i), lng.value(i)).ok())
+                .flatten()
+                .map(|p| p.to_cell(res).to_string());
+            out.append_option(cell);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    };
+    create_udf(
+        &format!("h3_cell_{resolution}"),
+        vec![DataType::Float64, DataType::Float64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(fun),
+    )
 }
 
 /// A JSON filter value as a literal of the compared property's type.
