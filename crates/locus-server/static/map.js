@@ -388,6 +388,58 @@ function drawMarkers() {
   });
 }
 
+// A click drills into a feature: every indicator's value for it, and the
+// blocks of the selected indicator's drill (categories, ranking).
+function showDrill(properties) {
+  const params = new URLSearchParams({ dataset: state.dataset, id: JSON.stringify(properties.id), filters: JSON.stringify(state.filters) });
+  if (state.indicator) { params.set('indicator', state.indicator.name); }
+  const panel = document.getElementById('drill');
+  getJson(root.dataset.drill + '?' + params.toString()).then((drill) => {
+    panel.hidden = false;
+    document.getElementById('drill-title').textContent = properties.title || String(properties.id);
+    const values = document.getElementById('drill-values');
+    values.replaceChildren();
+    drill.values.forEach((v) => {
+      const item = document.createElement('li');
+      item.dataset.indicator = v.name;
+      item.textContent = v.title + ': ' + format(v.value, v);
+      values.append(item);
+    });
+    const blocks = document.getElementById('drill-blocks');
+    blocks.replaceChildren();
+    drill.blocks.forEach((b) => {
+      const block = document.createElement('div');
+      block.className = 'drill-block';
+      block.dataset.type = b.type;
+      const title = document.createElement('h4');
+      title.textContent = b.title;
+      block.append(title);
+      const list = document.createElement('ul');
+      if (Array.isArray(b.rows)) {
+        b.rows.forEach((r) => {
+          const item = document.createElement('li');
+          item.textContent = b.type === 'ranking'
+            ? (r.value === null ? 'not ranked' : ('#' + r.value + ' of ' + r.of))
+            : ((r.label === null ? '(none)' : String(r.label)) + ': ' + format(r.value, state.indicator));
+          list.append(item);
+        });
+      } else if (b.rows && b.rows.error) {
+        const item = document.createElement('li');
+        item.textContent = b.rows.error;
+        list.append(item);
+      } else {
+        const item = document.createElement('li');
+        item.className = 'hint';
+        item.textContent = 'This kind of block is not shown yet.';
+        list.append(item);
+      }
+      block.append(list);
+      blocks.append(block);
+    });
+    root.dataset.drilled = String(properties.id);
+  }).catch((e) => { hover.textContent = e.message; });
+}
+
 function baseStyle(countries, tileUrl) {
   const sources = { countries: { type: 'geojson', data: countries } };
   const layers = [{ id: 'background', type: 'background', paint: { 'background-color': '#dfe9f3' } }];
@@ -436,6 +488,7 @@ function start() {
       hover.textContent = (p.title || p.id) + ': ' + format(p.value === 'null' ? null : p.value, state.indicator);
     });
     map.on('mouseleave', 'features-fill', () => { hover.textContent = ''; });
+    map.on('click', 'features-fill', (e) => { showDrill(e.features[0].properties); });
     granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; draw(); });
     setUpSearch();
     map.on('load', () => { listFilters().then(() => { draw(); showValues(); drawMarkers(); }); });

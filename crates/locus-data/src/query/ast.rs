@@ -676,7 +676,10 @@ impl<'m> Parser<'m> {
                     .and_then(Value::as_str)
                     .map(|d| d.rsplit(['=', '/']).next().unwrap_or(d))
                     .ok_or_else(|| err(&format!("{path}.options.dataset"), "a point dataset name is required"))?;
-                let (lat, lng) = self.model.lat_lng(dataset).map_err(|m| err(&format!("{path}.options.dataset"), m))?;
+                let (lat, lng) = self
+                    .model
+                    .lat_lng(dataset)
+                    .map_err(|m| err(&format!("{path}.options.dataset"), m))?;
                 let resolution = o
                     .get("resolution")
                     .and_then(Value::as_u64)

@@ -844,12 +844,10 @@ impl Planner<'_> {
                 let a = half_dlat.clone() * half_dlat + lit(lat0.cos()) * f::cos(lat1) * half_dlng.clone() * half_dlng;
                 lit(2.0 * EARTH_RADIUS_M) * f::asin(f::sqrt(a))
             }
-            Node::H3Cell { lat, lng, resolution } => {
-                Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
-                    Arc::new(h3_cell_udf(*resolution)),
-                    vec![cast(c(&lat.column()), DataType::Float64), cast(c(&lng.column()), DataType::Float64)],
-                ))
-            }
+            Node::H3Cell { lat, lng, resolution } => Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                Arc::new(h3_cell_udf(*resolution)),
+                vec![cast(c(&lat.column()), DataType::Float64), cast(c(&lng.column()), DataType::Float64)],
+            )),
             Node::Aggregate { path, .. } => return Err(QueryError::new(path, "an aggregate cannot be used here")),
             Node::PercentToTotal(_) | Node::Window { .. } => {
                 return Err(QueryError::new("properties", "a window function needs a measure, not row values"))

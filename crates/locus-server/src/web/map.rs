@@ -110,12 +110,13 @@ async fn linked(state: &AppState, pid: &str, t: MdType, link: Option<&str>) -> R
 }
 
 /// The indicator links of a dashboard, in order (blockRows, nested rows and groups).
-fn indicator_links(blocks: &Value, out: &mut Vec<String>) {
+fn indicator_links(blocks: &Value, out: &mut Vec<(String, Option<String>)>) {
     for block in blocks.as_array().map(Vec::as_slice).unwrap_or_default() {
         match block.get("type").and_then(Value::as_str) {
             Some("indicator") => {
                 if let Some(l) = block.get("indicator").and_then(Value::as_str) {
-                    out.push(l.to_owned());
+                    let drill = block.get("indicatorDrill").and_then(Value::as_str).map(str::to_owned);
+                    out.push((l.to_owned(), drill));
                 }
             }
             _ => {
@@ -222,13 +223,13 @@ async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &
         indicator_links(d.pointer("/content/blockRows").unwrap_or(&Value::Null), &mut links);
     }
     let mut indicators = Vec::new();
-    for link in links {
+    for (link, drill) in links {
         if let Some(i) = linked(state, pid, MdType::Indicators, Some(&link)).await? {
             let content = i.get("content").cloned().unwrap_or(Value::Null);
             indicators.push(json!({
                 "name": i["name"], "title": i.get("title").cloned().unwrap_or_else(|| i["name"].clone()),
                 "metric": content.get("metric"), "format": content.get("format"), "scale": content.get("scale"),
-                "distribution": content.get("distribution"),
+                "distribution": content.get("distribution"), "drill": drill,
             }));
         }
     }
@@ -434,6 +435,114 @@ pub async fn search(
         .map_err(ApiError::from)?;
     hits.truncate(20);
     Ok(json_response(Value::Array(hits)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DrillQuery {
+    dataset: String,
+    /// The feature's primary key, as JSON (a number or a string).
+    id: String,
+    indicator: Option<String>,
+    filters: Option<String>,
+}
+
+/// `GET /projects/{id}/views/{view}/drill?dataset&id&indicator&filters`: a
+/// clicked feature: every indicator's value for it, and the blocks of the
+/// selected indicator's drill (`categories` split by a property, `ranking`
+/// among all features). Other block types are listed without values.
+pub async fn drill(
+    State(state): State<AppState>,
+    member: Member<need::DwhQuery>,
+    Path(path): Path<ViewPath>,
+    Query(q): Query<DrillQuery>,
+) -> Result<Response, WebError> {
+    let access = &member.access;
+    let pid = access.project.id.as_str();
+    let map = view_map(&state, access, &path.view).await?;
+    if !map.datasets.iter().any(|d| d["name"] == q.dataset.as_str()) {
+        return Err(ApiError::bad_request("dataset", "not a map dataset of this project").into());
+    }
+    let id: Value = serde_json::from_str(&q.id).unwrap_or(Value::String(q.id.clone()));
+    let account = &access.caller.account;
+    let context = crate::routes::dwh::context(&state, pid, &account.id, &account.email).await?;
+    let model = &context.snapshot.model;
+    let def = model
+        .datasets
+        .get(&q.dataset)
+        .ok_or_else(|| ApiError::bad_request("dataset", "not a dwh dataset"))?;
+    let pk = format!("{}.{}", q.dataset, def.primary_key);
+    let base = filters(q.filters.as_deref())?;
+    let mut here = base.as_array().cloned().unwrap_or_default();
+    here.push(json!({"property": pk, "operator": "eq", "value": id}));
+    let run = |body: Value| {
+        let state = &state;
+        let context = &context;
+        async move {
+            let (request, perms) = locus_data::query::Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
+            state.engine.query(&state.data, &context.snapshot, &request, &perms).await
+        }
+    };
+    let mut values = Vec::new();
+    for i in &map.indicators {
+        let body = json!({"properties": [{"id": "value", "type": "metric", "metric": i["metric"]}], "filterBy": here});
+        let value = run(body)
+            .await
+            .ok()
+            .and_then(|out| out.rows.into_iter().next())
+            .and_then(|mut r| r.remove("value"));
+        values.push(json!({"name": i["name"], "title": i["title"], "value": value, "format": i["format"]}));
+    }
+    let mut blocks = Vec::new();
+    let selected = q.indicator.as_deref().and_then(|n| map.indicators.iter().find(|i| i["name"] == n));
+    if let Some(indicator) = selected {
+        let drill = linked(&state, pid, MdType::IndicatorDrills, indicator["drill"].as_str()).await?;
+        for block in drill
+            .and_then(|d| d.pointer("/content/blocks").cloned())
+            .and_then(|b| b.as_array().cloned())
+            .unwrap_or_default()
+        {
+            let kind = block.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let metric = match block.get("indicator").and_then(Value::as_str) {
+                Some(link) => linked(&state, pid, MdType::Indicators, Some(link))
+                    .await?
+                    .and_then(|i| i.pointer("/content/metric").cloned()),
+                None => None,
+            }
+            .unwrap_or_else(|| indicator["metric"].clone());
+            let title = block.get("title").cloned().unwrap_or(Value::from(kind.clone()));
+            let rows = match kind.as_str() {
+                "categories" => {
+                    let split = block.get("splitProperty").and_then(Value::as_str).unwrap_or_default();
+                    let limit = block.get("sizeLimit").and_then(Value::as_u64).unwrap_or(10).clamp(1, 100);
+                    let body = json!({"properties": [{"id": "label", "type": "property", "value": split},
+                        {"id": "value", "type": "metric", "metric": metric}], "filterBy": here,
+                        "orderBy": [{"propertyId": "value", "direction": "desc"}], "limit": limit});
+                    match run(body).await {
+                        Ok(out) => json!(out.rows),
+                        Err(e) => json!({"error": e.to_string()}),
+                    }
+                }
+                "ranking" => {
+                    let body = json!({"properties": [{"id": "id", "type": "property", "value": pk},
+                        {"id": "value", "type": "metric", "metric": metric}], "filterBy": base,
+                        "orderBy": [{"propertyId": "value", "direction": "desc"}]});
+                    match run(body).await {
+                        Ok(out) => {
+                            let of = out.rows.len();
+                            let rank = out.rows.iter().position(|r| r.get("id") == Some(&id)).map(|p| p + 1);
+                            json!([{"label": "rank", "value": rank, "of": of}])
+                        }
+                        Err(e) => json!({"error": e.to_string()}),
+                    }
+                }
+                _ => Value::Null,
+            };
+            blocks.push(json!({"type": kind, "title": title, "rows": rows}));
+        }
+    }
+    Ok(json_response(
+        json!({"dataset": q.dataset, "id": id, "values": values, "blocks": blocks}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

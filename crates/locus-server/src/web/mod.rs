@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{projectId}/views/{view}/values", get(map::values))
         .route("/projects/{projectId}/views/{view}/options", get(map::options))
         .route("/projects/{projectId}/views/{view}/search", get(map::search))
+        .route("/projects/{projectId}/views/{view}/drill", get(map::drill))
         .route("/static/map.js", get(map::script))
         .route("/static/vendor/{file}", get(map::vendor))
         .route("/projects/{projectId}/public", get(public::manage).post(public::create_link))

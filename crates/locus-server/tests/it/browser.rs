@@ -409,7 +409,9 @@ async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User
         ),
         (
             "indicatorDrills",
-            json!({"name": "revenue_drill", "type": "indicatorDrill", "content": {"blocks": []}}),
+            json!({"name": "revenue_drill", "type": "indicatorDrill", "content": {"blocks": [
+                {"type": "categories", "title": "By partner", "splitProperty": "shops.partner", "indicator": link("indicators", "revenue_indicator")},
+                {"type": "ranking", "title": "Rank", "indicator": link("indicators", "revenue_indicator")}]}}),
         ),
         (
             "dashboards",
@@ -521,6 +523,16 @@ async fn the_map_story_in_a_real_browser() {
     let legend = text(&admin, "#legend").await;
     assert!(legend.contains("€"), "{legend}");
     shot(&admin, "map-admin").await;
+    // A click on the middle zone (East) drills into it.
+    find(&admin, Locator::Id("map")).await.click().await.unwrap();
+    wait_text(&admin, "#drill-title", "East").await;
+    assert_eq!(
+        text(&admin, "#drill-values li[data-indicator=revenue_indicator]").await,
+        "Revenue: € 400"
+    );
+    assert_eq!(text(&admin, ".drill-block[data-type=categories] li").await, "no: € 400");
+    assert_eq!(text(&admin, ".drill-block[data-type=ranking] li").await, "#1 of 2");
+    shot(&admin, "map-drill").await;
     // The map's state is in the URL; the points dataset draws as dots.
     let url = admin.current_url().await.unwrap();
     assert!(url.fragment().unwrap_or_default().contains("indicator=revenue_indicator"), "{url}");
