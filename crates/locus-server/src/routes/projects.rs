@@ -258,6 +258,12 @@ async fn update_project(
 #[utoipa::path(delete, path = "/rest/projects/{projectId}", tag = "projects", params(("projectId" = String, Path)), responses((status = 204, description = "deleted")))]
 async fn delete_project(State(state): State<AppState>, access: Authorized<need::ProjectDelete>) -> ApiResult<StatusCode> {
     state.store.delete_project(&access.caller.actor, &access.project.id).await?;
+    // Rows first (nothing can use the files any more), then the files: the
+    // datasets' versions, uploads, dumps and exports.
+    match state.data.delete_project(&access.project.id).await {
+        Ok(files) => tracing::info!(project_id = %access.project.id, files, "project files deleted"),
+        Err(e) => tracing::warn!(project_id = %access.project.id, error = %e, "deleting the project's files failed"),
+    }
     tracing::info!(project_id = %access.project.id, account_id = %access.caller.account.id, "project deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -487,3 +487,20 @@ async fn a_job_whose_worker_died_ends_failed_and_a_job_past_its_limit_times_out(
     assert!(job["message"].as_str().unwrap().contains("limit"), "{job}");
     assert_eq!(dump(&app, &admin, &pid).await, "shop_id,name,revenue\n");
 }
+
+#[tokio::test]
+async fn deleting_a_project_deletes_its_files() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = project(&app, &admin).await;
+    let job = load(&app, &admin, &pid, "shop_id,name,revenue\n1,A,1\n", "full").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(app.state.data.list_versions(&pid, "shops").await.unwrap().len(), 1);
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/rest/projects/{pid}"), Some(&admin.bearer), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let prefix = locus_data::DataStore::project_prefix(&pid);
+    let left = locus_data::transfer::delete_prefix(&app.state.data.store, &prefix).await.unwrap();
+    assert_eq!(left, 0, "no file of the project is left");
+}
