@@ -269,50 +269,21 @@ impl Planner<'_> {
                 }
             }
         }
-        // Each branch of the snowflake (a dimension and the datasets behind
-        // it) is joined on its own first, so that the rows of `root` meet one
-        // join per foreign key of theirs, not one per dataset. Left joins
-        // along a chain associate, so the answer is the same.
-        let mut branches: Vec<(BTreeSet<String>, DataFrame, super::model::Edge)> = Vec::new();
         let mut df = df;
         for step in steps {
             let right = self.frame(&step.to)?;
-            if step.from == root {
-                branches.push((BTreeSet::from([step.to.clone()]), right, step));
-                continue;
-            }
-            let condition = self.join_condition(&step);
-            match branches.iter_mut().find(|(datasets, _, _)| datasets.contains(&step.from)) {
-                Some((datasets, branch, _)) => {
-                    *branch = branch
-                        .clone()
-                        .join_on(right, JoinType::Left, [condition])
-                        .map_err(QueryError::plan)?;
-                    datasets.insert(step.to.clone());
-                }
-                None => df = df.join_on(right, JoinType::Left, [condition]).map_err(QueryError::plan)?,
-            }
-        }
-        for (_, branch, first) in branches {
-            df = df
-                .join_on(branch, JoinType::Left, [self.join_condition(&first)])
-                .map_err(QueryError::plan)?;
+            let to_def = &self.model.datasets[&step.to];
+            let pk = format!("{}.{}", step.to, to_def.primary_key);
+            let fk = format!("{}.{}", step.from, step.property);
+            let pk_type = to_def.property(&to_def.primary_key).map(|p| p.ty.data_type());
+            let fk_type = self.model.datasets[&step.from].property(&step.property).map(|p| p.ty.data_type());
+            let left_key = match (fk_type, pk_type) {
+                (Some(a), Some(b)) if a != b => cast(c(&fk), b),
+                _ => c(&fk),
+            };
+            df = df.join_on(right, JoinType::Left, [left_key.eq(c(&pk))]).map_err(QueryError::plan)?;
         }
         Ok(df)
-    }
-
-    /// `from.property = to.primaryKey`, the key cast to the primary key's type when they differ.
-    fn join_condition(&self, step: &super::model::Edge) -> Expr {
-        let to_def = &self.model.datasets[&step.to];
-        let pk = format!("{}.{}", step.to, to_def.primary_key);
-        let fk = format!("{}.{}", step.from, step.property);
-        let pk_type = to_def.property(&to_def.primary_key).map(|p| p.ty.data_type());
-        let fk_type = self.model.datasets[&step.from].property(&step.property).map(|p| p.ty.data_type());
-        let left_key = match (fk_type, pk_type) {
-            (Some(a), Some(b)) if a != b => cast(c(&fk), b),
-            _ => c(&fk),
-        };
-        left_key.eq(c(&pk))
     }
 
     /// A dataset's rows with columns renamed `dataset.property`.
