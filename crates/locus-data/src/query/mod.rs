@@ -35,6 +35,9 @@ use self::plan::{Planner, Tables};
 use self::tables::TableCache;
 use crate::{DataError, DataStore};
 
+/// The most rows one query may return (results are kept in memory, as JSON).
+pub const MAX_RESULT_ROWS: usize = 1_000_000;
+
 /// Why a query has no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -227,7 +230,14 @@ impl Engine {
             .map_err(|_| QueryError::Timeout(self.timeout))?
             .map_err(QueryError::execution)?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let mut rows = Vec::new();
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if total > MAX_RESULT_ROWS {
+            return Err(QueryError::new(
+                "limit",
+                format!("the result has {total} rows, more than the {MAX_RESULT_ROWS} a query may return; add filters or a limit"),
+            ));
+        }
+        let mut rows = Vec::with_capacity(total);
         for batch in &batches {
             for r in 0..batch.num_rows() {
                 let mut row = Map::with_capacity(columns.len());
