@@ -563,6 +563,43 @@ pub fn to_csv(out: &QueryOutput, separator: u8, header: bool) -> Vec<u8> {
     csv.into_bytes()
 }
 
+/// A query's rows as an xlsx workbook: one sheet, a header row of the column
+/// ids (when `header`), numbers as numbers, everything else as text.
+pub fn to_xlsx(out: &QueryOutput, header: bool) -> Result<Vec<u8>, QueryError> {
+    let fail = |e: rust_xlsxwriter::XlsxError| QueryError::Internal(format!("xlsx: {e}"));
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let mut row: u32 = 0;
+    if header {
+        for (col, name) in out.columns.iter().enumerate() {
+            sheet.write_string(0, u16::try_from(col).unwrap_or(u16::MAX), name).map_err(fail)?;
+        }
+        row = 1;
+    }
+    for values in &out.rows {
+        for (col, name) in out.columns.iter().enumerate() {
+            let col = u16::try_from(col).unwrap_or(u16::MAX);
+            match values.get(name) {
+                None | Some(Value::Null) => {}
+                Some(Value::Number(n)) => {
+                    sheet.write_number(row, col, n.as_f64().unwrap_or(f64::NAN)).map_err(fail)?;
+                }
+                Some(Value::Bool(b)) => {
+                    sheet.write_boolean(row, col, *b).map_err(fail)?;
+                }
+                Some(Value::String(text)) => {
+                    sheet.write_string(row, col, text).map_err(fail)?;
+                }
+                Some(other) => {
+                    sheet.write_string(row, col, other.to_string()).map_err(fail)?;
+                }
+            }
+        }
+        row = row.saturating_add(1);
+    }
+    workbook.save_to_buffer().map_err(fail)
+}
+
 /// One cell as JSON: numbers, strings, booleans, dates as `YYYY-MM-DD`.
 fn json_value(array: &dyn Array, row: usize) -> Value {
     if array.is_null(row) {

@@ -229,17 +229,17 @@ async fn export(state: &AppState, job: &Job) -> Result<Done, Fail> {
         .query(&state.data, &context.snapshot, &request, &perms)
         .await
         .map_err(|e| Fail::new(format!("query: {e}")))?;
-    let csv = locus_data::query::to_csv(
-        &out,
-        export.separator()?,
-        export.csv_options.get("header").and_then(Value::as_bool).unwrap_or(true),
-    );
+    let header = export.csv_options.get("header").and_then(Value::as_bool).unwrap_or(true);
+    let bytes = match export.format.as_str() {
+        "xlsx" => locus_data::query::to_xlsx(&out, header).map_err(|e| Fail::new(e.to_string()))?,
+        _ => locus_data::query::to_csv(&out, export.separator()?, header),
+    };
     let export_id = locus_core::ids::random_lower36(32);
-    let to = StorePath::from_iter(["projects", pid, "exports", &format!("{export_id}.csv")]);
-    locus_data::transfer::put_file(state.data.store.clone(), &to, csv).await?;
+    let to = StorePath::from_iter(["projects", pid, "exports", &format!("{export_id}.{}", export.format)]);
+    locus_data::transfer::put_file(state.data.store.clone(), &to, bytes).await?;
     let ttl = i64::try_from(state.settings.upload_ttl.as_millis()).unwrap_or(i64::MAX);
     let url = format!("/rest/projects/{pid}/export/{export_id}");
-    let result = json!({"exportResult": url, "rows": out.rows.len(), "format": "csv"});
+    let result = json!({"exportResult": url, "rows": out.rows.len(), "format": export.format});
     let change = DataChange::Download {
         id: export_id,
         kind: "export".into(),

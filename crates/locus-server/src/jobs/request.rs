@@ -97,15 +97,8 @@ impl Export {
     }
 
     pub fn check(&self) -> ApiResult<()> {
-        match self.format.as_str() {
-            "csv" => {}
-            "xlsx" => {
-                return Err(ApiError::bad_request(
-                    "content.format",
-                    "xlsx exports are not available on this server yet; use csv",
-                ))
-            }
-            _ => return Err(ApiError::bad_request("content.format", "must be csv or xlsx")),
+        if !matches!(self.format.as_str(), "csv" | "xlsx") {
+            return Err(ApiError::bad_request("content.format", "must be csv or xlsx"));
         }
         if !matches!(self.csv_header_format.as_deref(), None | Some("basic" | "export" | "template")) {
             return Err(ApiError::bad_request(

@@ -51,8 +51,7 @@ async fn export(
 }
 
 /// Streams a dump or an export file.
-async fn download(state: &AppState, project_id: &str, kind: &str, id: &str) -> ApiResult<Response> {
-    let dump_id = id;
+async fn download(state: &AppState, project_id: &str, kind: &str, dump_id: &str) -> ApiResult<Response> {
     let download = state
         .store
         .download(project_id, dump_id, locus_store::now_millis())
@@ -66,8 +65,13 @@ async fn download(state: &AppState, project_id: &str, kind: &str, id: &str) -> A
     let body = Body::from_stream(stream.map_err(std::io::Error::other));
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{dump_id}.csv\"")) {
+    let (kind, extension) = if download.path.ends_with(".xlsx") {
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
+    } else {
+        ("text/csv; charset=utf-8", "csv")
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{dump_id}.{extension}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)

@@ -336,6 +336,37 @@ async fn an_export_writes_the_rows_the_caller_may_see_for_that_caller_only() {
     assert_eq!(resp.text().await.unwrap(), "cities_name,revenue\r\nBrno,10.0\r\nPraha,30.5\r\n");
     // Nobody else reads it, not even the admin: it holds the viewer's view.
     assert_eq!(app.get(url, &admin.bearer).await.0, StatusCode::NOT_FOUND);
+    // The same as xlsx: a workbook holding the viewer's rows only.
+    let request = json!({"type": "export", "projectId": pid, "content": {"format": "xlsx", "query": query(&pid)}});
+    let job = run_job(&app, &viewer, request).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let resp = app
+        .client
+        .get(format!("{}{}", app.base, job["result"]["exportResult"].as_str().unwrap()))
+        .bearer_auth(&viewer.bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let bytes = resp.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.xlsx");
+    std::fs::write(&file, &bytes).unwrap();
+    // Read back with Python's zipfile (the workbook is a zip of XML parts).
+    let read = std::process::Command::new("python3")
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.read('xl/sharedStrings.xml').decode()); print(z.read('xl/worksheets/sheet1.xml').decode())"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let xml = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        xml.contains(">Brno<") && xml.contains(">Praha<") && xml.contains(">cities_name<"),
+        "{xml}"
+    );
+    assert!(!xml.contains("Ostrava") && xml.contains("<v>30.5</v>"), "{xml}");
     // A bad query or format is a 400 at submission.
     let bad = json!({"type": "export", "projectId": pid, "content": {"format": "csv", "query": {"properties": [{"type": "property", "value": "x.y"}]}}});
     let (status, err) = app.post("/rest/jobs", Some(&viewer.bearer), bad).await;
