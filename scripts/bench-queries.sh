@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROWS=${1:-10000000}
 RUNS=${2:-5}
-DIR=target/bench-queries
+DIR=$PWD/target/bench-queries  # absolute: cargo bench runs in the crate directory
 VENV=target/duckdb-venv
 [[ -x $VENV/bin/python ]] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet "duckdb==2.0.*"; }
 if [[ ! -f $DIR/sales.csv || $(cat "$DIR/rows" 2>/dev/null) != "$ROWS" ]]; then
