@@ -111,7 +111,13 @@ fn push_value(out: &mut Vec<u8>, ty: PropertyType, column: &dyn Array, row: usiz
 
 /// A text field, quoted when RFC 4180 needs it or when it is empty.
 fn push_text(out: &mut Vec<u8>, text: &str) {
-    let needs_quotes = text.is_empty() || text.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    push_field(out, text, b',');
+}
+
+/// A text field of a CSV with this separator, quoted when RFC 4180 needs it
+/// or when it is empty (an unquoted empty field is NULL).
+pub(crate) fn push_field(out: &mut Vec<u8>, text: &str, separator: u8) {
+    let needs_quotes = text.is_empty() || text.bytes().any(|b| b == separator || matches!(b, b'"' | b'\n' | b'\r'));
     if !needs_quotes {
         out.extend_from_slice(text.as_bytes());
         return;

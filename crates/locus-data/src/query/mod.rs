@@ -164,9 +164,12 @@ impl Engine {
 
     /// Parses a request and the permissions against the model.
     pub fn parse(model: &Model, body: &Value, permissions: &[Value]) -> Result<(ast::Request, Vec<Filter>), QueryError> {
-        let request = Parser::new(model).request(body, "")?;
-        let perms = parse_permissions(model, permissions)?;
-        Ok((request, perms))
+        Ok((Self::parse_request(model, body)?, parse_permissions(model, permissions)?))
+    }
+
+    /// Parses a DwhQueryRequest against the model.
+    pub fn parse_request(model: &Model, body: &Value) -> Result<ast::Request, QueryError> {
+        Parser::new(model).request(body, "")
     }
 
     /// Plans twice: over empty tables to learn which datasets the plan
@@ -523,44 +526,28 @@ pub fn parse_permissions(model: &Model, permissions: &[Value]) -> Result<Vec<Fil
 /// A query's rows as RFC 4180 CSV: a header of the column ids (when
 /// `header`), then one line per row; nulls are empty fields.
 pub fn to_csv(out: &QueryOutput, separator: u8, header: bool) -> Vec<u8> {
-    let sep = char::from(separator);
-    let field = |text: &str, line: &mut String| {
-        if text.is_empty() || text.contains([sep, '"', '\n', '\r']) {
-            line.push('"');
-            line.push_str(&text.replace('"', "\"\""));
-            line.push('"');
-        } else {
-            line.push_str(text);
-        }
-    };
-    let mut csv = String::new();
-    if header {
-        let mut line = String::new();
-        for (i, c) in out.columns.iter().enumerate() {
+    let mut csv = Vec::new();
+    let mut line = |cells: &mut dyn Iterator<Item = Option<&Value>>| {
+        for (i, cell) in cells.enumerate() {
             if i > 0 {
-                line.push(sep);
+                csv.push(separator);
             }
-            field(c, &mut line);
+            match cell {
+                None | Some(Value::Null) => {}
+                Some(Value::String(text)) => crate::dump::push_field(&mut csv, text, separator),
+                Some(other) => csv.extend_from_slice(other.to_string().as_bytes()),
+            }
         }
-        csv.push_str(&line);
-        csv.push_str("\r\n");
+        csv.extend_from_slice(b"\r\n");
+    };
+    if header {
+        let names: Vec<Value> = out.columns.iter().map(|c| Value::from(c.as_str())).collect();
+        line(&mut names.iter().map(Some));
     }
     for row in &out.rows {
-        let mut line = String::new();
-        for (i, c) in out.columns.iter().enumerate() {
-            if i > 0 {
-                line.push(sep);
-            }
-            match row.get(c) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(s)) => field(s, &mut line),
-                Some(other) => line.push_str(&other.to_string()),
-            }
-        }
-        csv.push_str(&line);
-        csv.push_str("\r\n");
+        line(&mut out.columns.iter().map(|c| row.get(c)));
     }
-    csv.into_bytes()
+    csv
 }
 
 /// A query's rows as an xlsx workbook: one sheet, a header row of the column

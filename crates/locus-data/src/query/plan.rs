@@ -61,6 +61,31 @@ fn agg_col(j: usize) -> String {
     format!("__a{j}")
 }
 
+/// The datasets the dimension columns read.
+fn dim_datasets(dims: &[(usize, &Node)]) -> BTreeSet<String> {
+    dims.iter()
+        .flat_map(|(_, n)| n.bare_properties())
+        .map(|p| p.dataset.clone())
+        .collect()
+}
+
+/// An aggregate with a FILTER clause, when there is one.
+fn filtered(aggregate: Expr, predicate: Option<&Expr>) -> Result<Expr, QueryError> {
+    match predicate {
+        Some(p) => aggregate.filter(p.clone()).build().map_err(QueryError::plan),
+        None => Ok(aggregate),
+    }
+}
+
+/// The conjunction of the predicates that `keep` selects.
+fn all_of<'a>(preds: impl IntoIterator<Item = &'a (Expr, BTreeSet<String>)>, keep: impl Fn(&BTreeSet<String>) -> bool) -> Option<Expr> {
+    preds
+        .into_iter()
+        .filter(|(_, sets)| keep(sets))
+        .map(|(e, _)| e.clone())
+        .reduce(Expr::and)
+}
+
 /// One aggregate of the query, with what it needs.
 struct AggSpec<'q> {
     func: AggFunc,
@@ -102,14 +127,9 @@ impl Planner<'_> {
         for out in &req.outputs {
             self.collect_aggs(&out.node, &mut specs)?;
         }
-        let dim_datasets: BTreeSet<String> = dims
-            .iter()
-            .flat_map(|(_, n)| n.bare_properties())
-            .map(|p| p.dataset.clone())
-            .collect();
         // Acceptable granularities of each metric.
         for spec in &specs {
-            for d in &dim_datasets {
+            for d in &dim_datasets(&dims) {
                 let s = spec.scope;
                 let refused = (!s.accept.is_empty() && !s.accept.iter().any(|p| matches_pattern(p, d)))
                     || s.dont.iter().any(|p| matches_pattern(p, d));
@@ -286,6 +306,26 @@ impl Planner<'_> {
         Ok(df)
     }
 
+    /// The dimension columns as group keys `__d{i}`.
+    fn group_keys(&self, dims: &[(usize, &Node)]) -> Result<Vec<Expr>, QueryError> {
+        dims.iter()
+            .enumerate()
+            .map(|(d, (_, n))| Ok(self.row_expr(n)?.alias(dim_col(d))))
+            .collect()
+    }
+
+    /// `from.property`, cast to the type of `to`'s primary key when they differ.
+    fn foreign_key(&self, from: &str, property: &str, to: &str) -> Expr {
+        let to_def = &self.model.datasets[to];
+        let fk = c(&format!("{from}.{property}"));
+        let pk_type = to_def.property(&to_def.primary_key).map(|p| p.ty.data_type());
+        let fk_type = self.model.datasets[from].property(property).map(|p| p.ty.data_type());
+        match (fk_type, pk_type) {
+            (Some(a), Some(b)) if a != b => cast(fk, b),
+            _ => fk,
+        }
+    }
+
     /// A dataset's rows with columns renamed `dataset.property`.
     fn frame(&self, dataset: &str) -> Result<DataFrame, QueryError> {
         let provider = self.tables.table(dataset)?;
@@ -307,16 +347,11 @@ impl Planner<'_> {
     /// The data-permission filters of a frame rooted where `reach` says, each
     /// with the datasets it reads (a permission that cannot reach the root
     /// lets nothing through: `false`, reading none).
-    fn permission_predicates(
-        &self,
-        reach: &HashMap<String, Reach>,
-        needed: &mut BTreeSet<String>,
-    ) -> Result<Vec<(Expr, BTreeSet<String>)>, QueryError> {
+    fn permission_predicates(&self, reach: &HashMap<String, Reach>) -> Result<Vec<(Expr, BTreeSet<String>)>, QueryError> {
         let mut preds = Vec::new();
         for perm in self.permissions {
             let datasets: BTreeSet<String> = perm.properties().iter().map(|p| p.dataset.clone()).collect();
             if datasets.iter().all(|d| reach.get(d).is_some_and(|r| r.paths == 1)) {
-                needed.extend(datasets.iter().cloned());
                 preds.push((self.filter_expr(perm)?, datasets));
             } else {
                 preds.push((lit(false), BTreeSet::new()));
@@ -325,20 +360,8 @@ impl Planner<'_> {
         Ok(preds)
     }
 
-    fn permission_predicate(&self, reach: &HashMap<String, Reach>, needed: &mut BTreeSet<String>) -> Result<Option<Expr>, QueryError> {
-        Ok(self
-            .permission_predicates(reach, needed)?
-            .into_iter()
-            .map(|(e, _)| e)
-            .reduce(Expr::and))
-    }
-
     fn dimensions_only(&self, req: &Request, dims: &[(usize, &Node)]) -> Result<DataFrame, QueryError> {
-        let mut needed: BTreeSet<String> = dims
-            .iter()
-            .flat_map(|(_, n)| n.bare_properties())
-            .map(|p| p.dataset.clone())
-            .collect();
+        let mut needed = dim_datasets(dims);
         for (f, _) in &req.filters {
             needed.extend(f.properties().iter().map(|p| p.dataset.clone()));
         }
@@ -359,20 +382,17 @@ impl Planner<'_> {
             })?,
         };
         let reach = self.model.reach(&root);
-        let perm = self.permission_predicate(&reach, &mut needed)?;
+        let perms = self.permission_predicates(&reach)?;
+        needed.extend(perms.iter().flat_map(|(_, sets)| sets.iter().cloned()));
         let mut df = self.joined(&root, &needed, &reach, "properties")?;
-        let mut preds: Vec<Expr> = perm.into_iter().collect();
+        let mut preds: Vec<Expr> = perms.into_iter().map(|(e, _)| e).collect();
         for (f, _) in &req.filters {
             preds.push(self.filter_expr(f)?);
         }
         if let Some(p) = preds.into_iter().reduce(Expr::and) {
             df = df.filter(p).map_err(QueryError::plan)?;
         }
-        let keys = dims
-            .iter()
-            .enumerate()
-            .map(|(d, (_, n))| Ok(self.row_expr(n)?.alias(dim_col(d))))
-            .collect::<Result<Vec<_>, QueryError>>()?;
+        let keys = self.group_keys(dims)?;
         if keys.is_empty() {
             // Only constants: one row.
             let plan = LogicalPlanBuilder::empty(true).build().map_err(QueryError::plan)?;
@@ -384,21 +404,18 @@ impl Planner<'_> {
     fn fact_group(&self, req: &Request, dims: &[(usize, &Node)], specs: &[AggSpec<'_>], fact: &str) -> Result<DataFrame, QueryError> {
         let mine: Vec<(usize, &AggSpec<'_>)> = specs.iter().enumerate().filter(|(_, s)| s.fact == fact).collect();
         let reach = self.model.reach(fact);
-        let mut needed: BTreeSet<String> = dims
-            .iter()
-            .flat_map(|(_, n)| n.bare_properties())
-            .map(|p| p.dataset.clone())
-            .collect();
+        // A metric's own filters go into its aggregate's FILTER clause.
+        let mut agg_preds: Vec<Vec<(Expr, BTreeSet<String>)>> = Vec::with_capacity(mine.len());
         for (_, s) in &mine {
-            needed.extend(s.arg.properties().iter().map(|p| p.dataset.clone()));
+            let mut preds = Vec::new();
             for f in &s.scope.filters {
-                needed.extend(f.properties().iter().map(|p| p.dataset.clone()));
+                preds.push((self.filter_expr(f)?, f.properties().iter().map(|p| p.dataset.clone()).collect()));
             }
+            agg_preds.push(preds);
         }
         // Query filters: into WHERE when every aggregate here takes them,
         // else into the FILTER clause of those that do.
         let mut where_preds: Vec<(Expr, BTreeSet<String>)> = Vec::new();
-        let mut agg_preds: Vec<Vec<(Expr, BTreeSet<String>)>> = vec![Vec::new(); mine.len()];
         for (f, path) in &req.filters {
             let props = f.properties();
             let takes: Vec<bool> = mine
@@ -413,19 +430,16 @@ impl Planner<'_> {
                 continue;
             }
             let datasets: BTreeSet<String> = props.iter().map(|p| p.dataset.clone()).collect();
-            for d in &datasets {
-                if !reach.contains_key(d) {
-                    let metric = mine
-                        .iter()
-                        .find_map(|(_, s)| s.scope.metric.clone())
-                        .unwrap_or_else(|| fact.to_owned());
-                    return Err(QueryError::new(
-                        path,
-                        format!("the filter on dataset {d} has no join path to dataset {fact} (of {metric}); list its property in the metric's withoutFilters to ignore it"),
-                    ));
-                }
+            if let Some(d) = datasets.iter().find(|d| !reach.contains_key(*d)) {
+                let metric = mine
+                    .iter()
+                    .find_map(|(_, s)| s.scope.metric.clone())
+                    .unwrap_or_else(|| fact.to_owned());
+                return Err(QueryError::new(
+                    path,
+                    format!("the filter on dataset {d} has no join path to dataset {fact} (of {metric}); list its property in the metric's withoutFilters to ignore it"),
+                ));
             }
-            needed.extend(datasets.iter().cloned());
             let pred = self.filter_expr(f)?;
             if takes.iter().all(|t| *t) {
                 where_preds.push((pred, datasets));
@@ -437,30 +451,9 @@ impl Planner<'_> {
                 }
             }
         }
-        for d in &needed {
-            if !reach.contains_key(d) {
-                return Err(QueryError::new(
-                    "properties",
-                    format!("dataset {d} cannot be reached from dataset {fact} along foreign keys, so its properties cannot group or filter a measure of {fact}"),
-                ));
-            }
-        }
-        let perms = self.permission_predicates(&reach, &mut needed)?;
-        where_preds.extend(perms);
-        for (k, (_, s)) in mine.iter().enumerate() {
-            for f in &s.scope.filters {
-                let datasets = f.properties().iter().map(|p| p.dataset.clone()).collect();
-                agg_preds[k].push((self.filter_expr(f)?, datasets));
-            }
-        }
-        // First choice: aggregate the fact by the one key that reaches every
-        // dimension and filter, then join the few rows that remain.
+        // The datasets the frame must hold besides the fact.
         let needed_by = |where_preds: &[(Expr, BTreeSet<String>)]| {
-            let mut needed: BTreeSet<String> = dims
-                .iter()
-                .flat_map(|(_, n)| n.bare_properties())
-                .map(|p| p.dataset.clone())
-                .collect();
+            let mut needed = dim_datasets(dims);
             for (_, s) in &mine {
                 needed.extend(s.arg.properties().iter().map(|p| p.dataset.clone()));
             }
@@ -474,6 +467,15 @@ impl Planner<'_> {
             needed.remove(fact);
             needed
         };
+        if let Some(d) = needed_by(&where_preds).into_iter().find(|d| !reach.contains_key(d)) {
+            return Err(QueryError::new(
+                "properties",
+                format!("dataset {d} cannot be reached from dataset {fact} along foreign keys, so its properties cannot group or filter a measure of {fact}"),
+            ));
+        }
+        where_preds.extend(self.permission_predicates(&reach)?);
+        // First choice: aggregate the fact by the one key that reaches every
+        // dimension and filter, then join the few rows that remain.
         let needed = needed_by(&where_preds);
         if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
             return Ok(df);
@@ -489,15 +491,11 @@ impl Planner<'_> {
         if let Some(p) = where_preds.into_iter().map(|(e, _)| e).reduce(Expr::and) {
             df = df.filter(p).map_err(QueryError::plan)?;
         }
-        let keys = dims
-            .iter()
-            .enumerate()
-            .map(|(d, (_, n))| Ok(self.row_expr(n)?.alias(dim_col(d))))
-            .collect::<Result<Vec<_>, QueryError>>()?;
+        let keys = self.group_keys(dims)?;
         let mut aggs = Vec::with_capacity(mine.len());
         for (k, (j, s)) in mine.iter().enumerate() {
             let arg = self.row_expr(s.arg)?;
-            let mut e = match s.func {
+            let e = match s.func {
                 AggFunc::Sum => agg::sum(arg),
                 AggFunc::Count => agg::count(arg),
                 AggFunc::CountDistinct => agg::count_distinct(arg),
@@ -509,10 +507,7 @@ impl Planner<'_> {
                 AggFunc::VarSamp => agg::var_sample(cast(arg, DataType::Float64)),
                 AggFunc::VarPop => agg::var_pop(cast(arg, DataType::Float64)),
             };
-            let preds = std::mem::take(&mut agg_preds[k]);
-            if let Some(p) = preds.into_iter().map(|(e, _)| e).reduce(Expr::and) {
-                e = e.filter(p).build().map_err(QueryError::plan)?;
-            }
+            let e = filtered(e, all_of(&agg_preds[k], |_| true).as_ref())?;
             aggs.push(e.alias(agg_col(*j)));
         }
         df.aggregate(keys, aggs).map_err(QueryError::plan)
@@ -546,20 +541,13 @@ impl Planner<'_> {
             }
             let mut sub_needed = sets.clone();
             sub_needed.remove(target);
-            let def = &self.model.datasets[target];
-            let pk = format!("{target}.{}", def.primary_key);
+            let pk = format!("{target}.{}", self.model.datasets[target].primary_key);
             let sub = self
                 .joined(target, &sub_needed, &sub_reach, "filterBy")?
                 .filter(pred)
                 .and_then(|df| df.select(vec![c(&pk)]))
                 .map_err(QueryError::plan)?;
-            let fk = format!("{fact}.{}", step.property);
-            let pk_type = def.property(&def.primary_key).map(|p| p.ty.data_type());
-            let fk_type = self.model.datasets[fact].property(&step.property).map(|p| p.ty.data_type());
-            let key = match (fk_type, pk_type) {
-                (Some(a), Some(b)) if a != b => cast(c(&fk), b),
-                _ => c(&fk),
-            };
+            let key = self.foreign_key(fact, &step.property, target);
             out.push((
                 in_subquery(key, Arc::new(sub.into_unoptimized_plan())),
                 BTreeSet::from([fact.to_owned()]),
@@ -619,28 +607,14 @@ impl Planner<'_> {
         let fk_col = format!("{fact}.{fk}");
         // 1. The fact, filtered on its own columns, aggregated by the key.
         let mut df = self.frame(fact)?;
-        if let Some(p) = where_preds
-            .iter()
-            .filter(|(_, s)| on_fact(s))
-            .map(|(e, _)| e.clone())
-            .reduce(Expr::and)
-        {
+        if let Some(p) = all_of(where_preds, on_fact) {
             df = df.filter(p).map_err(QueryError::plan)?;
         }
         let mut partial = Vec::new();
         for (k, (_, s)) in mine.iter().enumerate() {
             let arg = self.row_expr(s.arg)?;
-            let pre = agg_preds[k]
-                .iter()
-                .filter(|(_, sets)| on_fact(sets))
-                .map(|(e, _)| e.clone())
-                .reduce(Expr::and);
-            let with = |e: Expr| -> Result<Expr, QueryError> {
-                match &pre {
-                    Some(p) => e.filter(p.clone()).build().map_err(QueryError::plan),
-                    None => Ok(e),
-                }
-            };
+            let pre = all_of(&agg_preds[k], on_fact);
+            let with = |e: Expr| filtered(e, pre.as_ref());
             match s.func {
                 AggFunc::Sum => partial.push(with(agg::sum(arg))?.alias(format!("__p{k}"))),
                 AggFunc::Count => partial.push(with(agg::count(arg))?.alias(format!("__p{k}"))),
@@ -655,33 +629,15 @@ impl Planner<'_> {
         let df = df.aggregate(vec![c(&fk_col).alias(&fk_col)], partial).map_err(QueryError::plan)?;
         // 2. Joined to the dimensions and filtered on them.
         let mut df = self.joined_from(df, fact, needed, reach, "properties")?;
-        if let Some(p) = where_preds
-            .iter()
-            .filter(|(_, s)| !on_fact(s))
-            .map(|(e, _)| e.clone())
-            .reduce(Expr::and)
-        {
+        if let Some(p) = all_of(where_preds, |s| !on_fact(s)) {
             df = df.filter(p).map_err(QueryError::plan)?;
         }
         // 3. Aggregated by the query's dimensions.
-        let keys = dims
-            .iter()
-            .enumerate()
-            .map(|(d, (_, n))| Ok(self.row_expr(n)?.alias(dim_col(d))))
-            .collect::<Result<Vec<_>, QueryError>>()?;
+        let keys = self.group_keys(dims)?;
         let mut finals = Vec::new();
         for (k, (_, s)) in mine.iter().enumerate() {
-            let post = agg_preds[k]
-                .iter()
-                .filter(|(_, sets)| !on_fact(sets))
-                .map(|(e, _)| e.clone())
-                .reduce(Expr::and);
-            let with = |e: Expr| -> Result<Expr, QueryError> {
-                match &post {
-                    Some(p) => e.filter(p.clone()).build().map_err(QueryError::plan),
-                    None => Ok(e),
-                }
-            };
+            let post = all_of(&agg_preds[k], |s| !on_fact(s));
+            let with = |e: Expr| filtered(e, post.as_ref());
             let part = c(&format!("__p{k}"));
             match s.func {
                 AggFunc::Min => finals.push(with(agg::min(part))?.alias(format!("__f{k}"))),

@@ -206,27 +206,32 @@ async fn data_dump(state: &AppState, job: &Job) -> Result<Done, Fail> {
     Ok(succeeded(result, Some(change)))
 }
 
+/// What the job's account may read in the job's project (its data
+/// permissions included): jobs that read rows run as the account that asked.
+async fn reader(state: &AppState, job: &Job) -> Result<crate::routes::dwh::Context, Fail> {
+    let account_id = job
+        .account_id
+        .as_deref()
+        .ok_or_else(|| Fail::new("this job reads rows for an account, and has none"))?;
+    let account = state
+        .store
+        .account(account_id)
+        .await?
+        .ok_or_else(|| Fail::new("the account that asked for this job no longer exists"))?;
+    Ok(crate::routes::dwh::context(state, &job.project_id, &account).await?)
+}
+
 /// Runs the export's query as the job's account (with its data
 /// permissions) and writes the rows as CSV, downloadable for a day.
 async fn export(state: &AppState, job: &Job) -> Result<Done, Fail> {
     let export: request::Export = content(job)?;
     export.check()?;
     let pid = job.project_id.as_str();
-    let account_id = job
-        .account_id
-        .as_deref()
-        .ok_or_else(|| Fail::new("an export needs the account it runs for"))?;
-    let account = state
-        .store
-        .account(account_id)
-        .await?
-        .ok_or_else(|| Fail::new("the account that asked for this export no longer exists"))?;
-    let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
-    let (request, perms) = locus_data::query::Engine::parse(&context.snapshot.model, &export.query, &context.permissions)
-        .map_err(|e| Fail::new(format!("query: {e}")))?;
+    let context = reader(state, job).await?;
+    let request = context.request(&export.query).map_err(|e| Fail::new(format!("query: {e}")))?;
     let out = state
         .engine
-        .query(&state.data, &context.snapshot, &request, &perms)
+        .query(&state.data, &context.snapshot, &request, &context.filters)
         .await
         .map_err(|e| Fail::new(format!("query: {e}")))?;
     let header = export.csv_options.get("header").and_then(Value::as_bool).unwrap_or(true);
@@ -256,25 +261,14 @@ async fn bulk_point_query(state: &AppState, job: &Job) -> Result<Done, Fail> {
     let bulk: request::BulkPointQuery = content(job)?;
     let queries = bulk.read(state.settings.air_speed_metres_per_minute())?;
     let pid = job.project_id.as_str();
-    let account_id = job
-        .account_id
-        .as_deref()
-        .ok_or_else(|| Fail::new("a bulk point query needs the account it runs for"))?;
-    let account = state
-        .store
-        .account(account_id)
-        .await?
-        .ok_or_else(|| Fail::new("the account that asked for this query no longer exists"))?;
-    let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
-    let perms =
-        locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(|e| Fail::new(e.to_string()))?;
+    let context = reader(state, job).await?;
     let mut points = Vec::with_capacity(bulk.points.len());
     for (i, point) in bulk.points.iter().enumerate() {
         let mut results = serde_json::Map::new();
         for q in &queries {
             let rows = state
                 .engine
-                .point_query(&state.data, &context.snapshot, &perms, (point.lat, point.lng), q)
+                .point_query(&state.data, &context.snapshot, &context.filters, (point.lat, point.lng), q)
                 .await
                 .map_err(|e| Fail::new(format!("point {i}, {}: {e}", q.id)))?;
             results.insert(q.id.clone(), Value::Array(rows.into_iter().map(Value::Object).collect()));

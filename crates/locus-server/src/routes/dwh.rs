@@ -191,14 +191,24 @@ fn failed(e: QueryError) -> Outcome {
 /// What a query reads, with a fingerprint of everything that changes results.
 pub(crate) struct Context {
     pub snapshot: Snapshot,
-    /// The caller's data-permission filters (each object's `filters`).
+    /// The caller's data-permission filters as sent (each object's `filters`).
     pub permissions: Vec<Value>,
+    /// The same, parsed against the model: what every read of rows applies.
+    pub filters: Vec<Filter>,
     permission_key: String,
     fingerprint: String,
 }
 
-/// Loads the project's model, current versions and the caller's permissions.
-pub(crate) async fn context(state: &AppState, project_id: &str, account_id: &str, email: &str) -> ApiResult<Context> {
+impl Context {
+    /// Parses a DwhQueryRequest against the project's model.
+    pub fn request(&self, body: &Value) -> Result<Request, QueryError> {
+        Engine::parse_request(&self.snapshot.model, body)
+    }
+}
+
+/// Loads the project's model, current versions and the caller's permissions
+/// (a permission that no longer fits the model is a 400 for the caller).
+pub(crate) async fn context(state: &AppState, project_id: &str, account: &locus_store::Account) -> ApiResult<Context> {
     let mut hasher = Sha256::new();
     let datasets = state.store.md_all(project_id, Some(MdType::Datasets)).await?;
     let mut defs = Vec::new();
@@ -224,12 +234,14 @@ pub(crate) async fn context(state: &AppState, project_id: &str, account_id: &str
         hasher.update(format!("v:{}:{};", v.dataset, v.version_id));
         versions.insert(v.dataset.clone(), StorePath::from(v.path.as_str()));
     }
-    let permissions = permissions_of(state, project_id, account_id, email).await?;
-    hasher.update(permission_key_of(&permissions));
+    let permissions = permissions_of(state, project_id, account).await?;
     let permission_key = permission_key_of(&permissions);
+    hasher.update(&permission_key);
+    let filters = locus_data::query::parse_permissions(&model, &permissions)?;
     Ok(Context {
         snapshot: Snapshot { model, versions },
         permissions,
+        filters,
         permission_key,
         fingerprint: hex(&hasher.finalize()),
     })
@@ -237,16 +249,16 @@ pub(crate) async fn context(state: &AppState, project_id: &str, account_id: &str
 
 /// The filters of every dataPermissions object targeting the account (by id
 /// or e-mail), in a stable order.
-async fn permissions_of(state: &AppState, project_id: &str, account_id: &str, email: &str) -> ApiResult<Vec<Value>> {
+async fn permissions_of(state: &AppState, project_id: &str, account: &locus_store::Account) -> ApiResult<Vec<Value>> {
     let mut permissions = Vec::new();
     for o in state.store.md_all(project_id, Some(MdType::DataPermissions)).await? {
         let body = o.body_json()?;
         let content = body.get("content").cloned().unwrap_or(Value::Null);
-        let targets_me = content.get("accountId").and_then(Value::as_str) == Some(account_id)
+        let targets_me = content.get("accountId").and_then(Value::as_str) == Some(account.id.as_str())
             || content
                 .get("email")
                 .and_then(Value::as_str)
-                .is_some_and(|e| e.eq_ignore_ascii_case(email));
+                .is_some_and(|e| e.eq_ignore_ascii_case(&account.email));
         if targets_me {
             permissions.push(content.get("filters").cloned().unwrap_or(Value::Array(Vec::new())));
         }
@@ -275,28 +287,21 @@ fn result_id(kind: &str, context: &Context, request: &Value) -> String {
 
 /// What a result id computes, checked before it starts.
 enum Work {
-    Query(Request, Vec<Filter>),
+    Query(Request),
     Values {
         property: String,
         filter: Option<String>,
         descending: bool,
-        perms: Vec<Filter>,
     },
-    Ranges(Request, Vec<Filter>),
+    Ranges(Request),
 }
 
 /// The kinds of result: `query`, `values` (property values), `ranges`.
 fn prepare(kind: &str, context: &Context, body: &Value) -> ApiResult<Work> {
     let model = &context.snapshot.model;
     Ok(match kind {
-        "query" | "ranges" => {
-            let (request, perms) = Engine::parse(model, body, &context.permissions)?;
-            if kind == "query" {
-                Work::Query(request, perms)
-            } else {
-                Work::Ranges(request, perms)
-            }
-        }
+        "query" => Work::Query(context.request(body)?),
+        "ranges" => Work::Ranges(context.request(body)?),
         "values" => {
             let property = body.get("property").and_then(Value::as_str).unwrap_or_default().to_owned();
             model.property(&property).map_err(|m| ApiError::bad_request("property", m))?;
@@ -304,7 +309,6 @@ fn prepare(kind: &str, context: &Context, body: &Value) -> ApiResult<Work> {
                 property,
                 filter: body.get("filter").and_then(Value::as_str).map(str::to_owned),
                 descending: body.get("desc").and_then(Value::as_bool).unwrap_or(false),
-                perms: locus_data::query::parse_permissions(model, &context.permissions)?,
             }
         }
         other => return Err(ApiError::Internal(anyhow::anyhow!("unknown DWH result kind {other}"))),
@@ -329,20 +333,19 @@ fn run(state: &AppState, project_id: &str, id: &str, context: Context, work: Wor
     let data = state.data.clone();
     let key = context.permission_key.clone();
     state.results.start(id, project_id, &key, async move {
-        let snapshot = &context.snapshot;
+        let (snapshot, perms) = (&context.snapshot, &context.filters);
         let result = match work {
-            Work::Query(request, perms) => engine.query(&data, snapshot, &request, &perms).await.map(Outcome::Rows),
-            Work::Ranges(request, perms) => engine
-                .query(&data, snapshot, &request, &perms)
+            Work::Query(request) => engine.query(&data, snapshot, &request, perms).await.map(Outcome::Rows),
+            Work::Ranges(request) => engine
+                .query(&data, snapshot, &request, perms)
                 .await
                 .map(|out| Outcome::Ranges(ranges(&out))),
             Work::Values {
                 property,
                 filter,
                 descending,
-                perms,
             } => engine
-                .property_values(&data, snapshot, &property, filter.as_deref(), descending, &perms)
+                .property_values(&data, snapshot, &property, filter.as_deref(), descending, perms)
                 .await
                 .map(Outcome::Values),
         };
@@ -369,8 +372,7 @@ async fn recover<P>(state: &AppState, access: &Authorized<P>, id: &str) -> ApiRe
 }
 
 async fn load_context<P>(state: &AppState, access: &Authorized<P>) -> ApiResult<Context> {
-    let account = &access.caller.account;
-    context(state, &access.project.id, &account.id, &account.email).await
+    context(state, &access.project.id, &access.caller.account).await
 }
 
 fn check_cluster<P>(access: &Authorized<P>, cluster: &str) -> ApiResult<()> {
@@ -433,8 +435,8 @@ fn location(path: String, page: Option<i64>, size: Option<i64>) -> ApiResult<Str
     let mut query = Vec::new();
     match page {
         None => {}
-        Some(p) if p >= 0 => query.push(format!("page={p}")),
-        Some(_) => return Err(ApiError::bad_request("page", "must be 0 or more")),
+        Some(p) if (0..=MAX_PAGE).contains(&p) => query.push(format!("page={p}")),
+        Some(_) => return Err(ApiError::bad_request("page", format!("must be 0 to {MAX_PAGE}"))),
     }
     match size {
         None => {}
@@ -477,17 +479,25 @@ pub struct GetPage {
 }
 
 impl GetPage {
-    fn request(&self) -> ApiResult<locus_store::PageRequest> {
-        let page = self.page.unwrap_or(0);
-        let size = self.size.unwrap_or(100);
-        if page < 0 {
-            return Err(ApiError::bad_request("page", "must be 0 or more"));
-        }
-        if !(1..=MAX_ROWS_PAGE).contains(&size) {
-            return Err(ApiError::bad_request("size", format!("must be 1 to {MAX_ROWS_PAGE}")));
-        }
-        Ok(locus_store::PageRequest { page, size })
+    fn request(&self, default_size: i64) -> ApiResult<locus_store::PageRequest> {
+        page_request(self.page, self.size, default_size, MAX_ROWS_PAGE)
     }
+}
+
+/// The highest page index accepted (as for every other paged list).
+const MAX_PAGE: i64 = 1_000_000;
+
+/// `page` (0 to 1,000,000, default 0) and `size` (1 to `max_size`).
+fn page_request(page: Option<i64>, size: Option<i64>, default_size: i64, max_size: i64) -> ApiResult<locus_store::PageRequest> {
+    let page = page.unwrap_or(0);
+    let size = size.unwrap_or(default_size);
+    if !(0..=MAX_PAGE).contains(&page) {
+        return Err(ApiError::bad_request("page", format!("must be 0 to {MAX_PAGE}")));
+    }
+    if !(1..=max_size).contains(&size) {
+        return Err(ApiError::bad_request("size", format!("must be 1 to {max_size}")));
+    }
+    Ok(locus_store::PageRequest { page, size })
 }
 
 /// One row of a result: `{content: {columnId: value}}`.
@@ -499,8 +509,7 @@ pub struct QueryRow {
 
 /// The outcome of a result id, waiting for it; 404 while computing or unknown.
 async fn outcome<P>(state: &AppState, access: &Authorized<P>, id: &str) -> ApiResult<Arc<Outcome>> {
-    let account = &access.caller.account;
-    let mine = permission_key_of(&permissions_of(state, &access.project.id, &account.id, &account.email).await?);
+    let mine = permission_key_of(&permissions_of(state, &access.project.id, &access.caller.account).await?);
     let slot = match state.results.get(id, &access.project.id, &mine) {
         Some(slot) => slot,
         None => recover(state, access, id)
@@ -540,7 +549,7 @@ async fn get_query(
 ) -> ApiResult<axum::Json<Paged<QueryRow>>> {
     let (_, cluster, id) = ids;
     check_cluster(&access, &cluster)?;
-    let request = page.request()?;
+    let request = page.request(100)?;
     let outcome = outcome(&state, &access, &id).await?;
     let Outcome::Rows(out) = outcome.as_ref() else {
         return Err(ApiError::NotFound("query result"));
@@ -619,9 +628,7 @@ async fn get_property_values(
 ) -> ApiResult<axum::Json<Paged<Value>>> {
     let (_, cluster, id) = ids;
     check_cluster(&access, &cluster)?;
-    let mut page = page;
-    page.size = page.size.or(Some(200));
-    let request = page.request()?;
+    let request = page.request(200)?;
     let outcome = outcome(&state, &access, &id).await?;
     let Outcome::Values(values) = outcome.as_ref() else {
         return Err(ApiError::NotFound("property values result"));
@@ -795,8 +802,11 @@ async fn explain(
     let (_, cluster) = ids;
     check_cluster(&access, &cluster)?;
     let context = load_context(&state, &access).await?;
-    let (request, perms) = Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
-    let plan = state.engine.explain(&state.data, &context.snapshot, &request, &perms).await?;
+    let request = context.request(&body)?;
+    let plan = state
+        .engine
+        .explain(&state.data, &context.snapshot, &request, &context.filters)
+        .await?;
     Ok(axum::Json(ExplainResponse { plan }))
 }
 
@@ -823,21 +833,13 @@ async fn search(
     Query(q): Query<SearchQuery>,
     uri: Uri,
 ) -> ApiResult<axum::Json<Paged<Value>>> {
-    let page = q.page.unwrap_or(0);
-    let size = q.size.unwrap_or(20);
-    if page < 0 {
-        return Err(ApiError::bad_request("page", "must be 0 or more"));
-    }
-    if !(1..=1000).contains(&size) {
-        return Err(ApiError::bad_request("size", "must be 1 to 1000"));
-    }
+    let request = page_request(q.page, q.size, 20, 1000)?;
     let text = q.query.trim();
     if text.is_empty() {
         return Err(ApiError::bad_request("query", "text to search for is required"));
     }
     let wanted = q.dataset.as_deref().map(|d| d.rsplit(['=', '/']).next().unwrap_or(d).to_owned());
     let context = load_context(&state, &access).await?;
-    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions)?;
     let mut hits = Vec::new();
     let mut searched = 0;
     for o in state.store.md_all(&access.project.id, Some(MdType::Datasets)).await? {
@@ -856,7 +858,7 @@ async fn search(
         hits.extend(
             state
                 .engine
-                .search(&state.data, &context.snapshot, &o.name, &title, text, &perms)
+                .search(&state.data, &context.snapshot, &o.name, &title, text, &context.filters)
                 .await?,
         );
     }
@@ -866,6 +868,5 @@ async fn search(
             format!("{w:?} is no loaded dataset with a geometry or a location and a title property (properties.featureTitle)"),
         ));
     }
-    let request = locus_store::PageRequest { page, size };
     Ok(axum::Json(Paged::new(page_of(&hits, request), hits.len() as i64, request, &uri)))
 }

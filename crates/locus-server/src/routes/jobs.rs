@@ -241,9 +241,8 @@ async fn check(
             let export: request::Export = request::content(content)?;
             export.check()?;
             // The query is checked now, as the caller sees the data.
-            let account = &access.caller.account;
-            let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
-            locus_data::query::Engine::parse(&context.snapshot.model, &export.query, &context.permissions).map_err(|e| match e {
+            let context = crate::routes::dwh::context(state, pid, &access.caller.account).await?;
+            context.request(&export.query).map_err(|e| match e {
                 locus_data::query::QueryError::Invalid { path, message } => ApiError::bad_request(
                     if path.is_empty() {
                         "content.query".to_owned()
@@ -260,7 +259,7 @@ async fn check(
             let bulk: request::BulkPointQuery = request::content(content)?;
             let queries = bulk.read(state.settings.air_speed_metres_per_minute())?;
             let account = &access.caller.account;
-            let context = crate::routes::dwh::context(state, pid, &account.id, &account.email).await?;
+            let context = crate::routes::dwh::context(state, pid, account).await?;
             let aggregates_only = access.membership.role == locus_core::Role::LocationApiConsumer;
             for (i, q) in queries.iter().enumerate() {
                 let path = format!("content.pointQueries[{i}]");

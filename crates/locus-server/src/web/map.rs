@@ -84,10 +84,9 @@ fn static_file(body: &'static [u8], kind: &'static str) -> Response {
         .into_response()
 }
 
+/// `{view}` of the path; the project is the member extractor's.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ViewPath {
-    project_id: String,
     view: String,
 }
 
@@ -278,10 +277,8 @@ pub async fn config(
     Path(path): Path<ViewPath>,
 ) -> Result<Response, WebError> {
     let access = &member.access;
-    let _ = &path.project_id;
     let map = view_map(&state, access, &path.view).await?;
-    let account = &access.caller.account;
-    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
     // The visitor's own data permissions, shown as locked filters.
     let locked: Vec<Value> = context
         .permissions
@@ -349,9 +346,7 @@ pub async fn features(
             .ok_or_else(|| ApiError::bad_request("marker", "not a marker of this view's marker selector for this dataset"))?;
         filter_by = marker["filters"].clone();
     }
-    let account = &access.caller.account;
-    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
-    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(ApiError::from)?;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
     let collection = state
         .engine
         .features(
@@ -363,7 +358,7 @@ pub async fn features(
                 value: metric.as_ref(),
                 filter_by: &filter_by,
             },
-            &perms,
+            &context.filters,
         )
         .await
         .map_err(ApiError::from)?;
@@ -392,12 +387,10 @@ pub async fn options(
     if !offered {
         return Err(ApiError::bad_request("property", "not a filter of this view").into());
     }
-    let account = &access.caller.account;
-    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
-    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(ApiError::from)?;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
     let values = state
         .engine
-        .property_values(&state.data, &context.snapshot, &q.property, None, false, &perms)
+        .property_values(&state.data, &context.snapshot, &q.property, None, false, &context.filters)
         .await
         .map_err(ApiError::from)?;
     Ok(json_response(Value::Array(values)))
@@ -425,12 +418,10 @@ pub async fn search(
         .find(|d| d["name"] == q.dataset.as_str())
         .and_then(|d| d["titleProperty"].as_str().map(str::to_owned))
         .ok_or_else(|| ApiError::bad_request("dataset", "not a map dataset with a title"))?;
-    let account = &access.caller.account;
-    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
-    let perms = locus_data::query::parse_permissions(&context.snapshot.model, &context.permissions).map_err(ApiError::from)?;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
     let mut hits = state
         .engine
-        .search(&state.data, &context.snapshot, &q.dataset, &title, q.query.trim(), &perms)
+        .search(&state.data, &context.snapshot, &q.dataset, &title, q.query.trim(), &context.filters)
         .await
         .map_err(ApiError::from)?;
     hits.truncate(20);
@@ -463,8 +454,7 @@ pub async fn drill(
         return Err(ApiError::bad_request("dataset", "not a map dataset of this project").into());
     }
     let id: Value = serde_json::from_str(&q.id).unwrap_or(Value::String(q.id.clone()));
-    let account = &access.caller.account;
-    let context = crate::routes::dwh::context(&state, pid, &account.id, &account.email).await?;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
     let model = &context.snapshot.model;
     let def = model
         .datasets
@@ -478,8 +468,8 @@ pub async fn drill(
         let state = &state;
         let context = &context;
         async move {
-            let (request, perms) = locus_data::query::Engine::parse(&context.snapshot.model, &body, &context.permissions)?;
-            state.engine.query(&state.data, &context.snapshot, &request, &perms).await
+            let request = context.request(&body)?;
+            state.engine.query(&state.data, &context.snapshot, &request, &context.filters).await
         }
     };
     let mut values = Vec::new();
@@ -560,13 +550,12 @@ pub async fn values(
     let access = &member.access;
     let map = view_map(&state, access, &path.view).await?;
     let filter_by = filters(q.filters.as_deref())?;
-    let account = &access.caller.account;
-    let context = crate::routes::dwh::context(&state, &access.project.id, &account.id, &account.email).await?;
+    let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
     let mut out = Vec::new();
     for i in &map.indicators {
         let body = json!({"properties": [{"id": "value", "type": "metric", "metric": i["metric"]}], "filterBy": filter_by});
-        let value = match locus_data::query::Engine::parse(&context.snapshot.model, &body, &context.permissions) {
-            Ok((request, perms)) => match state.engine.query(&state.data, &context.snapshot, &request, &perms).await {
+        let value = match context.request(&body) {
+            Ok(request) => match state.engine.query(&state.data, &context.snapshot, &request, &context.filters).await {
                 Ok(result) => json!({"name": i["name"], "value": result.rows.first().and_then(|r| r.get("value")).cloned()}),
                 Err(e) => json!({"name": i["name"], "error": e.to_string()}),
             },

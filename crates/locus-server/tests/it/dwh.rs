@@ -72,18 +72,23 @@ fn query(pid: &str) -> Value {
     ]})
 }
 
+/// POSTs `body` (JSON, or nothing at all) to `path` and expects 202; answers
+/// the `Location` and the response body.
+async fn accept(app: &TestApp, user: &User, path: &str, body: Option<&Value>) -> (String, Value) {
+    let mut request = app.client.post(format!("{}{path}", app.base)).bearer_auth(&user.bearer);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let resp = request.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    (location, resp.json().await.unwrap())
+}
+
 /// POSTs to `{dwh}/{what}`, then reads every page from the Location.
 async fn rows(app: &TestApp, user: &User, dwh: &str, what: &str, body: Value) -> Vec<Value> {
-    let resp = app
-        .client
-        .post(format!("{}{dwh}/{what}", app.base))
-        .bearer_auth(&user.bearer)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let mut next = Some(resp.headers()["location"].to_str().unwrap().to_owned());
+    let (location, _) = accept(app, user, &format!("{dwh}/{what}"), Some(&body)).await;
+    let mut next = Some(location);
     let mut out = Vec::new();
     while let Some(href) = next {
         let (status, page) = app.get(&href, &user.bearer).await;
@@ -102,17 +107,7 @@ async fn a_query_is_accepted_then_read_page_by_page_with_the_size_of_the_post() 
     let app = TestApp::spawn().await;
     let admin = app.user().await;
     let (pid, dwh) = star(&app, &admin).await;
-    let resp = app
-        .client
-        .post(format!("{}{dwh}/queries?page=0&size=2", app.base))
-        .bearer_auth(&admin.bearer)
-        .json(&query(&pid))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
-    let body: Value = resp.json().await.unwrap();
+    let (location, body) = accept(&app, &admin, &format!("{dwh}/queries?page=0&size=2"), Some(&query(&pid))).await;
     assert_eq!(body["executionDetail"]["dwhQueryMetricNames"], json!(["revenue"]));
     assert!(
         location.starts_with(&format!("{dwh}/queries/")) && location.ends_with("size=2"),
@@ -136,16 +131,9 @@ async fn a_query_is_accepted_then_read_page_by_page_with_the_size_of_the_post() 
         ]
     );
     // The same question again is the same result, from the cache.
-    let again = app
-        .client
-        .post(format!("{}{dwh}/queries?size=2", app.base))
-        .bearer_auth(&admin.bearer)
-        .json(&query(&pid))
-        .send()
-        .await
-        .unwrap();
+    let (again, _) = accept(&app, &admin, &format!("{dwh}/queries?size=2"), Some(&query(&pid))).await;
     let id = |l: &str| l.split('?').next().unwrap().to_owned();
-    assert_eq!(id(again.headers()["location"].to_str().unwrap()), id(&location));
+    assert_eq!(id(&again), id(&location));
     // Unknown results are 404 (the client retries those); a bad query is a 400 naming the node.
     assert_eq!(
         app.get(&format!("{dwh}/queries/q:nope"), &admin.bearer).await.0,
@@ -171,15 +159,7 @@ async fn property_values_ranges_available_datasets_and_explain() {
     let admin = app.user().await;
     let (pid, dwh) = star(&app, &admin).await;
     // The official client sends the property in the query string with an empty body.
-    let resp = app
-        .client
-        .post(format!("{}{dwh}/propertyValues?property=shops.name", app.base))
-        .bearer_auth(&admin.bearer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let (location, _) = accept(&app, &admin, &format!("{dwh}/propertyValues?property=shops.name"), None).await;
     let (status, values) = app.get(&location, &admin.bearer).await;
     assert_eq!(status, StatusCode::OK, "{values}");
     assert_eq!(values["content"], json!(["A", "B", "C", "D", "E"]));
@@ -192,16 +172,8 @@ async fn property_values_ranges_available_datasets_and_explain() {
     )
     .await;
     assert_eq!(filtered, vec![json!("Praha"), json!("Ostrava")]);
-    let ranges = app
-        .client
-        .post(format!("{}{dwh}/metricRanges", app.base))
-        .bearer_auth(&admin.bearer)
-        .json(&query(&pid))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ranges.status(), StatusCode::ACCEPTED);
-    let (status, ranges) = app.get(ranges.headers()["location"].to_str().unwrap(), &admin.bearer).await;
+    let (location, _) = accept(&app, &admin, &format!("{dwh}/metricRanges"), Some(&query(&pid))).await;
+    let (status, ranges) = app.get(&location, &admin.bearer).await;
     assert_eq!(status, StatusCode::OK, "{ranges}");
     assert_eq!(ranges["content"], json!([{"propertyId": "revenue", "min": 30.0, "max": 50.0}]));
     let metric =
@@ -384,30 +356,27 @@ async fn an_export_writes_the_rows_the_caller_may_see_for_that_caller_only() {
     );
 }
 
+/// Another instance on `a`'s database and object store.
+async fn beside(a: &TestApp) -> TestApp {
+    let url = a.state.settings.database_url();
+    let objects = a.state.settings.object_store_url();
+    TestApp::spawn_with(move |s| {
+        s.database_url = Some(locus_server::Redacted(url));
+        s.object_store_url = Some(locus_server::Redacted(objects));
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_result_accepted_by_one_instance_is_read_from_another() {
     let Some(url) = locus_store::testing::fresh_postgres_url().await else {
         return;
     };
     let a = TestApp::spawn_on(&url).await;
-    let objects = a.state.settings.object_store_url();
-    let b = TestApp::spawn_with(move |s| {
-        s.database_url = Some(locus_server::Redacted(url));
-        s.object_store_url = Some(locus_server::Redacted(objects));
-    })
-    .await;
+    let b = beside(&a).await;
     let admin = a.user().await;
     let (pid, dwh) = star(&a, &admin).await;
-    let resp = a
-        .client
-        .post(format!("{}{dwh}/queries?size=3", a.base))
-        .bearer_auth(&admin.bearer)
-        .json(&query(&pid))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let (location, _) = accept(&a, &admin, &format!("{dwh}/queries?size=3"), Some(&query(&pid))).await;
     // B never saw the POST: it computes the result again from the stored request.
     let (status, page) = b.get(&location, &admin.bearer).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -422,15 +391,7 @@ async fn a_result_accepted_by_one_instance_is_read_from_another() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(a.get(&location, &viewer.bearer).await.0, StatusCode::NOT_FOUND, "not from memory");
-    let other = TestApp::spawn_with({
-        let url = a.state.settings.database_url();
-        let objects = a.state.settings.object_store_url();
-        move |s| {
-            s.database_url = Some(locus_server::Redacted(url));
-            s.object_store_url = Some(locus_server::Redacted(objects));
-        }
-    })
-    .await;
+    let other = beside(&a).await;
     assert_eq!(
         other.get(&location, &viewer.bearer).await.0,
         StatusCode::NOT_FOUND,
