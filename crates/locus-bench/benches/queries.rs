@@ -152,9 +152,17 @@ async fn main() {
         if locus_data::transfer::file_size(&data.store, &store_path).await.is_err() {
             let file = std::fs::File::open(format!("{dir}/{}.csv", def.name)).expect("the CSV: run bench-queries.py generate");
             let start = Instant::now();
-            let out = locus_data::load_csv(file, &def, &CsvOptions::default(), data.store.clone(), &store_path, |_| {})
-                .await
-                .expect("a load");
+            let out = locus_data::load_csv(
+                file,
+                &def,
+                &CsvOptions::default(),
+                data.store.clone(),
+                &store_path,
+                Default::default(),
+                |_| {},
+            )
+            .await
+            .expect("a load");
             eprintln!("loaded {} ({} rows) in {:?}", def.name, out.rows, start.elapsed());
         }
         versions.insert(def.name.clone(), store_path);

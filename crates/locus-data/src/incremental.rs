@@ -40,9 +40,7 @@ pub async fn upsert(
     new_rows: &Path,
     out: &Path,
 ) -> Result<u64, DataError> {
-    let ctx = SessionContext::new();
-    let url = Url::parse(STORE_URL).map_err(|e| DataError::Location(e.to_string()))?;
-    ctx.register_object_store(&url, store.clone());
+    let ctx = session(store.clone())?;
     let new = conform(read(&ctx, new_rows).await?, def)?;
     let merged = match previous {
         None => new,
@@ -79,7 +77,17 @@ pub async fn upsert(
     Ok(rows)
 }
 
-async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame, DataError> {
+/// A DataFusion session that reads files of `store` (for jobs that rewrite or
+/// check whole versions; queries have their own engine).
+pub(crate) fn session(store: Arc<dyn ObjectStore>) -> Result<SessionContext, DataError> {
+    let ctx = SessionContext::new();
+    let url = Url::parse(STORE_URL).map_err(|e| DataError::Location(e.to_string()))?;
+    ctx.register_object_store(&url, store);
+    Ok(ctx)
+}
+
+/// One version file as a DataFrame, with the types it was written with.
+pub(crate) async fn read(ctx: &SessionContext, path: &Path) -> Result<DataFrame, DataError> {
     // Any path is one file, whatever its extension.
     let options = ParquetReadOptions {
         file_extension: "",

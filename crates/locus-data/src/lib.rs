@@ -9,14 +9,17 @@
 //! immutable version files.
 //!
 //! - [`schema`]: dataset metadata → definitions and Arrow schemas.
+//! - [`area`]: the automatic area mapper (points to the polygons holding them).
 //! - [`csv`]: the wire CSV options and a streaming CSV reader.
 //! - [`load`]: CSV → typed record batches → one Parquet file, all or nothing.
 //! - [`incremental`]: upserts by primary key into a new version.
 //! - [`dump`]: a version back to CSV.
 //! - [`versions`]: the object-store layout of versions.
 //! - [`transfer`]: files streamed in (uploads) and out (loads, downloads).
+//! - [`validate`]: the checks of a validate job.
 //! - [`query`]: DWH queries compiled to DataFusion plans, with data permissions.
 
+pub mod area;
 pub mod csv;
 pub mod dump;
 mod error;
@@ -27,8 +30,10 @@ mod parquet_io;
 pub mod query;
 pub mod schema;
 pub mod transfer;
+pub mod validate;
 pub mod versions;
 
+pub use area::{AreaIndex, AreaMapper};
 pub use csv::CsvOptions;
 pub use dump::dump_csv;
 pub use error::{DataError, Problem, MAX_PROBLEMS};

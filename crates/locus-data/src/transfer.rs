@@ -194,3 +194,84 @@ pub async fn put_file(store: Arc<dyn ObjectStore>, path: &Path, bytes: Vec<u8>) 
     store.put(path, Bytes::from(bytes).into()).await?;
     Ok(())
 }
+
+/// An object in an S3-compatible store named by a user (a dataPull's
+/// `s3Upload`), with the credentials the user gave.
+#[derive(Debug, Clone, Default)]
+pub struct S3Object {
+    /// `s3://bucket/key`.
+    pub uri: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub region: Option<String>,
+    /// Another S3-compatible service than AWS, e.g. `https://minio.example.org`.
+    pub endpoint: Option<String>,
+    /// Bucket in the path (`endpoint/bucket/key`) rather than in the host name.
+    pub force_path_style: bool,
+}
+
+impl S3Object {
+    /// The store holding the object, and the object's path in it. Only the
+    /// given credentials are used, never the server's own (from its
+    /// environment): without keys the request is anonymous, so a user can
+    /// read no bucket that the operator's credentials open.
+    pub fn open(&self) -> Result<(Arc<dyn ObjectStore>, Path), DataError> {
+        let bad = |why: &str| DataError::Location(format!("{}: {why}", self.uri));
+        let url = url::Url::parse(&self.uri).map_err(|e| bad(&e.to_string()))?;
+        if url.scheme() != "s3" {
+            return Err(bad("the URI must start with s3://"));
+        }
+        let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad("no bucket"))?;
+        let key = url.path().trim_start_matches('/');
+        if key.is_empty() {
+            return Err(bad("no object key after the bucket"));
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region(self.region.as_deref().unwrap_or("us-east-1"))
+            .with_virtual_hosted_style_request(!self.force_path_style);
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(secret)) => builder = builder.with_access_key_id(id).with_secret_access_key(secret),
+            (None, None) => builder = builder.with_skip_signature(true),
+            _ => return Err(bad("give both accessKeyId and secretAccessKey, or neither")),
+        }
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
+        }
+        let path = Path::parse(key).map_err(|e| bad(&e.to_string()))?;
+        Ok((Arc::new(builder.build()?), path))
+    }
+}
+
+/// The size of an object, or `None` when it does not exist.
+pub async fn object_size(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Option<u64>, DataError> {
+    match store.head(path).await {
+        Ok(meta) => Ok(Some(meta.size)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `input` gunzipped (all members of a multi-member file). The decoder is
+/// made at the first read, since making it reads the gzip header and
+/// `input` may be a [`read_files`] reader, which must not be read from an
+/// async task.
+pub fn gunzip(input: impl Read + Send + 'static) -> impl Read + Send + 'static {
+    enum Lazy<R: Read> {
+        Pending(Option<R>),
+        Reading(Box<flate2::read::MultiGzDecoder<R>>),
+    }
+    impl<R: Read> Read for Lazy<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if let Lazy::Pending(input) = self {
+                let Some(input) = input.take() else { return Ok(0) };
+                *self = Lazy::Reading(Box::new(flate2::read::MultiGzDecoder::new(input)));
+            }
+            match self {
+                Lazy::Reading(decoder) => decoder.read(buf),
+                Lazy::Pending(_) => Ok(0),
+            }
+        }
+    }
+    Lazy::Pending(Some(input))
+}

@@ -83,6 +83,10 @@ pub struct Settings {
     pub map_tile_url: Option<String>,
     /// The speed of an `air` isochrone given in time, in km/h.
     pub air_speed_kmh: f64,
+    /// Whether dataPull's `httpsUpload` and `s3Upload` may name hosts at
+    /// private addresses (and plain http). Off: the server cannot be made to
+    /// read its own network.
+    pub allow_private_sources: bool,
 }
 
 impl Settings {
@@ -118,6 +122,7 @@ impl Settings {
             table_cache_bytes: 1 << 30,
             map_tile_url: None,
             air_speed_kmh: 30.0,
+            allow_private_sources: false,
         }
     }
 

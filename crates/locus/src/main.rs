@@ -160,6 +160,11 @@ struct ServeArgs {
     /// The speed of an `air` isochrone given in minutes, in km/h.
     #[arg(long, env = "LOCUS_AIR_SPEED_KMH", default_value_t = 30.0)]
     air_speed_kmh: f64,
+    /// Let dataPull jobs read `httpsUpload` URLs and `s3Upload` endpoints at
+    /// private, loopback or link-local addresses (and over plain http). Off by
+    /// default, so that users cannot make the server read its own network.
+    #[arg(long, env = "LOCUS_ALLOW_PRIVATE_SOURCES")]
+    allow_private_sources: bool,
 }
 
 /// Where a project lives, for commands that talk to a server's REST API.
@@ -449,6 +454,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         anyhow::bail!("--air-speed-kmh must be a positive number");
     }
     settings.air_speed_kmh = args.air_speed_kmh;
+    settings.allow_private_sources = args.allow_private_sources;
     let state = locus_server::AppState::open(settings).await?;
     tracing::info!(address = %bound, backend = state.store.backend().name(), "locus is listening");
     let store = state.store.clone();

@@ -18,6 +18,7 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 use tokio::sync::mpsc;
 
+use crate::area::AreaMapper;
 use crate::csv::CsvOptions;
 use crate::parquet_io::ParquetSink;
 use crate::schema::DatasetDef;
@@ -46,8 +47,8 @@ pub struct LoadOutcome {
 /// Parquet file with [`DatasetDef::arrow_schema`].
 ///
 /// Columns map to [`DatasetDef::load_columns`] by position. Calculated
-/// properties are stored as NULL: the area mapper that fills them is not
-/// written yet.
+/// properties are filled by `areas` (the automatic area mapper), or stored as
+/// NULL when it maps nothing.
 ///
 /// Fails with [`DataError::Invalid`] when a value does not parse, a record has
 /// the wrong number of fields or is not UTF-8, a quote is left open, or the
@@ -60,9 +61,10 @@ pub async fn load_csv(
     opts: &CsvOptions,
     store: Arc<dyn ObjectStore>,
     path: &Path,
+    areas: Arc<AreaMapper>,
     progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> Result<LoadOutcome, DataError> {
-    let parser = parse::Parser::new(def, opts)?;
+    let parser = parse::Parser::new(def, opts, areas)?;
     let mut sink = ParquetSink::create(store, path, def.arrow_schema())?;
     let (tx, mut rx) = mpsc::channel(2);
     let parsing = tokio::task::spawn_blocking(move || parser.run(input, tx));

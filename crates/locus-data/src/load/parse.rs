@@ -2,6 +2,7 @@
 //! every problem collected on the way.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -10,6 +11,7 @@ use tokio::sync::mpsc;
 use super::columns::{key_bytes, ColumnBuilder};
 use super::keys::KeySet;
 use super::Progress;
+use crate::area::AreaMapper;
 use crate::csv::{CsvOptions, CsvReader, Field, Record};
 use crate::schema::{DatasetDef, PropertyType};
 use crate::{DataError, Problem, MAX_PROBLEMS};
@@ -44,6 +46,7 @@ pub(super) struct Parser {
     opts: CsvOptions,
     targets: Vec<Target>,
     calculated: Vec<usize>,
+    areas: Arc<AreaMapper>,
     key: usize,
     null_text: Option<String>,
     builders: Vec<ColumnBuilder>,
@@ -54,7 +57,7 @@ pub(super) struct Parser {
 
 impl Parser {
     /// Checks the options against the dataset before anything is read.
-    pub(super) fn new(def: &DatasetDef, opts: &CsvOptions) -> Result<Self, DataError> {
+    pub(super) fn new(def: &DatasetDef, opts: &CsvOptions, areas: Arc<AreaMapper>) -> Result<Self, DataError> {
         opts.check()?;
         if let Some(names) = &opts.force_null {
             if let Some(unknown) = names.iter().find(|n| !def.load_columns().any(|p| &p.name == *n || &p.column == *n)) {
@@ -95,6 +98,7 @@ impl Parser {
                 .filter(|(_, p)| p.calculated)
                 .map(|(i, _)| i)
                 .collect(),
+            areas,
             // forceNull alone makes a quoted empty field NULL in its columns.
             null_text: opts.null.clone().or_else(|| opts.force_null.as_ref().map(|_| String::new())),
             builders: def.properties.iter().map(|p| ColumnBuilder::new(p.ty, BATCH_ROWS)).collect(),
@@ -203,7 +207,8 @@ impl Parser {
         let columns = self.builders.iter_mut().map(ColumnBuilder::finish).collect();
         let progress = Progress { rows, bytes };
         let msg = if self.total == 0 {
-            Msg::Batch(RecordBatch::try_new(self.schema.clone(), columns)?, progress)
+            let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+            Msg::Batch(self.areas.apply(batch)?, progress)
         } else {
             Msg::Progress(progress)
         };

@@ -19,7 +19,7 @@ pub async fn load(
     path: &str,
 ) -> Result<LoadOutcome, DataError> {
     let input = std::io::Cursor::new(csv.as_bytes().to_vec());
-    load_csv(input, def, opts, store.clone(), &StorePath::from(path), |_| {}).await
+    load_csv(input, def, opts, store.clone(), &StorePath::from(path), Default::default(), |_| {}).await
 }
 
 async fn problems(def: &DatasetDef, opts: &CsvOptions, csv: &str) -> (Vec<Problem>, u64, usize) {
@@ -108,7 +108,16 @@ async fn type_errors_name_line_property_and_value() {
 async fn column_counts_and_utf8_are_checked_per_record() {
     let csv: &[u8] = b"id,name\n1,a\n2\n3,c,extra\n\"4x\n\",d\n5,\xff\n";
     let (_dir, store) = temp_store();
-    let err = load_csv(csv, &pairs(), &CsvOptions::default(), store, &StorePath::from("x"), |_| {}).await;
+    let err = load_csv(
+        csv,
+        &pairs(),
+        &CsvOptions::default(),
+        store,
+        &StorePath::from("x"),
+        Default::default(),
+        |_| {},
+    )
+    .await;
     match err.unwrap_err() {
         DataError::Invalid { problems, total } => {
             assert_eq!(total, 4);
@@ -226,9 +235,17 @@ async fn without_header_and_with_progress() {
     };
     let csv = "1,a\n2,b\n";
     let input = std::io::Cursor::new(csv.as_bytes().to_vec());
-    let outcome = load_csv(input, &pairs(), &opts, store.clone(), &StorePath::from("p"), move |p| {
-        counter.store(p.rows * 1000 + p.bytes, Ordering::SeqCst);
-    })
+    let outcome = load_csv(
+        input,
+        &pairs(),
+        &opts,
+        store.clone(),
+        &StorePath::from("p"),
+        Default::default(),
+        move |p| {
+            counter.store(p.rows * 1000 + p.bytes, Ordering::SeqCst);
+        },
+    )
     .await
     .unwrap();
     assert_eq!(outcome.rows, 2);

@@ -5,12 +5,12 @@
 //! what to fix; the data stays as it was.
 
 use super::request::{self, DataPull, JobKind};
-use super::Progress;
+use super::{source, Progress};
 use crate::routes::jobs::dwh_dataset;
 use crate::routes::uploads::part_path;
 use crate::AppState;
 use locus_core::metadata::MdType;
-use locus_data::{CsvOptions, DataError, DataStore, StorePath};
+use locus_data::{AreaIndex, AreaMapper, CsvOptions, DataError, DataStore, StorePath};
 use locus_store::{DataChange, Job, JobEnd, JobStatus, NewVersion};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -141,6 +141,51 @@ async fn data_pull(state: &AppState, job: &Job, progress: Arc<Progress>) -> Resu
     let pid = job.project_id.as_str();
     let def = dwh_dataset(state, pid, &pull.dataset).await?;
     let opts = CsvOptions::from_json(&pull.csv_options)?;
+    let store = state.data.store.clone();
+    let version_id = locus_core::ids::random_lower36(16);
+    let downloaded = StorePath::from_iter(["projects", pid, "staging", &format!("{version_id}.csv")]);
+    let loaded = match pull_input(state, job, &pull, &downloaded).await {
+        Ok(input) => load_version(state, job, &pull, &def, opts, input, &version_id, progress).await,
+        Err(fail) => Err(fail),
+    };
+    if pull.https_upload.is_some() {
+        locus_data::transfer::delete_files(&store, &[downloaded]).await.ok();
+    }
+    loaded
+}
+
+/// The CSV a dataPull reads: its upload's parts, or the file behind its
+/// `httpsUpload` (first downloaded to `downloaded`), or its `s3Upload` object.
+async fn pull_input(state: &AppState, job: &Job, pull: &DataPull, downloaded: &StorePath) -> Result<Box<dyn std::io::Read + Send>, Fail> {
+    let pid = job.project_id.as_str();
+    let store = state.data.store.clone();
+    let allow_private = state.settings.allow_private_sources;
+    let limit = state.settings.upload_max_bytes;
+    let refused = |e: source::SourceError| Fail::new(format!("{}: {}", e.field, e.message));
+    if let Some(value) = &pull.https_upload {
+        let (url, addresses) = source::https_url(value, allow_private).await.map_err(refused)?;
+        source::download(&url, &addresses, store.clone(), downloaded, limit)
+            .await
+            .map_err(Fail::new)?;
+        return Ok(Box::new(locus_data::transfer::read_files(store, vec![downloaded.clone()])));
+    }
+    if let Some(value) = &pull.s3_upload {
+        let object = source::s3_object(value, allow_private).await.map_err(refused)?;
+        let (s3, key) = object.open()?;
+        let size = locus_data::transfer::object_size(&s3, &key)
+            .await
+            .map_err(|e| Fail::new(format!("reading {} failed: {e}", object.uri)))?;
+        match size {
+            None => return Err(Fail::new(format!("{} does not exist", object.uri))),
+            Some(n) if n > limit => return Err(Fail::new(format!("{} is larger than the limit of {limit} bytes", object.uri))),
+            Some(_) => {}
+        }
+        let input = locus_data::transfer::read_files(s3, vec![key]);
+        if object.uri.ends_with(".gz") {
+            return Ok(Box::new(locus_data::transfer::gunzip(input)));
+        }
+        return Ok(Box::new(input));
+    }
     let upload_id = pull.upload_id().ok_or_else(|| Fail::new("content.upload names no upload"))?;
     let upload = state
         .store
@@ -150,38 +195,80 @@ async fn data_pull(state: &AppState, job: &Job, progress: Arc<Progress>) -> Resu
         .ok_or_else(|| Fail::new("the upload expired before the job ran; upload the file again"))?;
     let parts = upload.part_list.clone().ok_or_else(|| Fail::new("the upload is not complete"))?;
     let input_paths: Vec<StorePath> = parts.iter().map(|&n| part_path(pid, &upload.id, n)).collect();
+    Ok(Box::new(locus_data::transfer::read_files(store, input_paths)))
+}
+
+/// Loads `input` into a new version of `def` (replacing or upserting).
+#[allow(clippy::too_many_arguments)]
+async fn load_version(
+    state: &AppState,
+    job: &Job,
+    pull: &DataPull,
+    def: &locus_data::DatasetDef,
+    opts: CsvOptions,
+    input: Box<dyn std::io::Read + Send>,
+    version_id: &str,
+    progress: Arc<Progress>,
+) -> Result<Done, Fail> {
+    let pid = job.project_id.as_str();
     let store = state.data.store.clone();
-    let input = locus_data::transfer::read_files(store.clone(), input_paths);
-    let version_id = locus_core::ids::random_lower36(16);
-    let out = DataStore::version_path(pid, &def.name, &version_id);
+    let out = DataStore::version_path(pid, &def.name, version_id);
     let report = move |p: locus_data::Progress| progress.set(p.rows, p.bytes);
+    let areas = Arc::new(area_mapper(state, pid, def).await?);
     let (rows, csv_bytes, parquet_bytes) = if pull.incremental() {
         let staged = StorePath::from_iter(["projects", pid, "staging", &format!("{version_id}.parquet")]);
-        let loaded = locus_data::load_csv(input, &def, &opts, store.clone(), &staged, report).await?;
+        let loaded = locus_data::load_csv(input, def, &opts, store.clone(), &staged, areas.clone(), report).await?;
         let previous = state.store.current_version(pid, &def.name).await?;
         let previous = previous.map(|v| StorePath::from(v.path.as_str()));
-        let merged = locus_data::upsert(store.clone(), &def, previous.as_ref(), &staged, &out).await;
+        let merged = locus_data::upsert(store.clone(), def, previous.as_ref(), &staged, &out).await;
         locus_data::transfer::delete_files(&store, &[staged]).await.ok();
         let rows = merged?;
         let bytes = locus_data::transfer::file_size(&store, &out).await?;
         (rows, loaded.bytes, bytes)
     } else {
-        let loaded = locus_data::load_csv(input, &def, &opts, store.clone(), &out, report).await?;
+        let loaded = locus_data::load_csv(input, def, &opts, store.clone(), &out, areas.clone(), report).await?;
         (loaded.rows, loaded.bytes, loaded.parquet_bytes)
     };
     let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let version = NewVersion {
         dataset: def.name.clone(),
-        version_id: version_id.clone(),
+        version_id: version_id.to_owned(),
         path: out.to_string(),
         rows: to_i64(rows),
         bytes: to_i64(parquet_bytes),
     };
-    let result = json!({
+    let mut result = json!({
         "rows": rows, "bytes": csv_bytes, "storedBytes": parquet_bytes, "version": version_id,
         "dataset": def.name, "mode": pull.mode,
     });
+    let unmapped = areas.unmapped(def);
+    if !unmapped.is_empty() {
+        // The loaded rows (of an incremental load: the new file's) that lie
+        // in no polygon, per area-mapped property.
+        result["unmappedPoints"] = unmapped.into_iter().map(|(p, n)| (p, json!(n))).collect();
+    }
     Ok(succeeded(result, Some(DataChange::NewVersions(vec![version]))))
+}
+
+/// The automatic area mapper for the calculated foreign keys of `def`, over
+/// the current versions of the polygon datasets they name (a polygon
+/// dataset not loaded yet maps every point to NULL).
+async fn area_mapper(state: &AppState, pid: &str, def: &locus_data::DatasetDef) -> Result<AreaMapper, Fail> {
+    let mut indexes = Vec::new();
+    for (property, target) in AreaMapper::targets(def) {
+        let polygons = dwh_dataset(state, pid, &target)
+            .await
+            .map_err(|e| Fail::new(format!("property {property} is area-mapped to {target}: {}", e.public_message())))?;
+        let batches = match state.store.current_version(pid, &target).await? {
+            Some(v) => locus_data::read_all(state.data.store.clone(), &StorePath::from(v.path.as_str())).await?,
+            None => Vec::new(),
+        };
+        let index = tokio::task::spawn_blocking(move || AreaIndex::new(&polygons, &batches))
+            .await
+            .map_err(|e| Fail::new(format!("indexing the polygons of {target}: {e}")))??;
+        indexes.push((property, Arc::new(index)));
+    }
+    Ok(AreaMapper::new(def, indexes)?)
 }
 
 async fn data_dump(state: &AppState, job: &Job) -> Result<Done, Fail> {
@@ -418,11 +505,12 @@ async fn import_project(state: &AppState, job: &Job) -> Result<Done, Fail> {
     Ok(succeeded(result, change))
 }
 
-/// Checks the project's datasets. Findings do not fail the job; it fails
-/// only when it cannot run.
+/// Checks the project's datasets (`locus_data::validate`). Findings do not
+/// fail the job; it fails only when it cannot run.
 async fn validate(state: &AppState, job: &Job) -> Result<Done, Fail> {
     let pid = job.project_id.as_str();
     let mut findings = Vec::new();
+    let mut checked = Vec::new();
     let current = state.store.current_versions(pid).await?;
     for object in state.store.md_all(pid, Some(MdType::Datasets)).await? {
         let body = object.body_json()?;
@@ -430,14 +518,18 @@ async fn validate(state: &AppState, job: &Job) -> Result<Done, Fail> {
             continue;
         }
         let reference = body.get("ref").cloned().unwrap_or(Value::Null);
-        if let Err(e) = locus_data::DatasetDef::from_metadata(&object.name, &reference) {
-            findings.push(json!({"dataset": object.name, "property": null, "kind": "definition", "count": 1, "samples": [e.to_string()]}));
-            continue;
-        }
-        if !current.iter().any(|v| v.dataset == object.name) {
-            findings.push(json!({"dataset": object.name, "property": null, "kind": "notLoaded", "count": 0, "samples": []}));
+        match locus_data::DatasetDef::from_metadata(&object.name, &reference) {
+            Ok(def) => {
+                let version = current.iter().find(|v| v.dataset == object.name);
+                let version = version.map(|v| StorePath::from(v.path.as_str()));
+                checked.push(locus_data::validate::Checked { def, version });
+            }
+            Err(e) => findings.push(json!({"dataset": object.name, "property": null, "kind": "definition",
+                "count": 1, "samples": [e.to_string()]})),
         }
     }
-    let result = json!({"findings": findings, "datasets": current.len()});
+    let found = locus_data::validate::validate(state.data.store.clone(), &checked).await?;
+    findings.extend(found.iter().map(|f| json!(f)));
+    let result = json!({"findings": findings, "datasets": checked.len()});
     Ok(succeeded(result, None))
 }

@@ -12,6 +12,7 @@
 
 mod exec;
 pub mod request;
+pub mod source;
 
 use crate::AppState;
 use locus_store::{Job, JobEnd, JobStatus};

@@ -9,6 +9,7 @@ use crate::auth::access::{need, Authorized};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::jobs::request::{self, DataPull, JobKind};
+use crate::jobs::source;
 use crate::wire::Link;
 use crate::AppState;
 use axum::body::Bytes;
@@ -166,16 +167,15 @@ async fn check(
                     ))
                 }
             }
-            if pull.s3_upload.is_some() || pull.https_upload.is_some() {
-                let which = if pull.s3_upload.is_some() {
-                    "content.s3Upload"
-                } else {
-                    "content.httpsUpload"
-                };
-                return Err(ApiError::bad_request(
-                    which,
-                    "pulling from a URL is not available on this server yet; upload the file (POST …/dwh/data/uploads)",
-                ));
+            let allow_private = state.settings.allow_private_sources;
+            let refused = |e: source::SourceError| ApiError::bad_request(e.field, e.message);
+            if let Some(value) = &pull.https_upload {
+                source::https_url(value, allow_private).await.map_err(refused)?;
+                return Ok(Some(pull.dataset));
+            }
+            if let Some(value) = &pull.s3_upload {
+                source::s3_object(value, allow_private).await.map_err(refused)?;
+                return Ok(Some(pull.dataset));
             }
             let foreign = pull.upload_project().is_some_and(|p| p != pid);
             let upload = match pull.upload_id() {

@@ -504,3 +504,200 @@ async fn deleting_a_project_deletes_its_files() {
     let left = locus_data::transfer::delete_prefix(&app.state.data.store, &prefix).await.unwrap();
     assert_eq!(left, 0, "no file of the project is left");
 }
+
+/// Posts a dataset's metadata.
+async fn dataset(app: &TestApp, admin: &User, pid: &str, body: Value) {
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/datasets"), Some(&admin.bearer), body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+}
+
+async fn load_into(app: &TestApp, user: &User, pid: &str, dataset: &str, csv: &str) -> Value {
+    let href = upload(app, user, pid, csv.as_bytes()).await;
+    let mut request = pull(pid, &href, "full");
+    request["content"]["dataset"] = json!(dataset);
+    run_job(app, user, request).await
+}
+
+#[tokio::test]
+async fn points_are_mapped_to_the_polygon_holding_them_and_validate_reports_what_is_wrong() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = create_project(&app, &admin, "Areas").await["id"].as_str().unwrap().to_owned();
+    dataset(
+        &app,
+        &admin,
+        &pid,
+        json!({"name": "zones", "type": "dataset", "title": "Zones", "ref": {"type": "dwh",
+        "subtype": "geometryPolygon", "primaryKey": "zone_id", "properties": [
+            {"name": "zone_id", "column": "zone_id", "type": "string"},
+            {"name": "geom", "column": "geom", "type": "geometry"}]}}),
+    )
+    .await;
+    dataset(
+        &app,
+        &admin,
+        &pid,
+        json!({"name": "shops", "type": "dataset", "title": "Shops", "ref": {"type": "dwh",
+        "subtype": "geometryPoint", "primaryKey": "shop_id", "properties": [
+            {"name": "shop_id", "column": "shop_id", "type": "integer"},
+            {"name": "lat", "column": "lat", "type": "latitude"},
+            {"name": "lng", "column": "lng", "type": "longitude"},
+            {"name": "zone", "column": "zone", "type": "string", "foreignKey": "zones", "calculated": true}]}}),
+    )
+    .await;
+    dataset(
+        &app,
+        &admin,
+        &pid,
+        json!({"name": "sales", "type": "dataset", "title": "Sales", "ref": {"type": "dwh",
+        "subtype": "basic", "primaryKey": "sale_id", "properties": [
+            {"name": "sale_id", "column": "sale_id", "type": "integer"},
+            {"name": "shop", "column": "shop", "type": "integer", "foreignKey": "shops"}]}}),
+    )
+    .await;
+    dataset(
+        &app,
+        &admin,
+        &pid,
+        json!({"name": "later", "type": "dataset", "title": "Later", "ref": {"type": "dwh",
+        "subtype": "basic", "primaryKey": "id", "properties": [{"name": "id", "column": "id", "type": "integer"}]}}),
+    )
+    .await;
+
+    // Z1 and Z2 share the border x = 10; Z3 overlaps both; Z9 is a bow tie
+    // (self-intersecting), one in WKT and one in GeoJSON.
+    let zones = "zone_id,geom\n\
+        Z2,\"POLYGON ((10 0, 20 0, 20 10, 10 10, 10 0))\"\n\
+        Z1,\"{\"\"type\"\":\"\"Polygon\"\",\"\"coordinates\"\":[[[0,0],[10,0],[10,10],[0,10],[0,0]]]}\"\n\
+        Z3,\"POLYGON ((5 5, 15 5, 15 15, 5 15, 5 5))\"\n\
+        Z9,\"POLYGON ((30 30, 40 40, 40 30, 30 40, 30 30))\"\n";
+    let job = load_into(&app, &admin, &pid, "zones", zones).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    // lat is y, lng is x.
+    let shops = "shop_id,lat,lng\n1,5,5\n2,5,15\n3,7,7\n4,50,50\n5,12,12\n6,5,10\n7,,\n";
+    let job = load_into(&app, &admin, &pid, "shops", shops).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["result"]["unmappedPoints"], json!({"zone": 2}), "{job}");
+    let request = json!({"type": "dataDump", "projectId": pid, "content": {"dataset": "shops"}});
+    let job = run_job(&app, &admin, request).await;
+    let url = job["result"]["dumpUrl"].as_str().unwrap();
+    let csv = app
+        .client
+        .get(format!("{}{url}", app.base))
+        .bearer_auth(&admin.bearer)
+        .send()
+        .await
+        .unwrap();
+    let csv = csv.text().await.unwrap();
+    let zone: std::collections::BTreeMap<String, String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_owned(), f[3].to_owned())
+        })
+        .collect();
+    let expected = [
+        ("1", "Z1"),
+        ("2", "Z2"),
+        ("3", "Z1"),
+        ("4", ""),
+        ("5", "Z3"),
+        ("6", "Z1"),
+        ("7", ""),
+    ];
+    for (shop, z) in expected {
+        assert_eq!(zone[shop], z, "shop {shop} in {csv}");
+    }
+
+    let job = load_into(&app, &admin, &pid, "sales", "sale_id,shop\n1,1\n2,99\n3,99\n4,\n5,98\n").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let job = run_job(&app, &admin, json!({"type": "validate", "projectId": pid, "content": {}})).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let mut findings: Vec<Value> = job["result"]["findings"].as_array().unwrap().clone();
+    findings.sort_by_key(|f| f["dataset"].as_str().unwrap().to_owned());
+    assert_eq!(
+        findings,
+        [
+            json!({"dataset": "later", "property": null, "kind": "notLoaded", "count": 0, "samples": []}),
+            json!({"dataset": "sales", "property": "shop", "kind": "foreignKey", "count": 3, "samples": ["98", "99"]}),
+            json!({"dataset": "shops", "property": "zone", "kind": "outsideAreas", "count": 2, "samples": ["4", "7"]}),
+            json!({"dataset": "zones", "property": "geom", "kind": "invalidGeometry", "count": 1, "samples": ["Z9"]}),
+        ],
+        "{job}"
+    );
+}
+
+/// Serves `csv` at `/shops.csv` (and a redirect to it at `/moved`) over
+/// plain HTTP on loopback; answers the base URL.
+async fn file_server(csv: &'static str) -> String {
+    use axum::response::Redirect;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/shops.csv", get(move || async move { csv }))
+        .route("/moved", get(|| async { Redirect::temporary("/shops.csv") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn a_pull_from_a_url_reads_public_hosts_only_unless_the_operator_allows_private_ones() {
+    let files = file_server("shop_id,name,revenue\n1,From the web,2.5\n").await;
+    let https = |url: &str| json!({"url": url});
+    let submit = |pid: &str, source: Value| {
+        json!({"type": "dataPull", "projectId": pid, "content": {"dataset": "shops", "mode": "full", "type": "csv",
+            "httpsUpload": source}})
+    };
+
+    // By default: loopback, private and link-local hosts, and plain http, are refused on submit.
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = project(&app, &admin).await;
+    for url in [
+        format!("{files}/shops.csv"),
+        "https://127.0.0.1/shops.csv".to_owned(),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+        "https://[::1]/x.csv".to_owned(),
+        "https://10.0.0.1/x.csv".to_owned(),
+        "https://localhost/x.csv".to_owned(),
+        "ftp://example.org/x.csv".to_owned(),
+    ] {
+        let (status, body) = app.post("/rest/jobs", Some(&admin.bearer), submit(&pid, https(&url))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert_eq!(body["field"], "content.httpsUpload.url", "{url}: {body}");
+    }
+    let s3 = json!({"uri": "s3://bucket/x.csv", "endpointOverride": "https://127.0.0.1:9000"});
+    let mut request = submit(&pid, Value::Null);
+    request["content"].as_object_mut().unwrap().remove("httpsUpload");
+    request["content"]["s3Upload"] = s3;
+    let (status, body) = app.post("/rest/jobs", Some(&admin.bearer), request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "content.s3Upload.endpointOverride", "{body}");
+
+    // An operator who allows private sources: the file is loaded; a
+    // redirect is not followed, and an error status fails the job.
+    let app = TestApp::spawn_with(|s| s.allow_private_sources = true).await;
+    let admin = app.user().await;
+    let pid = project(&app, &admin).await;
+    let job = run_job(&app, &admin, submit(&pid, https(&format!("{files}/shops.csv")))).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(
+        sorted_lines(&dump(&app, &admin, &pid).await),
+        ["shop_id,name,revenue", "1,From the web,2.5"]
+    );
+    let job = run_job(&app, &admin, submit(&pid, https(&format!("{files}/moved")))).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert!(job["message"].as_str().unwrap().contains("307"), "{job}");
+    let job = run_job(&app, &admin, submit(&pid, https(&format!("{files}/missing.csv")))).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert!(job["message"].as_str().unwrap().contains("404"), "{job}");
+    // The failed pulls changed nothing.
+    assert_eq!(
+        sorted_lines(&dump(&app, &admin, &pid).await),
+        ["shop_id,name,revenue", "1,From the web,2.5"]
+    );
+}

@@ -45,7 +45,13 @@ impl Server {
             }
         };
         // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if std::env::var_os("LOCUS_TEST_SERVER_LOG").is_some() {
+                    eprintln!("{line}");
+                }
+            }
+        });
         Server { child, base }
     }
 
@@ -662,7 +668,7 @@ async fn an_s3_object_store_holds_uploads_versions_and_dumps() {
     let server = Server::start_with(
         dir.path(),
         None,
-        &["--object-store-url", &url],
+        &["--object-store-url", &url, "--allow-private-sources"],
         &[("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")],
     );
     let (token, bearer, pid) = operator_with_project(dir.path(), &server, "S3").await;
@@ -700,6 +706,43 @@ async fn an_s3_object_store_holds_uploads_versions_and_dumps() {
         assert!(listing.contains(&part), "{part} not in the bucket: {listing}");
     }
     assert!(!dir.path().join("objects").exists());
+
+    // A dataPull from an object of another bucket (s3Upload), with the
+    // user's own credentials, gzip-compressed.
+    client.put(format!("{endpoint}/incoming")).send().await.unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"id\n7\n8\n").unwrap();
+    let put = client
+        .put(format!("{endpoint}/incoming/more.csv.gz"))
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{put:?}");
+    let pull = json!({"type": "dataPull", "projectId": pid, "content": {"dataset": "shops", "mode": "full", "type": "csv",
+        "s3Upload": {"uri": "s3://incoming/more.csv.gz", "endpointOverride": endpoint, "forcePathStyle": true,
+            "accessKeyId": "user", "secretAccessKey": "secret", "region": "us-east-1"}}});
+    let job = post_as(&server.base, &bearer, "/rest/jobs", pull).await;
+    let href = job["links"][0]["href"].as_str().unwrap().to_owned();
+    let mut job = job;
+    for _ in 0..600 {
+        if job["status"] != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        job = client
+            .get(format!("{}{href}", server.base))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let out = shell(&[&["data", "dump"][..], &remote].concat());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "id\n7\n8\n");
     server.stop();
     let _ = s3.kill();
     let _ = s3.wait();
@@ -792,4 +835,28 @@ async fn a_usage_quota_set_by_the_operator_refuses_points_past_it_and_the_report
         .to_owned();
     let numbers: Vec<&str> = line.split_whitespace().skip(1).collect();
     assert_eq!(numbers[..3], ["1", "2", "2"], "jobs, points, point queries: {report}");
+}
+
+#[tokio::test]
+async fn an_operator_vouches_for_an_address_with_verify_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let (_, bearer, _) = operator_with_project(dir.path(), &server, "Verify").await;
+    let client = reqwest::Client::new();
+    let body = json!({"givenName": "Vera", "surname": "Unverified", "email": "vera@example.org", "password": PASSWORD});
+    let (status, account) = send_post(client.post(format!("{}/rest/accounts", server.base)), body).await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    let lookup = || async {
+        client
+            .get(format!("{}/rest/accounts?email=vera@example.org", server.base))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(lookup().await, StatusCode::NOT_FOUND, "not verified yet");
+    admin(dir.path(), None, &["verify-email", "--email", "vera@example.org"], None);
+    assert_eq!(lookup().await, StatusCode::NO_CONTENT, "verified by the operator");
+    server.stop();
 }
