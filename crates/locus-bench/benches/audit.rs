@@ -146,6 +146,7 @@ impl Fixture {
             password_hash: "not-a-hash".to_owned(),
             operator: false,
             preferences: serde_json::json!({}),
+            email_verified: true,
         };
         let admin = store
             .create_account(&actor, &new_account("admin@audit.example", "Admin"))

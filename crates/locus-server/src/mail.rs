@@ -37,6 +37,8 @@ enum Transport {
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
+    /// Mails handed to [`Mailer::send_later`] and not yet sent (or failed).
+    in_flight: tokio::sync::watch::Sender<usize>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -58,6 +60,7 @@ impl Mailer {
         Ok(Mailer {
             transport: Transport::Outbox(dir),
             from: parse_mailbox(from)?,
+            in_flight: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -68,6 +71,7 @@ impl Mailer {
         Ok(Mailer {
             transport: Transport::Smtp(transport),
             from: parse_mailbox(from)?,
+            in_flight: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -102,11 +106,23 @@ impl Mailer {
     /// whether a mail was sent at all).
     pub fn send_later(&self, mail: Mail) {
         let mailer = self.clone();
+        // Counted before the response that queued it goes out, so that
+        // [`Mailer::settled`] after a response sees it.
+        self.in_flight.send_modify(|n| *n += 1);
         tokio::spawn(async move {
             if let Err(e) = mailer.send(&mail).await {
                 tracing::error!(to = %mail.to, subject = %mail.subject, error = %e, "mail could not be sent");
             }
+            mailer.in_flight.send_modify(|n| *n -= 1);
         });
+    }
+
+    /// Waits until every mail queued so far is sent (or failed): after it,
+    /// the outbox holds every mail that earlier responses queued.
+    pub async fn settled(&self) {
+        let mut rx = self.in_flight.subscribe();
+        // The sender lives in self, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|n| *n == 0).await;
     }
 }
 

@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::accounts::routes())
         .merge(routes::access_tokens::routes())
         .merge(routes::password_reset::routes())
+        .merge(routes::email_verification::routes())
         .merge(routes::organizations::routes())
         .merge(routes::projects::routes())
         .merge(routes::members::routes())

@@ -44,6 +44,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// Lifetime of password-reset links.
     pub reset_ttl: Duration,
+    /// Lifetime of e-mail verification links.
+    pub verification_ttl: Duration,
     /// Lifetime of invitation links.
     pub invitation_ttl: Duration,
     /// How long audit events are kept; `None` (the default) keeps them forever.
@@ -104,6 +106,7 @@ impl Settings {
             public_usage_window: Duration::from_secs(3600),
             session_ttl: Duration::from_secs(12 * 3600),
             reset_ttl: Duration::from_secs(3600),
+            verification_ttl: Duration::from_secs(48 * 3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             audit_retention: None,
             md_push_max_objects: 10_000,

@@ -44,6 +44,8 @@ pub struct Account {
     pub preferences: serde_json::Value,
     pub onboarding: serde_json::Value,
     pub default_organization_id: String,
+    /// When the owner of the e-mail proved it (None: not yet).
+    pub email_verified_at: Option<i64>,
     pub created_at: i64,
     pub modified_at: i64,
 }
@@ -56,12 +58,18 @@ impl Account {
     pub fn is_active(&self) -> bool {
         self.status == AccountStatus::Enabled
     }
+
+    /// Whether the owner of the e-mail proved it: only such accounts are
+    /// found by their e-mail.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
 }
 
 /// Columns of `accounts` in the order [`account_from_row`] reads them.
 pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.email, a.given_name, a.surname, a.phone_number, a.consent_granted, \
      a.password_hash, a.status, a.operator, a.anonymous, a.preferences, a.onboarding, \
-     a.default_organization_id, a.created_at, a.modified_at";
+     a.default_organization_id, a.email_verified_at, a.created_at, a.modified_at";
 
 pub(crate) fn account_from_row(row: &impl Cols) -> Result<Account> {
     let json =
@@ -80,6 +88,7 @@ pub(crate) fn account_from_row(row: &impl Cols) -> Result<Account> {
         preferences: json("preferences")?,
         onboarding: json("onboarding")?,
         default_organization_id: row.text("default_organization_id")?,
+        email_verified_at: row.opt_int("email_verified_at")?,
         created_at: row.int("created_at")?,
         modified_at: row.int("modified_at")?,
     })
@@ -97,6 +106,9 @@ pub struct NewAccount {
     pub password_hash: String,
     pub operator: bool,
     pub preferences: serde_json::Value,
+    /// Whether the e-mail counts as verified from the start (an operator
+    /// created the account); a sign-up verifies it through a mailed link.
+    pub email_verified: bool,
 }
 
 impl Store {
@@ -117,8 +129,8 @@ impl Store {
                 .await?;
             tx.query(
                 "INSERT INTO accounts (id, email, email_normalized, given_name, surname, phone_number, consent_granted, \
-                 password_hash, operator, preferences, default_organization_id, created_at, modified_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                 password_hash, operator, preferences, default_organization_id, email_verified_at, created_at, modified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
             )
             .bind(id.as_str())
             .bind(&new.email)
@@ -131,6 +143,7 @@ impl Store {
             .bind(i64::from(new.operator))
             .bind(new.preferences.to_string())
             .bind(org.as_str())
+            .bind(new.email_verified.then_some(now))
             .bind(now)
             .execute()
             .await

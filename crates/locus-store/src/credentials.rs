@@ -292,3 +292,135 @@ impl Store {
         .await
     }
 }
+
+/// A link mailed to prove that an account's owner reads its e-mail.
+#[derive(Debug, Clone)]
+pub struct EmailVerification {
+    pub id: String,
+    /// The address the link was sent to.
+    pub email: String,
+    pub secret_hash: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub account: Account,
+}
+
+impl Store {
+    pub async fn create_email_verification(
+        &self,
+        actor: &Actor,
+        id: &str,
+        account: &Account,
+        secret_hash: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.write(|mut tx| async move {
+            tx.query(
+                "INSERT INTO email_verifications (id, account_id, email, secret_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(&account.id)
+            .bind(&account.email)
+            .bind(secret_hash)
+            .bind(crate::now_millis())
+            .bind(expires_at)
+            .execute()
+            .await?;
+            let content = serde_json::json!({"account_id": account.id, "email": account.email});
+            record(&mut tx, actor, None, "email_verification_request", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn email_verification(&self, id: &str) -> Result<Option<EmailVerification>> {
+        let row = self
+            .read(&format!(
+                "SELECT v.id AS verification_id, v.email AS verification_email, v.secret_hash AS verification_secret_hash, \
+                 v.expires_at AS verification_expires_at, v.used_at AS verification_used_at, {ACCOUNT_COLUMNS} \
+                 FROM email_verifications v JOIN accounts a ON a.id = v.account_id WHERE v.id = $1"
+            ))
+            .bind(id)
+            .fetch_optional()
+            .await?;
+        row.map(|row| {
+            Ok(EmailVerification {
+                id: row.text("verification_id")?,
+                email: row.text("verification_email")?,
+                secret_hash: row.text("verification_secret_hash")?,
+                expires_at: row.int("verification_expires_at")?,
+                used_at: row.opt_int("verification_used_at")?,
+                account: account_from_row(&row)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Uses a verification link: marks it used (only if it is still unused
+    /// and unexpired, so of two racing uses one wins), kills the account's
+    /// other links and marks the e-mail verified. `NotFound` when the link
+    /// was used or expired meanwhile, or the account's e-mail is no longer
+    /// the one it was sent to.
+    pub async fn complete_email_verification(&self, actor: &Actor, verification: &EmailVerification, now: i64) -> Result<()> {
+        let account_id = verification.account.id.as_str();
+        self.write(|mut tx| async move {
+            let claimed = tx
+                .query("UPDATE email_verifications SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
+                .bind(now)
+                .bind(&verification.id)
+                .execute()
+                .await?;
+            if claimed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.query("UPDATE email_verifications SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(account_id)
+                .execute()
+                .await?;
+            if !mark_email_verified(&mut tx, account_id, &verification.email, now).await? {
+                return Err(StoreError::NotFound);
+            }
+            let content = serde_json::json!({"account_id": account_id, "email": verification.email});
+            record(&mut tx, actor, None, "email_verified", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Marks the account's current e-mail verified (an operator vouches for
+    /// it). `NotFound` when there is no such account.
+    pub async fn set_email_verified(&self, actor: &Actor, account: &Account) -> Result<()> {
+        self.write(|mut tx| async move {
+            let now = crate::now_millis();
+            if !mark_email_verified(&mut tx, &account.id, &account.email, now).await? {
+                return Err(StoreError::NotFound);
+            }
+            let content = serde_json::json!({"account_id": account.id, "email": account.email, "by_operator": true});
+            record(&mut tx, actor, None, "email_verified", content).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Sets `email_verified_at` if the account still has `email` (compared
+/// case-insensitively); keeps an earlier verification time. Says whether
+/// the account has that e-mail.
+pub(crate) async fn mark_email_verified(tx: &mut crate::Tx, account_id: &str, email: &str, now: i64) -> Result<bool> {
+    let done = tx
+        .query(
+            "UPDATE accounts SET email_verified_at = COALESCE(email_verified_at, $1) \
+             WHERE id = $2 AND email_normalized = $3",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(email.to_lowercase())
+        .execute()
+        .await?;
+    Ok(done > 0)
+}

@@ -290,6 +290,9 @@ impl Store {
                 "previous_membership": existing.map(|(role, status)| serde_json::json!({"role": role, "membership_status": status})),
             });
             record(&mut tx, actor, Some(&invitation.project_id), "accept_invitation", content).await?;
+            // The link was mailed to this address: accepting it proves the
+            // account's owner reads that e-mail.
+            crate::credentials::mark_email_verified(&mut tx, account_id, &invitation.email, now).await?;
             tx.commit().await?;
             Ok(())
         })

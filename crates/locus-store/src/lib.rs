@@ -37,7 +37,7 @@ pub mod testing;
 
 pub use accounts::{Account, AccountStatus, NewAccount};
 pub use audit::{Actor, AuditEvent, AuditQuery};
-pub use credentials::{AccessToken, NewSession, PasswordReset, SessionAccount};
+pub use credentials::{AccessToken, EmailVerification, NewSession, PasswordReset, SessionAccount};
 pub use error::StoreError;
 pub use invitations::{Invitation, LinkSecret, NewInvitation};
 pub use jobs::{job_actor, DataChange, DatasetVersion, Download, Job, JobEnd, JobQuery, JobStatus, NewJob, NewVersion, Usage, UsageSum};

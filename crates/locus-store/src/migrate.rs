@@ -30,6 +30,7 @@ const SQLITE: &[Migration] = migrations!(
     8 => "common/0008_data_plane.sql",
     9 => "common/0009_dwh_requests.sql",
     10 => "common/0010_usage.sql",
+    11 => "common/0011_email_verification.sql",
 );
 const POSTGRES: &[Migration] = migrations!(
     1 => "common/0001_accounts.sql",
@@ -41,6 +42,7 @@ const POSTGRES: &[Migration] = migrations!(
     8 => "common/0008_data_plane.sql",
     9 => "common/0009_dwh_requests.sql",
     10 => "common/0010_usage.sql",
+    11 => "common/0011_email_verification.sql",
 );
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -46,6 +46,8 @@ pub struct Member {
     pub email: String,
     pub full_name: String,
     pub account_status: String,
+    pub account_anonymous: bool,
+    pub account_consent_granted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -453,7 +455,8 @@ impl Store {
             .await?;
         let rows = self
             .read(&format!(
-            "SELECT {MEMBERSHIP_COLUMNS}, a.email AS a_email, a.given_name AS a_given_name, a.surname AS a_surname, a.status AS a_status \
+            "SELECT {MEMBERSHIP_COLUMNS}, a.email AS a_email, a.given_name AS a_given_name, a.surname AS a_surname, a.status AS a_status, \
+             a.anonymous AS a_anonymous, a.consent_granted AS a_consent_granted \
              FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.project_id = $1 \
              ORDER BY m.created_at, m.id LIMIT $2 OFFSET $3"
         ))
@@ -473,7 +476,8 @@ impl Store {
         let column = if by_account { "m.account_id" } else { "m.id" };
         let row = self
             .read(&format!(
-            "SELECT {MEMBERSHIP_COLUMNS}, a.email AS a_email, a.given_name AS a_given_name, a.surname AS a_surname, a.status AS a_status \
+            "SELECT {MEMBERSHIP_COLUMNS}, a.email AS a_email, a.given_name AS a_given_name, a.surname AS a_surname, a.status AS a_status, \
+             a.anonymous AS a_anonymous, a.consent_granted AS a_consent_granted \
              FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.project_id = $1 AND {column} = $2"
         ))
             .bind(project_id)
@@ -578,6 +582,8 @@ fn member_from_row(row: &impl Cols) -> Result<Member> {
         email: row.text("a_email")?,
         full_name: format!("{} {}", row.text("a_given_name")?, row.text("a_surname")?),
         account_status: row.text("a_status")?,
+        account_anonymous: row.int("a_anonymous")? != 0,
+        account_consent_granted: row.int("a_consent_granted")? != 0,
     })
 }
 

@@ -299,6 +299,12 @@ enum AdminCommand {
         #[arg(long)]
         operator: bool,
     },
+    /// Mark an account's e-mail as verified (the operator vouches that the
+    /// owner reads it): it can then be found and added to projects by e-mail.
+    VerifyEmail {
+        #[arg(long)]
+        email: String,
+    },
     /// Disable an account: its sessions end at once, on every instance.
     DisableAccount {
         #[arg(long)]
@@ -522,11 +528,21 @@ async fn admin(db: DbArgs, command: AdminCommand) -> Result<()> {
                         password_hash: locus_server::auth::passwords::hash(password).await?,
                         operator,
                         preferences: serde_json::json!({}),
+                        // The operator vouches for the address.
+                        email_verified: true,
                     },
                 )
                 .await
                 .context("creating the account")?;
             println!("{}", account.id);
+        }
+        AdminCommand::VerifyEmail { email } => {
+            let account = account_by_email(&store, &email).await?;
+            store
+                .set_email_verified(&locus_store::Actor::operator_cli(), &account)
+                .await
+                .context("marking the e-mail verified")?;
+            eprintln!("{email} is verified");
         }
         AdminCommand::DisableAccount { email } => set_status(&store, &email, AccountStatus::Disabled).await?,
         AdminCommand::EnableAccount { email } => set_status(&store, &email, AccountStatus::Enabled).await?,

@@ -77,6 +77,11 @@ impl Limits {
     pub fn reset_account(&self) -> Throttle {
         self.throttle("reset.account", self.reset_per_account)
     }
+    /// Verification mails per account: the reset limit (both mail a link to
+    /// an address that may not want it).
+    pub fn verification_account(&self) -> Throttle {
+        self.throttle("verify.account", self.reset_per_account)
+    }
     pub fn reset_address(&self) -> Throttle {
         self.throttle("reset.address", self.reset_per_address)
     }

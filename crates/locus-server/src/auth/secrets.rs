@@ -16,6 +16,8 @@ pub enum Kind {
     PasswordReset,
     /// An invitation link.
     Invitation,
+    /// A link that proves the owner of an account reads its e-mail.
+    EmailVerification,
     /// A public access token: opens one project read-only for anyone.
     PublicToken,
     /// A short-lived bearer exchanged from a public access token.
@@ -29,6 +31,7 @@ impl Kind {
             Kind::Bearer => "lbt",
             Kind::PasswordReset => "lrst",
             Kind::Invitation => "linv",
+            Kind::EmailVerification => "lvem",
             Kind::PublicToken => "lpub",
             Kind::PublicBearer => "lpbt",
         }

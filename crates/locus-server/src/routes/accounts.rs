@@ -4,6 +4,7 @@
 use crate::auth::{limits, passwords, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientAddr, Json, Path, Query, RequestMeta};
+use crate::routes::email_verification;
 use crate::wire::Link;
 use crate::{AppState, SignupMode};
 use axum::extract::State;
@@ -71,6 +72,9 @@ pub struct AccountDto {
     #[schema(example = "ENABLED")]
     pub status: &'static str,
     pub anonymous: bool,
+    /// Whether the owner proved the e-mail (a Locus addition): only such
+    /// accounts are found by e-mail.
+    pub email_verified: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
     #[schema(value_type = Object)]
@@ -89,6 +93,7 @@ impl From<&Account> for AccountDto {
             consent_granted: a.consent_granted,
             status: a.status.as_str(),
             anonymous: a.anonymous,
+            email_verified: a.email_verified(),
             phone_number: a.phone_number.clone(),
             preferences: a.preferences.clone(),
             onboarding: a.onboarding.clone(),
@@ -147,12 +152,15 @@ async fn sign_up(
         ));
     }
     let account = register(&state, &meta, &client, body).await?;
+    email_verification::send_link(&state, &meta, &account).await?;
     Ok(axum::Json(AccountDto::from(&account)))
 }
 
-/// Checks every field of a sign-up and creates the account; shared by the API
-/// and the sign-up page. Whether sign-up is open is the caller's question.
-/// Creates an account for a sign-up from the client address `client`.
+/// Checks every field of a sign-up from the client address `client` and
+/// creates the account, its e-mail not verified yet; shared by the API and
+/// the sign-up page. Whether sign-up is open, and how the e-mail gets
+/// verified (a mailed link, or the invitation the visitor came with), are
+/// the caller's questions.
 pub(crate) async fn register(state: &AppState, meta: &RequestMeta, client: &str, body: NewAccountDto) -> ApiResult<Account> {
     let given_name = PersonName::parse("givenName", &body.given_name)?;
     let surname = PersonName::parse("surname", &body.surname)?;
@@ -171,6 +179,7 @@ pub(crate) async fn register(state: &AppState, meta: &RequestMeta, client: &str,
         password_hash: passwords::hash(body.password).await?,
         operator: false,
         preferences: Value::Object(preferences),
+        email_verified: false,
     };
     let account = state.store.create_account(&meta.actor(None), &new).await?;
     tracing::info!(account_id = %account.id, "account registered");
@@ -183,8 +192,8 @@ struct EmailQuery {
     email: String,
 }
 
-/// Whether an ENABLED account has this e-mail: 204 yes, 404 no. For
-/// authenticated callers only, and rate-limited per caller.
+/// Whether an ENABLED account has this e-mail, verified by its owner: 204
+/// yes, 404 no. For authenticated callers only, and rate-limited per caller.
 #[utoipa::path(get, path = "/rest/accounts", tag = "accounts", params(EmailQuery),
     responses((status = 204, description = "an enabled account has this e-mail")))]
 async fn find_by_email(State(state): State<AppState>, caller: Caller, Query(q): Query<EmailQuery>) -> ApiResult<StatusCode> {
@@ -197,7 +206,7 @@ async fn find_by_email(State(state): State<AppState>, caller: Caller, Query(q): 
             .await?,
     )?;
     match state.store.account_by_email(&email.normalized()).await? {
-        Some(a) if a.is_active() => Ok(StatusCode::NO_CONTENT),
+        Some(a) if a.is_active() && a.email_verified() => Ok(StatusCode::NO_CONTENT),
         _ => Err(ApiError::NotFound("account")),
     }
 }

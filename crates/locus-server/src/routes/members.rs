@@ -4,6 +4,7 @@
 use crate::auth::access::{need, Authorized};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
+use crate::routes::invitations::{self, InvitationDto};
 use crate::wire::{timestamp, Link, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
@@ -20,7 +21,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_member, update_member, delete_member))
 }
 
-/// The member's account, inlined with `expand=account`.
+/// The member's account, inlined with `expand=account`: an AccountDTO with
+/// every field but the owner's private settings (phone number, preferences,
+/// onboarding), which only the owner reads.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberAccountDto {
@@ -28,6 +31,9 @@ pub struct MemberAccountDto {
     full_name: String,
     email: String,
     status: String,
+    anonymous: bool,
+    consent_granted: bool,
+    links: Vec<Link>,
 }
 
 /// MembershipResponseDTO.
@@ -76,6 +82,9 @@ impl MembershipDto {
             full_name: member.full_name.clone(),
             email: member.email.clone(),
             status: member.account_status.clone(),
+            anonymous: member.account_anonymous,
+            consent_granted: member.account_consent_granted,
+            links: Link::this(format!("/rest/accounts/{}", member.membership.account_id)),
         });
         MembershipDto::new(&member.membership, account)
     }
@@ -101,14 +110,34 @@ pub struct CreateMembershipDto {
     status: Option<String>,
 }
 
-/// Adds an existing account to the project, effective at once.
+/// What adding a member answers: the membership (200), or for an e-mail
+/// with no verified account, the invitation sent instead (202).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum AddedMember {
+    Member(MembershipDto),
+    Invited(InvitedInstead),
+}
+
+/// The invitation sent instead of adding a member, and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitedInstead {
+    message: &'static str,
+    invitation: InvitationDto,
+}
+
+/// Adds an existing account to the project, effective at once. By e-mail,
+/// only an account whose owner verified that e-mail is added; any other
+/// address is sent an invitation (202), so that nobody joins a project by
+/// signing up with someone else's address.
 #[utoipa::path(post, path = "/rest/projects/{projectId}/members", tag = "members", params(("projectId" = String, Path)),
-    request_body = CreateMembershipDto, responses((status = 200, body = MembershipDto)))]
+    request_body = CreateMembershipDto, responses((status = 200, body = MembershipDto),
+        (status = 202, description = "no verified account has the e-mail: an invitation was sent", body = InvitedInstead)))]
 async fn add_member(
     State(state): State<AppState>,
     access: Authorized<need::MembershipAdd>,
     Json(body): Json<CreateMembershipDto>,
-) -> ApiResult<axum::Json<MembershipDto>> {
+) -> ApiResult<(StatusCode, axum::Json<AddedMember>)> {
     let role = Role::parse("role", &body.role)?;
     let status = match body.status.as_deref() {
         Some(s) => MembershipStatus::parse("status", s)?,
@@ -116,7 +145,26 @@ async fn add_member(
     };
     let account = match (body.account_id.as_deref(), body.email.as_deref()) {
         (Some(id), None) => state.store.account(AccountId::parse("accountId", id)?.as_str()).await?,
-        (None, Some(email)) => state.store.account_by_email(&Email::parse("email", email)?.normalized()).await?,
+        (None, Some(email)) => {
+            let email = Email::parse("email", email)?;
+            let verified = state
+                .store
+                .account_by_email(&email.normalized())
+                .await?
+                .filter(locus_store::Account::email_verified);
+            if verified.is_none() {
+                access.require(Permission::InvitationCreate)?;
+                let sent = invitations::invite(&state, &access.caller, &access.project.id, vec![email], role).await?;
+                let invitation = sent.first().map(InvitationDto::from).ok_or(ApiError::NotFound("invitation"))?;
+                let message = "no account with a verified e-mail has this address, so an invitation was sent to it instead; \
+                               the address joins when its owner accepts";
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    axum::Json(AddedMember::Invited(InvitedInstead { message, invitation })),
+                ));
+            }
+            verified
+        }
         _ => {
             return Err(ApiError::BadRequest {
                 message: "give exactly one of accountId and email".into(),
@@ -137,7 +185,10 @@ async fn add_member(
             other => other.into(),
         })?;
     tracing::info!(project_id = %access.project.id, member = %account.id, role = %role, by = %access.caller.account.id, "membership created");
-    Ok(axum::Json(MembershipDto::new(&membership, None)))
+    Ok((
+        StatusCode::OK,
+        axum::Json(AddedMember::Member(MembershipDto::new(&membership, None))),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auditlog;
 pub mod data;
 pub mod dwh;
+pub mod email_verification;
 pub mod health;
 pub mod invitations;
 pub mod jobs;

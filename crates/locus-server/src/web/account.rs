@@ -3,7 +3,8 @@
 use super::render::{page, redirect, sentence, WebError};
 use super::session::{Form, SignedIn};
 use crate::error::ApiError;
-use crate::routes::{access_tokens, accounts};
+use crate::extract::RequestMeta;
+use crate::routes::{access_tokens, accounts, email_verification};
 use crate::wire::timestamp;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -23,6 +24,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "name" => Some("Your name is changed."),
         "revoked" => Some("The token is revoked; it no longer works."),
+        "verification" => Some("A confirmation link is on its way to your e-mail address."),
         _ => None,
     }
 }
@@ -45,6 +47,7 @@ async fn account_page(state: &AppState, signed_in: &SignedIn, status: StatusCode
         .collect();
     let values = context! {
         given_name => account.given_name, surname => account.surname, email => account.email, tokens,
+        email_verified => account.email_verified(),
         ..extra
     };
     Ok(page(&signed_in.visitor, status, "account.html", values))
@@ -131,5 +134,18 @@ pub async fn revoke_token(
         Ok(()) => Ok(redirect("/account?done=revoked")),
         Err(locus_store::StoreError::NotFound) => Err(ApiError::NotFound("access token").into()),
         Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+/// Mails a new e-mail confirmation link.
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    meta: RequestMeta,
+    Form(_): Form<super::auth::Empty>,
+) -> Result<Response, WebError> {
+    match email_verification::resend_link(&state, &meta, &signed_in.caller.account).await {
+        Ok(_) => Ok(redirect("/account?done=verification")),
+        Err(e) => refused(&state, &signed_in, e).await,
     }
 }

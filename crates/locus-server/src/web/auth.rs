@@ -7,7 +7,7 @@ use super::session::{end_session, safe_next, start_session, Form, SignedIn, Visi
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ClientAddr, RequestMeta};
-use crate::routes::{accounts, invitations, oauth, password_reset};
+use crate::routes::{accounts, email_verification, invitations, oauth, password_reset};
 use crate::{AppState, SignupMode};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -150,7 +150,14 @@ pub async fn sign_up(
         preferences: None,
     };
     match accounts::register(&state, &meta, &client, body).await {
-        Ok(account) => Ok(finish(&state, &meta, &account, &form.then).await?),
+        Ok(account) => {
+            // Accepting the invitation the visitor came with verifies the
+            // e-mail; otherwise a link is mailed.
+            if invitation.is_none() {
+                email_verification::send_link(&state, &meta, &account).await?;
+            }
+            Ok(finish(&state, &meta, &account, &form.then).await?)
+        }
         Err(e @ (ApiError::BadRequest { .. } | ApiError::Conflict { .. })) => fail(e),
         Err(e) => Err(e.into()),
     }
@@ -227,6 +234,48 @@ pub async fn reset(
             status: StatusCode::NOT_FOUND,
             message: "This reset link is not valid any more. Ask for a new one.".into(),
         }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn dead_verification_link() -> WebError {
+    WebError::Page {
+        status: StatusCode::NOT_FOUND,
+        message:
+            "This confirmation link is not valid: it was used already or it expired. Sign in and ask for a new one on your account page."
+                .into(),
+    }
+}
+
+/// The page a verification link opens: it names the address and asks for
+/// a click (a POST), so that opening the link alone verifies nothing.
+pub async fn verify_email_page(State(state): State<AppState>, visitor: Visitor, Path(token): Path<String>) -> Result<Response, WebError> {
+    let verification = email_verification::live(&state, &token)
+        .await
+        .map_err(|_| dead_verification_link())?;
+    Ok(page(
+        &visitor,
+        StatusCode::OK,
+        "verify_email.html",
+        context! { email => verification.email },
+    ))
+}
+
+pub async fn verify_email(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    meta: RequestMeta,
+    Path(token): Path<String>,
+    Form(_): Form<Empty>,
+) -> Result<Response, WebError> {
+    match email_verification::verify(&state, &meta, &token).await {
+        Ok(account) => Ok(page(
+            &visitor,
+            StatusCode::OK,
+            "verify_email.html",
+            context! { email => account.email, verified => true },
+        )),
+        Err(ApiError::NotFound(_)) => Err(dead_verification_link()),
         Err(e) => Err(e.into()),
     }
 }

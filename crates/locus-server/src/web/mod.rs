@@ -34,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/sign-out", post(auth::sign_out))
         .route("/forgot-password", get(auth::forgot_page).post(auth::forgot))
         .route("/reset-password/{token}", get(auth::reset_page).post(auth::reset))
+        .route("/verify-email/{token}", get(auth::verify_email_page).post(auth::verify_email))
+        .route("/account/verification", post(account::resend_verification))
         .route("/invitations/{token}", get(auth::invitation_page).post(auth::accept_invitation))
         .route("/account", get(account::show))
         .route("/account/name", post(account::rename))

@@ -22,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "sign_up.html",
     "forgot.html",
     "reset.html",
+    "verify_email.html",
     "invitation.html",
     "account.html",
     "projects.html",
@@ -34,6 +35,8 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "public_access.html",
     "mail/invitation.txt",
     "mail/invitation.html",
+    "mail/verification.txt",
+    "mail/verification.html",
 );
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

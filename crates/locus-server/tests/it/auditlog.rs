@@ -264,7 +264,9 @@ async fn account_events_are_readable_by_their_account() {
         types(events),
         [
             "register_new_account",
+            "email_verification_request",
             "request_access_token",
+            "email_verified",
             "create_access_token",
             "request_access_token",
             "revoke_access_token",

@@ -10,6 +10,7 @@ mod conformance;
 mod data_load;
 mod datasets;
 mod dwh;
+mod email_verification;
 mod errors;
 mod invitations;
 mod limits;
@@ -148,8 +149,19 @@ impl TestApp {
         .await
     }
 
-    /// Signs up a new random account and signs it in.
+    /// Signs up a new random account, confirms its e-mail through the
+    /// mailed link as its owner would (the mail then leaves the outbox,
+    /// which tests count), and signs it in.
     pub async fn user(&self) -> User {
+        let user = self.unverified_user().await;
+        let link = self.verification_link(&user.email, true).await;
+        self.confirm_email(&link).await;
+        user
+    }
+
+    /// Signs up a new random account and signs it in; its e-mail stays
+    /// unverified (its link is in the mail).
+    pub async fn unverified_user(&self) -> User {
         let email = format!("user-{}@example.org", locus_core::random_base62(10).to_lowercase());
         let (status, account) = self.sign_up(&email, PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{account}");
@@ -161,6 +173,14 @@ impl TestApp {
             password: PASSWORD.to_owned(),
             bearer: token["access_token"].as_str().expect("access_token").to_owned(),
         }
+    }
+
+    /// Uses an e-mail verification link's token.
+    pub async fn confirm_email(&self, token: &str) {
+        let (status, verified) = self
+            .post(&format!("/rest/accounts/emailVerification/{token}"), None, Value::Null)
+            .await;
+        assert_eq!((status, &verified["emailVerified"]), (StatusCode::OK, &json!(true)), "{verified}");
     }
 
     /// Creates a platform operator (as `locus admin create-account --operator`
@@ -176,6 +196,7 @@ impl TestApp {
             password_hash: locus_server::auth::passwords::hash(PASSWORD.into()).await.unwrap(),
             operator: true,
             preferences: json!({}),
+            email_verified: true,
         };
         self.state
             .store
@@ -215,6 +236,28 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("expected {count} mails in the outbox");
+    }
+
+    /// The token of the newest e-mail verification link mailed to `email`
+    /// (waiting for it, bounded); with `take`, its mail leaves the outbox.
+    pub async fn verification_link(&self, email: &str, take: bool) -> String {
+        for _ in 0..250 {
+            let mut files = self.mail_files();
+            files.sort();
+            for file in files.iter().rev() {
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                if !text.contains("lvem_") || !text.contains(&format!("To: {email}")) {
+                    continue;
+                }
+                let token = secret_in(&text, "lvem");
+                if take {
+                    std::fs::remove_file(file).expect("remove the mail");
+                }
+                return token;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no verification mail to {email}");
     }
 
     pub fn mail_count(&self) -> usize {

@@ -47,6 +47,12 @@ async fn members_are_added_listed_changed_and_removed() {
         .find(|m| m["accountId"] == bob.id.as_str())
         .unwrap();
     assert_eq!(bobs["account"]["email"], bob.email.as_str());
+    // An AccountDTO: the owner's private settings stay out.
+    assert_eq!(bobs["account"]["fullName"], "Test User");
+    assert_eq!(bobs["account"]["status"], "ENABLED");
+    assert_eq!(bobs["account"]["anonymous"], false);
+    assert_eq!(bobs["account"]["links"][0]["href"], format!("/rest/accounts/{}", bob.id));
+    assert!(bobs["account"].get("preferences").is_none(), "{bobs}");
     assert_eq!(list["page"]["totalElements"], 2);
 
     let (status, one) = app
@@ -116,8 +122,20 @@ async fn bad_member_requests_name_the_problem() {
     assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("status")));
     let (status, _) = app.post(&path, Some(&ann.bearer), json!({"role": "VIEWER"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = app
+    // An address without a (verified) account is invited instead.
+    let (status, body) = app
         .post(&path, Some(&ann.bearer), json!({"email": "nobody@example.org", "role": "VIEWER"}))
+        .await;
+    assert_eq!(
+        (status, &body["invitation"]["email"]),
+        (StatusCode::ACCEPTED, &json!("nobody@example.org"))
+    );
+    let (status, _) = app
+        .post(
+            &path,
+            Some(&ann.bearer),
+            json!({"accountId": "nOsUcHaCcOuNtXyZ0123", "role": "VIEWER"}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = app.post(&path, Some(&ann.bearer), json!({"accountId": 42, "role": "VIEWER"})).await;

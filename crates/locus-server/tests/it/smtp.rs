@@ -62,7 +62,15 @@ async fn reset_mail_goes_out_over_smtp() {
         s.mail_from = "Locus Test <noreply@locus.test>".into();
     })
     .await;
-    let ann = app.user().await;
+    // The sign-up's confirmation link goes out over SMTP too.
+    let ann = app.unverified_user().await;
+    let (rcpt, data) = tokio::time::timeout(std::time::Duration::from_secs(10), received.recv())
+        .await
+        .expect("a mail within 10 s")
+        .unwrap();
+    assert_eq!(rcpt, format!("<{}>", ann.email));
+    assert!(data.contains("Subject: Confirm your e-mail address for Locus"), "{data}");
+    app.confirm_email(&crate::secret_in(&data.replace("=\n", ""), "lvem")).await;
     let (status, _) = app.post("/rest/accounts/passwordReset", None, json!({"email": ann.email})).await;
     assert_eq!(status, StatusCode::CREATED);
     let (rcpt, data) = tokio::time::timeout(std::time::Duration::from_secs(10), received.recv())

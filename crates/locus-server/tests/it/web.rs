@@ -408,6 +408,7 @@ async fn an_invited_newcomer_signs_up_from_the_link_and_lands_in_the_project() {
         password_hash: locus_server::auth::passwords::hash(PASSWORD.into()).await.unwrap(),
         operator: false,
         preferences: json!({}),
+        email_verified: true,
     };
     app.state
         .store
@@ -591,6 +592,54 @@ async fn a_forgotten_password_is_reset_through_the_mailed_page() {
         "single use"
     );
     assert_eq!(app.sign_in(&ann.email, "An0ther-fine-secret").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sign_up_confirms_its_address_on_the_mailed_page_by_a_click_not_by_opening_it() {
+    let app = TestApp::spawn().await;
+    let mut v = Visitor::new(&app);
+    let signed_up = v
+        .post(
+            "/sign-up",
+            &[
+                ("given_name", "Nora"),
+                ("surname", "New"),
+                ("email", "nora@example.org"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed_up.status, StatusCode::SEE_OTHER, "{}", signed_up.body);
+    let account = v.get("/account").await;
+    assert!(account.body.contains("id=\"unverified\""), "{}", account.body);
+    let mail = app.mails(1).await.remove(0);
+    assert!(mail.contains("Subject: Confirm your e-mail address for Locus"), "{mail}");
+    let token = secret_in(&mail, "lvem");
+
+    // Opening the link (as a mail scanner does) verifies nothing.
+    let mut scanner = Visitor::new(&app);
+    let page = scanner.get(&format!("/verify-email/{token}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("nora@example.org") && page.body.contains("id=\"confirm\""),
+        "{}",
+        page.body
+    );
+    assert!(v.get("/account").await.body.contains("id=\"unverified\""));
+
+    // The owner asks for another link; both work until one is used.
+    let resent = v.post("/account/verification", &[]).await;
+    assert_eq!(resent.location(), "/account?done=verification");
+    app.mails(2).await;
+    let done = v.post(&format!("/verify-email/{token}"), &[]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("id=\"verified\""), "{}", done.body);
+    assert!(!v.get("/account").await.body.contains("id=\"unverified\""));
+    assert_eq!(
+        v.get(&format!("/verify-email/{token}")).await.status,
+        StatusCode::NOT_FOUND,
+        "single use"
+    );
 }
 
 #[tokio::test]
