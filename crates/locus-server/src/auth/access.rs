@@ -58,6 +58,7 @@ required!(
     InvitationUpdate => InvitationUpdate,
     AuditRead => AuditRead,
     MdBookmarksUpdate => MdBookmarksUpdate,
+    MdCreateAll => MdCreateAll,
     StoriesView => StoriesView,
     StoriesEdit => StoriesEdit,
     StudioShareLink => StudioShareLink,

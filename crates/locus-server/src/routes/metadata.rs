@@ -20,7 +20,8 @@ use crate::extract::{parse_json, Path, Query};
 use crate::wire::{timestamp, PageQuery, Paged};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, RawPathParams, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use locus_core::metadata::{self, MdType};
@@ -52,14 +53,7 @@ const SERVER_KEYS: [&str; 5] = ["id", "accessInfo", "version", "links", "page"];
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TypePath {
-    md_type: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct ObjectPath {
-    md_type: String,
     object: String,
 }
 
@@ -139,6 +133,98 @@ fn require_delete<P>(access: &Authorized<P>, object: &MdObject) -> ApiResult<()>
             Some(delete) => access.require_on(delete, owns(access, object)),
             None => Err(denied),
         },
+    }
+}
+
+/// What a metadata route needs on the `{mdType}` of its path. The
+/// [`MdAccess`] extractor decides it before the handler runs, so a handler
+/// cannot forget the check; routes whose decision also depends on the object
+/// (update, delete of another's object) check that on top.
+pub(crate) trait MdNeed: Send + Sync {
+    /// Allowed or the denial; for creates, whether the new object is personal.
+    fn decide(access: &Authorized<need::ProjectDetail>, t: MdType) -> ApiResult<bool>;
+}
+
+/// Read objects of the type.
+pub(crate) struct Read;
+/// Create an object of the type (personal unless `md.create_all`).
+pub(crate) struct Create;
+/// Replace some object of the type: every one, or one's own.
+pub(crate) struct Update;
+/// Delete some object of the type: every one, or one's own.
+pub(crate) struct Delete;
+
+impl MdNeed for Read {
+    fn decide(access: &Authorized<need::ProjectDetail>, t: MdType) -> ApiResult<bool> {
+        require_read(access, t).map(|()| false)
+    }
+}
+
+impl MdNeed for Create {
+    fn decide(access: &Authorized<need::ProjectDetail>, t: MdType) -> ApiResult<bool> {
+        require_create(access, t)
+    }
+}
+
+impl MdNeed for Update {
+    fn decide(access: &Authorized<need::ProjectDetail>, t: MdType) -> ApiResult<bool> {
+        if t == MdType::DataPermissions {
+            return access.require(Permission::MdDataPermissionsUpdate).map(|()| false);
+        }
+        match access.require(Permission::MdUpdateAll) {
+            Ok(()) => Ok(false),
+            Err(denied) => match (t.create_own(), t.delete_own()) {
+                (Some(create), Some(delete)) => {
+                    access.require(create)?;
+                    access.require_on(delete, true).map(|()| false)
+                }
+                _ => Err(denied),
+            },
+        }
+    }
+}
+
+impl MdNeed for Delete {
+    fn decide(access: &Authorized<need::ProjectDetail>, t: MdType) -> ApiResult<bool> {
+        if t == MdType::DataPermissions {
+            return access.require(Permission::MdDataPermissionsUpdate).map(|()| false);
+        }
+        match access.require(Permission::MdDeleteAll) {
+            Ok(()) => Ok(false),
+            Err(denied) => match t.delete_own() {
+                Some(delete) => access.require_on(delete, true).map(|()| false),
+                None => Err(denied),
+            },
+        }
+    }
+}
+
+/// A caller allowed `N` on the path's metadata type.
+pub(crate) struct MdAccess<N> {
+    pub access: Authorized<need::ProjectDetail>,
+    pub md_type: MdType,
+    /// For [`Create`]: the new object is the caller's personal one.
+    pub personal: bool,
+    _need: std::marker::PhantomData<N>,
+}
+
+impl<N: MdNeed> FromRequestParts<AppState> for MdAccess<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let access = Authorized::<need::ProjectDetail>::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("metadata type"))?;
+        let segment = params.iter().find(|(name, _)| *name == "mdType").map(|(_, v)| v);
+        let md_type = md_type(segment.unwrap_or_default())?;
+        let personal = N::decide(&access, md_type)?;
+        Ok(MdAccess {
+            access,
+            md_type,
+            personal,
+            _need: std::marker::PhantomData,
+        })
     }
 }
 
@@ -289,14 +375,11 @@ struct NameQuery {
     responses((status = 200, description = "a page of objects, or one object with ?name=", body = Object)))]
 async fn list_objects(
     State(state): State<AppState>,
-    access: Authorized<need::ProjectDetail>,
-    Path(path): Path<TypePath>,
+    MdAccess { access, md_type: t, .. }: MdAccess<Read>,
     uri: Uri,
     Query(paging): Query<PageQuery>,
     Query(q): Query<NameQuery>,
 ) -> ApiResult<Response> {
-    let t = md_type(&path.md_type)?;
-    require_read(&access, t)?;
     if let Some(name) = q.name.as_deref() {
         let object = find_visible(&state, &access, t, MdKey::Name(name)).await?;
         return Ok(with_etag(&object, !access.is_public()));
@@ -324,11 +407,9 @@ pub(crate) async fn find_visible<P>(state: &AppState, access: &Authorized<P>, t:
     responses((status = 200, description = "the object, with an ETag", body = Object)))]
 async fn get_object(
     State(state): State<AppState>,
-    access: Authorized<need::ProjectDetail>,
+    MdAccess { access, md_type: t, .. }: MdAccess<Read>,
     Path(path): Path<ObjectPath>,
 ) -> ApiResult<Response> {
-    let t = md_type(&path.md_type)?;
-    require_read(&access, t)?;
     let object = find_visible(&state, &access, t, MdKey::IdOrName(&path.object)).await?;
     Ok(with_etag(&object, !access.is_public()))
 }
@@ -339,13 +420,15 @@ async fn get_object(
     responses((status = 200, description = "the created object", body = Object)))]
 async fn create_object(
     State(state): State<AppState>,
-    access: Authorized<need::ProjectDetail>,
-    Path(path): Path<TypePath>,
+    MdAccess {
+        access,
+        md_type: t,
+        personal,
+        ..
+    }: MdAccess<Create>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    let t = md_type(&path.md_type)?;
-    let personal = require_create(&access, t)?;
     let checked = check(t, parse_body(&bytes)?, strict(&headers), &access.project.id)?;
     let created = state
         .store
@@ -378,13 +461,13 @@ pub(crate) fn if_match(headers: &HeaderMap) -> ApiResult<i64> {
     request_body = Object, responses((status = 200, description = "the updated object", body = Object)))]
 async fn update_object(
     State(state): State<AppState>,
-    access: Authorized<need::ProjectDetail>,
+    MdAccess { access, md_type: t, .. }: MdAccess<Update>,
     Path(path): Path<ObjectPath>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    let t = md_type(&path.md_type)?;
-    // The write permission decides (whoever may replace an object may read it).
+    // The write permission decides (whoever may replace an object may read
+    // it); the extractor checked it for the type, this for the object.
     let current = find_visible(&state, &access, t, MdKey::Id(&path.object)).await?;
     require_update(&access, &current)?;
     let version = if_match(&headers)?;
@@ -411,10 +494,9 @@ async fn update_object(
     responses((status = 204, description = "deleted")))]
 async fn delete_object(
     State(state): State<AppState>,
-    access: Authorized<need::ProjectDetail>,
+    MdAccess { access, md_type: t, .. }: MdAccess<Delete>,
     Path(path): Path<ObjectPath>,
 ) -> ApiResult<StatusCode> {
-    let t = md_type(&path.md_type)?;
     let current = find_visible(&state, &access, t, MdKey::Id(&path.object)).await?;
     require_delete(&access, &current)?;
     state
@@ -452,11 +534,10 @@ pub struct PushResultDto {
     request_body = PushDto, responses((status = 200, body = PushResultDto)))]
 async fn push(
     State(state): State<AppState>,
-    access: Authorized<need::ProjectDetail>,
+    access: Authorized<need::MdCreateAll>,
     headers: HeaderMap,
     crate::extract::Json(body): crate::extract::Json<PushDto>,
 ) -> ApiResult<axum::Json<PushResultDto>> {
-    access.require(Permission::MdCreateAll)?;
     access.require(Permission::MdUpdateAll)?;
     let strict = strict(&headers);
     let limit = state.settings.md_push_max_objects;
