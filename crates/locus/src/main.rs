@@ -114,6 +114,9 @@ struct ServeArgs {
     /// Lifetime of password-reset links, in seconds.
     #[arg(long, env = "LOCUS_RESET_TTL", default_value_t = 3600)]
     reset_ttl: u64,
+    /// Lifetime of e-mail confirmation links, in seconds (default 2 days).
+    #[arg(long, env = "LOCUS_VERIFICATION_TTL", default_value_t = 48 * 3600)]
+    verification_ttl: u64,
     /// Lifetime of invitation links, in seconds (default 7 days).
     #[arg(long, env = "LOCUS_INVITATION_TTL", default_value_t = 7 * 24 * 3600)]
     invitation_ttl: u64,
@@ -441,6 +444,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     settings.limits.public_exchanges_per_minute = args.public_exchanges_per_minute;
     settings.limits.public_requests_per_minute = args.public_requests_per_minute;
     settings.reset_ttl = Duration::from_secs(args.reset_ttl);
+    settings.verification_ttl = Duration::from_secs(args.verification_ttl);
     settings.session_ttl = Duration::from_secs(args.session_ttl);
     settings.invitation_ttl = Duration::from_secs(args.invitation_ttl);
     settings.audit_retention = args.audit_retention_days.map(|d| Duration::from_secs(d * 86_400));
