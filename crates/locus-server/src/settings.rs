@@ -89,6 +89,11 @@ pub struct Settings {
     /// private addresses (and plain http). Off: the server cannot be made to
     /// read its own network.
     pub allow_private_sources: bool,
+    /// A routing engine with Valhalla's `/isochrone` API, for `car`, `bike`
+    /// and `foot` isochrones (without one they are refused).
+    pub routing_url: Option<String>,
+    /// How long one isochrone request may take.
+    pub routing_timeout: Duration,
 }
 
 impl Settings {
@@ -126,6 +131,8 @@ impl Settings {
             map_tile_url: None,
             air_speed_kmh: 30.0,
             allow_private_sources: false,
+            routing_url: None,
+            routing_timeout: Duration::from_secs(30),
         }
     }
 

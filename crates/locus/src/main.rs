@@ -168,6 +168,10 @@ struct ServeArgs {
     /// default, so that users cannot make the server read its own network.
     #[arg(long, env = "LOCUS_ALLOW_PRIVATE_SOURCES")]
     allow_private_sources: bool,
+    /// A routing engine with Valhalla's `/isochrone` API (e.g. http://valhalla:8002)
+    /// for car, bike and foot isochrones in bulk point queries.
+    #[arg(long, env = "LOCUS_ROUTING_URL")]
+    routing_url: Option<String>,
 }
 
 /// Where a project lives, for commands that talk to a server's REST API.
@@ -465,6 +469,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     settings.air_speed_kmh = args.air_speed_kmh;
     settings.allow_private_sources = args.allow_private_sources;
+    settings.routing_url = args.routing_url;
     let state = locus_server::AppState::open(settings).await?;
     tracing::info!(address = %bound, backend = state.store.backend().name(), "locus is listening");
     let store = state.store.clone();

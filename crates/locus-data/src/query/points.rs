@@ -11,12 +11,27 @@ use super::{Engine, QueryError, Snapshot};
 use crate::DataStore;
 
 /// Which rows around a point a point query takes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Around {
     /// The `n` nearest rows.
     Nearest(usize),
     /// Every row within this many metres.
     Within(f64),
+    /// Every row inside the area a routing engine reaches from the point
+    /// (the caller asks the engine and passes the area to
+    /// [`Engine::point_query`]).
+    Routed(Isochrone),
+}
+
+/// A routed isochrone: how far, by which means.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Isochrone {
+    /// `car`, `bike` or `foot`.
+    pub profile: String,
+    /// Minutes of travel, or else…
+    pub minutes: Option<f64>,
+    /// …metres along the network.
+    pub metres: Option<f64>,
 }
 
 /// One point query of a request, already checked.
@@ -98,7 +113,7 @@ impl PointQuery {
         body.insert("properties".into(), Value::Array(properties));
         let mut filters: Vec<Value> = body.get("filterBy").and_then(Value::as_array).cloned().unwrap_or_default();
         match self.around {
-            Around::Nearest(_) => filters.push(json!({"property": pk, "operator": "in", "value": ids})),
+            Around::Nearest(_) | Around::Routed(_) => filters.push(json!({"property": pk, "operator": "in", "value": ids})),
             Around::Within(metres) => filters.push(json!({"function": self.distance(point), "operator": "lte", "value": metres})),
         }
         body.insert("filterBy".into(), Value::Array(filters));
@@ -110,7 +125,9 @@ impl PointQuery {
 }
 
 impl Engine {
-    /// Runs one point query around `point` (lat, lng) for a caller with `perms`.
+    /// Runs one point query around `point` (lat, lng) for a caller with
+    /// `perms`. A [`Around::Routed`] query takes the `area` the routing
+    /// engine answered (a GeoJSON Polygon or MultiPolygon).
     pub async fn point_query(
         &self,
         data: &DataStore,
@@ -118,12 +135,21 @@ impl Engine {
         perms: &[Filter],
         point: (f64, f64),
         query: &PointQuery,
+        area: Option<&Value>,
     ) -> Result<Vec<Map<String, Value>>, QueryError> {
         let pk = query.primary_key(snapshot, "pointQueries")?;
         let model = &snapshot.model;
-        let ids = match query.around {
+        let ids = match &query.around {
             Around::Within(_) => Vec::new(),
-            Around::Nearest(n) => {
+            Around::Routed(_) => {
+                let area = area.ok_or_else(|| QueryError::new("pointQueries", "a routed isochrone needs its area"))?;
+                let ids = self.inside(data, snapshot, perms, query, &pk, area).await?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                ids
+            }
+            &Around::Nearest(n) => {
                 let mut distance = query.distance(point);
                 distance["id"] = json!("distance");
                 let mut filters: Vec<Value> = query.query.get("filterBy").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -143,5 +169,56 @@ impl Engine {
         let body = query.body(&pk, point, &ids);
         let request = Parser::new(model).request(&body, "pointQueries")?;
         Ok(self.query(data, snapshot, &request, perms).await?.rows)
+    }
+}
+
+impl Engine {
+    /// The ids of the rows of the query's dataset (with its filters and the
+    /// caller's permissions) inside `area`: the rows in its bounding box, by
+    /// one query, then geo's exact test on each.
+    async fn inside(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        perms: &[Filter],
+        query: &PointQuery,
+        pk: &str,
+        area: &Value,
+    ) -> Result<Vec<Value>, QueryError> {
+        use geo::{BoundingRect, Intersects};
+        use geozero::ToGeo;
+        let garbage = |why: String| QueryError::new("pointQueries", format!("the routing engine's area: {why}"));
+        let shape = geozero::geojson::GeoJson(&area.to_string())
+            .to_geo()
+            .map_err(|e| garbage(e.to_string()))?;
+        if !matches!(shape, geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_)) {
+            return Err(garbage("not a polygon".into()));
+        }
+        let Some(rect) = shape.bounding_rect() else { return Ok(Vec::new()) };
+        let (lat, lng) = snapshot
+            .model
+            .lat_lng(&query.dataset)
+            .map_err(|m| QueryError::new("pointQueries.dataset", m))?;
+        let (lat, lng) = (lat.column(), lng.column());
+        let mut filters: Vec<Value> = query.query.get("filterBy").and_then(Value::as_array).cloned().unwrap_or_default();
+        filters.extend([
+            json!({"property": lat, "operator": "gte", "value": rect.min().y}),
+            json!({"property": lat, "operator": "lte", "value": rect.max().y}),
+            json!({"property": lng, "operator": "gte", "value": rect.min().x}),
+            json!({"property": lng, "operator": "lte", "value": rect.max().x}),
+        ]);
+        let body = json!({"properties": [{"id": "id", "type": "property", "value": pk},
+                {"id": "lat", "type": "property", "value": lat}, {"id": "lng", "type": "property", "value": lng}],
+            "filterBy": filters, "variables": query.query.get("variables").cloned().unwrap_or(Value::Null)});
+        let request = Parser::new(&snapshot.model).request(&body, "pointQueries")?;
+        let found = self.query(data, snapshot, &request, perms).await?;
+        Ok(found
+            .rows
+            .into_iter()
+            .filter_map(|mut row| {
+                let (y, x) = (row.get("lat")?.as_f64()?, row.get("lng")?.as_f64()?);
+                shape.intersects(&geo::Point::new(x, y)).then(|| row.remove("id")).flatten()
+            })
+            .collect())
     }
 }

@@ -5,11 +5,12 @@
 //! what to fix; the data stays as it was.
 
 use super::request::{self, DataPull, JobKind};
-use super::{source, Progress};
+use super::{routing, source, Progress};
 use crate::routes::jobs::dwh_dataset;
 use crate::routes::uploads::part_path;
 use crate::AppState;
 use locus_core::metadata::MdType;
+use locus_data::query::points::Around;
 use locus_data::{AreaIndex, AreaMapper, CsvOptions, DataError, DataStore, StorePath};
 use locus_store::{DataChange, Job, JobEnd, JobStatus, NewVersion};
 use serde_json::{json, Value};
@@ -346,16 +347,40 @@ async fn export(state: &AppState, job: &Job) -> Result<Done, Fail> {
 async fn bulk_point_query(state: &AppState, job: &Job) -> Result<Done, Fail> {
     let started = std::time::Instant::now();
     let bulk: request::BulkPointQuery = content(job)?;
-    let queries = bulk.read(state.settings.air_speed_metres_per_minute())?;
+    let settings = &state.settings;
+    let queries = bulk.read(settings.air_speed_metres_per_minute(), settings.routing_url.is_some())?;
+    let router = match &settings.routing_url {
+        Some(url) => Some(routing::Router::new(url, settings.routing_timeout).map_err(Fail::new)?),
+        None => None,
+    };
     let pid = job.project_id.as_str();
     let context = reader(state, job).await?;
     let mut points = Vec::with_capacity(bulk.points.len());
     for (i, point) in bulk.points.iter().enumerate() {
         let mut results = serde_json::Map::new();
         for q in &queries {
+            // A routed isochrone asks the engine first; if it fails, this
+            // point's entry says why and the job goes on.
+            let area = match (&q.around, &router) {
+                (Around::Routed(how), Some(router)) => match router.isochrone(point.lat, point.lng, how).await {
+                    Ok(area) => Some(area),
+                    Err(why) => {
+                        results.insert(q.id.clone(), json!({"error": why}));
+                        continue;
+                    }
+                },
+                _ => None,
+            };
             let rows = state
                 .engine
-                .point_query(&state.data, &context.snapshot, &context.filters, (point.lat, point.lng), q)
+                .point_query(
+                    &state.data,
+                    &context.snapshot,
+                    &context.filters,
+                    (point.lat, point.lng),
+                    q,
+                    area.as_ref(),
+                )
                 .await
                 .map_err(|e| Fail::new(format!("point {i}, {}: {e}", q.id)))?;
             results.insert(q.id.clone(), Value::Array(rows.into_iter().map(Value::Object).collect()));

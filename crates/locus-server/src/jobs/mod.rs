@@ -12,6 +12,7 @@
 
 mod exec;
 pub mod request;
+pub mod routing;
 pub mod source;
 
 use crate::AppState;

@@ -133,9 +133,10 @@ pub struct Point {
 
 impl BulkPointQuery {
     /// Checks the points and reads each point query (its shape; the model
-    /// checks its nodes). `air_speed_mpm`: metres per minute of `unit: time`.
-    pub fn read(&self, air_speed_mpm: f64) -> ApiResult<Vec<locus_data::query::points::PointQuery>> {
-        use locus_data::query::points::{Around, PointQuery};
+    /// checks its nodes). `air_speed_mpm`: metres per minute of `unit: time`;
+    /// `routing`: whether a routing engine is configured.
+    pub fn read(&self, air_speed_mpm: f64, routing: bool) -> ApiResult<Vec<locus_data::query::points::PointQuery>> {
+        use locus_data::query::points::{Around, Isochrone, PointQuery};
         if self.points.is_empty() || self.points.len() > MAX_POINTS {
             return Err(ApiError::bad_request("content.points", format!("1 to {MAX_POINTS} points")));
         }
@@ -178,13 +179,21 @@ impl BulkPointQuery {
                         ("air", "distance") => Around::Within(amount),
                         ("air", "time") => Around::Within(amount * air_speed_mpm),
                         ("air", _) => return Err(ApiError::bad_request(at("options.unit"), "time or distance")),
-                        ("car" | "bike" | "foot", _) => {
+                        ("car" | "bike" | "foot", _) if !routing => {
                             return Err(ApiError::bad_request(
                                 at("options.profile"),
                                 format!(
-                                "{profile} isochrones need a routing engine, which this server does not have configured; use profile air"
+                                "{profile} isochrones need a routing engine, which this server does not have: its operator sets one with --routing-url (Valhalla's isochrone API); use profile air"
                             ),
                             ))
+                        }
+                        ("car" | "bike" | "foot", "time" | "distance") => Around::Routed(Isochrone {
+                            profile: profile.to_owned(),
+                            minutes: (unit == "time").then_some(amount),
+                            metres: (unit == "distance").then_some(amount),
+                        }),
+                        ("car" | "bike" | "foot", _) => {
+                            return Err(ApiError::bad_request(at("options.unit"), "time or distance"))
                         }
                         _ => return Err(ApiError::bad_request(at("options.profile"), "car, bike, foot or air")),
                     }
@@ -353,7 +362,9 @@ pub struct PointResult {
     /// an object keyed by the point query's property ids. A query of
     /// aggregates gives one row over the rows found; a query of bare
     /// properties gives one row per row found, nearest first, with its `id`
-    /// (primary key) and `distance` (great-circle metres).
+    /// (primary key) and `distance` (great-circle metres). A `car`, `bike`
+    /// or `foot` isochrone whose routing engine failed for this point gives
+    /// `{"error": "…"}` instead.
     #[schema(value_type = Object)]
     pub queries: serde_json::Map<String, Value>,
 }

@@ -257,7 +257,7 @@ async fn check(
         }
         JobKind::BulkPointQuery => {
             let bulk: request::BulkPointQuery = request::content(content)?;
-            let queries = bulk.read(state.settings.air_speed_metres_per_minute())?;
+            let queries = bulk.read(state.settings.air_speed_metres_per_minute(), state.settings.routing_url.is_some())?;
             let account = &access.caller.account;
             let context = crate::routes::dwh::context(state, pid, account).await?;
             let aggregates_only = access.membership.role == locus_core::Role::LocationApiConsumer;

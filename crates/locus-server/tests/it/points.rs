@@ -184,3 +184,98 @@ async fn full_text_search_finds_features_by_title_page_by_page() {
         .await;
     assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("dataset")));
 }
+
+/// A stand-in for Valhalla's `/isochrone` (a real Valhalla needs road tiles
+/// built from OSM data, which this machine has no package for): it checks
+/// the request's documented shape and answers a FeatureCollection with one
+/// square Polygon around the location, `time` minutes (or `distance` km)
+/// times 0.01 degrees across each way. A location north of 60° gets a 400,
+/// as an engine answers a point off its road network; the requests are counted.
+async fn stand_in_valhalla() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::routing::post;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let app = axum::Router::new().route(
+        "/isochrone",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let location = &body["locations"][0];
+                let (lat, lon) = (location["lat"].as_f64().unwrap(), location["lon"].as_f64().unwrap());
+                assert_eq!(body["polygons"], true);
+                assert!(
+                    matches!(body["costing"].as_str(), Some("auto" | "bicycle" | "pedestrian")),
+                    "{body}"
+                );
+                let contour = &body["contours"][0];
+                let size = contour["time"].as_f64().or_else(|| contour["distance"].as_f64()).unwrap() * 0.01;
+                if lat > 60.0 {
+                    let error = json!({"error_code": 171, "error": "No suitable edges near location", "status_code": 400});
+                    return (StatusCode::BAD_REQUEST, axum::Json(error));
+                }
+                let ring = json!([
+                    [lon - size, lat - size],
+                    [lon + size, lat - size],
+                    [lon + size, lat + size],
+                    [lon - size, lat + size],
+                    [lon - size, lat - size]
+                ]);
+                let answer = json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+                    "properties": {"contour": contour["time"], "metric": "time"},
+                    "geometry": {"type": "Polygon", "coordinates": [ring]}}]});
+                (StatusCode::OK, axum::Json(answer))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    (format!("http://{address}"), seen)
+}
+
+#[tokio::test]
+async fn car_bike_and_foot_isochrones_come_from_the_configured_routing_engine() {
+    let (engine, requests) = stand_in_valhalla().await;
+    let app = TestApp::spawn_with(|s| s.routing_url = Some(engine.clone())).await;
+    let admin = app.user().await;
+    let pid = project(&app, &admin).await;
+    let mut request = request(
+        &pid,
+        json!([
+            // 3 minutes: a square 0.03° each way around the point.
+            {"type": "isochrone", "queryId": "drive", "dataset": "pois", "options": {"profile": "car", "unit": "time", "amount": 3},
+                "properties": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "pois.id"}]}]},
+            // 1 km on foot: a square 0.01° each way.
+            {"type": "isochrone", "queryId": "walk", "dataset": "pois", "options": {"profile": "foot", "unit": "distance", "amount": 1000},
+                "properties": [{"id": "name", "type": "property", "value": "pois.name"}]}
+        ]),
+    );
+    request["content"]["points"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "north", "lat": 70.0, "lng": 20.0}));
+    let job = run_job(&app, &admin, request).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let points = job["result"]["points"].as_array().unwrap();
+    // Prague (50.081, 14.421): A (50.080, 14.420) and B (50.085, 14.430) lie
+    // within 0.03°; C (50.1, 14.5) does not. Within 0.01°: A and B (B is 0.009° east).
+    assert_eq!(points[0]["queries"]["drive"], json!([{"n": 2}]), "{job}");
+    let walk: Vec<&str> = points[0]["queries"]["walk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(walk, ["Cafe A", "Cafe B"], "nearest first");
+    assert_eq!(points[1]["queries"]["drive"], json!([{"n": 1}]), "Brno: D only");
+    // The engine refused the third point: its entries say why, the job went on.
+    let north = &points[2]["queries"];
+    assert!(north["drive"]["error"].as_str().unwrap().contains("No suitable edges"), "{north}");
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "one request per point and query"
+    );
+}
