@@ -2,7 +2,9 @@
 // registry at build time) draws the view's dashboard indicators at a
 // granularity, over Natural Earth country outlines (or the operator's tiles).
 // Data comes from the page's own JSON routes, through the visitor's session,
-// already filtered by the visitor's data permissions. Text goes in with
+// already filtered by the visitor's data permissions. On a shared map
+// (`data-public`), the share link's token rides in the fragment: it is
+// exchanged for a short-lived public bearer that every read then carries. Text goes in with
 // textContent only; colours through the CSSOM (the page's CSP forbids inline
 // styles).
 import * as maplibregl from '/static/vendor/maplibre-gl.mjs';
@@ -28,7 +30,8 @@ const SCALES = {
 };
 const NO_VALUE = '#cccccc';
 
-const state = { config: null, indicator: null, dataset: null, filters: [], map: null, fitted: false };
+const state = { config: null, indicator: null, dataset: null, filters: [], map: null, fitted: false, bearer: null };
+const shareToken = root.dataset.public === 'true' ? new URLSearchParams(window.location.hash.slice(1)).get('token') : null;
 
 function setStatus(text, ready) {
   status.textContent = text;
@@ -36,7 +39,9 @@ function setStatus(text, ready) {
 }
 
 function getJson(url) {
-  return fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } }).then((r) => {
+  const headers = { accept: 'application/json' };
+  if (state.bearer) { headers.authorization = 'Bearer ' + state.bearer; }
+  return fetch(url, { credentials: 'same-origin', headers }).then((r) => {
     if (!r.ok) {
       return r.json().catch(() => ({})).then((body) => {
         throw new Error(body.message || ('the server answered ' + r.status));
@@ -103,6 +108,7 @@ function saveHash() {
   if (state.indicator) { params.set('indicator', state.indicator.name); }
   if (state.dataset) { params.set('dataset', state.dataset); }
   params.set('map', [map.getZoom().toFixed(2), c.lat.toFixed(5), c.lng.toFixed(5)].join('/'));
+  if (shareToken) { params.set('token', shareToken); }
   history.replaceState(null, '', '#' + params.toString());
 }
 
@@ -453,9 +459,28 @@ function baseStyle(countries, tileUrl) {
   return { version: 8, sources, layers };
 }
 
+// A shared map's bearer, exchanged from the link's token (none for members).
+function signIn() {
+  if (root.dataset.public !== 'true') { return Promise.resolve(); }
+  if (!shareToken) { return Promise.reject(new Error('this link is incomplete: it carries no access token')); }
+  return fetch('/rest/oauth/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ refresh_token: shareToken }),
+    credentials: 'omit'
+  }).then((r) => {
+    if (!r.ok) { throw new Error('this link does not open the map any more: it may have expired or been revoked'); }
+    return r.json();
+  }).then((body) => { state.bearer = body.access_token; });
+}
+
 function start() {
-  Promise.all([getJson(root.dataset.config), getJson('/static/vendor/countries-50m.json')]).then(([config, topo]) => {
+  signIn().then(() => Promise.all([getJson(root.dataset.config), getJson('/static/vendor/countries-50m.json')])).then(([config, topo]) => {
     state.config = config;
+    if (root.dataset.public === 'true') {
+      document.getElementById('view-title').textContent = config.title;
+      document.title = config.title + ' · Locus';
+    }
     const countries = window.topojson.feature(topo, topo.objects.countries);
     const wanted = readHash();
     config.datasets.forEach((d) => {

@@ -47,8 +47,14 @@
     (page.content || []).forEach(function (view) {
       var item = document.createElement('li');
       item.setAttribute('data-view', view.name);
-      var title = document.createElement('strong');
-      title.textContent = view.title || view.name;
+      // The map of the view, with the same token in the fragment.
+      var title = document.createElement('a');
+      title.href = '/public/' + encodeURIComponent(projectId) + '/views/' + encodeURIComponent(view.name) +
+        '#token=' + encodeURIComponent(token);
+      title.className = 'view-link';
+      var strong = document.createElement('strong');
+      strong.textContent = view.title || view.name;
+      title.appendChild(strong);
       item.appendChild(title);
       if (view.description) {
         var about = document.createElement('span');

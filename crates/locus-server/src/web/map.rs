@@ -12,7 +12,8 @@
 //! the visitor's data permissions). `…/views/{view}/values` gives each
 //! indicator's value over the whole (filtered) map for the side panel.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use locus_core::metadata::MdType;
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::render::WebError;
 use super::session::Member;
-use crate::auth::access::{need, Authorized};
+use crate::auth::access::{need, Authorized, Required};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
 use crate::AppState;
@@ -84,6 +85,27 @@ fn static_file(body: &'static [u8], kind: &'static str) -> Response {
         .into_response()
 }
 
+/// Who reads a map's JSON: a member through the page's session, or a
+/// public visitor through the bearer its page exchanged from the share
+/// link's token (an `Authorization` header), decided by the same
+/// [`Authorized`] check either way.
+pub struct MapReader<P> {
+    pub access: Authorized<P>,
+}
+
+impl<P: Required + Send + Sync> FromRequestParts<AppState> for MapReader<P> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            let access = Authorized::<P>::from_request_parts(parts, state).await?;
+            return Ok(MapReader { access });
+        }
+        let member = Member::<P>::from_request_parts(parts, state).await?;
+        Ok(MapReader { access: member.access })
+    }
+}
+
 /// `{view}` of the path; the project is the member extractor's.
 #[derive(Debug, Deserialize)]
 pub struct ViewPath {
@@ -127,6 +149,8 @@ fn indicator_links(blocks: &Value, out: &mut Vec<(String, Option<String>)>) {
 }
 
 struct ViewMap {
+    /// The view's title (its name when it has none).
+    title: String,
     indicators: Vec<Value>,
     datasets: Vec<Value>,
     granularity: Option<String>,
@@ -254,6 +278,7 @@ async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &
         .filter(|g| datasets.iter().any(|d| d["name"] == *g))
         .or_else(|| datasets.first().and_then(|d| d["name"].as_str()).map(str::to_owned));
     Ok(ViewMap {
+        title: found.title.clone().unwrap_or_else(|| found.name.clone()),
         indicators,
         datasets,
         granularity,
@@ -273,7 +298,7 @@ fn json_response(value: Value) -> Response {
 /// `GET /projects/{id}/views/{view}/map`: what the map can show.
 pub async fn config(
     State(state): State<AppState>,
-    member: Member<need::DwhQuery>,
+    member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
 ) -> Result<Response, WebError> {
     let access = &member.access;
@@ -286,7 +311,7 @@ pub async fn config(
         .flat_map(|f| f.as_array().cloned().unwrap_or_default())
         .collect();
     Ok(json_response(json!({
-        "indicators": map.indicators, "datasets": map.datasets, "granularity": map.granularity,
+        "title": map.title, "indicators": map.indicators, "datasets": map.datasets, "granularity": map.granularity,
         "lockedFilters": locked, "tileUrl": state.settings.map_tile_url,
         "filters": map.filters, "activeFilters": map.active, "markers": map.markers,
     })))
@@ -315,7 +340,7 @@ fn filters(text: Option<&str>) -> Result<Value, ApiError> {
 /// `GET /projects/{id}/views/{view}/features?dataset&indicator&filters`: GeoJSON.
 pub async fn features(
     State(state): State<AppState>,
-    member: Member<need::DwhQuery>,
+    member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<FeaturesQuery>,
 ) -> Result<Response, WebError> {
@@ -374,7 +399,7 @@ pub struct PropertyQuery {
 /// filter of the view offers (the visitor's data permissions apply).
 pub async fn options(
     State(state): State<AppState>,
-    member: Member<need::DwhQuery>,
+    member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<PropertyQuery>,
 ) -> Result<Response, WebError> {
@@ -406,7 +431,7 @@ pub struct SearchQuery {
 /// dataset whose title has the words, to fly to.
 pub async fn search(
     State(state): State<AppState>,
-    member: Member<need::DwhQuery>,
+    member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response, WebError> {
@@ -443,7 +468,7 @@ pub struct DrillQuery {
 /// among all features). Other block types are listed without values.
 pub async fn drill(
     State(state): State<AppState>,
-    member: Member<need::DwhQuery>,
+    member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<DrillQuery>,
 ) -> Result<Response, WebError> {
@@ -543,7 +568,7 @@ pub struct ValuesQuery {
 /// `GET /projects/{id}/views/{view}/values?filters`: each indicator's value over the map.
 pub async fn values(
     State(state): State<AppState>,
-    member: Member<need::DwhQuery>,
+    member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<ValuesQuery>,
 ) -> Result<Response, WebError> {

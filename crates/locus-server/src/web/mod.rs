@@ -65,6 +65,7 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{projectId}/public", get(public::manage).post(public::create_link))
         .route("/projects/{projectId}/public/{tokenId}/revoke", post(public::revoke_link))
         .route("/public/{projectId}", get(public::landing))
+        .route("/public/{projectId}/views/{view}", get(public::view))
         .route("/static/app.css", get(stylesheet))
         .route("/static/public.js", get(public::script))
         .layer(axum::middleware::from_fn(render::security_headers))

@@ -50,6 +50,34 @@ pub async fn landing(visitor: Visitor, Path(project_id): Path<String>) -> Result
     Ok(response)
 }
 
+/// `/public/{projectId}/views/{view}#token=…`: a shared view's map. Like the
+/// landing page it reveals nothing by itself; `map.js` exchanges the token
+/// from the fragment and reads the map's JSON with the public bearer, as an
+/// ANONYMOUS visitor capped at reading, filtered by the sharing account's
+/// data permissions.
+pub async fn view(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((project_id, view)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let project_id = ProjectId::parse("projectId", &project_id).map_err(|_| WebError::Page {
+        status: StatusCode::NOT_FOUND,
+        message: "There is no page here.".into(),
+    })?;
+    let mut response = page(
+        &visitor,
+        StatusCode::OK,
+        "public_view.html",
+        context! { project_id => project_id.as_str(), view => view },
+    );
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&super::map::view_csp(&state.settings)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(response)
+}
+
 pub async fn script() -> Response {
     (
         [

@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "view.html",
     "audit.html",
     "public.html",
+    "public_view.html",
     "public_access.html",
     "mail/invitation.txt",
     "mail/invitation.html",

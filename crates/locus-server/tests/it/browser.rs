@@ -594,6 +594,41 @@ async fn the_map_story_in_a_real_browser() {
         "€ 100"
     );
     shot(&viewer, "map-viewer").await;
+
+    // Shared publicly (a link that shows this view), the same map opens for
+    // anyone, signed in nowhere, with the token in the fragment only.
+    let operator = app.operator().await;
+    crate::public::set_anonymous(&app, &operator, &admin_user, true).await;
+    let (status, created) = app
+        .post(
+            &format!("/rest/projects/{pid}/publicAccessTokens"),
+            Some(&admin_user.bearer),
+            json!({"name": "Map", "views": ["retail"]}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
+    let link = created["link"].as_str().unwrap();
+    let public = driver.browser(&profiles.path().join("public")).await;
+    public.goto(link).await.unwrap();
+    find(&public, Locator::Css("#public-views li[data-view=retail] a"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(map_ready(&public).await, "3 features of zones, Revenue");
+    assert_eq!(text(&public, "#view-title").await, "Retail");
+    assert_eq!(
+        text(&public, "#indicators li[data-indicator=revenue_indicator] .value").await,
+        "€ 550"
+    );
+    let url = public.current_url().await.unwrap();
+    assert!(url.path().starts_with(&format!("/public/{pid}/views/retail")), "{url}");
+    assert!(
+        url.fragment().unwrap_or_default().contains("token=lpub_"),
+        "the state keeps the token: {url}"
+    );
+    shot(&public, "map-public").await;
     admin.close().await.unwrap();
     viewer.close().await.unwrap();
+    public.close().await.unwrap();
 }

@@ -52,7 +52,7 @@ pub async fn shared_project(app: &TestApp, role: &str) -> Shared {
     }
 }
 
-async fn set_anonymous(app: &TestApp, operator: &str, who: &User, on: bool) {
+pub(crate) async fn set_anonymous(app: &TestApp, operator: &str, who: &User, on: bool) {
     let path = format!("/rest/accounts/{}/anonymous", who.id);
     let (status, body) = app.call(Method::PUT, &path, Some(operator), Some(json!({"anonymous": on}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
