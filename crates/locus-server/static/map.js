@@ -110,10 +110,22 @@ function saveHash() {
   params.set('map', [map.getZoom().toFixed(2), c.lat.toFixed(5), c.lng.toFixed(5)].join('/'));
   if (shareToken) { params.set('token', shareToken); }
   history.replaceState(null, '', '#' + params.toString());
+  // What the page's share and save buttons send.
+  const saved = JSON.stringify({ indicator: state.indicator && state.indicator.name, dataset: state.dataset,
+    map: params.get('map'), filters: state.filters });
+  document.querySelectorAll('input[data-map-state]').forEach((input) => { input.value = saved; });
 }
 
 function readHash() {
   const params = new URLSearchParams(window.location.hash.slice(1));
+  // A share link (`?shareId=`) carries its state in the page; the URL's own wins.
+  const shared = document.getElementById('shared-state');
+  if (shared && !params.has('map')) {
+    try {
+      const s = JSON.parse(shared.textContent);
+      ['indicator', 'dataset', 'map'].forEach((k) => { if (typeof s[k] === 'string') { params.set(k, s[k]); } });
+    } catch (e) { /* a state from another client: opened at the view's defaults */ }
+  }
   const position = (params.get('map') || '').split('/').map(Number);
   return {
     indicator: params.get('indicator'),

@@ -93,19 +93,18 @@ async fn create_share(
     access: Authorized<need::StudioShareLink>,
     Json(body): Json<NewShareDto>,
 ) -> ApiResult<(StatusCode, axum::Json<ShareDto>)> {
-    let view = view_of(&state, &access, &body.view).await?;
     let saved = state_object("state", body.state)?;
-    let share = state
-        .store
-        .create_share(
-            &access.caller.actor,
-            &access.project.id,
-            &view.id,
-            &access.caller.account.id,
-            &saved,
-        )
-        .await?;
+    let share = share_view(&state, &access, &body.view, &saved).await?;
     Ok((StatusCode::CREATED, axum::Json(share_dto(&state, &share))))
+}
+
+/// Shares `saved`, a state of `view` (name or id), for the API and the view page.
+pub(crate) async fn share_view<P>(state: &AppState, access: &Authorized<P>, view: &str, saved: &Value) -> ApiResult<locus_store::Share> {
+    let view = view_of(state, access, view).await?;
+    Ok(state
+        .store
+        .create_share(&access.caller.actor, &access.project.id, &view.id, &access.caller.account.id, saved)
+        .await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,7 +154,19 @@ async fn save_view(
     access: Authorized<need::ProjectDetail>,
     Json(body): Json<SaveViewDto>,
 ) -> ApiResult<(StatusCode, axum::Json<ObjectDto>)> {
-    let project_view = match body.scope.as_deref().unwrap_or("personal") {
+    let created = save_as_view(&state, &access, body.view, body.scope.as_deref()).await?;
+    Ok((StatusCode::CREATED, axum::Json(object_dto(&created, true))))
+}
+
+/// Saves `view` (a ViewDTO) as a new personal or (`scope: project`) project
+/// view, for the API and the view page.
+pub(crate) async fn save_as_view<P>(
+    state: &AppState,
+    access: &Authorized<P>,
+    view: Value,
+    scope: Option<&str>,
+) -> ApiResult<locus_store::MdObject> {
+    let project_view = match scope.unwrap_or("personal") {
         "personal" => false,
         "project" => true,
         _ => return Err(ApiError::bad_request("scope", "must be personal or project")),
@@ -165,13 +176,13 @@ async fn save_view(
     } else {
         Permission::StudioSavePersonalView
     })?;
-    let checked = check(MdType::Views, body.view, false, &access.project.id)?;
-    let created = state
+    let checked = check(MdType::Views, view, false, &access.project.id)?;
+    state
         .store
         .save_view(
             &access.caller.actor,
             &access.project.id,
-            author(&access),
+            author(access),
             &checked.write(MdType::Views),
             project_view,
         )
@@ -186,8 +197,7 @@ async fn save_view(
                 field: None,
             },
             other => other.into(),
-        })?;
-    Ok((StatusCode::CREATED, axum::Json(object_dto(&created, true))))
+        })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -269,11 +279,11 @@ async fn data_model(State(state): State<AppState>, access: Authorized<need::Stud
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BookmarkInput {
     /// `^[a-z][a-z0-9_-]*$`, unique among the caller's bookmarks in the project.
-    name: String,
-    title: String,
+    pub(crate) name: String,
+    pub(crate) title: String,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    state: Option<Value>,
+    pub(crate) state: Option<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -336,9 +346,15 @@ async fn create_bookmark(
     access: Authorized<need::MdBookmarksUpdate>,
     Json(body): Json<BookmarkInput>,
 ) -> ApiResult<(StatusCode, axum::Json<BookmarkDto>)> {
-    bookmark_fields(&body)?;
-    let saved = state_object("state", body.state)?;
-    let created = state
+    let saved = state_object("state", body.state.clone())?;
+    let created = bookmark(&state, &access, &body, &saved).await?;
+    Ok((StatusCode::CREATED, axum::Json(bookmark_dto(&created))))
+}
+
+/// Saves a private bookmark of the caller's, for the API and the view page.
+pub(crate) async fn bookmark<P>(state: &AppState, access: &Authorized<P>, body: &BookmarkInput, saved: &Value) -> ApiResult<Bookmark> {
+    bookmark_fields(body)?;
+    state
         .store
         .create_bookmark(
             &access.caller.actor,
@@ -346,7 +362,7 @@ async fn create_bookmark(
             &access.caller.account.id,
             &body.name,
             &body.title,
-            &saved,
+            saved,
         )
         .await
         .map_err(|e| match e {
@@ -355,8 +371,7 @@ async fn create_bookmark(
                 field: Some("name".into()),
             },
             other => other.into(),
-        })?;
-    Ok((StatusCode::CREATED, axum::Json(bookmark_dto(&created))))
+        })
 }
 
 #[derive(Debug, Deserialize)]

@@ -488,6 +488,8 @@ pub struct ViewPath {
 #[serde(rename_all = "camelCase")]
 pub struct ShareQuery {
     share_id: Option<String>,
+    /// After saving: `bookmark`, to say so.
+    saved: Option<String>,
 }
 
 /// A view, and the state a share link carries (`?shareId=`): where Studio
@@ -524,8 +526,16 @@ pub async fn view(
             version => found.version,
         },
         shared,
+        share_link => shared.as_ref().and(q.share_id.as_deref()).map(|id| format!(
+            "{}/projects/{}/views/{}?shareId={id}", state.settings.public_url, access.project.id, found.name
+        )),
         share_ended => q.share_id.is_some() && shared.is_none(),
+        bookmarked => q.saved.as_deref() == Some("bookmark"),
         can_query => access.require(Permission::DataDwhQuery).is_ok(),
+        can_share => access.require(Permission::StudioShareLink).is_ok(),
+        can_bookmark => access.require(Permission::MdBookmarksUpdate).is_ok(),
+        can_save_personal => access.require(Permission::StudioSavePersonalView).is_ok(),
+        can_save_project => access.require(Permission::StudioSaveProjectView).is_ok(),
         ..project_values(access)
     };
     let mut response = page(&member.visitor, StatusCode::OK, "view.html", values);
@@ -533,4 +543,103 @@ pub async fn view(
         response.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
     }
     Ok(response)
+}
+
+/// What the view page's buttons send: the map's state (as `map.js` keeps
+/// it in the URL, as a JSON object) and, to save, a title and a scope.
+#[derive(Debug, Deserialize)]
+pub struct StateForm {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+impl StateForm {
+    fn state(&self) -> Result<serde_json::Value, ApiError> {
+        match self.state.trim() {
+            "" => Ok(serde_json::json!({})),
+            text => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+                _ => Err(ApiError::bad_request("state", "must be a JSON object")),
+            },
+        }
+    }
+
+    /// The title given, or `fallback`; and a name made from it.
+    fn title_and_name(&self, fallback: &str) -> (String, String) {
+        let title = if self.title.trim().is_empty() {
+            fallback.to_owned()
+        } else {
+            self.title.trim().to_owned()
+        };
+        let mut slug: String = title
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .filter(char::is_ascii)
+            .take(40)
+            .collect();
+        if !slug.starts_with(|c: char| c.is_ascii_lowercase()) {
+            slug.insert(0, 'v');
+        }
+        (title, format!("{slug}_{}", locus_core::ids::random_lower36(6)))
+    }
+}
+
+/// "Share link": shares the map's state; the view page then shows the link.
+pub async fn share_view(
+    State(state): State<AppState>,
+    member: Member<need::StudioShareLink>,
+    Path(path): Path<ViewPath>,
+    Form(form): Form<StateForm>,
+) -> Result<Response, WebError> {
+    let share = crate::routes::studio::share_view(&state, &member.access, &path.view, &form.state()?).await?;
+    Ok(redirect(&format!(
+        "/projects/{}/views/{}?shareId={}",
+        path.project_id, share.view_name, share.id
+    )))
+}
+
+/// "Save as bookmark": a private bookmark of the map's state.
+pub async fn bookmark_view(
+    State(state): State<AppState>,
+    member: Member<need::MdBookmarksUpdate>,
+    Path(path): Path<ViewPath>,
+    Form(form): Form<StateForm>,
+) -> Result<Response, WebError> {
+    let (title, name) = form.title_and_name(&path.view);
+    let mut saved = form.state()?;
+    saved["view"] = serde_json::Value::from(path.view.clone());
+    let input = crate::routes::studio::BookmarkInput { name, title, state: None };
+    crate::routes::studio::bookmark(&state, &member.access, &input, &saved).await?;
+    Ok(redirect(&format!(
+        "/projects/{}/views/{}?saved=bookmark",
+        path.project_id, path.view
+    )))
+}
+
+/// "Save as personal view" / "Save as project view": a copy of the view
+/// under a new title, opened at once.
+pub async fn save_view_as(
+    State(state): State<AppState>,
+    member: Member<need::ProjectDetail>,
+    Path(path): Path<ViewPath>,
+    Form(form): Form<StateForm>,
+) -> Result<Response, WebError> {
+    let access = &member.access;
+    let found = crate::routes::metadata::find_visible(&state, access, MdType::Views, locus_store::MdKey::IdOrName(&path.view)).await?;
+    let mut body = found.body_json().map_err(ApiError::from)?;
+    let (title, name) = form.title_and_name(&format!("{} (copy)", found.title.as_deref().unwrap_or(&found.name)));
+    if let Some(object) = body.as_object_mut() {
+        for key in ["id", "accessInfo", "version", "links", "page"] {
+            object.remove(key);
+        }
+        object.insert("name".into(), serde_json::Value::from(name));
+        object.insert("title".into(), serde_json::Value::from(title));
+    }
+    let created = crate::routes::studio::save_as_view(&state, access, body, form.scope.as_deref()).await?;
+    Ok(redirect(&format!("/projects/{}/views/{}", path.project_id, created.name)))
 }

@@ -926,3 +926,79 @@ async fn the_public_access_page_makes_links_only_for_switched_on_accounts_and_ad
     assert!(admin.get(revoked.location()).await.body.contains("revoked"));
     assert_eq!(app.get(&format!("/rest/projects/{pid}"), &bearer).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_view_page_shares_bookmarks_and_saves_the_map_for_roles_that_may() {
+    use crate::metadata::{create, dashboard, view};
+    let app = TestApp::spawn().await;
+    let ann = app.user().await;
+    let vic = app.user().await;
+    let pid = create_project(&app, &ann, "Buttons").await["id"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/rest/projects/{pid}/members"),
+        Some(&ann.bearer),
+        json!({"accountId": vic.id, "role": "VIEWER"}),
+    )
+    .await;
+    create(&app, &ann, &pid, "dashboards", dashboard("main")).await;
+    create(&app, &ann, &pid, "views", view("shops", "Shops", "main")).await;
+    let page_path = format!("/projects/{pid}/views/shops");
+
+    // A viewer may share and bookmark, not save views.
+    let mut viewer = Visitor::new(&app);
+    viewer.sign_in(&vic).await;
+    let page = viewer.get(&page_path).await;
+    assert!(
+        page.body.contains("id=\"share-view\"") && page.body.contains("id=\"bookmark-view\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"save-personal\"") && !page.body.contains("id=\"save-project\""));
+    let state = r#"{"indicator":"revenue","dataset":"shops","map":"11.00/50.08000/14.42000"}"#;
+    let shared = viewer.post(&format!("{page_path}/share"), &[("state", state)]).await;
+    assert_eq!(shared.status, StatusCode::SEE_OTHER, "{}", shared.body);
+    let opened = viewer.get(shared.location()).await;
+    assert!(opened.body.contains("id=\"share-link\""), "{}", opened.body);
+    assert!(
+        opened.body.contains("?shareId=") && opened.body.contains("11.00&#x2f;50.08000&#x2f;14.42000"),
+        "the page carries the state: {}",
+        opened.body
+    );
+    let marked = viewer
+        .post(&format!("{page_path}/bookmark"), &[("state", state), ("title", "Prague shops")])
+        .await;
+    assert_eq!(marked.location(), format!("{page_path}?saved=bookmark"));
+    assert!(viewer.get(marked.location()).await.body.contains("id=\"bookmarked\""));
+    let (_, bookmarks) = app.get(&format!("/rest/projects/{pid}/bookmarks"), &vic.bearer).await;
+    let saved = &bookmarks["content"][0];
+    assert_eq!(saved["title"], "Prague shops", "{bookmarks}");
+    assert_eq!(saved["state"]["view"], "shops", "{bookmarks}");
+    assert_eq!(saved["state"]["dataset"], "shops", "{bookmarks}");
+    let refused = viewer
+        .post(&format!("{page_path}/save"), &[("scope", "personal"), ("title", "Mine")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let bad = viewer.post(&format!("{page_path}/share"), &[("state", "[1]")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // The admin saves a personal copy and lands on it.
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(&ann).await;
+    let page = admin.get(&page_path).await;
+    assert!(page.body.contains("id=\"save-personal\"") && page.body.contains("id=\"save-project\""));
+    let copied = admin
+        .post(
+            &format!("{page_path}/save"),
+            &[("scope", "personal"), ("title", "My shops"), ("state", state)],
+        )
+        .await;
+    assert_eq!(copied.status, StatusCode::SEE_OTHER, "{}", copied.body);
+    assert!(
+        copied.location().starts_with(&format!("/projects/{pid}/views/my_shops_")),
+        "{}",
+        copied.location()
+    );
+    let copy = admin.get(copied.location()).await;
+    assert_eq!(copy.status, StatusCode::OK);
+    assert!(copy.body.contains("My shops") && copy.body.contains("personal"), "{}", copy.body);
+}
