@@ -30,7 +30,11 @@ const SCALES = {
 };
 const NO_VALUE = '#cccccc';
 
-const state = { config: null, indicator: null, dataset: null, filters: [], map: null, fitted: false, bearer: null };
+const state = { config: null, indicator: null, dataset: null, visualization: null, filters: [], map: null, fitted: false, bearer: null };
+const visualization = document.getElementById('visualization');
+// How each kind of dataset can be drawn; the first is the default.
+const VISUALIZATIONS = { geometryPoint: ['dotmap', 'heatmap', 'grid'], geometryPolygon: ['areas'], geometryLine: ['line'] };
+const VISUALIZATION_TITLES = { dotmap: 'Dots', heatmap: 'Heat map', grid: 'Hexagons (H3)', areas: 'Areas', line: 'Lines' };
 const shareToken = root.dataset.public === 'true' ? new URLSearchParams(window.location.hash.slice(1)).get('token') : null;
 
 function setStatus(text, ready) {
@@ -107,6 +111,7 @@ function saveHash() {
   const params = new URLSearchParams();
   if (state.indicator) { params.set('indicator', state.indicator.name); }
   if (state.dataset) { params.set('dataset', state.dataset); }
+  if (state.visualization) { params.set('vis', state.visualization); }
   params.set('map', [map.getZoom().toFixed(2), c.lat.toFixed(5), c.lng.toFixed(5)].join('/'));
   if (shareToken) { params.set('token', shareToken); }
   history.replaceState(null, '', '#' + params.toString());
@@ -130,6 +135,7 @@ function readHash() {
   return {
     indicator: params.get('indicator'),
     dataset: params.get('dataset'),
+    visualization: params.get('vis'),
     position: position.length === 3 && position.every(isFinite) ? position : null
   };
 }
@@ -161,10 +167,37 @@ function fitTo(collection) {
   }
 }
 
+// The ways the current dataset can be drawn, in the select; keeps the
+// current one when it still applies, else the view's default, else the first.
+function listVisualizations(wanted) {
+  const d = state.config.datasets.find((x) => x.name === state.dataset);
+  const options = VISUALIZATIONS[d && d.subtype] || ['areas'];
+  visualization.replaceChildren();
+  options.forEach((v) => {
+    const option = document.createElement('option');
+    option.value = v;
+    option.textContent = VISUALIZATION_TITLES[v];
+    visualization.append(option);
+  });
+  const pick = [wanted, state.visualization, state.config.visualization].find((v) => options.includes(v));
+  state.visualization = pick || options[0];
+  visualization.value = state.visualization;
+}
+
+// The H3 resolution of hexagons at the map's zoom: cells a few dozen pixels across.
+function gridResolution() {
+  return Math.max(0, Math.min(12, Math.round(state.map.getZoom() * 0.75)));
+}
+
 function draw() {
   const indicator = state.indicator;
   const params = new URLSearchParams({ dataset: state.dataset, filters: JSON.stringify(state.filters) });
   if (indicator) { params.set('indicator', indicator.name); }
+  const heat = state.visualization === 'heatmap';
+  if (state.visualization === 'grid') {
+    state.gridResolution = gridResolution();
+    params.set('grid', String(state.gridResolution));
+  }
   setStatus('Loading ' + state.dataset + '…', false);
   return getJson(root.dataset.features + '?' + params.toString()).then((collection) => {
     const map = state.map;
@@ -175,16 +208,28 @@ function draw() {
     } else {
       map.addSource('features', { type: 'geojson', data: collection });
     }
-    featureLayers(kind).forEach((layer) => map.addLayer(layer));
     const colors = SCALES[(indicator && indicator.scale) || 'standard'] || SCALES.standard;
-    const cuts = breaks(collection.features.map((f) => f.properties.value), indicator && indicator.distribution);
-    const paint = kind.includes('Point') ? 'circle-color' : (kind.includes('Line') ? 'line-color' : 'fill-color');
-    map.setPaintProperty('features-fill', paint, colorExpression(cuts, colors));
+    const values = collection.features.map((f) => f.properties.value);
+    const cuts = breaks(values, indicator && indicator.distribution);
+    if (heat) {
+      // Each point weighs its value against the largest (1 without values).
+      const top = Math.max(0, ...values.filter((v) => typeof v === 'number'));
+      const weight = top > 0 ? ['/', ['to-number', ['get', 'value'], 0], top] : 1;
+      map.addLayer({ id: 'features-fill', type: 'heatmap', source: 'features', paint: {
+        'heatmap-weight': weight, 'heatmap-radius': 24, 'heatmap-opacity': 0.8,
+        'heatmap-color': ['interpolate', ['linear'], ['heatmap-density'], 0, 'rgba(0,0,0,0)',
+          0.2, colors[0], 0.4, colors[1], 0.6, colors[2], 0.8, colors[3], 1, colors[4]] } });
+    } else {
+      featureLayers(kind).forEach((layer) => map.addLayer(layer));
+      const paint = kind.includes('Point') ? 'circle-color' : (kind.includes('Line') ? 'line-color' : 'fill-color');
+      map.setPaintProperty('features-fill', paint, colorExpression(cuts, colors));
+    }
     drawLegend(cuts, colors, indicator);
     if (!state.fitted && !readHash().position) { fitTo(collection); }
     state.fitted = true;
     map.once('idle', () => {
-      setStatus(collection.features.length + ' features of ' + state.dataset + (indicator ? ', ' + indicator.title : ''), true);
+      const what = state.visualization === 'grid' ? ' hexagons of ' : (heat ? ' points (heat map) of ' : ' features of ');
+      setStatus(collection.features.length + what + state.dataset + (indicator ? ', ' + indicator.title : ''), true);
     });
     saveHash();
   }).catch((e) => setStatus('The map could not be drawn: ' + e.message, true));
@@ -507,6 +552,7 @@ function start() {
       return;
     }
     granularity.value = state.dataset;
+    listVisualizations(wanted.visualization);
     state.indicator = config.indicators.find((i) => i.name === wanted.indicator) || config.indicators[0] || null;
     listLocked();
     listIndicators();
@@ -525,8 +571,12 @@ function start() {
       hover.textContent = (p.title || p.id) + ': ' + format(p.value === 'null' ? null : p.value, state.indicator);
     });
     map.on('mouseleave', 'features-fill', () => { hover.textContent = ''; });
-    map.on('click', 'features-fill', (e) => { showDrill(e.features[0].properties); });
-    granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; draw(); });
+    // A hexagon is no row of the dataset: only features drill.
+    map.on('click', 'features-fill', (e) => { if (state.visualization !== 'grid') { showDrill(e.features[0].properties); } });
+    granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; listVisualizations(null); draw(); });
+    visualization.addEventListener('change', () => { state.visualization = visualization.value; draw(); });
+    // Hexagons follow the zoom: a new resolution redraws them.
+    map.on('zoomend', () => { if (state.visualization === 'grid' && gridResolution() !== state.gridResolution) { draw(); } });
     setUpSearch();
     map.on('load', () => { listFilters().then(() => { draw(); showValues(); drawMarkers(); }); });
   }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));

@@ -427,6 +427,53 @@ impl Engine {
         Ok(serde_json::json!({"type": "FeatureCollection", "features": features}))
     }
 
+    /// A point dataset drawn as H3 hexagons of `resolution`: one feature per
+    /// cell holding rows (the filters and the caller's permissions apply),
+    /// its value the `value` node computed over the cell's rows (the number
+    /// of rows without one). Cells come from the same `function_h3_grid` as
+    /// queries; their outlines from h3o.
+    pub async fn grid(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        dataset: &str,
+        resolution: u8,
+        value: Option<&Value>,
+        filter_by: &Value,
+        perms: &[Filter],
+    ) -> Result<Value, QueryError> {
+        let model = &snapshot.model;
+        let def = model
+            .datasets
+            .get(dataset)
+            .ok_or_else(|| QueryError::new("dataset", format!("the project has no dwh dataset {dataset:?}")))?;
+        let mut node = match value {
+            Some(node) => node.clone(),
+            None => serde_json::json!({"type": "function_count", "content": [
+                {"type": "property", "value": format!("{dataset}.{}", def.primary_key)}]}),
+        };
+        node["id"] = Value::from("value");
+        let cell = serde_json::json!({"id": "cell", "type": "function_h3_grid",
+            "options": {"dataset": dataset, "resolution": resolution}});
+        let body = serde_json::json!({"properties": [cell, node], "filterBy": filter_by});
+        let request = Parser::new(model).request(&body, "")?;
+        let mut features = Vec::new();
+        for row in self.query(data, snapshot, &request, perms).await?.rows {
+            let Some(index) = row.get("cell").and_then(Value::as_str) else {
+                continue;
+            };
+            let Ok(cell) = index.parse::<h3o::CellIndex>() else { continue };
+            let mut ring: Vec<Value> = cell.boundary().iter().map(|p| serde_json::json!([p.lng(), p.lat()])).collect();
+            if let Some(first) = ring.first().cloned() {
+                ring.push(first);
+            }
+            features.push(serde_json::json!({"type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"id": index, "title": index, "value": row.get("value").cloned().unwrap_or(Value::Null)}}));
+        }
+        Ok(serde_json::json!({"type": "FeatureCollection", "features": features}))
+    }
+
     /// Full-text search of a dataset's features by title: the rows (data
     /// permissions apply) whose `title` property contains every word of
     /// `text`, case-insensitively; exact titles first, then titles starting

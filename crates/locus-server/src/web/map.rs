@@ -151,6 +151,8 @@ fn indicator_links(blocks: &Value, out: &mut Vec<(String, Option<String>)>) {
 struct ViewMap {
     /// The view's title (its name when it has none).
     title: String,
+    /// The view's `defaultVisualization` (areas, grid, dotmap, heatmap, …).
+    visualization: Option<String>,
     indicators: Vec<Value>,
     datasets: Vec<Value>,
     granularity: Option<String>,
@@ -279,6 +281,10 @@ async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &
         .or_else(|| datasets.first().and_then(|d| d["name"].as_str()).map(str::to_owned));
     Ok(ViewMap {
         title: found.title.clone().unwrap_or_else(|| found.name.clone()),
+        visualization: view
+            .pointer("/content/defaultVisualization")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         indicators,
         datasets,
         granularity,
@@ -311,7 +317,7 @@ pub async fn config(
         .flat_map(|f| f.as_array().cloned().unwrap_or_default())
         .collect();
     Ok(json_response(json!({
-        "title": map.title, "indicators": map.indicators, "datasets": map.datasets, "granularity": map.granularity,
+        "title": map.title, "visualization": map.visualization, "indicators": map.indicators, "datasets": map.datasets, "granularity": map.granularity,
         "lockedFilters": locked, "tileUrl": state.settings.map_tile_url,
         "filters": map.filters, "activeFilters": map.active, "markers": map.markers,
     })))
@@ -325,6 +331,8 @@ pub struct FeaturesQuery {
     marker: Option<String>,
     /// A JSON array of FilterBy objects.
     filters: Option<String>,
+    /// Draw a point dataset as H3 hexagons of this resolution (0 to 15).
+    grid: Option<u8>,
 }
 
 fn filters(text: Option<&str>) -> Result<Value, ApiError> {
@@ -372,6 +380,25 @@ pub async fn features(
         filter_by = marker["filters"].clone();
     }
     let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
+    if let Some(resolution) = q.grid {
+        if resolution > 15 {
+            return Err(ApiError::bad_request("grid", "an H3 resolution from 0 to 15").into());
+        }
+        let collection = state
+            .engine
+            .grid(
+                &state.data,
+                &context.snapshot,
+                &q.dataset,
+                resolution,
+                metric.as_ref(),
+                &filter_by,
+                &context.filters,
+            )
+            .await
+            .map_err(ApiError::from)?;
+        return Ok(json_response(collection));
+    }
     let collection = state
         .engine
         .features(

@@ -583,6 +583,53 @@ async fn the_map_story_in_a_real_browser() {
         .unwrap();
     assert_eq!(flown, json!("2"));
 
+    // Shops as H3 hexagons, whose values add up to the indicator's total,
+    // and as a heat map.
+    admin
+        .find(Locator::Id("granularity"))
+        .await
+        .unwrap()
+        .select_by_value("shops")
+        .await
+        .unwrap();
+    map_ready(&admin).await;
+    admin
+        .find(Locator::Id("visualization"))
+        .await
+        .unwrap()
+        .select_by_value("grid")
+        .await
+        .unwrap();
+    let drawn = map_ready(&admin).await;
+    assert!(drawn.contains(" hexagons of shops, Revenue"), "{drawn}");
+    let total = admin
+        .execute(
+            "const url = document.getElementById('map-view').dataset.features + '?dataset=shops&indicator=revenue_indicator&grid=7&filters=[]';
+             return fetch(url).then((r) => r.json()).then((c) => [c.features.length, c.features.reduce((a, f) => a + f.properties.value, 0),
+               c.features.every((f) => f.geometry.type === 'Polygon' && f.geometry.coordinates[0].length === 7)]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(total[1].as_f64(), Some(550.0), "{total}");
+    assert_eq!(total[2], json!(true), "closed hexagons: {total}");
+    shot(&admin, "map-grid").await;
+    admin
+        .find(Locator::Id("visualization"))
+        .await
+        .unwrap()
+        .select_by_value("heatmap")
+        .await
+        .unwrap();
+    assert_eq!(map_ready(&admin).await, "3 points (heat map) of shops, Revenue");
+    assert!(admin
+        .current_url()
+        .await
+        .unwrap()
+        .fragment()
+        .unwrap_or_default()
+        .contains("vis=heatmap"));
+
     // The viewer sees only partner shops, and the filter as a locked chip.
     let viewer = driver.browser(&profiles.path().join("viewer")).await;
     sign_in(&viewer, &base, &viewer_user.email).await;
