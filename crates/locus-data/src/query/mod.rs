@@ -427,21 +427,22 @@ impl Engine {
         Ok(serde_json::json!({"type": "FeatureCollection", "features": features}))
     }
 
-    /// A point dataset drawn as H3 hexagons of `resolution`: one feature per
-    /// cell holding rows (the filters and the caller's permissions apply),
-    /// its value the `value` node computed over the cell's rows (the number
-    /// of rows without one). Cells come from the same `function_h3_grid` as
-    /// queries; their outlines from h3o.
+    /// A point dataset (the layer's) drawn as H3 hexagons of `resolution`:
+    /// one feature per cell holding rows (the filters and the caller's
+    /// permissions apply), its value the layer's `value` node computed over
+    /// the cell's rows (the number of rows without one). Cells come from the
+    /// same `function_h3_grid` as queries; their outlines from h3o.
     pub async fn grid(
         &self,
         data: &DataStore,
         snapshot: &Snapshot,
-        dataset: &str,
+        layer: &Layer<'_>,
         resolution: u8,
-        value: Option<&Value>,
-        filter_by: &Value,
         perms: &[Filter],
     ) -> Result<Value, QueryError> {
+        let Layer {
+            dataset, value, filter_by, ..
+        } = *layer;
         let model = &snapshot.model;
         let def = model
             .datasets

@@ -380,40 +380,21 @@ pub async fn features(
         filter_by = marker["filters"].clone();
     }
     let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
-    if let Some(resolution) = q.grid {
-        if resolution > 15 {
+    let layer = locus_data::query::Layer {
+        dataset: &q.dataset,
+        title: dataset["titleProperty"].as_str(),
+        value: metric.as_ref(),
+        filter_by: &filter_by,
+    };
+    let (data, snapshot) = (&state.data, &context.snapshot);
+    let collection = match q.grid {
+        Some(resolution) if resolution > 15 => {
             return Err(ApiError::bad_request("grid", "an H3 resolution from 0 to 15").into());
         }
-        let collection = state
-            .engine
-            .grid(
-                &state.data,
-                &context.snapshot,
-                &q.dataset,
-                resolution,
-                metric.as_ref(),
-                &filter_by,
-                &context.filters,
-            )
-            .await
-            .map_err(ApiError::from)?;
-        return Ok(json_response(collection));
+        Some(resolution) => state.engine.grid(data, snapshot, &layer, resolution, &context.filters).await,
+        None => state.engine.features(data, snapshot, &layer, &context.filters).await,
     }
-    let collection = state
-        .engine
-        .features(
-            &state.data,
-            &context.snapshot,
-            &locus_data::query::Layer {
-                dataset: &q.dataset,
-                title: dataset["titleProperty"].as_str(),
-                value: metric.as_ref(),
-                filter_by: &filter_by,
-            },
-            &context.filters,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    .map_err(ApiError::from)?;
     Ok(json_response(collection))
 }
 
