@@ -481,9 +481,15 @@ function showDrill(properties) {
       if (Array.isArray(b.rows)) {
         b.rows.forEach((r) => {
           const item = document.createElement('li');
-          item.textContent = b.type === 'ranking'
-            ? (r.value === null ? 'not ranked' : ('#' + r.value + ' of ' + r.of))
-            : ((r.label === null ? '(none)' : String(r.label)) + ': ' + format(r.value, state.indicator));
+          if (b.type === 'ranking') {
+            item.textContent = r.value === null ? 'not ranked' : ('#' + r.value + ' of ' + r.of);
+          } else if (b.type === 'distribution') {
+            // A bucket of the values and how many features fall in it.
+            item.textContent = format(r.from, state.indicator) + ' – ' + format(r.to, state.indicator) + ': ' + r.value;
+            if (r.selected) { item.className = 'selected'; item.setAttribute('aria-current', 'true'); }
+          } else {
+            item.textContent = (r.label === null ? '(none)' : String(r.label)) + ': ' + format(r.value, state.indicator);
+          }
           list.append(item);
         });
       } else if (b.rows && b.rows.error) {

@@ -558,6 +558,49 @@ pub async fn drill(
                         Err(e) => json!({"error": e.to_string()}),
                     }
                 }
+                "distribution" => {
+                    // Where the feature stands among all of the map's features:
+                    // ten equal buckets of the values, the feature's marked.
+                    let body = json!({"properties": [{"id": "id", "type": "property", "value": pk},
+                        {"id": "value", "type": "metric", "metric": metric}], "filterBy": base});
+                    match run(body).await {
+                        Ok(out) => histogram(&out.rows, &id),
+                        Err(e) => json!({"error": e.to_string()}),
+                    }
+                }
+                "timeSeries" => {
+                    // The indicator over the dates of the block's period
+                    // dataset (or the project's first date dataset), for this feature.
+                    let period = match block.get("defaultPeriod").and_then(Value::as_str).and_then(link_key) {
+                        Some(key) => state
+                            .store
+                            .md_object(pid, MdType::Datasets, key)
+                            .await
+                            .map_err(ApiError::from)?
+                            .map(|o| o.name),
+                        None => None,
+                    }
+                    .or_else(|| {
+                        model
+                            .datasets
+                            .values()
+                            .find(|d| d.subtype == locus_data::Subtype::Date)
+                            .map(|d| d.name.clone())
+                    });
+                    match period.as_ref().and_then(|p| model.datasets.get(p)) {
+                        None => json!({"error": "no date dataset to draw a time series over"}),
+                        Some(dates) => {
+                            let date = format!("{}.{}", dates.name, dates.primary_key);
+                            let body = json!({"properties": [{"id": "label", "type": "property", "value": date},
+                                {"id": "value", "type": "metric", "metric": metric}], "filterBy": here,
+                                "orderBy": [{"propertyId": "label"}], "limit": 1000});
+                            match run(body).await {
+                                Ok(out) => json!(out.rows),
+                                Err(e) => json!({"error": e.to_string()}),
+                            }
+                        }
+                    }
+                }
                 _ => Value::Null,
             };
             blocks.push(json!({"type": kind, "title": title, "rows": rows}));
@@ -566,6 +609,50 @@ pub async fn drill(
     Ok(json_response(
         json!({"dataset": q.dataset, "id": id, "values": values, "blocks": blocks}),
     ))
+}
+
+/// Ten equal-width buckets of the rows' `value`s: `{label, value: count,
+/// from, to, selected}`, `selected` on the bucket of the row whose `id` is `id`.
+fn histogram(rows: &[serde_json::Map<String, Value>], id: &Value) -> Value {
+    const BUCKETS: usize = 10;
+    let values: Vec<(f64, bool)> = rows
+        .iter()
+        .filter_map(|r| Some((r.get("value")?.as_f64()?, r.get("id") == Some(id))))
+        .collect();
+    let (low, high) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (v, _)| (lo.min(*v), hi.max(*v)));
+    if values.is_empty() {
+        return json!([]);
+    }
+    let width = (high - low) / BUCKETS as f64;
+    let bucket = |v: f64| {
+        if width > 0.0 {
+            // Truncation is the bucketing; the top value goes in the last bucket.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let b = ((v - low) / width) as usize;
+            b.min(BUCKETS - 1)
+        } else {
+            0
+        }
+    };
+    let mut counts = [0u64; BUCKETS];
+    let mut selected = None;
+    for &(v, this) in &values {
+        counts[bucket(v)] += 1;
+        if this {
+            selected = Some(bucket(v));
+        }
+    }
+    let used = if width > 0.0 { BUCKETS } else { 1 };
+    let out: Vec<Value> = (0..used)
+        .map(|b| {
+            let from = low + width * b as f64;
+            let to = if b + 1 == used { high } else { low + width * (b + 1) as f64 };
+            json!({"label": format!("{from} – {to}"), "from": from, "to": to, "value": counts[b], "selected": selected == Some(b)})
+        })
+        .collect();
+    Value::Array(out)
 }
 
 #[derive(Debug, Deserialize)]

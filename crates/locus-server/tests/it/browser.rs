@@ -384,7 +384,14 @@ async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User
     let prop = |name: &str, ty: &str| json!({"name": name, "column": name, "type": ty});
     let mut zone_id = prop("zone_id", "integer");
     zone_id["foreignKey"] = json!("zones");
+    let mut opened = prop("opened", "date");
+    opened["foreignKey"] = json!("days");
     let objects = [
+        (
+            "datasets",
+            json!({"name": "days", "type": "dataset", "title": "Days",
+            "ref": {"type": "dwh", "subtype": "date", "primaryKey": "day", "properties": [prop("day", "date")]}}),
+        ),
         (
             "datasets",
             json!({"name": "zones", "type": "dataset", "title": "Zones", "properties": {"featureTitle": {"type": "property", "value": "name"}},
@@ -396,7 +403,7 @@ async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User
             json!({"name": "shops", "type": "dataset", "title": "Shops", "properties": {"featureTitle": {"type": "property", "value": "name"}},
             "ref": {"type": "dwh", "subtype": "geometryPoint", "primaryKey": "id",
                 "properties": [prop("id", "integer"), prop("name", "string"), zone_id, prop("partner", "string"),
-                    prop("lat", "latitude"), prop("lng", "longitude"), prop("revenue", "decimal")]}}),
+                    prop("lat", "latitude"), prop("lng", "longitude"), prop("revenue", "decimal"), opened]}}),
         ),
         (
             "metrics",
@@ -411,7 +418,10 @@ async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User
             "indicatorDrills",
             json!({"name": "revenue_drill", "type": "indicatorDrill", "content": {"blocks": [
                 {"type": "categories", "title": "By partner", "splitProperty": "shops.partner", "indicator": link("indicators", "revenue_indicator")},
-                {"type": "ranking", "title": "Rank", "indicator": link("indicators", "revenue_indicator")}]}}),
+                {"type": "ranking", "title": "Rank", "indicator": link("indicators", "revenue_indicator")},
+                {"type": "distribution", "title": "Among zones", "indicator": link("indicators", "revenue_indicator")},
+                {"type": "timeSeries", "title": "By opening day", "indicator": link("indicators", "revenue_indicator"),
+                    "defaultPeriod": link("datasets", "days")}]}}),
         ),
         (
             "dashboards",
@@ -441,8 +451,9 @@ async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User
         assert_eq!(status, reqwest::StatusCode::OK, "{segment}: {created}");
     }
     let zones = "id,name,geom\n1,West,\"POLYGON ((14 49, 15 49, 15 50, 14 50, 14 49))\"\n2,East,\"POLYGON ((15 49, 16 49, 16 50, 15 50, 15 49))\"\n3,Empty,\"POLYGON ((16 49, 17 49, 17 50, 16 50, 16 49))\"\n";
-    let shops = "id,name,zone_id,partner,lat,lng,revenue\n1,A,1,yes,49.5,14.5,100\n2,B,1,no,49.6,14.6,50\n3,C,2,no,49.5,15.5,400\n";
-    for (name, csv) in [("zones", zones), ("shops", shops)] {
+    let shops = "id,name,zone_id,partner,lat,lng,revenue,opened\n1,A,1,yes,49.5,14.5,100,2026-01-01\n2,B,1,no,49.6,14.6,50,2026-02-01\n3,C,2,no,49.5,15.5,400,2026-02-01\n";
+    let days = "day\n2026-01-01\n2026-02-01\n";
+    for (name, csv) in [("days", days), ("zones", zones), ("shops", shops)] {
         let href = crate::data_load::upload(app, admin, &pid, csv.as_bytes()).await;
         let job = crate::data_load::run_job(
             app,
@@ -532,6 +543,12 @@ async fn the_map_story_in_a_real_browser() {
     );
     assert_eq!(text(&admin, ".drill-block[data-type=categories] li").await, "no: € 400");
     assert_eq!(text(&admin, ".drill-block[data-type=ranking] li").await, "#1 of 2");
+    // Among the zones' values (150 and 400), East sits in the top bucket.
+    assert_eq!(
+        text(&admin, ".drill-block[data-type=distribution] li.selected").await,
+        "€ 375 – € 400: 1"
+    );
+    assert_eq!(text(&admin, ".drill-block[data-type=timeSeries] li").await, "2026-02-01: € 400");
     shot(&admin, "map-drill").await;
     // The map's state is in the URL; the points dataset draws as dots.
     let url = admin.current_url().await.unwrap();
