@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Issue 17 over HTTP: the ten dashboard questions against a running release
+# server on a generated star schema (default 1,000,000 sales rows), sent as a
+# dashboard sends them (ten at once, 8 concurrent clients): p50/p99 of new
+# questions (planned and computed; tables in memory) and of repeated ones
+# (the result cache).
+#   scripts/bench-dwh-http.sh [ROWS] [ROUNDS]   (default 1000000 rows, 30 rounds)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
+ROWS=${1:-1000000}
+ROUNDS=${2:-30}
+DIR=$PWD/target/bench-dwh-http
+VENV=target/duckdb-venv
+[[ -x $VENV/bin/python ]] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet "duckdb==2.0.*" requests; }
+"$VENV/bin/python" -c 'import requests' 2>/dev/null || "$VENV/bin/pip" install --quiet requests
+if [[ ! -f $DIR/sales.csv || $(cat "$DIR/rows" 2>/dev/null) != "$ROWS" ]]; then
+  rm -rf "$DIR" && mkdir -p "$DIR"
+  "$VENV/bin/python" scripts/bench-queries.py generate "$DIR" "$ROWS"
+  echo "$ROWS" > "$DIR/rows"
+fi
+if [[ -z ${LOCUS_BIN:-} ]]; then
+  cargo build --release --locked -p locus >/dev/null
+fi
+BIN=${LOCUS_BIN:-target/release/locus}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-bench.XXXXXX")
+SERVER_PID=
+cleanup() {
+  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+start_bench_server sqlite "$WORK" "$BIN"
+TOKEN=$("$BIN" admin --data-dir "$WORK" create-token --email bench@example.org --name loader 2>/dev/null)
+post() { curl -sf -X POST "$BASE$1" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' -d "$2"; }
+PROJECT=$(post /rest/projects '{"title":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+prop() { printf '{"name":"%s","column":"%s","type":"%s"%s}' "$1" "$1" "$2" "${3:+,\"foreignKey\":\"$3\"}"; }
+dataset() { # name properties…
+  local name=$1; shift
+  local props; props=$(IFS=,; echo "$*")
+  post "/rest/projects/$PROJECT/md/datasets" "{\"name\":\"$name\",\"type\":\"dataset\",\"title\":\"$name\",\"ref\":{\"type\":\"dwh\",\"subtype\":\"basic\",\"primaryKey\":\"id\",\"properties\":[$props]}}" >/dev/null
+}
+dataset cities "$(prop id integer)" "$(prop name string)" "$(prop region string)"
+dataset shops "$(prop id integer)" "$(prop name string)" "$(prop city_id integer cities)" "$(prop partner string)"
+dataset products "$(prop id integer)" "$(prop category string)"
+dataset sales "$(prop id integer)" "$(prop day date)" "$(prop shop_id integer shops)" "$(prop product_id integer products)" "$(prop amount decimal)" "$(prop qty integer)"
+SUM='{"type":"function_sum","content":[{"type":"property","value":"sales.amount"}]}'
+COUNT='{"type":"function_count","content":[{"type":"property","value":"sales.id"}]}'
+metric() { post "/rest/projects/$PROJECT/md/metrics" "{\"name\":\"$1\",\"type\":\"metric\",\"content\":$2}" >/dev/null; }
+metric revenue "$SUM"
+metric avg_ticket "{\"type\":\"function_divide\",\"content\":[$SUM,$COUNT]}"
+metric revenue_share "{\"type\":\"function_percent_to_total\",\"content\":[$SUM]}"
+metric partner_revenue '{"type":"function_sum","content":[{"type":"property","value":"sales.amount"}],"options":{"filterBy":[{"property":"shops.partner","operator":"eq","value":"yes"}]}}'
+for name in cities shops products sales; do
+  "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset "$name" "$DIR/$name.csv" >/dev/null 2>&1
+done
+echo "rows=$ROWS rounds=$ROUNDS (10 questions each, 8 clients)"
+"$VENV/bin/python" scripts/bench-dwh-http.py "$BASE" "$BEARER" "$PROJECT" "$ROUNDS"
