@@ -56,11 +56,15 @@ def questions():
 SESSION = requests.Session()
 SESSION.mount("http://", requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=8))
 
+# The DWH cluster of the project's organization, as the official client finds it.
+_org = SESSION.get(f"{BASE}/rest/projects/{PID}", headers=HEADERS).json()["organizationId"]
+CLUSTER = SESSION.get(f"{BASE}/rest/organizations/{_org}", headers=HEADERS).json()["dwhClusterId"]
+
 
 def ask(body):
     """POST the query, then GET its result (long poll) until every page is read; seconds."""
     started = time.perf_counter()
-    r = SESSION.post(f"{BASE}/rest/projects/{PID}/dwh/c/queries?size=1000", headers=HEADERS, data=json.dumps(body))
+    r = SESSION.post(f"{BASE}/rest/projects/{PID}/dwh/{CLUSTER}/queries?size=1000", headers=HEADERS, data=json.dumps(body))
     assert r.status_code == 202, r.text
     location = r.headers["Location"]
     url = location if location.startswith("http") else BASE + location
@@ -70,6 +74,16 @@ def ask(body):
         url = next((l["href"] for l in r.json().get("links", []) if l.get("rel") == "next"), None)
         if url and not url.startswith("http"):
             url = BASE + url
+    return time.perf_counter() - started
+
+
+def floor(_):
+    """Two authorized GETs of the project (what a cached answer costs at
+    least: two round trips, the bearer and the membership checked each time)."""
+    started = time.perf_counter()
+    for _ in range(2):
+        r = SESSION.get(f"{BASE}/rest/projects/{PID}", headers=HEADERS)
+        assert r.status_code == 200, r.text
     return time.perf_counter() - started
 
 
@@ -102,6 +116,10 @@ def main():
         for _ in range(ROUNDS):
             cached += dashboard([with_round(b, 1) for b in qs], pool)
         summary("result cache", cached)
+        base = []
+        for _ in range(ROUNDS):
+            base += list(pool.map(floor, range(len(qs))))
+        summary("floor: 2 x GET /rest/projects/{id}", base)
 
 
 main()

@@ -52,7 +52,7 @@ metric avg_ticket "{\"type\":\"function_divide\",\"content\":[$SUM,$COUNT]}"
 metric revenue_share "{\"type\":\"function_percent_to_total\",\"content\":[$SUM]}"
 metric partner_revenue '{"type":"function_sum","content":[{"type":"property","value":"sales.amount"}],"options":{"filterBy":[{"property":"shops.partner","operator":"eq","value":"yes"}]}}'
 for name in cities shops products sales; do
-  "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset "$name" "$DIR/$name.csv" >/dev/null 2>&1
+  "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset "$name" "$DIR/$name.csv" >/dev/null
 done
 echo "rows=$ROWS rounds=$ROUNDS (10 questions each, 8 clients)"
 "$VENV/bin/python" scripts/bench-dwh-http.py "$BASE" "$BEARER" "$PROJECT" "$ROUNDS"

@@ -122,12 +122,9 @@ impl Results {
     {
         let Ok(mut slots) = self.slots.lock() else { return };
         slots.retain(|_, s| s.created.elapsed() < RESULT_TTL);
-        if let Some(s) = slots.get(id) {
-            // A failed computation is tried again; a good one is reused.
-            let failed = matches!(s.done.borrow().as_deref(), Some(Outcome::Failed { .. }));
-            if !failed {
-                return;
-            }
+        // A failed computation is tried again; a good one is reused.
+        if slots.get(id).is_some_and(|s| !s.failed()) {
+            return;
         }
         let (tx, rx) = watch::channel(None);
         slots.insert(
@@ -147,6 +144,11 @@ impl Results {
 }
 
 impl Slot {
+    /// Whether the computation ended in a failure (then it is tried again).
+    fn failed(&self) -> bool {
+        matches!(self.done.borrow().as_deref(), Some(Outcome::Failed { .. }))
+    }
+
     /// The outcome, waiting up to the long-poll time; `None` if still running.
     async fn wait(&self) -> Option<Arc<Outcome>> {
         let mut rx = self.done.clone();
@@ -320,10 +322,18 @@ fn prepare(kind: &str, context: &Context, body: &Value) -> ApiResult<Work> {
 async fn begin(state: &AppState, project_id: &str, kind: &str, context: Context, body: &Value) -> ApiResult<String> {
     let work = prepare(kind, &context, body)?;
     let id = result_id(kind, &context, body);
-    state
-        .store
-        .put_dwh_request(project_id, &id, kind, &body.to_string(), locus_store::now_millis())
-        .await?;
+    // A result this instance holds was recorded when it was asked first (its
+    // id is its content): a repeated question writes nothing.
+    let held = state
+        .results
+        .get(&id, project_id, &context.permission_key)
+        .is_some_and(|slot| !slot.failed());
+    if !held {
+        state
+            .store
+            .put_dwh_request(project_id, &id, kind, &body.to_string(), locus_store::now_millis())
+            .await?;
+    }
     run(state, project_id, &id, context, work);
     Ok(id)
 }
