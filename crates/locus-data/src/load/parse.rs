@@ -8,7 +8,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 
-use super::columns::{key_bytes, ColumnBuilder};
+use super::columns::{key_bytes, parse_int, ColumnBuilder};
 use super::keys::KeySet;
 use super::Progress;
 use crate::area::AreaMapper;
@@ -180,9 +180,14 @@ impl Parser {
             if let Err(expected) = builder.push(text) {
                 found.push(Problem::new(line, &target.name, text, expected));
             } else if i == self.key {
-                let mut scratch = [0; 8];
-                let key = key_bytes(target.ty, text, &mut scratch).unwrap_or_default();
-                if !self.keys.insert(key) {
+                let fresh = match target.ty {
+                    PropertyType::Integer | PropertyType::Bigint => parse_int(text).is_some_and(|k| self.keys.insert_int(k)),
+                    _ => {
+                        let mut scratch = [0; 8];
+                        self.keys.insert(key_bytes(target.ty, text, &mut scratch).unwrap_or_default())
+                    }
+                };
+                if !fresh {
                     found.push(Problem::new(line, &target.name, text, "a unique value (the primary key repeats)"));
                 }
             }
