@@ -701,3 +701,39 @@ async fn a_pull_from_a_url_reads_public_hosts_only_unless_the_operator_allows_pr
         ["shop_id,name,revenue", "1,From the web,2.5"]
     );
 }
+
+#[tokio::test]
+async fn validate_finds_stored_values_that_a_changed_definition_no_longer_fits() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = create_project(&app, &admin, "Changed").await["id"].as_str().unwrap().to_owned();
+    let codes = |ty: &str| {
+        json!({"name": "codes", "type": "dataset", "title": "Codes", "ref": {"type": "dwh", "subtype": "basic",
+            "primaryKey": "id", "properties": [{"name": "id", "column": "id", "type": "integer"},
+            {"name": "code", "column": "code", "type": ty}]}})
+    };
+    dataset(&app, &admin, &pid, codes("string")).await;
+    let job = load_into(&app, &admin, &pid, "codes", "id,code\n1,12\n2,x7\n3,\n4,40\n").await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    // The column becomes an integer: the stored "x7" no longer fits.
+    let (_, current) = app
+        .get(&format!("/rest/projects/{pid}/md/datasets?name=codes"), &admin.bearer)
+        .await;
+    let path = format!("/rest/projects/{pid}/md/datasets/{}", current["id"].as_str().unwrap());
+    let (status, _, body) = crate::metadata::send(
+        &app,
+        Method::PUT,
+        &path,
+        &admin.bearer,
+        &[("If-Match", "1")],
+        Some(codes("integer")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let job = run_job(&app, &admin, json!({"type": "validate", "projectId": pid, "content": {}})).await;
+    assert_eq!(
+        job["result"]["findings"],
+        json!([{"dataset": "codes", "property": "code", "kind": "type", "count": 1, "samples": ["2"]}]),
+        "{job}"
+    );
+}
