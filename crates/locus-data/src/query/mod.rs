@@ -111,6 +111,8 @@ pub struct Layer<'a> {
 /// Limits and shared state of query execution.
 pub struct Engine {
     tables: TableCache,
+    /// Point datasets' versions indexed for nearest-row lookups, by version path.
+    point_indexes: Mutex<HashMap<String, Arc<points::PointIndex>>>,
     memory_per_query: usize,
     timeout: Duration,
     partitions: usize,
@@ -147,6 +149,7 @@ impl Engine {
     pub fn new(memory_per_query: usize, table_budget: usize, timeout: Duration, partitions: usize) -> Self {
         Engine {
             tables: TableCache::new(table_budget, partitions),
+            point_indexes: Mutex::new(HashMap::new()),
             memory_per_query,
             timeout,
             partitions: partitions.max(1),

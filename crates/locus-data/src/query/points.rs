@@ -149,6 +149,22 @@ impl Engine {
                 }
                 ids
             }
+            &Around::Nearest(n) if perms.is_empty() && !has_filters(&query.query) => {
+                // Nothing narrows the rows: the index answers which are nearest.
+                let index = self.point_index(data, snapshot, &query.dataset).await?;
+                let found = index.nearest(point, n.max(1));
+                if asks_only_rows(&query.query) {
+                    // The rows' ids and distances are all it asks: the index has them.
+                    return Ok(found
+                        .into_iter()
+                        .map(|(id, metres)| Map::from_iter([("id".to_owned(), id), ("distance".to_owned(), Value::from(metres))]))
+                        .collect());
+                }
+                if found.is_empty() {
+                    return Ok(Vec::new());
+                }
+                found.into_iter().map(|(id, _)| id).collect()
+            }
             &Around::Nearest(n) => {
                 let mut distance = query.distance(point);
                 distance["id"] = json!("distance");
@@ -220,5 +236,165 @@ impl Engine {
                 shape.intersects(&geo::Point::new(x, y)).then(|| row.remove("id")).flatten()
             })
             .collect())
+    }
+}
+
+/// Whether a point query asks for nothing but the rows found (their ids and
+/// distances): no properties, filters, having, order or limit.
+fn asks_only_rows(query: &Value) -> bool {
+    query.as_object().is_none_or(|q| {
+        q.iter()
+            .all(|(k, v)| k == "variables" || (k == "properties" && v.as_array().is_some_and(Vec::is_empty)))
+    })
+}
+
+/// Whether a point query narrows its rows with `filterBy`.
+fn has_filters(query: &Value) -> bool {
+    query.get("filterBy").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+}
+
+/// A point dataset's rows on the unit sphere, in an R*-tree (rstar): the
+/// straight-line (chord) distance between two points of the sphere grows
+/// with their great-circle distance, so the tree's nearest neighbours are
+/// the nearest rows on the Earth, in order. Built once per version.
+pub(crate) struct PointIndex {
+    tree: rstar::RTree<rstar::primitives::GeomWithData<[f64; 3], usize>>,
+    /// Per row of the tree: its primary key and (lat, lng).
+    rows: Vec<(Value, f64, f64)>,
+}
+
+fn on_sphere(lat: f64, lng: f64) -> [f64; 3] {
+    let (lat, lng) = (lat.to_radians(), lng.to_radians());
+    [lat.cos() * lng.cos(), lat.cos() * lng.sin(), lat.sin()]
+}
+
+/// Great-circle metres, as `function_distance` computes them.
+fn metres(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat0, lng0, lat1, lng1) = (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
+    let (half_dlat, half_dlng) = (((lat1 - lat0) / 2.0).sin(), ((lng1 - lng0) / 2.0).sin());
+    let h = half_dlat * half_dlat + lat0.cos() * lat1.cos() * half_dlng * half_dlng;
+    2.0 * 6_371_008.8 * h.sqrt().asin()
+}
+
+/// Orders primary keys as the query's `orderBy` on them does.
+fn key_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a.as_i64(), b.as_i64()) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => a.as_str().unwrap_or_default().cmp(b.as_str().unwrap_or_default()),
+    }
+}
+
+impl PointIndex {
+    fn build(batches: &[arrow::record_batch::RecordBatch], key: &str, lat: &str, lng: &str) -> Result<Self, QueryError> {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{DataType, Float64Type, Int64Type};
+        let mut rows = Vec::new();
+        let mut entries = Vec::new();
+        for batch in batches {
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .ok_or_else(|| QueryError::Internal(format!("the stored rows have no column {name}")))
+            };
+            let (keys, lats, lngs) = (column(key)?, column(lat)?, column(lng)?);
+            // Integer keys stay numbers; any other key is compared as text.
+            let keys = if keys.data_type() == &DataType::Int64 {
+                keys.clone()
+            } else {
+                arrow::compute::cast(keys, &DataType::Utf8).map_err(|e| QueryError::Internal(e.to_string()))?
+            };
+            let (Some(lats), Some(lngs)) = (lats.as_primitive_opt::<Float64Type>(), lngs.as_primitive_opt::<Float64Type>()) else {
+                return Err(QueryError::Internal("latitude and longitude are not stored as numbers".into()));
+            };
+            for i in 0..batch.num_rows() {
+                if keys.is_null(i) || lats.is_null(i) || lngs.is_null(i) {
+                    continue;
+                }
+                let id = match (keys.as_primitive_opt::<Int64Type>(), keys.as_string_opt::<i32>()) {
+                    (Some(ints), _) => Value::from(ints.value(i)),
+                    (None, Some(text)) => Value::from(text.value(i)),
+                    (None, None) => continue,
+                };
+                entries.push(rstar::primitives::GeomWithData::new(
+                    on_sphere(lats.value(i), lngs.value(i)),
+                    rows.len(),
+                ));
+                rows.push((id, lats.value(i), lngs.value(i)));
+            }
+        }
+        Ok(PointIndex {
+            tree: rstar::RTree::bulk_load(entries),
+            rows,
+        })
+    }
+
+    /// The keys of the `n` rows nearest to `point` (lat, lng) with their
+    /// great-circle metres, nearest first; rows at the same distance in key
+    /// order, as the query would give them.
+    pub(crate) fn nearest(&self, point: (f64, f64), n: usize) -> Vec<(Value, f64)> {
+        use rstar::PointDistance;
+        let here = on_sphere(point.0, point.1);
+        let mut found: Vec<(f64, usize)> = Vec::new();
+        let mut last = f64::INFINITY;
+        for entry in self.tree.nearest_neighbor_iter(&here) {
+            let chord = entry.geom().distance_2(&here);
+            // Past the n-th, only rows as near as it (ties) may still count.
+            if found.len() >= n && chord > last + 1e-18 {
+                break;
+            }
+            if found.len() < n {
+                last = chord;
+            }
+            let (_, lat, lng) = &self.rows[entry.data];
+            found.push((metres(point, (*lat, *lng)), entry.data));
+        }
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| key_order(&self.rows[a.1].0, &self.rows[b.1].0)));
+        found
+            .into_iter()
+            .take(n)
+            .map(|(metres, row)| (self.rows[row].0.clone(), metres))
+            .collect()
+    }
+}
+
+impl Engine {
+    /// The index of the query dataset's current version, built on first use
+    /// (a few of them are kept; versions are immutable, so an index never
+    /// goes stale, it only stops being asked for).
+    async fn point_index(&self, data: &DataStore, snapshot: &Snapshot, dataset: &str) -> Result<std::sync::Arc<PointIndex>, QueryError> {
+        let def = snapshot
+            .model
+            .datasets
+            .get(dataset)
+            .ok_or_else(|| QueryError::new("pointQueries.dataset", format!("the project has no dwh dataset {dataset:?}")))?;
+        let path = snapshot
+            .versions
+            .get(dataset)
+            .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
+        let key = path.to_string();
+        if let Some(index) = self.point_indexes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(index);
+        }
+        let (lat, lng) = snapshot
+            .model
+            .lat_lng(dataset)
+            .map_err(|m| QueryError::new("pointQueries.dataset", m))?;
+        let table = self.tables.table(data, path, def).await?;
+        let mut batches = Vec::new();
+        for partition in &table.batches {
+            batches.extend(partition.read().await.iter().cloned());
+        }
+        let (pk, lat, lng) = (def.primary_key.clone(), lat.property, lng.property);
+        let index = tokio::task::spawn_blocking(move || PointIndex::build(&batches, &pk, &lat, &lng))
+            .await
+            .map_err(|e| QueryError::Internal(e.to_string()))??;
+        let index = std::sync::Arc::new(index);
+        if let Ok(mut indexes) = self.point_indexes.lock() {
+            if indexes.len() >= 8 {
+                indexes.clear();
+            }
+            indexes.insert(key, index.clone());
+        }
+        Ok(index)
     }
 }

@@ -279,3 +279,53 @@ async fn car_bike_and_foot_isochrones_come_from_the_configured_routing_engine() 
         "one request per point and query"
     );
 }
+
+#[tokio::test]
+async fn nearest_rows_without_filters_come_from_the_index_in_the_queries_order() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = project(&app, &admin).await;
+    let job = run_job(
+        &app,
+        &admin,
+        request(
+            &pid,
+            json!([
+                {"type": "nearest", "queryId": "three", "dataset": "pois", "options": {"limit": 3},
+                    "properties": [{"id": "name", "type": "property", "value": "pois.name"}]},
+                {"type": "nearest", "queryId": "ids", "dataset": "pois", "options": {"limit": 10}}
+            ]),
+        ),
+    )
+    .await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    // Brute force over the rows with a location.
+    let rows: Vec<(i64, &str, f64, f64)> = POIS
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f[0].parse().ok()?, f[1], f[3].parse().ok()?, f[4].parse().ok()?))
+        })
+        .collect();
+    for point in job["result"]["points"].as_array().unwrap() {
+        let here = (point["lat"].as_f64().unwrap(), point["lng"].as_f64().unwrap());
+        let mut by_distance = rows.clone();
+        by_distance.sort_by(|a, b| metres(here, (a.2, a.3)).total_cmp(&metres(here, (b.2, b.3))));
+        let names: Vec<&str> = point["queries"]["three"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = by_distance.iter().take(3).map(|r| r.1).collect();
+        assert_eq!(names, expected, "{point}");
+        // More than there are: every row with a location, nearest first, with its distance.
+        let ids = point["queries"]["ids"].as_array().unwrap();
+        assert_eq!(ids.len(), 4, "{point}");
+        for (row, want) in ids.iter().zip(&by_distance) {
+            assert_eq!(row["id"].as_i64(), Some(want.0));
+            assert!((row["distance"].as_f64().unwrap() - metres(here, (want.2, want.3))).abs() < 0.01);
+        }
+    }
+}
