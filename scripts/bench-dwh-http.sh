@@ -11,34 +11,14 @@ source scripts/lib.sh
 ROWS=${1:-1000000}
 ROUNDS=${2:-30}
 DIR=$PWD/target/bench-dwh-http
-VENV=target/duckdb-venv
-[[ -x $VENV/bin/python ]] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet "duckdb==2.0.*" requests; }
-"$VENV/bin/python" -c 'import requests' 2>/dev/null || "$VENV/bin/pip" install --quiet requests
-if [[ ! -f $DIR/sales.csv || $(cat "$DIR/rows" 2>/dev/null) != "$ROWS" ]]; then
-  rm -rf "$DIR" && mkdir -p "$DIR"
-  "$VENV/bin/python" scripts/bench-queries.py generate "$DIR" "$ROWS"
-  echo "$ROWS" > "$DIR/rows"
-fi
-if [[ -z ${LOCUS_BIN:-} ]]; then
-  cargo build --release --locked -p locus >/dev/null
-fi
-BIN=${LOCUS_BIN:-target/release/locus}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-bench.XXXXXX")
-SERVER_PID=
-cleanup() {
-  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-start_bench_server sqlite "$WORK" "$BIN"
-TOKEN=$("$BIN" admin --data-dir "$WORK" create-token --email bench@example.org --name loader 2>/dev/null)
-post() { curl -sf -X POST "$BASE$1" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' -d "$2"; }
-PROJECT=$(post /rest/projects '{"title":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+duckdb_venv
+star_schema_csv "$DIR" "$ROWS"
+release_bench_project dwh-http
 prop() { printf '{"name":"%s","column":"%s","type":"%s"%s}' "$1" "$1" "$2" "${3:+,\"foreignKey\":\"$3\"}"; }
 dataset() { # name properties…
   local name=$1; shift
   local props; props=$(IFS=,; echo "$*")
-  post "/rest/projects/$PROJECT/md/datasets" "{\"name\":\"$name\",\"type\":\"dataset\",\"title\":\"$name\",\"ref\":{\"type\":\"dwh\",\"subtype\":\"basic\",\"primaryKey\":\"id\",\"properties\":[$props]}}" >/dev/null
+  bench_post "/rest/projects/$PROJECT/md/datasets" "{\"name\":\"$name\",\"type\":\"dataset\",\"title\":\"$name\",\"ref\":{\"type\":\"dwh\",\"subtype\":\"basic\",\"primaryKey\":\"id\",\"properties\":[$props]}}" >/dev/null
 }
 dataset cities "$(prop id integer)" "$(prop name string)" "$(prop region string)"
 dataset shops "$(prop id integer)" "$(prop name string)" "$(prop city_id integer cities)" "$(prop partner string)"
@@ -46,7 +26,7 @@ dataset products "$(prop id integer)" "$(prop category string)"
 dataset sales "$(prop id integer)" "$(prop day date)" "$(prop shop_id integer shops)" "$(prop product_id integer products)" "$(prop amount decimal)" "$(prop qty integer)"
 SUM='{"type":"function_sum","content":[{"type":"property","value":"sales.amount"}]}'
 COUNT='{"type":"function_count","content":[{"type":"property","value":"sales.id"}]}'
-metric() { post "/rest/projects/$PROJECT/md/metrics" "{\"name\":\"$1\",\"type\":\"metric\",\"content\":$2}" >/dev/null; }
+metric() { bench_post "/rest/projects/$PROJECT/md/metrics" "{\"name\":\"$1\",\"type\":\"metric\",\"content\":$2}" >/dev/null; }
 metric revenue "$SUM"
 metric avg_ticket "{\"type\":\"function_divide\",\"content\":[$SUM,$COUNT]}"
 metric revenue_share "{\"type\":\"function_percent_to_total\",\"content\":[$SUM]}"

@@ -9,29 +9,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 ROWS=${1:-10000000}
 DIR=$PWD/target/bench-load
-VENV=target/duckdb-venv
-[[ -x $VENV/bin/python ]] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet "duckdb==2.0.*" requests; }
-if [[ ! -f $DIR/sales.csv || $(cat "$DIR/rows" 2>/dev/null) != "$ROWS" ]]; then
-  rm -rf "$DIR" && mkdir -p "$DIR"
-  "$VENV/bin/python" scripts/bench-queries.py generate "$DIR" "$ROWS"
-  echo "$ROWS" > "$DIR/rows"
-fi
-[[ -n ${LOCUS_BIN:-} ]] || cargo build --release --locked -p locus >/dev/null
-BIN=${LOCUS_BIN:-target/release/locus}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-load.XXXXXX")
-SERVER_PID=
-cleanup() {
-  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-start_bench_server sqlite "$WORK" "$BIN"
-TOKEN=$("$BIN" admin --data-dir "$WORK" create-token --email bench@example.org --name loader 2>/dev/null)
-post() { curl -sf -X POST "$BASE$1" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' -d "$2"; }
-PROJECT=$(post /rest/projects '{"title":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-post "/rest/projects/$PROJECT/md/datasets" '{"name":"sales","type":"dataset","title":"sales","ref":{"type":"dwh","subtype":"basic","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"day","column":"day","type":"date"},{"name":"shop_id","column":"shop_id","type":"integer"},{"name":"product_id","column":"product_id","type":"integer"},{"name":"amount","column":"amount","type":"decimal"},{"name":"qty","column":"qty","type":"integer"}]}}' >/dev/null
+duckdb_venv
+star_schema_csv "$DIR" "$ROWS"
+release_bench_project load
+bench_post "/rest/projects/$PROJECT/md/datasets" '{"name":"sales","type":"dataset","title":"sales","ref":{"type":"dwh","subtype":"basic","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"day","column":"day","type":"date"},{"name":"shop_id","column":"shop_id","type":"integer"},{"name":"product_id","column":"product_id","type":"integer"},{"name":"amount","column":"amount","type":"decimal"},{"name":"qty","column":"qty","type":"integer"}]}}' >/dev/null
 if [[ ${PROFILE:-0} == 1 ]]; then
-  perf record -F 499 -g -p "$SERVER_PID" -o "$WORK/../locus-load.perf.data" 2>/dev/null &
+  perf record -F 499 -g -p "$SERVER_PID" -o target/locus-load.perf.data 2>/dev/null &
   PERF=$!
 fi
 echo "locus data load, $ROWS rows:"

@@ -9,28 +9,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 ROWS=${1:-1000000}
 POINTS=${2:-1000}
-VENV=target/duckdb-venv
-[[ -x $VENV/bin/python ]] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet "duckdb==2.0.*" requests; }
-[[ -n ${LOCUS_BIN:-} ]] || cargo build --release --locked -p locus >/dev/null
-BIN=${LOCUS_BIN:-target/release/locus}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-points.XXXXXX")
-SERVER_PID=
-cleanup() {
-  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+duckdb_venv
+release_bench_project points
 "$VENV/bin/python" -c "
 import duckdb
 duckdb.sql('''COPY (SELECT i AS id, 48.5 + (hash(i) % 100000) / 100000.0 * 2.5 AS lat,
   12.0 + (hash(i * 7) % 100000) / 100000.0 * 6.5 AS lng, (i % 1000)::DOUBLE AS revenue
   FROM range($ROWS) t(i)) TO '$WORK/pois.csv' (HEADER)''')
 "
-start_bench_server sqlite "$WORK" "$BIN"
-TOKEN=$("$BIN" admin --data-dir "$WORK" create-token --email bench@example.org --name loader 2>/dev/null)
-post() { curl -sf -X POST "$BASE$1" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' -d "$2"; }
-PROJECT=$(post /rest/projects '{"title":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-post "/rest/projects/$PROJECT/md/datasets" '{"name":"pois","type":"dataset","title":"pois","ref":{"type":"dwh","subtype":"geometryPoint","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"lat","column":"lat","type":"latitude"},{"name":"lng","column":"lng","type":"longitude"},{"name":"revenue","column":"revenue","type":"decimal"}]}}' >/dev/null
+bench_post "/rest/projects/$PROJECT/md/datasets" '{"name":"pois","type":"dataset","title":"pois","ref":{"type":"dwh","subtype":"geometryPoint","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"lat","column":"lat","type":"latitude"},{"name":"lng","column":"lng","type":"longitude"},{"name":"revenue","column":"revenue","type":"decimal"}]}}' >/dev/null
 "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset pois "$WORK/pois.csv" >/dev/null 2>&1
 python3 - "$BASE" "$BEARER" "$PROJECT" "$POINTS" "$ROWS" <<'PY'
 import json, random, sys, time, urllib.request

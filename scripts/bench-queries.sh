@@ -7,16 +7,12 @@
 # DuckDB on native tables with 2 threads, and prints both medians side by side.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
 ROWS=${1:-10000000}
 RUNS=${2:-5}
 DIR=$PWD/target/bench-queries  # absolute: cargo bench runs in the crate directory
-VENV=target/duckdb-venv
-[[ -x $VENV/bin/python ]] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet "duckdb==2.0.*"; }
-if [[ ! -f $DIR/sales.csv || $(cat "$DIR/rows" 2>/dev/null) != "$ROWS" ]]; then
-  rm -rf "$DIR" && mkdir -p "$DIR"
-  "$VENV/bin/python" scripts/bench-queries.py generate "$DIR" "$ROWS"
-  echo "$ROWS" > "$DIR/rows"
-fi
+duckdb_venv
+star_schema_csv "$DIR" "$ROWS"
 cargo bench -p locus-bench --bench queries -- "$DIR" "$RUNS" > "$DIR/locus.jsonl"
 "$VENV/bin/python" scripts/bench-queries.py duckdb "$DIR" "$RUNS" > "$DIR/duckdb.jsonl"
 "$VENV/bin/python" - "$DIR" <<'PY'

@@ -44,3 +44,48 @@ start_bench_server() {
   BASE="http://$(listening_address "$work/server.log" "$SERVER_PID")"
   BEARER=$(bearer_for "$BASE" "$token")
 }
+
+# duckdb_venv: DuckDB 2.0 (the reference engine) and requests in
+# target/duckdb-venv, made on first use; sets VENV.
+duckdb_venv() {
+  VENV=target/duckdb-venv
+  [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+  "$VENV/bin/python" -c 'import duckdb, requests' 2>/dev/null || "$VENV/bin/pip" install --quiet "duckdb==2.0.*" requests
+}
+
+# release_bench_project NAME: a release server on SQLite (LOCUS_BIN, or a
+# fresh `cargo build --release`) in a temporary directory that goes on exit,
+# with an operator's bearer (BEARER), a personal access token for
+# `locus data load` (TOKEN) and a project (PROJECT); sets BIN, WORK, BASE and
+# SERVER_PID too. `bench_post PATH JSON` then posts as the operator.
+release_bench_project() {
+  [[ -n ${LOCUS_BIN:-} ]] || cargo build --release --locked -p locus >/dev/null
+  BIN=${LOCUS_BIN:-target/release/locus}
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/locus-$1.XXXXXX")
+  SERVER_PID=
+  trap bench_cleanup EXIT
+  start_bench_server sqlite "$WORK" "$BIN"
+  TOKEN=$("$BIN" admin --data-dir "$WORK" create-token --email bench@example.org --name loader 2>/dev/null)
+  PROJECT=$(bench_post /rest/projects '{"title":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+}
+
+bench_cleanup() {
+  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+
+bench_post() {
+  curl -sf -X POST "$BASE$1" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' -d "$2"
+}
+
+# star_schema_csv DIR ROWS: the seeded star schema of scripts/bench-queries.py
+# (ROWS sales rows and their dimensions) as CSV files in DIR, generated once
+# per row count. Needs duckdb_venv.
+star_schema_csv() {
+  local dir=$1 rows=$2
+  if [[ ! -f $dir/sales.csv || $(cat "$dir/rows" 2>/dev/null) != "$rows" ]]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    "$VENV/bin/python" scripts/bench-queries.py generate "$dir" "$rows"
+    echo "$rows" > "$dir/rows"
+  fi
+}

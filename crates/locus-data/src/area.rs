@@ -96,15 +96,6 @@ impl AreaIndex {
         })
     }
 
-    /// The number of polygons indexed.
-    pub fn len(&self) -> usize {
-        self.tree.size()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The rank of the smallest-keyed polygon holding the point, if any.
     fn locate(&self, lng: f64, lat: f64) -> Option<u32> {
         let point = Point::new(lng, lat);
@@ -167,11 +158,6 @@ pub struct AreaMapper {
 }
 
 impl AreaMapper {
-    /// A mapper that maps nothing (a dataset without area-mapped columns).
-    pub fn none() -> Self {
-        AreaMapper::default()
-    }
-
     /// The calculated foreign keys of `def` that need a polygon index: the
     /// property and the dataset it names.
     pub fn targets(def: &DatasetDef) -> Vec<(String, String)> {
@@ -186,7 +172,8 @@ impl AreaMapper {
     /// its polygon index.
     pub fn new(def: &DatasetDef, indexes: Vec<(String, Arc<AreaIndex>)>) -> Result<Self, DataError> {
         if indexes.is_empty() {
-            return Ok(AreaMapper::none());
+            // A dataset without area-mapped columns: nothing to fill.
+            return Ok(AreaMapper::default());
         }
         let position = |ty: PropertyType| def.properties.iter().position(|p| p.ty == ty);
         let coordinates = match (position(PropertyType::Latitude), position(PropertyType::Longitude)) {

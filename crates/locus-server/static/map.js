@@ -36,6 +36,8 @@ const visualization = document.getElementById('visualization');
 const VISUALIZATIONS = { geometryPoint: ['dotmap', 'heatmap', 'grid'], geometryPolygon: ['areas'], geometryLine: ['line'] };
 const VISUALIZATION_TITLES = { dotmap: 'Dots', heatmap: 'Heat map', grid: 'Hexagons (H3)', areas: 'Areas', line: 'Lines' };
 const shareToken = root.dataset.public === 'true' ? new URLSearchParams(window.location.hash.slice(1)).get('token') : null;
+// The view's JSON routes: `{view}/map`, `/features`, `/values`, `/options`, `/search`, `/drill`.
+const routes = (name) => root.dataset.view + '/' + name;
 
 function setStatus(text, ready) {
   status.textContent = text;
@@ -199,7 +201,7 @@ function draw() {
     params.set('grid', String(state.gridResolution));
   }
   setStatus('Loading ' + state.dataset + '…', false);
-  return getJson(root.dataset.features + '?' + params.toString()).then((collection) => {
+  return getJson(routes('features') + '?' + params.toString()).then((collection) => {
     const map = state.map;
     const kind = collection.features.length ? collection.features[0].geometry.type : 'Polygon';
     ['features-line', 'features-fill'].forEach((id) => { if (map.getLayer(id)) { map.removeLayer(id); } });
@@ -237,7 +239,7 @@ function draw() {
 
 function showValues() {
   const params = new URLSearchParams({ filters: JSON.stringify(state.filters) });
-  return getJson(root.dataset.values + '?' + params.toString()).then((values) => {
+  return getJson(routes('values') + '?' + params.toString()).then((values) => {
     values.forEach((v) => {
       const cell = indicatorList.querySelector('[data-indicator="' + CSS.escape(v.name) + '"] .value');
       const indicator = state.config.indicators.find((i) => i.name === v.name);
@@ -329,7 +331,7 @@ function addSelect(filter, multiple) {
       return values.length ? [{ property: filter.property, operator: 'in', value: values }] : [];
     }
   });
-  return getJson(root.dataset.options + '?' + new URLSearchParams({ property: filter.property })).then((values) => {
+  return getJson(routes('options') + '?' + new URLSearchParams({ property: filter.property })).then((values) => {
     const group = 'f' + controls.length;
     if (!multiple) {
       values = [''].concat(values);
@@ -400,7 +402,7 @@ function setUpSearch() {
   const run = () => {
     const text = input.value.trim();
     if (text.length < 2) { hits.replaceChildren(); return; }
-    getJson(root.dataset.search + '?' + new URLSearchParams({ dataset: state.dataset, query: text })).then((found) => {
+    getJson(routes('search') + '?' + new URLSearchParams({ dataset: state.dataset, query: text })).then((found) => {
       hits.replaceChildren();
       found.forEach((hit) => {
         const item = document.createElement('li');
@@ -436,7 +438,7 @@ function setUpSearch() {
 function drawMarkers() {
   (state.config.markers || []).filter((m) => m.visible).forEach((marker, i) => {
     const params = new URLSearchParams({ dataset: marker.dataset, marker: marker.name });
-    getJson(root.dataset.features + '?' + params.toString()).then((collection) => {
+    getJson(routes('features') + '?' + params.toString()).then((collection) => {
       const id = 'marker-' + i;
       state.map.addSource(id, { type: 'geojson', data: collection });
       state.map.addLayer({ id, type: 'circle', source: id, paint: { 'circle-radius': 5, 'circle-color': marker.color, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1.5 } });
@@ -457,7 +459,7 @@ function showDrill(properties) {
   const params = new URLSearchParams({ dataset: state.dataset, id: JSON.stringify(properties.id), filters: JSON.stringify(state.filters) });
   if (state.indicator) { params.set('indicator', state.indicator.name); }
   const panel = document.getElementById('drill');
-  getJson(root.dataset.drill + '?' + params.toString()).then((drill) => {
+  getJson(routes('drill') + '?' + params.toString()).then((drill) => {
     panel.hidden = false;
     document.getElementById('drill-title').textContent = properties.title || String(properties.id);
     const values = document.getElementById('drill-values');
@@ -538,7 +540,7 @@ function signIn() {
 }
 
 function start() {
-  signIn().then(() => Promise.all([getJson(root.dataset.config), getJson('/static/vendor/countries-50m.json')])).then(([config, topo]) => {
+  signIn().then(() => Promise.all([getJson(routes('map')), getJson('/static/vendor/countries-50m.json')])).then(([config, topo]) => {
     state.config = config;
     if (root.dataset.public === 'true') {
       document.getElementById('view-title').textContent = config.title;

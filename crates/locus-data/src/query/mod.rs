@@ -359,10 +359,7 @@ impl Engine {
             filter_by,
         } = *layer;
         let model = &snapshot.model;
-        let def = model
-            .datasets
-            .get(dataset)
-            .ok_or_else(|| QueryError::new("dataset", format!("the project has no dwh dataset {dataset:?}")))?;
+        let def = model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
         let pk = format!("{dataset}.{}", def.primary_key);
         let geometry = def.properties.iter().find(|p| p.ty == crate::PropertyType::Geometry);
         let mut columns = vec![serde_json::json!({"id": "id", "type": "property", "value": pk})];
@@ -447,10 +444,7 @@ impl Engine {
             dataset, value, filter_by, ..
         } = *layer;
         let model = &snapshot.model;
-        let def = model
-            .datasets
-            .get(dataset)
-            .ok_or_else(|| QueryError::new("dataset", format!("the project has no dwh dataset {dataset:?}")))?;
+        let def = model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
         let mut node = match value {
             Some(node) => node.clone(),
             None => serde_json::json!({"type": "function_count", "content": [

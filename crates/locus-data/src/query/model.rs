@@ -51,14 +51,18 @@ impl Model {
         self.metrics.insert(name.to_owned(), content);
     }
 
+    /// A dwh dataset of the project, or what to say when there is none.
+    pub fn dataset(&self, name: &str) -> Result<&DatasetDef, String> {
+        self.datasets
+            .get(name)
+            .ok_or_else(|| format!("the project has no dwh dataset {name:?}"))
+    }
+
     pub fn property(&self, text: &str) -> Result<PropRef, String> {
         let (dataset, property) = text
             .split_once('.')
             .ok_or_else(|| format!("{text:?} is not \"dataset.property\""))?;
-        let def = self
-            .datasets
-            .get(dataset)
-            .ok_or_else(|| format!("the project has no dwh dataset {dataset:?}"))?;
+        let def = self.dataset(dataset)?;
         if def.property(property).is_none() {
             return Err(format!("dataset {dataset} has no property {property:?}"));
         }
@@ -90,10 +94,7 @@ impl Model {
 
     /// The latitude and longitude properties of a point dataset.
     pub fn lat_lng(&self, dataset: &str) -> Result<(PropRef, PropRef), String> {
-        let def = self
-            .datasets
-            .get(dataset)
-            .ok_or_else(|| format!("the project has no dwh dataset {dataset:?}"))?;
+        let def = self.dataset(dataset)?;
         let find = |ty| {
             def.properties.iter().find(|p| p.ty == ty).map(|p| PropRef {
                 dataset: dataset.to_owned(),

@@ -364,9 +364,8 @@ impl Engine {
     async fn point_index(&self, data: &DataStore, snapshot: &Snapshot, dataset: &str) -> Result<std::sync::Arc<PointIndex>, QueryError> {
         let def = snapshot
             .model
-            .datasets
-            .get(dataset)
-            .ok_or_else(|| QueryError::new("pointQueries.dataset", format!("the project has no dwh dataset {dataset:?}")))?;
+            .dataset(dataset)
+            .map_err(|m| QueryError::new("pointQueries.dataset", m))?;
         let path = snapshot
             .versions
             .get(dataset)

@@ -141,16 +141,14 @@ async fn data_pull(state: &AppState, job: &Job, progress: Arc<Progress>) -> Resu
     let pull: DataPull = content(job)?;
     let pid = job.project_id.as_str();
     let def = dwh_dataset(state, pid, &pull.dataset).await?;
-    let opts = CsvOptions::from_json(&pull.csv_options)?;
-    let store = state.data.store.clone();
-    let version_id = locus_core::ids::random_lower36(16);
-    let downloaded = StorePath::from_iter(["projects", pid, "staging", &format!("{version_id}.csv")]);
-    let loaded = match pull_input(state, job, &pull, &downloaded).await {
-        Ok(input) => load_version(state, job, &pull, &def, opts, input, &version_id, progress).await,
-        Err(fail) => Err(fail),
-    };
+    let downloaded = StorePath::from_iter(["projects", pid, "staging", &format!("{}.csv", job.id)]);
+    let loaded = async {
+        let input = pull_input(state, job, &pull, &downloaded).await?;
+        load_version(state, job, &pull, &def, input, progress).await
+    }
+    .await;
     if pull.https_upload.is_some() {
-        locus_data::transfer::delete_files(&store, &[downloaded]).await.ok();
+        locus_data::transfer::delete_files(&state.data.store, &[downloaded]).await.ok();
     }
     loaded
 }
@@ -200,20 +198,19 @@ async fn pull_input(state: &AppState, job: &Job, pull: &DataPull, downloaded: &S
 }
 
 /// Loads `input` into a new version of `def` (replacing or upserting).
-#[allow(clippy::too_many_arguments)]
 async fn load_version(
     state: &AppState,
     job: &Job,
     pull: &DataPull,
     def: &locus_data::DatasetDef,
-    opts: CsvOptions,
     input: Box<dyn std::io::Read + Send>,
-    version_id: &str,
     progress: Arc<Progress>,
 ) -> Result<Done, Fail> {
     let pid = job.project_id.as_str();
     let store = state.data.store.clone();
-    let out = DataStore::version_path(pid, &def.name, version_id);
+    let opts = CsvOptions::from_json(&pull.csv_options)?;
+    let version_id = locus_core::ids::random_lower36(16);
+    let out = DataStore::version_path(pid, &def.name, &version_id);
     let report = move |p: locus_data::Progress| progress.set(p.rows, p.bytes);
     let areas = Arc::new(area_mapper(state, pid, def).await?);
     let (rows, csv_bytes, parquet_bytes) = if pull.incremental() {
@@ -233,7 +230,7 @@ async fn load_version(
     let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let version = NewVersion {
         dataset: def.name.clone(),
-        version_id: version_id.to_owned(),
+        version_id: version_id.clone(),
         path: out.to_string(),
         rows: to_i64(rows),
         bytes: to_i64(parquet_bytes),

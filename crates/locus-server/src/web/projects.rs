@@ -579,7 +579,6 @@ impl StateForm {
             .to_lowercase()
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .filter(char::is_ascii)
             .take(40)
             .collect();
         if !slug.starts_with(|c: char| c.is_ascii_lowercase()) {

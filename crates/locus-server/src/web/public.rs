@@ -25,29 +25,13 @@ use std::collections::HashMap;
 
 const SCRIPT: &str = include_str!("../../static/public.js");
 
+/// The policy of the landing page: its script talks to the API; nothing
+/// else changes from every page's policy.
+const LANDING_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 pub async fn landing(visitor: Visitor, Path(project_id): Path<String>) -> Result<Response, WebError> {
-    let project_id = ProjectId::parse("projectId", &project_id).map_err(|_| WebError::Page {
-        status: StatusCode::NOT_FOUND,
-        message: "There is no page here.".into(),
-    })?;
-    let mut response = page(
-        &visitor,
-        StatusCode::OK,
-        "public.html",
-        context! { project_id => project_id.as_str() },
-    );
-    let headers = response.headers_mut();
-    // The script talks to the API; nothing else changes from every page's policy.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    // The page has no forms, so nothing needs the Origin that `no-referrer` withholds.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    Ok(response)
+    shared_page(&visitor, &project_id, "public.html", context! {}, LANDING_CSP)
 }
 
 /// `/public/{projectId}/views/{view}#token=…`: a shared view's map. Like the
@@ -60,18 +44,27 @@ pub async fn view(
     visitor: Visitor,
     Path((project_id, view)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let project_id = ProjectId::parse("projectId", &project_id).map_err(|_| WebError::Page {
+    let csp = super::map::view_csp(&state.settings);
+    shared_page(&visitor, &project_id, "public_view.html", context! { view }, &csp)
+}
+
+/// A page a share link leads to: the same page for every project id (it
+/// reveals nothing; its script reads the token from the link's fragment),
+/// with `csp` and no Referer. The pages have no forms, so nothing needs the
+/// Origin that `no-referrer` withholds.
+fn shared_page(visitor: &Visitor, project_id: &str, template: &str, values: Value, csp: &str) -> Result<Response, WebError> {
+    let project_id = ProjectId::parse("projectId", project_id).map_err(|_| WebError::Page {
         status: StatusCode::NOT_FOUND,
         message: "There is no page here.".into(),
     })?;
     let mut response = page(
-        &visitor,
+        visitor,
         StatusCode::OK,
-        "public_view.html",
-        context! { project_id => project_id.as_str(), view => view },
+        template,
+        context! { project_id => project_id.as_str(), ..values },
     );
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&super::map::view_csp(&state.settings)) {
+    if let Ok(csp) = HeaderValue::from_str(csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

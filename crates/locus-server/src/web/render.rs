@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "project_menu.html",
     "users.html",
     "view.html",
+    "map_panel.html",
     "audit.html",
     "public.html",
     "public_view.html",

@@ -621,7 +621,7 @@ async fn the_map_story_in_a_real_browser() {
     assert!(drawn.contains(" hexagons of shops, Revenue"), "{drawn}");
     let total = admin
         .execute(
-            "const url = document.getElementById('map-view').dataset.features + '?dataset=shops&indicator=revenue_indicator&grid=7&filters=[]';
+            "const url = document.getElementById('map-view').dataset.view + '/features?dataset=shops&indicator=revenue_indicator&grid=7&filters=[]';
              return fetch(url).then((r) => r.json()).then((c) => [c.features.length, c.features.reduce((a, f) => a + f.properties.value, 0),
                c.features.every((f) => f.geometry.type === 'Polygon' && f.geometry.coordinates[0].length === 7)]);",
             vec![],
