@@ -152,6 +152,12 @@ impl DatasetDef {
                     format!("property {}: type {:?} is not one of {}", p.name, p.ty, PropertyType::NAMES),
                 )
             })?;
+            if p.name.starts_with("__") {
+                return Err(DataError::definition(
+                    name,
+                    format!("property {}: names starting with __ are reserved for columns Locus adds", p.name),
+                ));
+            }
             if properties.iter().any(|q: &PropertyDef| q.name == p.name) {
                 return Err(DataError::definition(name, format!("property {} is defined twice", p.name)));
             }

@@ -14,6 +14,7 @@ pub mod ast;
 pub mod model;
 pub mod plan;
 pub mod points;
+pub mod search;
 pub mod tables;
 
 use std::collections::{BTreeSet, HashMap};
@@ -27,7 +28,7 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::path::Path;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use self::ast::{Filter, Node, Parser};
 pub use self::model::Model;
@@ -113,6 +114,8 @@ pub struct Engine {
     tables: TableCache,
     /// Point datasets' versions indexed for nearest-row lookups, by version path.
     point_indexes: Mutex<HashMap<String, Arc<points::PointIndex>>>,
+    /// Titles of versions indexed for full-text search, by version path and title.
+    title_indexes: Mutex<HashMap<String, Arc<search::TitleIndex>>>,
     memory_per_query: usize,
     timeout: Duration,
     partitions: usize,
@@ -150,6 +153,7 @@ impl Engine {
         Engine {
             tables: TableCache::new(table_budget, partitions),
             point_indexes: Mutex::new(HashMap::new()),
+            title_indexes: Mutex::new(HashMap::new()),
             memory_per_query,
             timeout,
             partitions: partitions.max(1),
@@ -183,6 +187,7 @@ impl Engine {
         snapshot: &Snapshot,
         request: &ast::Request,
         perms: &[Filter],
+        overrides: &HashMap<String, Arc<dyn TableProvider>>,
     ) -> Result<(SessionContext, datafusion::dataframe::DataFrame), QueryError> {
         let ctx = self.context()?;
         let none = HashMap::new();
@@ -199,8 +204,8 @@ impl Engine {
         }
         .plan(request)?;
         let asked = probe.asked.into_inner().unwrap_or_default();
-        let mut tables: HashMap<String, Arc<dyn TableProvider>> = HashMap::new();
-        for dataset in asked {
+        let mut tables: HashMap<String, Arc<dyn TableProvider>> = overrides.clone();
+        for dataset in asked.into_iter().filter(|d| !overrides.contains_key(d)) {
             let path = snapshot.versions.get(&dataset).ok_or_else(|| QueryError::NoData(dataset.clone()))?;
             let def = &snapshot.model.datasets[&dataset];
             let table = self.tables.table(data, path, def).await?;
@@ -229,7 +234,20 @@ impl Engine {
         request: &ast::Request,
         perms: &[Filter],
     ) -> Result<QueryOutput, QueryError> {
-        let (_ctx, df) = self.prepare(data, snapshot, request, perms).await?;
+        self.query_with(data, snapshot, request, perms, &HashMap::new()).await
+    }
+
+    /// Runs a query with some datasets' rows given (`overrides`) instead of
+    /// read from their current versions.
+    pub(crate) async fn query_with(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        request: &ast::Request,
+        perms: &[Filter],
+        overrides: &HashMap<String, Arc<dyn TableProvider>>,
+    ) -> Result<QueryOutput, QueryError> {
+        let (_ctx, df) = self.prepare(data, snapshot, request, perms, overrides).await?;
         let schema: Schema = df.schema().as_arrow().clone();
         let batches = tokio::time::timeout(self.timeout, df.collect())
             .await
@@ -270,7 +288,7 @@ impl Engine {
         request: &ast::Request,
         perms: &[Filter],
     ) -> Result<String, QueryError> {
-        let (_ctx, df) = self.prepare(data, snapshot, request, perms).await?;
+        let (_ctx, df) = self.prepare(data, snapshot, request, perms, &HashMap::new()).await?;
         let plan = df.into_optimized_plan().map_err(QueryError::plan)?;
         let text = plan.display_indent().to_string();
         Ok(text)
@@ -470,77 +488,6 @@ impl Engine {
                 "properties": {"id": index, "title": index, "value": row.get("value").cloned().unwrap_or(Value::Null)}}));
         }
         Ok(serde_json::json!({"type": "FeatureCollection", "features": features}))
-    }
-
-    /// Full-text search of a dataset's features by title: the rows (data
-    /// permissions apply) whose `title` property contains every word of
-    /// `text`, case-insensitively; exact titles first, then titles starting
-    /// with the text, then by title. Each hit has `id`, `title`, `dataset` and
-    /// where to fly to: `lat`/`lng` (a point) or `bbox` [w, s, e, n].
-    pub async fn search(
-        &self,
-        data: &DataStore,
-        snapshot: &Snapshot,
-        dataset: &str,
-        title: &str,
-        text: &str,
-        perms: &[Filter],
-    ) -> Result<Vec<Value>, QueryError> {
-        let none = Value::Array(Vec::new());
-        let layer = Layer {
-            dataset,
-            title: Some(title),
-            value: None,
-            filter_by: &none,
-        };
-        let collection = self.features(data, snapshot, &layer, perms).await?;
-        let needle = text.to_lowercase();
-        let words: Vec<&str> = needle.split_whitespace().collect();
-        let mut hits: Vec<(u8, String, Value)> = Vec::new();
-        for feature in collection["features"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let properties = &feature["properties"];
-            let shown = match &properties["title"] {
-                Value::String(s) => s.clone(),
-                Value::Null => continue,
-                other => other.to_string(),
-            };
-            let lower = shown.to_lowercase();
-            if !words.iter().all(|w| lower.contains(w)) {
-                continue;
-            }
-            let rank = if lower == needle {
-                0
-            } else if lower.starts_with(&needle) {
-                1
-            } else {
-                2
-            };
-            let mut hit = json!({"id": properties["id"], "title": shown, "dataset": dataset});
-            let mut bbox = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-            fn visit(c: &Value, b: &mut [f64; 4]) {
-                match c.as_array() {
-                    Some(a) if a.len() >= 2 && a[0].is_number() => {
-                        let (x, y) = (a[0].as_f64().unwrap_or(0.0), a[1].as_f64().unwrap_or(0.0));
-                        b[0] = b[0].min(x);
-                        b[1] = b[1].min(y);
-                        b[2] = b[2].max(x);
-                        b[3] = b[3].max(y);
-                    }
-                    Some(a) => a.iter().for_each(|c| visit(c, b)),
-                    None => {}
-                }
-            }
-            visit(&feature["geometry"]["coordinates"], &mut bbox);
-            if feature["geometry"]["type"] == "Point" {
-                hit["lat"] = json!(bbox[1]);
-                hit["lng"] = json!(bbox[0]);
-            } else if bbox[0].is_finite() {
-                hit["bbox"] = json!(bbox);
-            }
-            hits.push((rank, lower, hit));
-        }
-        hits.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        Ok(hits.into_iter().map(|(_, _, h)| h).collect())
     }
 
     pub fn held_bytes(&self) -> usize {

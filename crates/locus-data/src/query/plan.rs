@@ -41,7 +41,7 @@ use super::QueryError;
 use crate::PropertyType;
 
 /// Earth's mean radius in metres (data-plane.md §3).
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
+pub(crate) const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// Where the planner gets a dataset's rows.
 pub trait Tables {

@@ -127,6 +127,47 @@ pub fn written_files(change: Option<&DataChange>) -> Vec<String> {
     }
 }
 
+/// The datasets a change gives a new current version.
+pub fn loaded_datasets(change: Option<&DataChange>) -> Vec<String> {
+    match change {
+        Some(DataChange::NewVersions(versions)) => versions.iter().map(|v| v.dataset.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Builds the indexes of the versions a committed job loaded (the spatial
+/// index of a point dataset, the full-text index of a dataset with a title),
+/// so that the first bulk point query or search does not wait for them.
+/// Best effort: a query builds what is missing.
+pub async fn index_loaded(state: AppState, job: Job, datasets: Vec<String>) {
+    let Ok(context) = reader(&state, &job).await else { return };
+    let Ok(objects) = state
+        .store
+        .md_all(&job.project_id, Some(locus_core::metadata::MdType::Datasets))
+        .await
+    else {
+        return;
+    };
+    for dataset in datasets {
+        let title = objects
+            .iter()
+            .find(|o| o.name == dataset)
+            .and_then(|o| o.body_json().ok())
+            .and_then(|body| crate::routes::dwh::title_property(&body));
+        let engine = &state.engine;
+        let built = match engine.index_points(&state.data, &context.snapshot, &dataset).await {
+            Ok(()) => match title {
+                Some(title) => engine.index_titles(&state.data, &context.snapshot, &dataset, &title).await,
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = built {
+            tracing::warn!(job = %job.id, %dataset, error = %e, "indexing the loaded rows failed");
+        }
+    }
+}
+
 pub async fn delete_quietly(state: &AppState, paths: &[String]) {
     if paths.is_empty() {
         return;
@@ -339,6 +380,9 @@ async fn export(state: &AppState, job: &Job) -> Result<Done, Fail> {
     Ok(succeeded(result, Some(change)))
 }
 
+/// How many isochrones are asked of the routing engine at once.
+const ROUTING_CONCURRENCY: usize = 8;
+
 /// Evaluates every point query at every point as the job's account (with its
 /// data permissions); the usage is metered in the job's end transaction.
 async fn bulk_point_query(state: &AppState, job: &Job) -> Result<Done, Fail> {
@@ -352,44 +396,52 @@ async fn bulk_point_query(state: &AppState, job: &Job) -> Result<Done, Fail> {
     };
     let pid = job.project_id.as_str();
     let context = reader(state, job).await?;
-    let mut points = Vec::with_capacity(bulk.points.len());
-    for (i, point) in bulk.points.iter().enumerate() {
-        let mut results = serde_json::Map::new();
-        for q in &queries {
-            // A routed isochrone asks the engine first; if it fails, this
-            // point's entry says why and the job goes on.
-            let area = match (&q.around, &router) {
-                (Around::Routed(how), Some(router)) => match router.isochrone(point.lat, point.lng, how).await {
-                    Ok(area) => Some(area),
-                    Err(why) => {
-                        results.insert(q.id.clone(), json!({"error": why}));
-                        continue;
+    let mut results = vec![serde_json::Map::new(); bulk.points.len()];
+    for q in &queries {
+        // A routed isochrone asks the engine first (a few points at a time);
+        // where it fails, that point's entry says why and the job goes on.
+        let mut at: Vec<usize> = (0..bulk.points.len()).collect();
+        let mut areas = Vec::new();
+        if let (Around::Routed(how), Some(router)) = (&q.around, &router) {
+            let mut answers: Vec<Result<Value, String>> = Vec::with_capacity(bulk.points.len());
+            for some in bulk.points.chunks(ROUTING_CONCURRENCY) {
+                answers.extend(futures::future::join_all(some.iter().map(|p| router.isochrone(p.lat, p.lng, how))).await);
+            }
+            at.clear();
+            for (i, answer) in answers.into_iter().enumerate() {
+                match answer {
+                    Ok(area) => {
+                        at.push(i);
+                        areas.push(area);
                     }
-                },
-                _ => None,
-            };
-            let rows = state
-                .engine
-                .point_query(
-                    &state.data,
-                    &context.snapshot,
-                    &context.filters,
-                    (point.lat, point.lng),
-                    q,
-                    area.as_ref(),
-                )
-                .await
-                .map_err(|e| Fail::new(format!("point {i}, {}: {e}", q.id)))?;
-            results.insert(q.id.clone(), Value::Array(rows.into_iter().map(Value::Object).collect()));
+                    Err(why) => {
+                        results[i].insert(q.id.clone(), json!({"error": why}));
+                    }
+                }
+            }
         }
-        let id = point.id.clone().unwrap_or_else(|| Value::from(i));
-        points.push(request::PointResult {
-            id,
+        let points: Vec<(f64, f64)> = at.iter().map(|&i| (bulk.points[i].lat, bulk.points[i].lng)).collect();
+        let answers = state
+            .engine
+            .point_queries(&state.data, &context.snapshot, &context.filters, q, &points, &areas)
+            .await
+            .map_err(|e| Fail::new(format!("{}: {e}", q.id)))?;
+        for (i, rows) in at.into_iter().zip(answers) {
+            results[i].insert(q.id.clone(), Value::Array(rows.into_iter().map(Value::Object).collect()));
+        }
+    }
+    let points = bulk
+        .points
+        .iter()
+        .zip(results)
+        .enumerate()
+        .map(|(i, (point, queries))| request::PointResult {
+            id: point.id.clone().unwrap_or_else(|| Value::from(i)),
             lat: point.lat,
             lng: point.lng,
-            queries: results,
-        });
-    }
+            queries,
+        })
+        .collect();
     let versions = state.store.current_versions(pid).await?;
     let rows_of = |dataset: &str| versions.iter().find(|v| v.dataset == dataset).map_or(0, |v| v.rows);
     let n = i64::try_from(bulk.points.len()).unwrap_or(i64::MAX);

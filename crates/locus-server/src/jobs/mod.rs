@@ -143,9 +143,14 @@ async fn run_one(state: &AppState, worker: &str, job: Job) {
     };
     let succeeded = end.status == JobStatus::Succeeded;
     let files = exec::written_files(end.change.as_ref());
+    let loaded = exec::loaded_datasets(end.change.as_ref());
     let done = progress.get();
     match state.store.finish_job(&job, worker, end, done).await {
-        Ok(true) => {}
+        Ok(true) => {
+            if !loaded.is_empty() {
+                tokio::spawn(exec::index_loaded(state.clone(), job, loaded));
+            }
+        }
         Ok(false) => {
             tracing::warn!(job = %job.id, "the job's lease was lost before it ended; its work is dropped");
             exec::delete_quietly(state, &files).await;

@@ -66,6 +66,7 @@ impl Router {
             .pointer("/features/0/geometry")
             .filter(|g| matches!(g.get("type").and_then(Value::as_str), Some("Polygon" | "MultiPolygon")))
             .ok_or("the routing engine's answer holds no polygon (expected a GeoJSON FeatureCollection)")?;
+        locus_data::query::points::area_shape(geometry).map_err(|e| e.to_string())?;
         Ok(geometry.clone())
     }
 }

@@ -823,7 +823,8 @@ async fn explain(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// The text to find in feature titles (every word, case-insensitively).
+    /// The text to find in feature titles: every word must begin a word of
+    /// the title, ignoring case and accents.
     pub query: String,
     /// The dataset to search (a name or a metadata link); all map datasets when absent.
     pub dataset: Option<String>,
@@ -851,7 +852,10 @@ async fn search(
     let wanted = q.dataset.as_deref().map(|d| d.rsplit(['=', '/']).next().unwrap_or(d).to_owned());
     let context = load_context(&state, &access).await?;
     let mut hits = Vec::new();
+    let mut total = 0;
     let mut searched = 0;
+    // Enough hits of each dataset for the page asked.
+    let limit = usize::try_from((request.page + 1).saturating_mul(request.size)).unwrap_or(usize::MAX);
     for o in state.store.md_all(&access.project.id, Some(MdType::Datasets)).await? {
         if wanted.as_deref().is_some_and(|w| w != o.name) || !context.snapshot.versions.contains_key(&o.name) {
             continue;
@@ -865,12 +869,12 @@ async fn search(
             continue;
         }
         searched += 1;
-        hits.extend(
-            state
-                .engine
-                .search(&state.data, &context.snapshot, &o.name, &title, text, &context.filters)
-                .await?,
-        );
+        let found = state
+            .engine
+            .search(&state.data, &context.snapshot, &o.name, &title, text, limit, &context.filters)
+            .await?;
+        total += found.total;
+        hits.extend(found.hits);
     }
     if let (Some(w), 0) = (&wanted, searched) {
         return Err(ApiError::bad_request(
@@ -878,5 +882,5 @@ async fn search(
             format!("{w:?} is no loaded dataset with a geometry or a location and a title property (properties.featureTitle)"),
         ));
     }
-    Ok(axum::Json(Paged::new(page_of(&hits, request), hits.len() as i64, request, &uri)))
+    Ok(axum::Json(Paged::new(page_of(&hits, request), total as i64, request, &uri)))
 }

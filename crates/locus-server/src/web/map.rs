@@ -452,13 +452,20 @@ pub async fn search(
         .and_then(|d| d["titleProperty"].as_str().map(str::to_owned))
         .ok_or_else(|| ApiError::bad_request("dataset", "not a map dataset with a title"))?;
     let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
-    let mut hits = state
+    let found = state
         .engine
-        .search(&state.data, &context.snapshot, &q.dataset, &title, q.query.trim(), &context.filters)
+        .search(
+            &state.data,
+            &context.snapshot,
+            &q.dataset,
+            &title,
+            q.query.trim(),
+            20,
+            &context.filters,
+        )
         .await
         .map_err(ApiError::from)?;
-    hits.truncate(20);
-    Ok(json_response(Value::Array(hits)))
+    Ok(json_response(Value::Array(found.hits)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -329,3 +329,225 @@ async fn nearest_rows_without_filters_come_from_the_index_in_the_queries_order()
         }
     }
 }
+
+/// Random rows around Prague (a fixed seed), as CSV and as (id, kind, lat, lng, revenue).
+fn scattered(n: usize) -> (String, Vec<(i64, &'static str, f64, f64, f64)>) {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let kinds = ["cafe", "shop", "bank"];
+    let mut csv = String::from("id,name,kind,lat,lng,revenue\n");
+    let mut rows = Vec::new();
+    for id in 0..n as i64 {
+        let kind = kinds[(next() * 3.0) as usize % 3];
+        let (lat, lng, revenue) = (50.0 + next() * 0.2, 14.3 + next() * 0.3, (next() * 1000.0).round());
+        csv.push_str(&format!("{id},row {id},{kind},{lat},{lng},{revenue}\n"));
+        rows.push((id, kind, lat, lng, revenue));
+    }
+    (csv, rows)
+}
+
+/// Every kind of point query over a few thousand rows and forty points,
+/// against a brute-force scan in the test: the index's rows, one plan for
+/// all points, a query per point where a filter chooses the nearest rows,
+/// groups, a per-point limit, empty surroundings, and a data permission.
+#[tokio::test]
+async fn every_point_query_agrees_with_a_brute_force_scan() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = create_project(&app, &admin, "Scattered").await["id"].as_str().unwrap().to_owned();
+    let prop = |name: &str, ty: &str| json!({"name": name, "column": name, "type": ty});
+    let pois = json!({"name": "pois", "type": "dataset", "title": "POIs", "ref": {"type": "dwh", "subtype": "geometryPoint", "primaryKey": "id",
+        "properties": [prop("id", "integer"), prop("name", "string"), prop("kind", "string"), prop("lat", "latitude"), prop("lng", "longitude"), prop("revenue", "decimal")]}});
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/datasets"), Some(&admin.bearer), pois)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let (csv, rows) = scattered(3000);
+    let href = upload(&app, &admin, &pid, csv.as_bytes()).await;
+    let job = run_job(
+        &app,
+        &admin,
+        json!({"type": "dataPull", "projectId": pid, "content": {"dataset": "pois", "mode": "full", "type": "csv", "upload": href}}),
+    )
+    .await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    // Forty points over the area, and one far away with nothing around it.
+    let mut points: Vec<(f64, f64)> = (0..40)
+        .map(|i| (50.01 + (i % 8) as f64 * 0.025, 14.31 + (i / 8) as f64 * 0.06))
+        .collect();
+    points.push((45.0, 10.0));
+    let count = json!({"id": "n", "type": "function_count", "content": [{"type": "property", "value": "pois.id"}]});
+    let revenue = json!({"id": "revenue", "type": "function_sum", "content": [{"type": "property", "value": "pois.revenue"}]});
+    let name = json!({"id": "name", "type": "property", "value": "pois.name"});
+    let kind = json!({"id": "kind", "type": "property", "value": "pois.kind"});
+    let cafes = json!([{"property": "pois.kind", "operator": "eq", "value": "cafe"}]);
+    let air = |m: f64| json!({"profile": "air", "unit": "distance", "amount": m});
+    let point_queries = json!([
+        {"type": "isochrone", "queryId": "count", "dataset": "pois", "options": air(1500.0), "properties": [count, revenue]},
+        {"type": "nearest", "queryId": "nearest", "dataset": "pois", "options": {"limit": 5}, "properties": [name]},
+        {"type": "nearest", "queryId": "nearest_cafes", "dataset": "pois", "options": {"limit": 3}, "properties": [name], "filterBy": cafes},
+        {"type": "isochrone", "queryId": "cafes_within", "dataset": "pois", "options": air(1000.0), "properties": [name], "filterBy": cafes, "limit": 2},
+        {"type": "isochrone", "queryId": "by_kind", "dataset": "pois", "options": air(800.0), "properties": [kind, count]},
+        {"type": "isochrone", "queryId": "ids", "dataset": "pois", "options": air(500.0)}
+    ]);
+    let body = |pq: &Value| {
+        json!({"type": "bulkPointQuery", "projectId": pid, "content": {
+            "points": points.iter().enumerate().map(|(i, p)| json!({"id": i, "lat": p.0, "lng": p.1})).collect::<Vec<_>>(),
+            "pointQueries": pq}})
+    };
+    let job = run_job(&app, &admin, body(&point_queries)).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let answers = job["result"]["points"].as_array().unwrap().clone();
+    let around = |here: (f64, f64), keep: &dyn Fn(&&(i64, &str, f64, f64, f64)) -> bool| {
+        let mut found: Vec<(f64, (i64, &str, f64, f64, f64))> = rows.iter().filter(keep).map(|r| (metres(here, (r.2, r.3)), *r)).collect();
+        found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1 .0.cmp(&b.1 .0)));
+        found
+    };
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut nonempty = 0;
+    for (answer, &here) in answers.iter().zip(&points) {
+        let q = &answer["queries"];
+        let within = around(here, &|_| true);
+        let near: Vec<_> = within.iter().filter(|f| f.0 <= 1500.0).collect();
+        nonempty += usize::from(!near.is_empty());
+        let total: f64 = near.iter().map(|f| f.1 .4).sum();
+        assert_eq!(q["count"][0]["n"].as_i64(), Some(near.len() as i64), "{here:?}: {}", q["count"]);
+        if near.is_empty() {
+            assert!(q["count"][0]["revenue"].is_null(), "a sum over no rows is null: {}", q["count"]);
+        } else {
+            assert!((q["count"][0]["revenue"].as_f64().unwrap() - total).abs() < 1e-6, "{here:?}");
+        }
+        let want: Vec<String> = within.iter().take(5).map(|f| format!("row {}", f.1 .0)).collect();
+        assert_eq!(names(&q["nearest"]), want, "{here:?}");
+        let distance = q["nearest"][0]["distance"].as_f64().unwrap();
+        assert!((distance - within[0].0).abs() < 1e-6, "{here:?}");
+        let cafes_around = around(here, &|r| r.1 == "cafe");
+        let want: Vec<String> = cafes_around.iter().take(3).map(|f| format!("row {}", f.1 .0)).collect();
+        assert_eq!(names(&q["nearest_cafes"]), want, "{here:?}");
+        let want: Vec<String> = cafes_around
+            .iter()
+            .filter(|f| f.0 <= 1000.0)
+            .take(2)
+            .map(|f| format!("row {}", f.1 .0))
+            .collect();
+        assert_eq!(names(&q["cafes_within"]), want, "{here:?}: the limit is per point");
+        let mut by_kind: Vec<(String, i64)> = Vec::new();
+        for kind in ["bank", "cafe", "shop"] {
+            let n = within.iter().filter(|f| f.0 <= 800.0 && f.1 .1 == kind).count() as i64;
+            if n > 0 {
+                by_kind.push((kind.to_owned(), n));
+            }
+        }
+        let got: Vec<(String, i64)> = q["by_kind"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["kind"].as_str().unwrap().to_owned(), r["n"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(got, by_kind, "{here:?}");
+        let ids: Vec<i64> = q["ids"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        let want: Vec<i64> = within.iter().filter(|f| f.0 <= 500.0).map(|f| f.1 .0).collect();
+        assert_eq!(ids, want, "{here:?}");
+    }
+    assert!(nonempty > 30, "the points are among the rows");
+    // A viewer limited to cafés counts cafés only, in every kind of query.
+    let viewer = member(&app, &admin, &pid, "VIEWER").await;
+    let permission = json!({"name": "cafes_only", "type": "dataPermission", "content": {"accountId": viewer.id, "filters": cafes}});
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let job = run_job(&app, &viewer, body(&point_queries)).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    for (answer, &here) in job["result"]["points"].as_array().unwrap().iter().zip(&points) {
+        let q = &answer["queries"];
+        let cafes_around = around(here, &|r| r.1 == "cafe");
+        let n = cafes_around.iter().filter(|f| f.0 <= 1500.0).count() as i64;
+        assert_eq!(q["count"][0]["n"].as_i64(), Some(n), "{here:?}");
+        let want: Vec<String> = cafes_around.iter().take(5).map(|f| format!("row {}", f.1 .0)).collect();
+        assert_eq!(names(&q["nearest"]), want, "{here:?}");
+        let kinds: Vec<&str> = q["by_kind"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        assert!(kinds.iter().all(|k| *k == "cafe"), "{here:?}: {kinds:?}");
+        let want: Vec<i64> = cafes_around.iter().filter(|f| f.0 <= 500.0).map(|f| f.1 .0).collect();
+        let ids: Vec<i64> = q["ids"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, want, "{here:?}");
+    }
+}
+
+/// Search ignores accents and case, finds titles by the beginning of their
+/// words while they are typed, ranks whole words first, and counts only the
+/// rows a data permission lets the caller see.
+#[tokio::test]
+async fn search_matches_word_prefixes_without_accents_within_data_permissions() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = create_project(&app, &admin, "Towns").await["id"].as_str().unwrap().to_owned();
+    let prop = |name: &str, ty: &str| json!({"name": name, "column": name, "type": ty});
+    let towns = json!({"name": "towns", "type": "dataset", "title": "Towns", "properties": {"featureTitle": {"type": "property", "value": "towns.name"}},
+        "ref": {"type": "dwh", "subtype": "geometryPoint", "primaryKey": "id",
+        "properties": [prop("id", "integer"), prop("name", "string"), prop("region", "string"), prop("lat", "latitude"), prop("lng", "longitude")]}});
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/datasets"), Some(&admin.bearer), towns)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let csv = "id,name,region,lat,lng\n1,Plzeň,west,49.74,13.37\n2,Praha,centre,50.08,14.42\n3,Prachatice,south,49.01,14.0\n\
+4,Přerov,east,49.45,17.45\n5,Nová Praha,centre,50.1,14.5\n6,Brno,east,49.19,16.6\n";
+    let href = upload(&app, &admin, &pid, csv.as_bytes()).await;
+    let job = run_job(
+        &app,
+        &admin,
+        json!({"type": "dataPull", "projectId": pid, "content": {"dataset": "towns", "mode": "full", "type": "csv", "upload": href}}),
+    )
+    .await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let search = |user: &User, text: &str| {
+        let url = format!("/rest/projects/{pid}/search?dataset=towns&query={}", text.replace(' ', "%20"));
+        let bearer = user.bearer.clone();
+        let app = &app;
+        async move {
+            let (status, body) = app.get(&url, &bearer).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let titles: Vec<String> = body["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["title"].as_str().unwrap().to_owned())
+                .collect();
+            (body["page"]["totalElements"].as_i64().unwrap(), titles)
+        }
+    };
+    assert_eq!(search(&admin, "plzen").await, (1, vec!["Plzeň".to_owned()]), "accents are ignored");
+    assert_eq!(search(&admin, "PŘEROV").await.1, ["Přerov"]);
+    // A whole word ranks above a word that only begins with it.
+    let (n, titles) = search(&admin, "pra").await;
+    assert_eq!(n, 3, "{titles:?}");
+    assert_eq!(search(&admin, "praha").await.1, ["Praha", "Nová Praha"], "the shorter title first");
+    assert_eq!(search(&admin, "nova pr").await.1, ["Nová Praha"], "every word must match");
+    assert_eq!(search(&admin, "rah").await.0, 0, "words match from their beginning");
+    // A viewer limited to the centre finds and counts nothing else.
+    let viewer = member(&app, &admin, &pid, "VIEWER").await;
+    let permission = json!({"name": "centre", "type": "dataPermission", "content": {"accountId": viewer.id,
+        "filters": [{"property": "towns.region", "operator": "eq", "value": "centre"}]}});
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(search(&viewer, "pr").await, (2, vec!["Praha".to_owned(), "Nová Praha".to_owned()]));
+    assert_eq!(search(&viewer, "plzen").await.0, 0);
+}

@@ -1,0 +1,355 @@
+//! Full-text search of features by title (issue 18, `GET /search`): a tantivy
+//! index held in memory per dataset version and title property, built when
+//! the version is loaded (or on the first search after a restart).
+//!
+//! Titles and queries go through the same analyzer: words split at anything
+//! that is not a letter or digit, lower-cased and folded to ASCII, so
+//! "plzen" finds "Plzeň". Every word of the query must begin a word of the
+//! title (prefix matching, so a title is found while it is being typed);
+//! hits are ranked by BM25, a whole word above a prefix, then shorter titles,
+//! then alphabetically. Data permissions are applied to the matches by one
+//! query over their keys, so a filtered caller never sees, or counts, a row
+//! the permissions hide.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::record_batch::RecordBatch;
+use serde_json::{json, Value};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
+use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, SimpleTokenizer, TextAnalyzer};
+use tantivy::{Index, IndexReader, TantivyDocument, Term};
+
+use super::ast::{Filter, Parser};
+use super::{Engine, QueryError, Snapshot};
+use crate::{DataStore, PropertyType};
+
+/// The most matches a search ranks (and counts); a query matching more
+/// should be more precise.
+pub const MAX_MATCHES: usize = 10_000;
+
+const ANALYZER: &str = "folded";
+
+/// Where the map flies to for a hit.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Point {
+        lat: f64,
+        lng: f64,
+    },
+    /// [west, south, east, north]
+    Bounds([f64; 4]),
+}
+
+struct Feature {
+    id: Value,
+    title: String,
+    place: Place,
+}
+
+/// One dataset version's titles, searchable.
+pub(crate) struct TitleIndex {
+    reader: IndexReader,
+    index: Index,
+    title: tantivy::schema::Field,
+    /// Per document (by its `row` fast field): what a hit shows.
+    features: Vec<Feature>,
+}
+
+/// A search's ranked hits (at most the `limit` asked) and how many matched.
+#[derive(Debug, Clone, Default)]
+pub struct SearchHits {
+    pub total: usize,
+    pub hits: Vec<Value>,
+}
+
+fn internal(e: impl std::fmt::Display) -> QueryError {
+    QueryError::Internal(format!("the search index: {e}"))
+}
+
+impl TitleIndex {
+    /// Indexes the rows of a version that have a title and a place on the map.
+    fn build(batches: &[RecordBatch], key: &str, title: &str, place: &PlaceColumns) -> Result<Self, QueryError> {
+        let mut schema = Schema::builder();
+        let indexing = TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs);
+        let title_field = schema.add_text_field("title", TextOptions::default().set_indexing_options(indexing));
+        let row_field = schema.add_u64_field("row", FAST);
+        let index = Index::create_in_ram(schema.build());
+        index.tokenizers().register(
+            ANALYZER,
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(LowerCaser)
+                .filter(AsciiFoldingFilter)
+                .build(),
+        );
+        let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 64 * 1024 * 1024).map_err(internal)?;
+        let mut features = Vec::new();
+        for batch in batches {
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .ok_or_else(|| QueryError::Internal(format!("the stored rows have no column {name}")))
+            };
+            let keys = column(key)?;
+            let keys = if keys.data_type() == &DataType::Int64 {
+                keys.clone()
+            } else {
+                arrow::compute::cast(keys, &DataType::Utf8).map_err(internal)?
+            };
+            let titles = arrow::compute::cast(column(title)?, &DataType::Utf8).map_err(internal)?;
+            let titles = titles.as_string::<i32>();
+            let places: Vec<Option<Place>> = match place {
+                PlaceColumns::Point { lat, lng } => {
+                    let (lats, lngs) = (column(lat)?, column(lng)?);
+                    let (Some(lats), Some(lngs)) = (lats.as_primitive_opt::<Float64Type>(), lngs.as_primitive_opt::<Float64Type>()) else {
+                        return Err(QueryError::Internal("latitude and longitude are not stored as numbers".into()));
+                    };
+                    (0..batch.num_rows())
+                        .map(|i| {
+                            (!lats.is_null(i) && !lngs.is_null(i)).then(|| Place::Point {
+                                lat: lats.value(i),
+                                lng: lngs.value(i),
+                            })
+                        })
+                        .collect()
+                }
+                PlaceColumns::Geometry(name) => {
+                    let shapes = column(name)?;
+                    let Some(shapes) = shapes.as_binary_opt::<i32>() else {
+                        return Err(QueryError::Internal("geometries are not stored as WKB".into()));
+                    };
+                    (0..batch.num_rows())
+                        .map(|i| (!shapes.is_null(i)).then(|| bounds(shapes.value(i))).flatten())
+                        .collect()
+                }
+            };
+            for (i, place) in places.into_iter().enumerate() {
+                let Some(place) = place else { continue };
+                if keys.is_null(i) || titles.is_null(i) {
+                    continue;
+                }
+                let id = match keys.as_primitive_opt::<Int64Type>() {
+                    Some(ints) => Value::from(ints.value(i)),
+                    None => Value::from(keys.as_string::<i32>().value(i)),
+                };
+                let mut doc = TantivyDocument::default();
+                doc.add_text(title_field, titles.value(i));
+                doc.add_u64(row_field, features.len() as u64);
+                writer.add_document(doc).map_err(internal)?;
+                features.push(Feature {
+                    id,
+                    title: titles.value(i).to_owned(),
+                    place,
+                });
+            }
+        }
+        writer.commit().map_err(internal)?;
+        let reader = index.reader().map_err(internal)?;
+        Ok(TitleIndex {
+            reader,
+            index,
+            title: title_field,
+            features,
+        })
+    }
+
+    /// The words of `text` as the index holds them.
+    fn words(&self, text: &str) -> Result<Vec<String>, QueryError> {
+        let mut analyzer = self.index.tokenizer_for_field(self.title).map_err(internal)?;
+        let mut stream = analyzer.token_stream(text);
+        let mut words = Vec::new();
+        stream.process(&mut |token| words.push(token.text.clone()));
+        Ok(words)
+    }
+
+    /// The features whose title has every word of `text` (each beginning a
+    /// word of the title), best first, at most [`MAX_MATCHES`].
+    fn matches(&self, text: &str) -> Result<Vec<usize>, QueryError> {
+        let words = self.words(text)?;
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = words
+            .iter()
+            .map(|word| {
+                let term = Term::from_field_text(self.title, word);
+                let whole: Box<dyn Query> = Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                    2.0,
+                ));
+                let prefix: Box<dyn Query> = Box::new(FuzzyTermQuery::new_prefix(term, 0, false));
+                let either: Box<dyn Query> = Box::new(BooleanQuery::new(vec![(Occur::Should, whole), (Occur::Should, prefix)]));
+                (Occur::Must, either)
+            })
+            .collect();
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let (top, _count) = searcher
+            .search(&query, &(TopDocs::with_limit(MAX_MATCHES), Count))
+            .map_err(internal)?;
+        let mut found = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let rows = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("row")
+                .map_err(internal)?;
+            if let Some(row) = rows.first(address.doc_id) {
+                found.push((score, row as usize));
+            }
+        }
+        found.sort_by(|a, b| {
+            b.0.total_cmp(&a.0).then_with(|| {
+                let (x, y) = (&self.features[a.1].title, &self.features[b.1].title);
+                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+            })
+        });
+        Ok(found.into_iter().map(|(_, row)| row).collect())
+    }
+
+    fn hit(&self, row: usize, dataset: &str) -> Value {
+        let feature = &self.features[row];
+        let mut hit = json!({"id": feature.id, "title": feature.title, "dataset": dataset});
+        match feature.place {
+            Place::Point { lat, lng } => {
+                hit["lat"] = json!(lat);
+                hit["lng"] = json!(lng);
+            }
+            Place::Bounds(b) => hit["bbox"] = json!(b),
+        }
+        hit
+    }
+}
+
+/// The bounding box of a stored (WKB) geometry.
+fn bounds(wkb: &[u8]) -> Option<Place> {
+    use geo::BoundingRect;
+    use geozero::ToGeo;
+    let shape = geozero::wkb::Wkb(wkb).to_geo().ok()?;
+    let rect = shape.bounding_rect()?;
+    Some(Place::Bounds([rect.min().x, rect.min().y, rect.max().x, rect.max().y]))
+}
+
+/// Which columns place a dataset's rows on the map.
+enum PlaceColumns {
+    Point { lat: String, lng: String },
+    Geometry(String),
+}
+
+impl Engine {
+    /// Full-text search of a dataset's features by its `title` property:
+    /// the `limit` best hits among the rows the caller may see (data
+    /// permissions apply) and how many there are. Each hit has `id`,
+    /// `title`, `dataset` and where to fly to: `lat`/`lng` (a point) or
+    /// `bbox` [w, s, e, n]. Rows with no place on the map are not found.
+    pub async fn search(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        dataset: &str,
+        title: &str,
+        text: &str,
+        limit: usize,
+        perms: &[Filter],
+    ) -> Result<SearchHits, QueryError> {
+        let index = self.title_index(data, snapshot, dataset, title).await?;
+        let text = text.to_owned();
+        let index2 = index.clone();
+        let mut rows = tokio::task::spawn_blocking(move || index2.matches(&text))
+            .await
+            .map_err(internal)??;
+        if !perms.is_empty() && !rows.is_empty() {
+            // Keep the matches the caller may see, in their order.
+            let model = &snapshot.model;
+            let pk = format!(
+                "{dataset}.{}",
+                model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?.primary_key
+            );
+            let ids: Vec<Value> = rows.iter().map(|&r| index.features[r].id.clone()).collect();
+            let body = json!({"properties": [{"id": "id", "type": "property", "value": pk}],
+                "filterBy": [{"property": pk, "operator": "in", "value": ids}]});
+            let request = Parser::new(model).request(&body, "")?;
+            let allowed: std::collections::HashSet<String> = self
+                .query(data, snapshot, &request, perms)
+                .await?
+                .rows
+                .into_iter()
+                .filter_map(|mut r| r.remove("id").map(|v| v.to_string()))
+                .collect();
+            rows.retain(|&r| allowed.contains(&index.features[r].id.to_string()));
+        }
+        Ok(SearchHits {
+            total: rows.len(),
+            hits: rows.iter().take(limit).map(|&r| index.hit(r, dataset)).collect(),
+        })
+    }
+
+    /// Builds the search index of a dataset version's titles ahead of its
+    /// first search (after a load).
+    /// A dataset with no place on the map has nothing to find.
+    pub async fn index_titles(&self, data: &DataStore, snapshot: &Snapshot, dataset: &str, title: &str) -> Result<(), QueryError> {
+        let model = &snapshot.model;
+        let placed = model.lat_lng(dataset).is_ok()
+            || model
+                .dataset(dataset)
+                .is_ok_and(|d| d.properties.iter().any(|p| p.ty == PropertyType::Geometry));
+        if placed {
+            self.title_index(data, snapshot, dataset, title).await?;
+        }
+        Ok(())
+    }
+
+    async fn title_index(&self, data: &DataStore, snapshot: &Snapshot, dataset: &str, title: &str) -> Result<Arc<TitleIndex>, QueryError> {
+        let model = &snapshot.model;
+        let def = model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
+        model
+            .property(&format!("{dataset}.{title}"))
+            .map_err(|m| QueryError::new("dataset", format!("the title property: {m}")))?;
+        let path = snapshot
+            .versions
+            .get(dataset)
+            .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
+        let key = format!("{path}#{title}");
+        if let Some(index) = self.title_indexes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(index);
+        }
+        let place = match (
+            def.properties.iter().find(|p| p.ty == PropertyType::Geometry),
+            model.lat_lng(dataset),
+        ) {
+            (Some(g), _) => PlaceColumns::Geometry(g.name.clone()),
+            (None, Ok((lat, lng))) => PlaceColumns::Point {
+                lat: lat.property,
+                lng: lng.property,
+            },
+            (None, Err(_)) => {
+                return Err(QueryError::new(
+                    "dataset",
+                    format!("dataset {dataset} has no geometry, latitude or longitude to find on the map"),
+                ))
+            }
+        };
+        let table = self.tables.table(data, path, def).await?;
+        let mut batches = Vec::new();
+        for partition in &table.batches {
+            batches.extend(partition.read().await.iter().cloned());
+        }
+        let (pk, title) = (def.primary_key.clone(), title.to_owned());
+        let index = tokio::task::spawn_blocking(move || TitleIndex::build(&batches, &pk, &title, &place))
+            .await
+            .map_err(internal)??;
+        let index = Arc::new(index);
+        if let Ok(mut indexes) = self.title_indexes.lock() {
+            if indexes.len() >= 8 {
+                indexes.clear();
+            }
+            indexes.insert(key, index.clone());
+        }
+        Ok(index)
+    }
+}
