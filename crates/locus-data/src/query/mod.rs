@@ -14,6 +14,7 @@ pub mod ast;
 pub mod model;
 pub mod plan;
 pub mod points;
+pub mod profile;
 pub mod search;
 pub mod tables;
 

@@ -73,6 +73,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_property_values))
         .routes(routes!(post_metric_ranges))
         .routes(routes!(get_metric_ranges))
+        .routes(routes!(post_distributions))
+        .routes(routes!(get_distributions))
+        .routes(routes!(post_date_ranges))
+        .routes(routes!(get_date_ranges))
         .routes(routes!(available_datasets))
         .routes(routes!(explain))
         .routes(routes!(search))
@@ -84,6 +88,8 @@ enum Outcome {
     Rows(QueryOutput),
     Values(Vec<Value>),
     Ranges(Vec<Value>),
+    /// A value distribution's buckets or a date property's ranges.
+    Content(Vec<Value>),
     Failed {
         status: StatusCode,
         message: String,
@@ -296,14 +302,19 @@ enum Work {
         descending: bool,
     },
     Ranges(Request),
+    Histogram(locus_data::query::profile::Distribution),
+    Dates(locus_data::query::profile::DateRanges),
 }
 
-/// The kinds of result: `query`, `values` (property values), `ranges`.
+/// The kinds of result: `query`, `values` (property values), `ranges`,
+/// `histogram` (a value distribution), `dates` (date ranges).
 fn prepare(kind: &str, context: &Context, body: &Value) -> ApiResult<Work> {
     let model = &context.snapshot.model;
     Ok(match kind {
         "query" => Work::Query(context.request(body)?),
         "ranges" => Work::Ranges(context.request(body)?),
+        "histogram" => Work::Histogram(locus_data::query::profile::Distribution::read(&context.snapshot, body)?),
+        "dates" => Work::Dates(locus_data::query::profile::DateRanges::read(&context.snapshot, body)?),
         "values" => {
             let property = body.get("property").and_then(Value::as_str).unwrap_or_default().to_owned();
             model.property(&property).map_err(|m| ApiError::bad_request("property", m))?;
@@ -350,6 +361,8 @@ fn run(state: &AppState, project_id: &str, id: &str, context: Context, work: Wor
                 .query(&data, snapshot, &request, perms)
                 .await
                 .map(|out| Outcome::Ranges(ranges(&out))),
+            Work::Histogram(d) => engine.distribution(&data, snapshot, &d, perms).await.map(Outcome::Content),
+            Work::Dates(r) => engine.date_ranges(&data, snapshot, &r, perms).await.map(Outcome::Content),
             Work::Values {
                 property,
                 filter,
@@ -704,6 +717,100 @@ async fn get_metric_ranges(
         content: content.clone(),
         links: Link::this(uri.path().to_owned()),
     }))
+}
+
+/// Starts a computation whose result is one `content` list (a value
+/// distribution, date ranges); answers 202 with its Location under `segment`.
+async fn post_content(
+    state: &AppState,
+    access: &Authorized<need::DwhQuery>,
+    ids: (String, String),
+    body: &Value,
+    kind: &str,
+    segment: &str,
+) -> ApiResult<Response> {
+    let (pid, cluster) = ids;
+    check_cluster(access, &cluster)?;
+    let context = load_context(state, access).await?;
+    let id = begin(state, &access.project.id, kind, context, body).await?;
+    Ok(accepted(format!("/rest/projects/{pid}/dwh/{cluster}/{segment}/{id}"), Vec::new()))
+}
+
+/// The `content` list of such a computation (long-polls up to 30 s).
+async fn get_content(
+    state: &AppState,
+    access: &Authorized<need::DwhQuery>,
+    ids: (String, String, String),
+    uri: &Uri,
+) -> ApiResult<axum::Json<RangesResponse>> {
+    let (_, cluster, id) = ids;
+    check_cluster(access, &cluster)?;
+    let outcome = outcome(state, access, &id).await?;
+    let Outcome::Content(content) = outcome.as_ref() else {
+        return Err(ApiError::NotFound("result"));
+    };
+    Ok(axum::Json(RangesResponse {
+        content: content.clone(),
+        links: Link::this(uri.path().to_owned()),
+    }))
+}
+
+/// Starts computing the distribution of a number property's values in equal
+/// buckets (a histogram filter): `{property, buckets? (20), min?, max?}`.
+#[utoipa::path(post, path = "/rest/projects/{projectId}/dwh/{clusterId}/propertyValuesDistributions", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path)),
+    request_body = Object, responses((status = 202, body = QueriesResponse)))]
+async fn post_distributions(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    post_content(&state, &access, ids, &body, "histogram", "propertyValuesDistributions").await
+}
+
+/// The buckets `[{min, max, content: [{propertyId, frequency}]}]` (long-polls
+/// up to 30 s; `nullCacheId` and `property` are accepted and not needed).
+#[utoipa::path(get, path = "/rest/projects/{projectId}/dwh/{clusterId}/propertyValuesDistributions/{resultId}", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), ("resultId" = String, Path)),
+    responses((status = 200, body = RangesResponse)))]
+async fn get_distributions(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String, String)>,
+    uri: Uri,
+) -> ApiResult<axum::Json<RangesResponse>> {
+    get_content(&state, &access, ids, &uri).await
+}
+
+/// Starts computing the range of a date property (a date filter):
+/// `{from: "dataset.date", filter?: {startDate?, endDate?}}`, each bound
+/// `{value: "YYYY-MM-DD"}` or `{function: {type: "function_today"}}`.
+#[utoipa::path(post, path = "/rest/projects/{projectId}/dwh/{clusterId}/dateRanges", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path)),
+    request_body = Object, responses((status = 202, body = QueriesResponse)))]
+async fn post_date_ranges(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    post_content(&state, &access, ids, &body, "dates", "dateRanges").await
+}
+
+/// `[{property, filtered, min, max}]`: the property's first and last date,
+/// and within the filter (`filtered: true`); the same for the date
+/// dimension's key it links to, if any (long-polls up to 30 s).
+#[utoipa::path(get, path = "/rest/projects/{projectId}/dwh/{clusterId}/dateRanges/{resultId}", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), ("resultId" = String, Path)),
+    responses((status = 200, body = RangesResponse)))]
+async fn get_date_ranges(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String, String)>,
+    uri: Uri,
+) -> ApiResult<axum::Json<RangesResponse>> {
+    get_content(&state, &access, ids, &uri).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -258,6 +258,12 @@ fn probes() -> Vec<Probe> {
         Probe::new(
             "data.dwh_query",
             Method::POST,
+            "{dwh}/propertyValuesDistributions",
+            Some(|_| json!({"property": "probe_rows.id", "buckets": 2})),
+        ),
+        Probe::new(
+            "data.dwh_query",
+            Method::POST,
             "{dwh}/availableDatasets",
             Some(
                 |_| json!({"metrics": [{"id": "n", "type": "function_count", "content": [{"type": "property", "value": "probe_rows.id"}]}]}),

@@ -398,3 +398,168 @@ async fn a_result_accepted_by_one_instance_is_read_from_another() {
         "not recomputed"
     );
 }
+
+/// The histogram and date filters' questions: a number's values in equal
+/// buckets and a date's first and last day, whole and within a filter,
+/// through the caller's data permissions; bad requests name the field.
+#[tokio::test]
+async fn value_distributions_and_date_ranges_for_the_studio_filters() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let project = create_project(&app, &admin, "Sales").await;
+    let pid = project["id"].as_str().unwrap().to_owned();
+    let dwh = project["services"]["dwh"].as_str().unwrap().to_owned();
+    let sales = dataset(
+        "sales",
+        "id",
+        json!([
+            prop("id", "integer"),
+            prop("day", "date"),
+            prop("amount", "decimal"),
+            prop("region", "string")
+        ]),
+    );
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/datasets"), Some(&admin.bearer), sales)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let mut csv = String::from("id,day,amount,region\n");
+    let mut rows_of = Vec::new();
+    for i in 0..40i64 {
+        let (day, amount, region) = (
+            format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+            (i * 7 % 23) as f64 + 0.5,
+            ["east", "west"][(i % 2) as usize],
+        );
+        csv.push_str(&format!("{i},{day},{amount},{region}\n"));
+        rows_of.push((day, amount, region));
+    }
+    csv.push_str("40,,,east\n");
+    let href = upload(&app, &admin, &pid, csv.as_bytes()).await;
+    let job = run_job(
+        &app,
+        &admin,
+        json!({"type": "dataPull", "projectId": pid, "content": {"dataset": "sales", "mode": "full", "type": "csv", "upload": href}}),
+    )
+    .await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    // Four buckets between the values' own minimum and maximum, each counted by brute force.
+    let histogram = |user: &User, body: Value| {
+        let (app, dwh) = (&app, &dwh);
+        let user = user.clone();
+        async move { rows(app, &user, dwh, "propertyValuesDistributions", body).await }
+    };
+    let expect = |keep: &dyn Fn(&str) -> bool, lo: f64, hi: f64, buckets: usize| -> Vec<(f64, f64, u64)> {
+        let width = (hi - lo) / buckets as f64;
+        (0..buckets)
+            .map(|b| {
+                let (from, to) = (
+                    lo + width * b as f64,
+                    if b + 1 == buckets { hi } else { lo + width * (b + 1) as f64 },
+                );
+                let n = rows_of
+                    .iter()
+                    .filter(|r| keep(r.2) && r.1 >= lo && r.1 <= hi)
+                    .filter(|r| (((r.1 - lo) / width) as usize).min(buckets - 1) == b)
+                    .count() as u64;
+                (from, to, n)
+            })
+            .collect()
+    };
+    let seen = |content: Vec<Value>| -> Vec<(f64, f64, u64)> {
+        content
+            .iter()
+            .map(|b| {
+                assert_eq!(b["content"][0]["propertyId"], "sales.amount");
+                (
+                    b["min"].as_f64().unwrap(),
+                    b["max"].as_f64().unwrap(),
+                    b["content"][0]["frequency"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let all = |_: &str| true;
+    let got = seen(histogram(&admin, json!({"property": "sales.amount", "buckets": 4})).await);
+    assert_eq!(got, expect(&all, 0.5, 22.5, 4));
+    assert_eq!(got.iter().map(|b| b.2).sum::<u64>(), 40, "every value once, the null none");
+    assert_eq!(
+        seen(histogram(&admin, json!({"property": "sales.amount"})).await).len(),
+        20,
+        "20 buckets by default"
+    );
+    let got = seen(histogram(&admin, json!({"property": "sales.amount", "buckets": 3, "min": 5, "max": 11})).await);
+    assert_eq!(got, expect(&all, 5.0, 11.0, 3), "values outside the bounds are not counted");
+    for (body, field) in [
+        (json!({"property": "sales.region"}), "property"),
+        (json!({"property": "sales.amount", "buckets": 0}), "buckets"),
+        (json!({"property": "sales.nope"}), "property"),
+    ] {
+        let (status, err) = app
+            .post(&format!("{dwh}/propertyValuesDistributions"), Some(&admin.bearer), body)
+            .await;
+        assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{err}");
+    }
+    // Date ranges: the whole range, then within the filter's bounds.
+    let days = |keep: &dyn Fn(&(String, f64, &str)) -> bool| -> (String, String) {
+        let mut d: Vec<&String> = rows_of.iter().filter(|r| keep(r)).map(|r| &r.0).collect();
+        d.sort();
+        (d[0].clone(), d[d.len() - 1].clone())
+    };
+    let ranges = rows(
+        &app,
+        &admin,
+        &dwh,
+        "dateRanges",
+        json!({"from": "sales.day",
+        "filter": {"startDate": {"value": "2024-03-01"}, "endDate": {"value": "2024-06-30"}}}),
+    )
+    .await;
+    let (first, last) = days(&|_| true);
+    assert_eq!(
+        ranges[0],
+        json!({"property": "sales.day", "filtered": false, "min": first, "max": last})
+    );
+    let (first, last) = days(&|r| r.0.as_str() >= "2024-03-01" && r.0.as_str() <= "2024-06-30");
+    assert_eq!(
+        ranges[1],
+        json!({"property": "sales.day", "filtered": true, "min": first, "max": last})
+    );
+    let (status, err) = app
+        .post(&format!("{dwh}/dateRanges"), Some(&admin.bearer), json!({"from": "sales.amount"}))
+        .await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::BAD_REQUEST, Some("from")), "{err}");
+    let (status, err) = app
+        .post(
+            &format!("{dwh}/dateRanges"),
+            Some(&admin.bearer),
+            json!({"from": "sales.day", "filter": {"startDate": {"value": "March"}}}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("filter.startDate.value")),
+        "{err}"
+    );
+    // A viewer limited to the east sees the east's values and days only.
+    let viewer = member(&app, &admin, &pid, "VIEWER").await;
+    let permission = json!({"name": "east", "type": "dataPermission", "content": {"accountId": viewer.id,
+        "filters": [{"property": "sales.region", "operator": "eq", "value": "east"}]}});
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let east = |r: &str| r == "east";
+    let (lo, hi) = rows_of
+        .iter()
+        .filter(|r| r.2 == "east")
+        .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(r.1), h.max(r.1)));
+    let got = seen(histogram(&viewer, json!({"property": "sales.amount", "buckets": 4})).await);
+    assert_eq!(got, expect(&east, lo, hi, 4));
+    let ranges = rows(&app, &viewer, &dwh, "dateRanges", json!({"from": "sales.day"})).await;
+    let (first, last) = days(&|r| r.2 == "east");
+    assert_eq!(
+        ranges,
+        vec![json!({"property": "sales.day", "filtered": false, "min": first, "max": last})]
+    );
+}
