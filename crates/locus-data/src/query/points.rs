@@ -129,17 +129,42 @@ impl PointQuery {
     }
 }
 
-/// Names of the two columns the rows around points carry besides their own:
-/// which point (its position in the job) and how far from it. No dataset
+/// Names of the columns the rows around points carry besides their own:
+/// which point (its position in the job), how far from it, and which row of
+/// the index. No dataset
 /// property may start with `__` (see schema.rs), so they cannot clash.
 const POINT_COLUMN: &str = "__point";
 const DISTANCE_COLUMN: &str = "__distance";
+/// The row's position in the [`PointIndex`].
+const ROW_COLUMN: &str = "__row";
+
+/// The model with the columns the rows around points add to `dataset`.
+fn with_around_columns(model: &super::Model, dataset: &str) -> super::Model {
+    let mut model = model.clone();
+    if let Some(def) = model.datasets.get_mut(dataset) {
+        for (name, ty) in [
+            (POINT_COLUMN, crate::PropertyType::Integer),
+            (DISTANCE_COLUMN, crate::PropertyType::Decimal),
+            (ROW_COLUMN, crate::PropertyType::Integer),
+        ] {
+            def.properties.push(crate::PropertyDef {
+                name: name.to_owned(),
+                column: name.to_owned(),
+                ty,
+                foreign_key: None,
+                calculated: true,
+            });
+        }
+    }
+    model
+}
 
 fn around_schema(rows: arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
     use arrow::datatypes::{DataType, Field, Schema};
     let mut fields: Vec<Field> = rows.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(POINT_COLUMN, DataType::Int64, false));
     fields.push(Field::new(DISTANCE_COLUMN, DataType::Float64, false));
+    fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
     std::sync::Arc::new(Schema::new(fields))
 }
 
@@ -204,7 +229,7 @@ impl Engine {
         let pk = query.primary_key(snapshot, "pointQueries")?;
         let shape = Shape::of(snapshot, query)?;
         let narrowed = !perms.is_empty() || has_filters(&query.query);
-        if shape.windowed || (narrowed && matches!(query.around, Around::Nearest(_))) {
+        if shape.windowed {
             let mut out = Vec::with_capacity(points.len());
             for (i, &point) in points.iter().enumerate() {
                 out.push(self.point_query(data, snapshot, perms, point, query, &pk, areas.get(i)).await?);
@@ -212,19 +237,26 @@ impl Engine {
             return Ok(out);
         }
         let index = self.point_index(data, snapshot, &query.dataset).await?;
+        let around = Snapshot {
+            model: with_around_columns(&snapshot.model, &query.dataset),
+            versions: snapshot.versions.clone(),
+        };
         let shapes = areas.iter().map(area_shape).collect::<Result<Vec<_>, _>>()?;
-        let found: Vec<Vec<Found>> = points
-            .iter()
-            .enumerate()
-            .map(|(i, &point)| match &query.around {
-                &Around::Nearest(n) => Ok(index.nearest(point, n.max(1))),
-                &Around::Within(metres) => Ok(index.within(point, metres)),
-                Around::Routed(_) => shapes
-                    .get(i)
-                    .map(|area| index.inside(point, area))
-                    .ok_or_else(|| QueryError::new("pointQueries", "a routed isochrone needs its area")),
-            })
-            .collect::<Result<_, _>>()?;
+        let found: Vec<Vec<Found>> = match query.around {
+            Around::Nearest(n) if narrowed => self.nearest_passing(data, &around, perms, query, &index, points, n.max(1)).await?,
+            _ => points
+                .iter()
+                .enumerate()
+                .map(|(i, &point)| match &query.around {
+                    &Around::Nearest(n) => Ok(index.nearest(point, n.max(1))),
+                    &Around::Within(metres) => Ok(index.within(point, metres)),
+                    Around::Routed(_) => shapes
+                        .get(i)
+                        .map(|area| index.inside(point, area))
+                        .ok_or_else(|| QueryError::new("pointQueries", "a routed isochrone needs its area")),
+                })
+                .collect::<Result<_, _>>()?,
+        };
         if asks_only_rows(&query.query) && !narrowed {
             // The rows' ids and distances are all it asks: the index has them.
             return Ok(found
@@ -242,25 +274,6 @@ impl Engine {
                 .collect());
         }
         // One plan for every point: the query over the rows found, grouped by point.
-        let mut model = snapshot.model.clone();
-        if let Some(def) = model.datasets.get_mut(&query.dataset) {
-            for (name, ty) in [
-                (POINT_COLUMN, crate::PropertyType::Integer),
-                (DISTANCE_COLUMN, crate::PropertyType::Decimal),
-            ] {
-                def.properties.push(crate::PropertyDef {
-                    name: name.to_owned(),
-                    column: name.to_owned(),
-                    ty,
-                    foreign_key: None,
-                    calculated: true,
-                });
-            }
-        }
-        let around = Snapshot {
-            model,
-            versions: snapshot.versions.clone(),
-        };
         let body = query.body_around(&pk, shape.aggregated, true);
         let request = Parser::new(&around.model).request(&body, "pointQueries")?;
         let rows = std::sync::Arc::new(index.rows_around(&found, self.partitions)?);
@@ -289,6 +302,64 @@ impl Engine {
             for rows in out.iter_mut().filter(|rows| rows.is_empty()) {
                 rows.clone_from(&nothing);
             }
+        }
+        Ok(out)
+    }
+
+    /// The `n` nearest rows to each point among those the query's filters and
+    /// the caller's permissions leave: the index's nearest `k` rows of every
+    /// point still open are checked by one plan, and a point with fewer than
+    /// `n` passing is asked again with `k` four times larger, until every
+    /// row was a candidate. The passing candidates are the nearest passing
+    /// rows, since every row left out is farther than all of them.
+    #[allow(clippy::too_many_arguments)]
+    async fn nearest_passing(
+        &self,
+        data: &DataStore,
+        around: &Snapshot,
+        perms: &[Filter],
+        query: &PointQuery,
+        index: &PointIndex,
+        points: &[(f64, f64)],
+        n: usize,
+    ) -> Result<Vec<Vec<Found>>, QueryError> {
+        let column = |name: &str| format!("{}.{name}", query.dataset);
+        let body = json!({"properties": [{"id": POINT_COLUMN, "type": "property", "value": column(POINT_COLUMN)},
+                {"id": ROW_COLUMN, "type": "property", "value": column(ROW_COLUMN)},
+                {"id": DISTANCE_COLUMN, "type": "property", "value": column(DISTANCE_COLUMN)}],
+            "filterBy": query.query.get("filterBy").cloned().unwrap_or(Value::Array(Vec::new())),
+            "variables": query.query.get("variables").cloned().unwrap_or(Value::Null)});
+        let request = Parser::new(&around.model).request(&body, "pointQueries")?;
+        let mut out: Vec<Vec<Found>> = vec![Vec::new(); points.len()];
+        let mut open: Vec<usize> = (0..points.len()).collect();
+        let mut k = n.saturating_mul(4).max(16);
+        while !open.is_empty() {
+            let candidates: Vec<Vec<Found>> = open.iter().map(|&p| index.nearest(points[p], k)).collect();
+            let rows = std::sync::Arc::new(index.rows_around(&candidates, self.partitions)?);
+            let overrides = HashMap::from([(query.dataset.clone(), rows as std::sync::Arc<dyn TableProvider>)]);
+            let passing = self.query_with(data, around, &request, perms, &overrides).await?;
+            let mut kept: Vec<Vec<Found>> = vec![Vec::new(); open.len()];
+            for row in &passing.rows {
+                let field = |name: &str| row.get(name).and_then(Value::as_f64);
+                if let (Some(p), Some(r), Some(metres)) = (field(POINT_COLUMN), field(ROW_COLUMN), field(DISTANCE_COLUMN)) {
+                    if let Some(rows) = kept.get_mut(p as usize) {
+                        rows.push(Found { row: r as usize, metres });
+                    }
+                }
+            }
+            let everything = k >= index.rows.len();
+            let mut still = Vec::new();
+            for (slot, mut rows) in open.into_iter().zip(kept) {
+                if rows.len() >= n || everything {
+                    index.sort(&mut rows);
+                    rows.truncate(n);
+                    out[slot] = rows;
+                } else {
+                    still.push(slot);
+                }
+            }
+            open = still;
+            k = k.saturating_mul(4);
         }
         Ok(out)
     }
@@ -616,8 +687,9 @@ impl PointIndex {
     }
 
     /// The rows found around each point, taken from the version's rows, with
-    /// two more columns: which point ([`POINT_COLUMN`]) and how far from it
-    /// ([`DISTANCE_COLUMN`]); in `partitions` parts for the query to share out.
+    /// three more columns: which point ([`POINT_COLUMN`]), how far from it
+    /// ([`DISTANCE_COLUMN`]) and which row of the index ([`ROW_COLUMN`]); in
+    /// `partitions` parts for the query to share out.
     fn rows_around(&self, found: &[Vec<Found>], partitions: usize) -> Result<MemTable, QueryError> {
         use arrow::array::{ArrayRef, Float64Array, Int64Array};
         let internal = |e: arrow::error::ArrowError| QueryError::Internal(e.to_string());
@@ -634,7 +706,7 @@ impl PointIndex {
         for chunk in flat.chunks(per_part) {
             let at: Vec<(usize, usize)> = chunk.iter().map(|(_, f)| self.rows[f.row].at).collect();
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-            for c in 0..schema.fields().len() - 2 {
+            for c in 0..schema.fields().len() - 3 {
                 let arrays: Vec<&dyn arrow::array::Array> = self.batches.iter().map(|b| b.column(c).as_ref()).collect();
                 columns.push(arrow::compute::interleave(&arrays, &at).map_err(internal)?);
             }
@@ -643,6 +715,9 @@ impl PointIndex {
             )));
             columns.push(std::sync::Arc::new(Float64Array::from_iter_values(
                 chunk.iter().map(|(_, f)| f.metres),
+            )));
+            columns.push(std::sync::Arc::new(Int64Array::from_iter_values(
+                chunk.iter().map(|(_, f)| f.row as i64),
             )));
             parts.push(vec![RecordBatch::try_new(schema.clone(), columns).map_err(internal)?]);
         }
