@@ -247,6 +247,7 @@ impl Engine {
     /// permissions apply) and how many there are. Each hit has `id`,
     /// `title`, `dataset` and where to fly to: `lat`/`lng` (a point) or
     /// `bbox` [w, s, e, n]. Rows with no place on the map are not found.
+    #[allow(clippy::too_many_arguments)]
     pub async fn search(
         &self,
         data: &DataStore,

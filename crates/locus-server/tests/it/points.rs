@@ -330,8 +330,11 @@ async fn nearest_rows_without_filters_come_from_the_index_in_the_queries_order()
     }
 }
 
-/// Random rows around Prague (a fixed seed), as CSV and as (id, kind, lat, lng, revenue).
-fn scattered(n: usize) -> (String, Vec<(i64, &'static str, f64, f64, f64)>) {
+/// A generated row: (id, kind, lat, lng, revenue).
+type Row = (i64, &'static str, f64, f64, f64);
+
+/// Random rows around Prague (a fixed seed), as CSV and as [`Row`]s.
+fn scattered(n: usize) -> (String, Vec<Row>) {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -403,8 +406,8 @@ async fn every_point_query_agrees_with_a_brute_force_scan() {
     let job = run_job(&app, &admin, body(&point_queries)).await;
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
     let answers = job["result"]["points"].as_array().unwrap().clone();
-    let around = |here: (f64, f64), keep: &dyn Fn(&&(i64, &str, f64, f64, f64)) -> bool| {
-        let mut found: Vec<(f64, (i64, &str, f64, f64, f64))> = rows.iter().filter(keep).map(|r| (metres(here, (r.2, r.3)), *r)).collect();
+    let around = |here: (f64, f64), keep: &dyn Fn(&&Row) -> bool| {
+        let mut found: Vec<(f64, Row)> = rows.iter().filter(keep).map(|r| (metres(here, (r.2, r.3)), *r)).collect();
         found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1 .0.cmp(&b.1 .0)));
         found
     };
