@@ -27,8 +27,10 @@ use super::ast::{Filter, Parser};
 use super::{Engine, QueryError, Snapshot};
 use crate::{DataStore, PropertyType};
 
-/// The most matches a search ranks (and counts); a query matching more
-/// should be more precise.
+/// The most matches a search ranks, and counts, for a caller whose data
+/// permissions may hide some of them; a query matching more should be more
+/// precise. Without data permissions only the hits asked for are ranked,
+/// and every match is counted.
 pub const MAX_MATCHES: usize = 10_000;
 
 const ANALYZER: &str = "folded";
@@ -137,16 +139,22 @@ impl TitleIndex {
                     Some(ints) => Value::from(ints.value(i)),
                     None => Value::from(keys.as_string::<i32>().value(i)),
                 };
-                let mut doc = TantivyDocument::default();
-                doc.add_text(title_field, titles.value(i));
-                doc.add_u64(row_field, features.len() as u64);
-                writer.add_document(doc).map_err(internal)?;
                 features.push(Feature {
                     id,
                     title: titles.value(i).to_owned(),
                     place,
                 });
             }
+        }
+        // Rows numbered shorter titles first, then alphabetically: among
+        // equal scores the smaller row ranks higher, so the ranking needs no
+        // sort after the search.
+        features.sort_by(|a, b| a.title.len().cmp(&b.title.len()).then_with(|| a.title.cmp(&b.title)));
+        for (row, feature) in features.iter().enumerate() {
+            let mut doc = TantivyDocument::default();
+            doc.add_text(title_field, &feature.title);
+            doc.add_u64(row_field, row as u64);
+            writer.add_document(doc).map_err(internal)?;
         }
         writer.commit().map_err(internal)?;
         let reader = index.reader().map_err(internal)?;
@@ -168,12 +176,15 @@ impl TitleIndex {
     }
 
     /// The features whose title has every word of `text` (each beginning a
-    /// word of the title), best first, at most [`MAX_MATCHES`].
-    fn matches(&self, text: &str) -> Result<Vec<usize>, QueryError> {
+    /// word of the title), the best `limit` first, and how many there are.
+    fn matches(&self, text: &str, limit: usize) -> Result<(usize, Vec<usize>), QueryError> {
         let words = self.words(text)?;
         if words.is_empty() {
-            return Ok(Vec::new());
+            return Ok((0, Vec::new()));
         }
+        // The collector reserves room for what it is asked: never more
+        // than there are titles (a far page asks for (page + 1) * size).
+        let limit = limit.clamp(1, self.features.len().max(1));
         let clauses: Vec<(Occur, Box<dyn Query>)> = words
             .iter()
             .map(|word| {
@@ -188,28 +199,22 @@ impl TitleIndex {
             })
             .collect();
         let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
-        let (top, _count) = searcher
-            .search(&query, &(TopDocs::with_limit(MAX_MATCHES), Count))
-            .map_err(internal)?;
-        let mut found = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let rows = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64("row")
-                .map_err(internal)?;
-            if let Some(row) = rows.first(address.doc_id) {
-                found.push((score, row as usize));
+        // Ranked by score, ties to the smaller row (shorter title, then
+        // alphabetical), read from the `row` fast field once per segment.
+        let ranked = TopDocs::with_limit(limit).tweak_score(|segment: &tantivy::SegmentReader| {
+            let rows = segment.fast_fields().u64("row").ok();
+            move |doc: tantivy::DocId, score: tantivy::Score| {
+                let row = rows.as_ref().and_then(|rows| rows.first(doc)).unwrap_or(u64::MAX);
+                (score, std::cmp::Reverse(row))
             }
-        }
-        found.sort_by(|a, b| {
-            b.0.total_cmp(&a.0).then_with(|| {
-                let (x, y) = (&self.features[a.1].title, &self.features[b.1].title);
-                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
-            })
         });
-        Ok(found.into_iter().map(|(_, row)| row).collect())
+        let (top, total) = self.reader.searcher().search(&query, &(ranked, Count)).map_err(internal)?;
+        let rows = top
+            .into_iter()
+            .map(|((_, std::cmp::Reverse(row)), _)| row as usize)
+            .filter(|&row| row < self.features.len())
+            .collect();
+        Ok((total, rows))
     }
 
     fn hit(&self, row: usize, dataset: &str) -> Value {
@@ -261,7 +266,10 @@ impl Engine {
         let index = self.title_index(data, snapshot, dataset, title).await?;
         let text = text.to_owned();
         let index2 = index.clone();
-        let mut rows = tokio::task::spawn_blocking(move || index2.matches(&text))
+        // The caller's permissions may hide any match: rank up to
+        // MAX_MATCHES, then keep those it may see.
+        let ranked = if perms.is_empty() { limit } else { MAX_MATCHES };
+        let (mut total, mut rows) = tokio::task::spawn_blocking(move || index2.matches(&text, ranked))
             .await
             .map_err(internal)??;
         if !perms.is_empty() && !rows.is_empty() {
@@ -283,9 +291,10 @@ impl Engine {
                 .filter_map(|mut r| r.remove("id").map(|v| v.to_string()))
                 .collect();
             rows.retain(|&r| allowed.contains(&index.features[r].id.to_string()));
+            total = rows.len();
         }
         Ok(SearchHits {
-            total: rows.len(),
+            total,
             hits: rows.iter().take(limit).map(|&r| index.hit(r, dataset)).collect(),
         })
     }

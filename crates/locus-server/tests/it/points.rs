@@ -174,6 +174,15 @@ async fn full_text_search_finds_features_by_title_page_by_page() {
         .to_owned();
     let (_, second) = app.get(&next, &admin.bearer).await;
     assert_eq!(second["content"][0]["title"], "Cafe D");
+    // A page far past the matches is empty, with the same total.
+    let (status, far) = app
+        .get(
+            &format!("/rest/projects/{pid}/search?query=CAFE&dataset=pois&size=1000&page=999999"),
+            &admin.bearer,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{far}");
+    assert_eq!((far["content"].as_array().map(Vec::len), &far["page"]["totalElements"]), (Some(0), &json!(3)));
     // Exact and prefix matches rank first.
     let (_, exact) = app
         .get(&format!("/rest/projects/{pid}/search?query=shop%20c&dataset=pois"), &admin.bearer)
