@@ -12,6 +12,7 @@
 
 pub mod ast;
 pub mod model;
+pub mod overlaps;
 pub mod plan;
 pub mod points;
 pub mod profile;

@@ -77,6 +77,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_distributions))
         .routes(routes!(post_date_ranges))
         .routes(routes!(get_date_ranges))
+        .routes(routes!(post_overlaps))
+        .routes(routes!(get_overlaps))
         .routes(routes!(available_datasets))
         .routes(routes!(explain))
         .routes(routes!(search))
@@ -88,7 +90,8 @@ enum Outcome {
     Rows(QueryOutput),
     Values(Vec<Value>),
     Ranges(Vec<Value>),
-    /// A value distribution's buckets or a date property's ranges.
+    /// A value distribution's buckets, a date property's ranges or two
+    /// objects' overlaps.
     Content(Vec<Value>),
     Failed {
         status: StatusCode,
@@ -304,10 +307,11 @@ enum Work {
     Ranges(Request),
     Histogram(locus_data::query::profile::Distribution),
     Dates(locus_data::query::profile::DateRanges),
+    Overlaps(locus_data::query::overlaps::Overlaps),
 }
 
 /// The kinds of result: `query`, `values` (property values), `ranges`,
-/// `histogram` (a value distribution), `dates` (date ranges).
+/// `histogram` (a value distribution), `dates` (date ranges), `overlaps`.
 fn prepare(kind: &str, context: &Context, body: &Value) -> ApiResult<Work> {
     let model = &context.snapshot.model;
     Ok(match kind {
@@ -315,6 +319,7 @@ fn prepare(kind: &str, context: &Context, body: &Value) -> ApiResult<Work> {
         "ranges" => Work::Ranges(context.request(body)?),
         "histogram" => Work::Histogram(locus_data::query::profile::Distribution::read(&context.snapshot, body)?),
         "dates" => Work::Dates(locus_data::query::profile::DateRanges::read(&context.snapshot, body)?),
+        "overlaps" => Work::Overlaps(locus_data::query::overlaps::Overlaps::read(&context.snapshot, body)?),
         "values" => {
             let property = body.get("property").and_then(Value::as_str).unwrap_or_default().to_owned();
             model.property(&property).map_err(|m| ApiError::bad_request("property", m))?;
@@ -363,6 +368,7 @@ fn run(state: &AppState, project_id: &str, id: &str, context: Context, work: Wor
                 .map(|out| Outcome::Ranges(ranges(&out))),
             Work::Histogram(d) => engine.distribution(&data, snapshot, &d, perms).await.map(Outcome::Content),
             Work::Dates(r) => engine.date_ranges(&data, snapshot, &r, perms).await.map(Outcome::Content),
+            Work::Overlaps(o) => engine.overlaps(&data, snapshot, &o, perms).await.map(Outcome::Content),
             Work::Values {
                 property,
                 filter,
@@ -720,7 +726,7 @@ async fn get_metric_ranges(
 }
 
 /// Starts a computation whose result is one `content` list (a value
-/// distribution, date ranges); answers 202 with its Location under `segment`.
+/// distribution, date ranges, overlaps); answers 202 with its Location under `segment`.
 async fn post_content(
     state: &AppState,
     access: &Authorized<need::DwhQuery>,
@@ -805,6 +811,37 @@ async fn post_date_ranges(
     params(("projectId" = String, Path), ("clusterId" = String, Path), ("resultId" = String, Path)),
     responses((status = 200, body = RangesResponse)))]
 async fn get_date_ranges(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String, String)>,
+    uri: Uri,
+) -> ApiResult<axum::Json<RangesResponse>> {
+    get_content(&state, &access, ids, &uri).await
+}
+
+/// Starts computing how two objects (two filters, say two brands) share a
+/// metric over the areas of a granularity: `{operators: [subtract |
+/// intersect | major_dominance | minor_dominance | equivalent_dominance],
+/// objects: [FilterBy, FilterBy], granularity: "dataset" or
+/// "dataset.property", query: {properties: [metrics], filterBy?, variables?}}`.
+#[utoipa::path(post, path = "/rest/projects/{projectId}/dwh/{clusterId}/overlaps", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path)),
+    request_body = Object, responses((status = 202, body = QueriesResponse)))]
+async fn post_overlaps(
+    State(state): State<AppState>,
+    access: Authorized<need::DwhQuery>,
+    Path(ids): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    post_content(&state, &access, ids, &body, "overlaps", "overlaps").await
+}
+
+/// `[{propertyId, results: [{operator, objects, value}]}]`: per metric, the
+/// metric over the areas each operator chooses (long-polls up to 30 s).
+#[utoipa::path(get, path = "/rest/projects/{projectId}/dwh/{clusterId}/overlaps/{resultId}", tag = "dwh",
+    params(("projectId" = String, Path), ("clusterId" = String, Path), ("resultId" = String, Path)),
+    responses((status = 200, body = RangesResponse)))]
+async fn get_overlaps(
     State(state): State<AppState>,
     access: Authorized<need::DwhQuery>,
     Path(ids): Path<(String, String, String)>,

@@ -563,3 +563,202 @@ async fn value_distributions_and_date_ranges_for_the_studio_filters() {
         vec![json!({"property": "sales.day", "filtered": false, "min": first, "max": last})]
     );
 }
+
+#[tokio::test]
+async fn overlaps_compare_two_brands_over_districts_by_brute_force() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let project = create_project(&app, &admin, "Brands").await;
+    let pid = project["id"].as_str().unwrap().to_owned();
+    let dwh = project["services"]["dwh"].as_str().unwrap().to_owned();
+    let outlets = dataset(
+        "outlets",
+        "id",
+        json!([
+            prop("id", "integer"),
+            prop("district", "string"),
+            prop("brand", "string"),
+            prop("revenue", "decimal"),
+            prop("zone", "string")
+        ]),
+    );
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/datasets"), Some(&admin.bearer), outlets)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    // Districts where A alone, B alone, A > 90 %, A at 75 %, both near
+    // half, B at 89 %, B and a third brand, A at zero beside B.
+    let rows_of: Vec<(&str, &str, f64, &str)> = vec![
+        ("d0", "A", 10.0, "north"),
+        ("d0", "A", 20.0, "north"),
+        ("d1", "B", 5.0, "north"),
+        ("d2", "A", 100.0, "north"),
+        ("d2", "B", 5.0, "north"),
+        ("d3", "A", 30.0, "north"),
+        ("d3", "B", 10.0, "south"),
+        ("d4", "A", 20.0, "south"),
+        ("d4", "B", 25.0, "south"),
+        ("d5", "A", 5.0, "south"),
+        ("d5", "B", 40.0, "south"),
+        ("d6", "B", 200.0, "south"),
+        ("d6", "C", 50.0, "south"),
+        ("d7", "A", 0.0, "south"),
+        ("d7", "B", 7.0, "south"),
+    ];
+    let mut csv = String::from("id,district,brand,revenue,zone\n");
+    for (i, (district, brand, revenue, zone)) in rows_of.iter().enumerate() {
+        csv.push_str(&format!("{i},{district},{brand},{revenue},{zone}\n"));
+    }
+    let href = upload(&app, &admin, &pid, csv.as_bytes()).await;
+    let job = run_job(
+        &app,
+        &admin,
+        json!({"type": "dataPull", "projectId": pid, "content": {"dataset": "outlets", "mode": "full", "type": "csv", "upload": href}}),
+    )
+    .await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let operators = [
+        "subtract",
+        "intersect",
+        "major_dominance",
+        "minor_dominance",
+        "equivalent_dominance",
+    ];
+    let request = json!({
+        "operators": operators,
+        "objects": [{"property": "outlets.brand", "operator": "eq", "value": "A"},
+                    {"property": "outlets.brand", "operator": "eq", "value": "B"}],
+        "granularity": "outlets.district",
+        "query": {"properties": [
+            {"id": "revenue", "type": "function_sum", "content": [{"type": "property", "value": "outlets.revenue"}]},
+            {"id": "outlets", "type": "function_count", "content": [{"type": "property", "value": "outlets.id"}]}]}
+    });
+    // The same by brute force over the rows a caller sees: per district each
+    // brand's sum, the districts each operator keeps, then the metric over
+    // the kept districts' rows of the brands named.
+    let expect = |seen: &dyn Fn(&str) -> bool| -> Vec<Value> {
+        let visible: Vec<_> = rows_of.iter().filter(|r| seen(r.3)).collect();
+        let mut districts: Vec<&str> = visible.iter().map(|r| r.0).collect();
+        districts.dedup();
+        // A metric of a brand in a district: none where it has no outlet.
+        let of = |id: &str, d: &str, b: &str| -> Option<f64> {
+            let v: Vec<f64> = visible.iter().filter(|r| r.0 == d && r.1 == b).map(|r| r.2).collect();
+            match id {
+                _ if v.is_empty() => None,
+                "revenue" => Some(v.iter().sum()),
+                _ => Some(v.len() as f64),
+            }
+        };
+        let covers = |v: Option<f64>| v.is_some_and(|v| v != 0.0);
+        let metric = |id: &str, kept: &[&str], brands: &[&str]| -> Value {
+            if kept.is_empty() {
+                return Value::Null;
+            }
+            let picked = visible.iter().filter(|r| kept.contains(&r.0) && brands.contains(&r.1));
+            match id {
+                "revenue" => json!(picked.map(|r| r.2).sum::<f64>()),
+                _ => json!(picked.count()),
+            }
+        };
+        ["revenue", "outlets"]
+            .iter()
+            .map(|id| {
+                let sum = |d: &str, b: &str| of(id, d, b);
+                let share = |d: &str, x: &str, y: &str| {
+                    let (a, b) = (sum(d, x).unwrap_or(0.0), sum(d, y).unwrap_or(0.0));
+                    (a + b > 0.0).then(|| a / (a + b))
+                };
+                let mut results = Vec::new();
+                let sums = |x, y| -> Vec<&str> {
+                    districts
+                        .iter()
+                        .copied()
+                        .filter(|d| covers(sum(d, x)) && !covers(sum(d, y)))
+                        .collect()
+                };
+                let shared = |lo: f64, hi: f64, x: &str, y: &str| -> Vec<&str> {
+                    districts
+                        .iter()
+                        .copied()
+                        .filter(|d| share(d, x, y).is_some_and(|s| s > lo && s <= hi))
+                        .collect()
+                };
+                for (x, y) in [("A", "B"), ("B", "A")] {
+                    results.push(json!({"operator": "subtract", "objects": [x, y], "value": metric(id, &sums(x, y), &[x])}));
+                }
+                let both: Vec<&str> = districts
+                    .iter()
+                    .copied()
+                    .filter(|d| covers(sum(d, "A")) && covers(sum(d, "B")))
+                    .collect();
+                results.push(json!({"operator": "intersect", "objects": ["A", "B"], "value": metric(id, &both, &["A", "B"])}));
+                for (operator, lo, hi) in [("major_dominance", 0.9, 1.0), ("minor_dominance", 0.6, 0.9)] {
+                    for (x, y) in [("A", "B"), ("B", "A")] {
+                        results.push(json!({"operator": operator, "objects": [x], "value": metric(id, &shared(lo, hi, x, y), &[x])}));
+                    }
+                }
+                let even: Vec<&str> = districts
+                    .iter()
+                    .copied()
+                    .filter(|d| share(d, "A", "B").is_some_and(|s| (0.4..=0.6).contains(&s)))
+                    .collect();
+                results.push(json!({"operator": "equivalent_dominance", "objects": ["A", "B"], "value": metric(id, &even, &["A", "B"])}));
+                json!({"propertyId": id, "results": results})
+            })
+            .collect()
+    };
+    let numbers = |v: Vec<Value>| -> Vec<Value> {
+        // Sums come back as floats, counts as integers: compare as numbers.
+        v.into_iter()
+            .map(|mut m| {
+                for r in m["results"].as_array_mut().unwrap() {
+                    if let Some(x) = r["value"].as_f64() {
+                        r["value"] = json!(x);
+                    }
+                }
+                m
+            })
+            .collect()
+    };
+    let got = rows(&app, &admin, &dwh, "overlaps", request.clone()).await;
+    let want = expect(&|_| true);
+    assert_eq!(numbers(got), numbers(want.clone()));
+    // Every operator found some district in this data, by revenue.
+    for r in want[0]["results"].as_array().unwrap() {
+        assert!(!r["value"].is_null(), "{r}");
+    }
+    // A viewer limited to the north compares only the north's outlets.
+    let viewer = member(&app, &admin, &pid, "VIEWER").await;
+    let permission = json!({"name": "north", "type": "dataPermission", "content": {"accountId": viewer.id,
+        "filters": [{"property": "outlets.zone", "operator": "eq", "value": "north"}]}});
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let got = rows(&app, &viewer, &dwh, "overlaps", request.clone()).await;
+    assert_eq!(numbers(got), numbers(expect(&|zone| zone == "north")));
+    // Bad requests name their field.
+    let mut bad = Vec::new();
+    for (field, value) in [
+        ("operators", json!(["union"])),
+        ("objects", json!([{"property": "outlets.brand", "operator": "eq", "value": "A"}])),
+        ("granularity", json!("outlets.nope")),
+        (
+            "query",
+            json!({"properties": [{"id": "d", "type": "property", "value": "outlets.district"}]}),
+        ),
+    ] {
+        let mut body = request.clone();
+        body[field] = value;
+        let (status, err) = app.post(&format!("{dwh}/overlaps"), Some(&admin.bearer), body).await;
+        bad.push((
+            status,
+            err["field"].as_str().map(|f| f.split(['[', '.']).next().unwrap().to_owned()),
+        ));
+    }
+    let want: Vec<_> = ["operators", "objects", "granularity", "query"]
+        .iter()
+        .map(|f| (StatusCode::BAD_REQUEST, Some(f.to_string())))
+        .collect();
+    assert_eq!(bad, want);
+}
