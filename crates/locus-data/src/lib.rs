@@ -29,6 +29,7 @@ pub mod load;
 mod parquet_io;
 pub mod query;
 pub mod schema;
+pub mod simplify;
 pub mod transfer;
 pub mod validate;
 pub mod versions;

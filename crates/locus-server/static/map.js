@@ -191,6 +191,12 @@ function gridResolution() {
   return Math.max(0, Math.min(12, Math.round(state.map.getZoom() * 0.75)));
 }
 
+// The zoom whose detail lines and polygons are fetched at: the next even
+// zoom level, so that panning and small zooms need no new geometries.
+function detailZoom() {
+  return Math.max(0, Math.min(24, 2 * Math.ceil(state.map.getZoom() / 2)));
+}
+
 function draw() {
   const indicator = state.indicator;
   const params = new URLSearchParams({ dataset: state.dataset, filters: JSON.stringify(state.filters) });
@@ -199,11 +205,15 @@ function draw() {
   if (state.visualization === 'grid') {
     state.gridResolution = gridResolution();
     params.set('grid', String(state.gridResolution));
+  } else {
+    state.detailZoom = detailZoom();
+    params.set('zoom', String(state.detailZoom));
   }
   setStatus('Loading ' + state.dataset + '…', false);
   return getJson(routes('features') + '?' + params.toString()).then((collection) => {
     const map = state.map;
     const kind = collection.features.length ? collection.features[0].geometry.type : 'Polygon';
+    state.kind = kind;
     ['features-line', 'features-fill'].forEach((id) => { if (map.getLayer(id)) { map.removeLayer(id); } });
     if (map.getSource('features')) {
       map.getSource('features').setData(collection);
@@ -585,6 +595,11 @@ function start() {
     visualization.addEventListener('change', () => { state.visualization = visualization.value; draw(); });
     // Hexagons follow the zoom: a new resolution redraws them.
     map.on('zoomend', () => { if (state.visualization === 'grid' && gridResolution() !== state.gridResolution) { draw(); } });
+    // Lines and polygons came simplified for the zoom they were fetched at:
+    // closer in, they are fetched again with more detail.
+    map.on('zoomend', () => {
+      if (state.visualization !== 'grid' && !String(state.kind).includes('Point') && detailZoom() > state.detailZoom) { draw(); }
+    });
     setUpSearch();
     map.on('load', () => { listFilters().then(() => { draw(); showValues(); drawMarkers(); }); });
   }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));

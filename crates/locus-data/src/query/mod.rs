@@ -109,6 +109,9 @@ pub struct Layer<'a> {
     pub title: Option<&'a str>,
     pub value: Option<&'a Value>,
     pub filter_by: &'a Value,
+    /// The map's zoom: geometries come simplified to what it can show
+    /// ([`crate::simplify`]); `None` sends them whole.
+    pub zoom: Option<u8>,
 }
 
 /// Limits and shared state of query execution.
@@ -377,7 +380,11 @@ impl Engine {
             title,
             value,
             filter_by,
+            zoom,
         } = *layer;
+        let tolerance = zoom
+            .filter(|z| *z < crate::simplify::FULL_DETAIL_ZOOM)
+            .map(crate::simplify::tolerance_at_zoom);
         let model = &snapshot.model;
         let def = model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
         let pk = format!("{dataset}.{}", def.primary_key);
@@ -434,8 +441,9 @@ impl Engine {
                     _ => continue,
                 }
             } else {
-                match row.remove("geometry") {
-                    Some(g @ Value::Object(_)) => g,
+                match (row.remove("geometry"), tolerance) {
+                    (Some(g @ Value::Object(_)), Some(tolerance)) => crate::simplify::simplify_geojson(&g, tolerance),
+                    (Some(g @ Value::Object(_)), None) => g,
                     _ => continue,
                 }
             };

@@ -333,6 +333,8 @@ pub struct FeaturesQuery {
     filters: Option<String>,
     /// Draw a point dataset as H3 hexagons of this resolution (0 to 15).
     grid: Option<u8>,
+    /// The map's zoom (0 to 24): lines and polygons simplified to it.
+    zoom: Option<u8>,
 }
 
 fn filters(text: Option<&str>) -> Result<Value, ApiError> {
@@ -385,7 +387,11 @@ pub async fn features(
         title: dataset["titleProperty"].as_str(),
         value: metric.as_ref(),
         filter_by: &filter_by,
+        zoom: q.zoom,
     };
+    if q.zoom.is_some_and(|z| z > 24) {
+        return Err(ApiError::bad_request("zoom", "a map zoom from 0 to 24").into());
+    }
     let (data, snapshot) = (&state.data, &context.snapshot);
     let collection = match q.grid {
         Some(resolution) if resolution > 15 => {

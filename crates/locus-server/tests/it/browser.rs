@@ -450,7 +450,19 @@ async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User
         let (status, created) = app.post(&md(segment), Some(&admin.bearer), body).await;
         assert_eq!(status, reqwest::StatusCode::OK, "{segment}: {created}");
     }
-    let zones = "id,name,geom\n1,West,\"POLYGON ((14 49, 15 49, 15 50, 14 50, 14 49))\"\n2,East,\"POLYGON ((15 49, 16 49, 16 50, 15 50, 15 49))\"\n3,Empty,\"POLYGON ((16 49, 17 49, 17 50, 16 50, 16 49))\"\n";
+    // The third zone is a 400-gon (a circle in its square), to be simplified
+    // when the map is zoomed out.
+    let circle: Vec<String> = (0..=400)
+        .map(|i| {
+            let a = f64::from(i % 400) / 400.0 * std::f64::consts::TAU;
+            format!("{} {}", 16.5 + 0.5 * a.cos(), 49.5 + 0.5 * a.sin())
+        })
+        .collect();
+    let zones = format!(
+        "id,name,geom\n1,West,\"POLYGON ((14 49, 15 49, 15 50, 14 50, 14 49))\"\n2,East,\"POLYGON ((15 49, 16 49, 16 50, 15 50, 15 49))\"\n3,Empty,\"POLYGON (({}))\"\n",
+        circle.join(", ")
+    );
+    let zones = zones.as_str();
     let shops = "id,name,zone_id,partner,lat,lng,revenue,opened\n1,A,1,yes,49.5,14.5,100,2026-01-01\n2,B,1,no,49.6,14.6,50,2026-02-01\n3,C,2,no,49.5,15.5,400,2026-02-01\n";
     let days = "day\n2026-01-01\n2026-02-01\n";
     for (name, csv) in [("days", days), ("zones", zones), ("shops", shops)] {
@@ -630,6 +642,21 @@ async fn the_map_story_in_a_real_browser() {
         .unwrap();
     assert_eq!(total[1].as_f64(), Some(550.0), "{total}");
     assert_eq!(total[2], json!(true), "closed hexagons: {total}");
+    // Polygons come simplified to the zoom the map asks for.
+    let vertices = admin
+        .execute(
+            "const url = (zoom) => document.getElementById('map-view').dataset.view + '/features?dataset=zones&filters=[]' + zoom;
+             const count = (c) => c.features.find((f) => f.properties.title === 'Empty').geometry.coordinates[0].length;
+             return Promise.all(['', '&zoom=10', '&zoom=4'].map((z) => fetch(url(z)).then((r) => r.json()).then(count)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let vertices: Vec<u64> = vertices.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert!(
+        vertices[0] == 401 && vertices[1] < vertices[0] && vertices[2] < vertices[1] && vertices[2] >= 4,
+        "whole, zoom 10, zoom 4: {vertices:?}"
+    );
     shot(&admin, "map-grid").await;
     admin
         .find(Locator::Id("visualization"))

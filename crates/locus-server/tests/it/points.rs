@@ -182,7 +182,10 @@ async fn full_text_search_finds_features_by_title_page_by_page() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{far}");
-    assert_eq!((far["content"].as_array().map(Vec::len), &far["page"]["totalElements"]), (Some(0), &json!(3)));
+    assert_eq!(
+        (far["content"].as_array().map(Vec::len), &far["page"]["totalElements"]),
+        (Some(0), &json!(3))
+    );
     // Exact and prefix matches rank first.
     let (_, exact) = app
         .get(&format!("/rest/projects/{pid}/search?query=shop%20c&dataset=pois"), &admin.bearer)
