@@ -340,7 +340,7 @@ def _():
     assert exported.splitlines() == ["regions_name,revenue", "North,15.5"], exported
 
 
-@check("query_points: nearest rows and an air isochrone around points")
+@check("query_points: nearest rows and an air isochrone around points, as an admin and as a Location API consumer")
 def _():
     sdk, pid = state["sdk"], state["star"]
     project = sdk.open(pid)
@@ -371,6 +371,38 @@ def _():
     assert point["queries"]["around"] == [{"riders": 170}], point
     found = project.fulltext_search("stops", "mu")
     assert [h["title"] for h in found] == ["Mustek", "Muzeum"], found
+    # The second account, made a Location API consumer of this project: the
+    # same client gets aggregates around its points, and no bare property.
+    members = sdk.projects.members.list_members(pid)
+    other = next(m for m in members if m["accountId"] == OTHER_ID)
+    r = requests.put(f"{SERVER}/rest/projects/{pid}/members/{other['id']}",
+                     json={"role": "LOCATION_API_CONSUMER", "status": "ENABLED"},
+                     headers={"Authorization": f"Bearer {sdk.client.bearer_token}"})
+    r.raise_for_status()
+    consumer = Sdk(OTHER_TOKEN, SERVER).open(pid)
+    around = [{"type": "isochrone", "queryId": "around", "dataset": "stops",
+               "options": {"profile": "air", "unit": "distance", "amount": 1000},
+               "properties": [{"id": "riders", "type": "metric", "metric": "riders"}]}]
+    point = [{"id": "p1", "lat": 50.0810, "lng": 14.4270}]
+    result = consumer.query_points(point, [dict(q, filter_by=[]) for q in around], retry_wait=0.2)
+    assert result["status"] == "SUCCEEDED", result
+    # Its data permission (regions of the north) has no path to stops: it sees no row.
+    assert result["result"]["points"][0]["queries"]["around"] == [{"riders": None}], result
+    headers = {"Authorization": f"Bearer {sdk.client.bearer_token}"}
+    listed = requests.get(f"{SERVER}/rest/projects/{pid}/md/dataPermissions", headers=headers)
+    listed.raise_for_status()
+    for permission in listed.json()["content"]:
+        requests.delete(f"{SERVER}/rest/projects/{pid}/md/dataPermissions/{permission['id']}", headers=headers).raise_for_status()
+    result = consumer.query_points(point, [dict(q, filter_by=[]) for q in around], retry_wait=0.2)
+    assert result["result"]["points"][0]["queries"]["around"] == [{"riders": 170}], result
+    try:
+        consumer.query_points([{"id": "p1", "lat": 50.0810, "lng": 14.4270}],
+                              [{"type": "nearest", "queryId": "nearest", "dataset": "stops", "options": {"limit": 1},
+                                "properties": [{"id": "name", "type": "property", "value": "stops.name"}], "filter_by": []}],
+                              retry_wait=0.2)
+        raise AssertionError("a consumer read a bare property")
+    except requests.HTTPError as e:
+        assert e.response.status_code == 403 and "stops.name" in e.response.text, e.response.text
 
 
 failed = sum(1 for _, e in results if e)
