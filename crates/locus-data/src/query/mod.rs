@@ -30,6 +30,7 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::path::Path;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use self::ast::{Filter, Node, Parser};
@@ -114,6 +115,9 @@ pub struct Layer<'a> {
     pub zoom: Option<u8>,
 }
 
+/// A version's shapes: GeoJSON geometry text by key (as JSON text).
+type Shapes = HashMap<String, Box<RawValue>>;
+
 /// Limits and shared state of query execution.
 pub struct Engine {
     tables: TableCache,
@@ -121,6 +125,9 @@ pub struct Engine {
     point_indexes: Mutex<HashMap<String, Arc<points::PointIndex>>>,
     /// Titles of versions indexed for full-text search, by version path and title.
     title_indexes: Mutex<HashMap<String, Arc<search::TitleIndex>>>,
+    /// Polygon and line datasets' versions as GeoJSON text per zoom, by
+    /// version path, geometry and tolerance.
+    shapes: Mutex<HashMap<String, Arc<Shapes>>>,
     memory_per_query: usize,
     timeout: Duration,
     partitions: usize,
@@ -159,6 +166,7 @@ impl Engine {
             tables: TableCache::new(table_budget, partitions),
             point_indexes: Mutex::new(HashMap::new()),
             title_indexes: Mutex::new(HashMap::new()),
+            shapes: Mutex::new(HashMap::new()),
             memory_per_query,
             timeout,
             partitions: partitions.max(1),
@@ -374,7 +382,13 @@ impl Engine {
     /// `title` (the `title` property, when given) and, when `value` (a node,
     /// typically a metric) is given, its `value` at this dataset's grain
     /// under `filter_by`. Rows the filters leave out keep a null value.
-    pub async fn features(&self, data: &DataStore, snapshot: &Snapshot, layer: &Layer<'_>, perms: &[Filter]) -> Result<Value, QueryError> {
+    pub async fn features(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        layer: &Layer<'_>,
+        perms: &[Filter],
+    ) -> Result<Box<RawValue>, QueryError> {
         let Layer {
             dataset,
             title,
@@ -382,23 +396,24 @@ impl Engine {
             filter_by,
             zoom,
         } = *layer;
-        let tolerance = zoom
-            .filter(|z| *z < crate::simplify::FULL_DETAIL_ZOOM)
-            .map(crate::simplify::tolerance_at_zoom);
         let model = &snapshot.model;
         let def = model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
         let pk = format!("{dataset}.{}", def.primary_key);
         let geometry = def.properties.iter().find(|p| p.ty == crate::PropertyType::Geometry);
         let mut columns = vec![serde_json::json!({"id": "id", "type": "property", "value": pk})];
-        let point = match (geometry, model.lat_lng(dataset)) {
+        // Points are drawn from their row's coordinates; shapes come from
+        // the version's shapes, prepared once per zoom (`shapes`).
+        let shapes = match (geometry, model.lat_lng(dataset)) {
             (Some(g), _) => {
-                columns.push(serde_json::json!({"id": "geometry", "type": "property", "value": format!("{dataset}.{}", g.name)}));
-                false
+                let tolerance = zoom
+                    .filter(|z| *z < crate::simplify::FULL_DETAIL_ZOOM)
+                    .map(crate::simplify::tolerance_at_zoom);
+                Some(self.shapes(data, snapshot, dataset, &g.name, tolerance).await?)
             }
             (None, Ok((lat, lng))) => {
                 columns.push(serde_json::json!({"id": "lat", "type": "property", "value": lat.column()}));
                 columns.push(serde_json::json!({"id": "lng", "type": "property", "value": lng.column()}));
-                true
+                None
             }
             (None, Err(_)) => {
                 return Err(QueryError::new(
@@ -418,8 +433,8 @@ impl Engine {
         } else {
             Value::Array(Vec::new())
         };
-        let shapes = Parser::new(model).request(&serde_json::json!({"properties": columns, "filterBy": shape_filters}), "")?;
-        let shapes = self.query(data, snapshot, &shapes, perms).await?;
+        let rows = Parser::new(model).request(&serde_json::json!({"properties": columns, "filterBy": shape_filters}), "")?;
+        let rows = self.query(data, snapshot, &rows, perms).await?;
         let mut values: HashMap<String, Value> = HashMap::new();
         if let Some(node) = value {
             let mut node = node.clone();
@@ -432,27 +447,99 @@ impl Engine {
                 }
             }
         }
-        let mut features = Vec::with_capacity(shapes.rows.len());
-        for mut row in shapes.rows {
+        // Written out as text: the shapes are JSON text already.
+        let mut out = String::from(r#"{"type":"FeatureCollection","features":["#);
+        let mut first = true;
+        for mut row in rows.rows {
             let id = row.remove("id").unwrap_or(Value::Null);
-            let geometry = if point {
-                match (row.get("lat").and_then(Value::as_f64), row.get("lng").and_then(Value::as_f64)) {
-                    (Some(lat), Some(lng)) => serde_json::json!({"type": "Point", "coordinates": [lng, lat]}),
+            let key = id.to_string();
+            let point;
+            let geometry = match &shapes {
+                Some(shapes) => match shapes.get(&key) {
+                    Some(shape) => shape.get(),
+                    None => continue,
+                },
+                None => match (row.get("lat").and_then(Value::as_f64), row.get("lng").and_then(Value::as_f64)) {
+                    (Some(lat), Some(lng)) => {
+                        point = serde_json::json!({"type": "Point", "coordinates": [lng, lat]}).to_string();
+                        point.as_str()
+                    }
                     _ => continue,
-                }
-            } else {
-                match (row.remove("geometry"), tolerance) {
-                    (Some(g @ Value::Object(_)), Some(tolerance)) => crate::simplify::simplify_geojson(&g, tolerance),
-                    (Some(g @ Value::Object(_)), None) => g,
-                    _ => continue,
-                }
+                },
             };
-            let value = values.get(&id.to_string()).cloned().unwrap_or(Value::Null);
+            let value = values.get(&key).cloned().unwrap_or(Value::Null);
             let title = row.remove("title").unwrap_or(Value::Null);
-            features.push(serde_json::json!({"type": "Feature", "geometry": geometry,
-                "properties": {"id": id, "title": title, "value": value}}));
+            let properties = serde_json::json!({"id": id, "title": title, "value": value});
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(r#"{"type":"Feature","geometry":"#);
+            out.push_str(geometry);
+            out.push_str(r#","properties":"#);
+            out.push_str(&properties.to_string());
+            out.push('}');
         }
-        Ok(serde_json::json!({"type": "FeatureCollection", "features": features}))
+        out.push_str("]}");
+        RawValue::from_string(out).map_err(|e| QueryError::Internal(format!("the features: {e}")))
+    }
+
+    /// The shapes of a dataset version by key (`id` as JSON text), as
+    /// GeoJSON text simplified to `tolerance` degrees (whole without one):
+    /// made once per version, geometry and tolerance from every row, and
+    /// kept; the rows a caller may see are chosen by the query that asks.
+    async fn shapes(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        dataset: &str,
+        geometry: &str,
+        tolerance: Option<f64>,
+    ) -> Result<Arc<Shapes>, QueryError> {
+        let path = snapshot
+            .versions
+            .get(dataset)
+            .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
+        let key = format!("{path}#{geometry}#{tolerance:?}");
+        if let Some(shapes) = self.shapes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(shapes);
+        }
+        let model = &snapshot.model;
+        let pk = model
+            .dataset(dataset)
+            .map_err(|m| QueryError::new("dataset", m))?
+            .primary_key
+            .clone();
+        let body = serde_json::json!({"properties": [{"id": "id", "type": "property", "value": format!("{dataset}.{pk}")},
+            {"id": "geometry", "type": "property", "value": format!("{dataset}.{geometry}")}]});
+        let request = Parser::new(model).request(&body, "")?;
+        let rows = self.query(data, snapshot, &request, &[]).await?.rows;
+        let shapes = tokio::task::spawn_blocking(move || {
+            let mut shapes = Shapes::with_capacity(rows.len());
+            for mut row in rows {
+                let (Some(id), Some(g @ Value::Object(_))) = (row.remove("id"), row.remove("geometry")) else {
+                    continue;
+                };
+                let g = match tolerance {
+                    Some(t) => crate::simplify::simplify_geojson(&g, t),
+                    None => g,
+                };
+                if let Ok(text) = serde_json::value::to_raw_value(&g) {
+                    shapes.insert(id.to_string(), text);
+                }
+            }
+            shapes
+        })
+        .await
+        .map_err(|e| QueryError::Internal(format!("the shapes: {e}")))?;
+        let shapes = Arc::new(shapes);
+        if let Ok(mut kept) = self.shapes.lock() {
+            if kept.len() >= 16 {
+                kept.clear();
+            }
+            kept.insert(key, shapes.clone());
+        }
+        Ok(shapes)
     }
 
     /// A point dataset (the layer's) drawn as H3 hexagons of `resolution`:

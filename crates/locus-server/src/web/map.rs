@@ -397,11 +397,19 @@ pub async fn features(
         Some(resolution) if resolution > 15 => {
             return Err(ApiError::bad_request("grid", "an H3 resolution from 0 to 15").into());
         }
-        Some(resolution) => state.engine.grid(data, snapshot, &layer, resolution, &context.filters).await,
-        None => state.engine.features(data, snapshot, &layer, &context.filters).await,
+        Some(resolution) => state
+            .engine
+            .grid(data, snapshot, &layer, resolution, &context.filters)
+            .await
+            .map(|grid| serde_json::value::to_raw_value(&grid).map_err(|e| ApiError::Internal(e.into()))),
+        None => state.engine.features(data, snapshot, &layer, &context.filters).await.map(Ok),
     }
-    .map_err(ApiError::from)?;
-    Ok(json_response(collection))
+    .map_err(ApiError::from)??;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(collection),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
