@@ -486,8 +486,9 @@ impl Engine {
 
     /// The shapes of a dataset version by key (`id` as JSON text), as
     /// GeoJSON text simplified to `tolerance` degrees (whole without one):
-    /// made once per version, geometry and tolerance from every row, and
-    /// kept; the rows a caller may see are chosen by the query that asks.
+    /// made from every row and kept (prepared after a load for the zooms a
+    /// map asks at, [`Engine::prepare_shapes`]); the rows a caller may see
+    /// are chosen by the query that asks.
     async fn shapes(
         &self,
         data: &DataStore,
@@ -496,13 +497,47 @@ impl Engine {
         geometry: &str,
         tolerance: Option<f64>,
     ) -> Result<Arc<Shapes>, QueryError> {
+        let made = self.make_shapes(data, snapshot, dataset, geometry, &[tolerance]).await?;
+        made.into_iter()
+            .next()
+            .ok_or_else(|| QueryError::Internal("the shapes were not made".into()))
+    }
+
+    /// Prepares a polygon or line dataset version's shapes for the zooms
+    /// the map asks at (even zooms up to 12; closer ones are made when
+    /// first asked), from one read of its rows.
+    pub async fn prepare_shapes(&self, data: &DataStore, snapshot: &Snapshot, dataset: &str) -> Result<(), QueryError> {
+        let def = snapshot.model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
+        let Some(geometry) = def.properties.iter().find(|p| p.ty == crate::PropertyType::Geometry) else {
+            return Ok(());
+        };
+        let tolerances: Vec<Option<f64>> = (1..=6u8).map(|z| Some(crate::simplify::tolerance_at_zoom(2 * z))).collect();
+        self.make_shapes(data, snapshot, dataset, &geometry.name, &tolerances).await?;
+        Ok(())
+    }
+
+    /// The shapes at each tolerance, those not kept yet made from one query
+    /// over the version's rows, then kept (16 at most).
+    async fn make_shapes(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        dataset: &str,
+        geometry: &str,
+        tolerances: &[Option<f64>],
+    ) -> Result<Vec<Arc<Shapes>>, QueryError> {
         let path = snapshot
             .versions
             .get(dataset)
             .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
-        let key = format!("{path}#{geometry}#{tolerance:?}");
-        if let Some(shapes) = self.shapes.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(shapes);
+        let key = |tolerance: &Option<f64>| format!("{path}#{geometry}#{tolerance:?}");
+        let kept: Vec<Option<Arc<Shapes>>> = {
+            let cache = self.shapes.lock().map_err(|_| QueryError::Internal("the shapes' lock".into()))?;
+            tolerances.iter().map(|t| cache.get(&key(t)).cloned()).collect()
+        };
+        let missing: Vec<Option<f64>> = tolerances.iter().zip(&kept).filter(|(_, k)| k.is_none()).map(|(t, _)| *t).collect();
+        if missing.is_empty() {
+            return Ok(kept.into_iter().flatten().collect());
         }
         let model = &snapshot.model;
         let pk = model
@@ -514,32 +549,46 @@ impl Engine {
             {"id": "geometry", "type": "property", "value": format!("{dataset}.{geometry}")}]});
         let request = Parser::new(model).request(&body, "")?;
         let rows = self.query(data, snapshot, &request, &[]).await?.rows;
-        let shapes = tokio::task::spawn_blocking(move || {
-            let mut shapes = Shapes::with_capacity(rows.len());
-            for mut row in rows {
-                let (Some(id), Some(g @ Value::Object(_))) = (row.remove("id"), row.remove("geometry")) else {
-                    continue;
-                };
-                let g = match tolerance {
-                    Some(t) => crate::simplify::simplify_geojson(&g, t),
-                    None => g,
-                };
-                if let Ok(text) = serde_json::value::to_raw_value(&g) {
-                    shapes.insert(id.to_string(), text);
-                }
-            }
-            shapes
+        let to_make = missing.clone();
+        let made: Vec<Shapes> = tokio::task::spawn_blocking(move || {
+            let rows: Vec<(String, Value)> = rows
+                .into_iter()
+                .filter_map(|mut row| match (row.remove("id"), row.remove("geometry")) {
+                    (Some(id), Some(g @ Value::Object(_))) => Some((id.to_string(), g)),
+                    _ => None,
+                })
+                .collect();
+            to_make
+                .iter()
+                .map(|tolerance| {
+                    let mut shapes = Shapes::with_capacity(rows.len());
+                    for (id, g) in &rows {
+                        let text = match tolerance {
+                            Some(t) => serde_json::value::to_raw_value(&crate::simplify::simplify_geojson(g, *t)),
+                            None => serde_json::value::to_raw_value(g),
+                        };
+                        if let Ok(text) = text {
+                            shapes.insert(id.clone(), text);
+                        }
+                    }
+                    shapes
+                })
+                .collect()
         })
         .await
         .map_err(|e| QueryError::Internal(format!("the shapes: {e}")))?;
-        let shapes = Arc::new(shapes);
-        if let Ok(mut kept) = self.shapes.lock() {
-            if kept.len() >= 16 {
-                kept.clear();
+        let mut made: HashMap<String, Arc<Shapes>> = missing.iter().map(key).zip(made.into_iter().map(Arc::new)).collect();
+        if let Ok(mut cache) = self.shapes.lock() {
+            if cache.len() + made.len() > 16 {
+                cache.clear();
             }
-            kept.insert(key, shapes.clone());
+            cache.extend(made.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        Ok(shapes)
+        Ok(tolerances
+            .iter()
+            .zip(kept)
+            .filter_map(|(t, k)| k.or_else(|| made.remove(&key(t))))
+            .collect())
     }
 
     /// A point dataset (the layer's) drawn as H3 hexagons of `resolution`:

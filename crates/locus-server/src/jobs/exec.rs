@@ -136,8 +136,9 @@ pub fn loaded_datasets(change: Option<&DataChange>) -> Vec<String> {
 }
 
 /// Builds the indexes of the versions a committed job loaded (the spatial
-/// index of a point dataset, the full-text index of a dataset with a title),
-/// so that the first bulk point query or search does not wait for them.
+/// index of a point dataset, the full-text index of a dataset with a title,
+/// a polygon dataset's shapes for the map's zooms), so that the first bulk
+/// point query, search or map does not wait for them.
 /// Best effort: a query builds what is missing.
 pub async fn index_loaded(state: AppState, job: Job, datasets: Vec<String>) {
     let Ok(context) = reader(&state, &job).await else { return };
@@ -160,6 +161,11 @@ pub async fn index_loaded(state: AppState, job: Job, datasets: Vec<String>) {
                 Some(title) => engine.index_titles(&state.data, &context.snapshot, &dataset, &title).await,
                 None => Ok(()),
             },
+            Err(e) => Err(e),
+        };
+        // A polygon dataset's shapes for the map's zooms.
+        let built = match built {
+            Ok(()) => engine.prepare_shapes(&state.data, &context.snapshot, &dataset).await,
             Err(e) => Err(e),
         };
         if let Err(e) = built {
