@@ -51,7 +51,7 @@ session = requests.Session()
 session.headers["Authorization"] = f"Bearer {bearer}"
 url = f"{base}/projects/{pid}/views/munis/features"
 print(f"{n} polygons of 160 vertices ({csv_mb} MB of CSV)")
-for zoom in [None, 6, 8, 10, 12]:
+for zoom in [6, 8, 10, 12, None]:
     params = {"dataset": "munis", "indicator": "population", "filters": "[]"}
     if zoom is not None:
         params["zoom"] = zoom

@@ -128,6 +128,8 @@ pub struct Engine {
     /// Polygon and line datasets' versions as GeoJSON text per zoom, by
     /// version path, geometry and tolerance.
     shapes: Mutex<HashMap<String, Arc<Shapes>>>,
+    /// Who is making a version's shapes, by version path and geometry.
+    shape_makers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     memory_per_query: usize,
     timeout: Duration,
     partitions: usize,
@@ -167,6 +169,7 @@ impl Engine {
             point_indexes: Mutex::new(HashMap::new()),
             title_indexes: Mutex::new(HashMap::new()),
             shapes: Mutex::new(HashMap::new()),
+            shape_makers: Mutex::new(HashMap::new()),
             memory_per_query,
             timeout,
             partitions: partitions.max(1),
@@ -531,10 +534,24 @@ impl Engine {
             .get(dataset)
             .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
         let key = |tolerance: &Option<f64>| format!("{path}#{geometry}#{tolerance:?}");
-        let kept: Vec<Option<Arc<Shapes>>> = {
+        let kept = || -> Result<Vec<Option<Arc<Shapes>>>, QueryError> {
             let cache = self.shapes.lock().map_err(|_| QueryError::Internal("the shapes' lock".into()))?;
-            tolerances.iter().map(|t| cache.get(&key(t)).cloned()).collect()
+            Ok(tolerances.iter().map(|t| cache.get(&key(t)).cloned()).collect())
         };
+        if let Some(all) = kept()?.into_iter().collect::<Option<Vec<_>>>() {
+            return Ok(all);
+        }
+        // One maker at a time per version and geometry: a map opened while
+        // the shapes are being prepared after a load waits for them.
+        let maker = self
+            .shape_makers
+            .lock()
+            .map_err(|_| QueryError::Internal("the shapes' lock".into()))?
+            .entry(format!("{path}#{geometry}"))
+            .or_default()
+            .clone();
+        let _making = maker.lock().await;
+        let kept = kept()?;
         let missing: Vec<Option<f64>> = tolerances.iter().zip(&kept).filter(|(_, k)| k.is_none()).map(|(t, _)| *t).collect();
         if missing.is_empty() {
             return Ok(kept.into_iter().flatten().collect());
@@ -581,6 +598,9 @@ impl Engine {
         if let Ok(mut cache) = self.shapes.lock() {
             if cache.len() + made.len() > 16 {
                 cache.clear();
+                if let Ok(mut makers) = self.shape_makers.lock() {
+                    makers.retain(|_, m| Arc::strong_count(m) > 1);
+                }
             }
             cache.extend(made.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
