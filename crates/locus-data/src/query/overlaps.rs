@@ -104,7 +104,13 @@ impl Overlaps {
 
         let granularity = body.get("granularity").and_then(Value::as_str).unwrap_or_default();
         let granularity = if granularity.contains('.') {
-            model.property(granularity).map_err(|m| QueryError::new("granularity", m))?;
+            let p = model.property(granularity).map_err(|m| QueryError::new("granularity", m))?;
+            if model.property_type(&p) == Some(crate::PropertyType::Geometry) {
+                return Err(QueryError::new(
+                    "granularity",
+                    format!("{granularity} is a geometry: name its dataset, whose key tells the areas apart"),
+                ));
+            }
             granularity.to_owned()
         } else {
             let dataset = model.dataset(granularity).map_err(|m| {
