@@ -65,6 +65,13 @@ pub enum DataError {
     /// A `csvOptions` value is wrong; `field` is its wire name.
     #[error("csvOptions.{field}: {message}")]
     CsvOption { field: &'static str, message: String },
+    /// A sample to generate a dataset definition from is wrong; `field` is
+    /// the request's parameter (`body` for the CSV itself).
+    #[error("{field}: {message}")]
+    Sample { field: &'static str, message: String },
+    /// A sample longer than a definition is generated from.
+    #[error("a sample has at most {lines} lines, the header included")]
+    SampleTooLong { lines: usize },
     /// The data store location (a directory or an `s3://` URL) is unusable.
     #[error("data store location: {0}")]
     Location(String),

@@ -23,6 +23,7 @@ pub mod area;
 pub mod csv;
 pub mod dump;
 mod error;
+pub mod generate;
 pub mod geometry;
 pub mod incremental;
 pub mod load;

@@ -37,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_objects, create_object))
         .routes(routes!(get_object, update_object, delete_object))
+        .routes(routes!(generate_dataset))
         .merge(
             // A push carries a whole project's metadata: more than the usual body limit.
             OpenApiRouter::new()
@@ -443,6 +444,78 @@ async fn create_object(
         .map_err(name_conflict)?;
     tracing::info!(project_id = %access.project.id, md_type = t.segment(), id = %created.id, personal, "metadata created");
     Ok(with_etag(&created, true))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateQuery {
+    /// The new dataset's name (required; `^[a-z][a-z0-9_-]*$`).
+    name: Option<String>,
+    /// `basic` (the default), `geometryPoint` or `geometryPolygon`.
+    subtype: Option<String>,
+    /// The key column (its header or generated name); `id`, else the first.
+    primary_key: Option<String>,
+    /// A geometryPolygon dataset's geometry column.
+    geometry: Option<String>,
+    /// One character each: `,`, `"` and `\` by default.
+    csv_separator: Option<String>,
+    csv_quote: Option<String>,
+    csv_escape: Option<String>,
+}
+
+/// A dataset definition generated from a CSV sample (a header line and at
+/// most nine lines of values, `text/csv`): a property per column, typed by
+/// its values; not saved (create it with `POST …/md/datasets`). 409 when a
+/// dataset has the name already, 413 past ten lines.
+#[utoipa::path(post, path = "/rest/projects/{projectId}/md/datasets/generateDataset", tag = "metadata",
+    params(("projectId" = String, Path), GenerateQuery), request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "the generated definition (a DatasetDTO, not saved)", body = Object)))]
+async fn generate_dataset(
+    State(state): State<AppState>,
+    access: Authorized<need::ProjectDetail>,
+    Query(q): Query<GenerateQuery>,
+    bytes: Bytes,
+) -> ApiResult<axum::Json<Value>> {
+    Create::decide(&access, MdType::Datasets)?;
+    let name = q.name.as_deref().unwrap_or_default();
+    if !metadata::is_name(name) {
+        return Err(ApiError::bad_request("name", "required: the dataset's name, ^[a-z][a-z0-9_-]*$"));
+    }
+    let one = |field: &str, given: Option<&str>, default: u8| -> ApiResult<u8> {
+        match given {
+            None => Ok(default),
+            Some(c) if c.len() == 1 => Ok(c.as_bytes()[0]),
+            Some(_) => Err(ApiError::bad_request(field, "exactly one (ASCII) character")),
+        }
+    };
+    let csv = locus_data::csv::CsvOptions {
+        separator: one("csvSeparator", q.csv_separator.as_deref(), b',')?,
+        quote: one("csvQuote", q.csv_quote.as_deref(), b'"')?,
+        escape: one("csvEscape", q.csv_escape.as_deref(), b'\\')?,
+        ..Default::default()
+    };
+    let pid = &access.project.id;
+    if state.store.md_object(pid, MdType::Datasets, MdKey::Name(name)).await?.is_some() {
+        return Err(ApiError::Conflict {
+            message: format!("a dataset named {name} exists already"),
+            field: Some("name".into()),
+        });
+    }
+    let sample = locus_data::generate::Sample {
+        name,
+        subtype: q.subtype.as_deref().unwrap_or("basic"),
+        primary_key: q.primary_key.as_deref(),
+        geometry: q.geometry.as_deref(),
+        csv,
+    };
+    let generated = locus_data::generate::generate_dataset(&bytes, &sample).map_err(|e| match e {
+        locus_data::DataError::Sample { field, message } => ApiError::bad_request(field, message),
+        e @ locus_data::DataError::SampleTooLong { .. } => ApiError::TooLong(e.to_string()),
+        other => ApiError::Internal(other.into()),
+    })?;
+    // What is generated passes the checks of a definition a user sends.
+    Ok(axum::Json(check(MdType::Datasets, generated, false, pid)?.body))
 }
 
 /// The version an `If-Match` names: `"3"`, `W/"3"` or `3`.

@@ -118,6 +118,13 @@ fn probes() -> Vec<Probe> {
             Some(|_| fresh(metric)),
         ),
         Probe::new("md.delete_all", Method::DELETE, "/rest/projects/{pid}/md/metrics/{metric}", None),
+        // A definition generated from a sample (a JSON string is a CSV of one column here).
+        Probe::new(
+            "md.create_all",
+            Method::POST,
+            "/rest/projects/{pid}/md/datasets/generateDataset?name=probe_generated",
+            Some(|_| json!("id\n1\n")),
+        ),
         Probe::new(
             "md.view.create",
             Method::POST,

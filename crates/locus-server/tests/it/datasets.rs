@@ -257,3 +257,86 @@ async fn a_push_may_hold_datasets_that_name_each_other() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["field"], "datasets/customers: ref.properties[0].type", "{err}");
 }
+
+/// POSTs a CSV sample to generateDataset; answers the status and body.
+async fn generate(app: &TestApp, user: &User, pid: &str, query: &str, csv: &str) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .post(format!("{}/rest/projects/{pid}/md/datasets/generateDataset?{query}", app.base))
+        .bearer_auth(&user.bearer)
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_definition_generated_from_a_sample_loads_the_file_it_came_from() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = create_project(&app, &admin, "Generated").await["id"].as_str().unwrap().to_owned();
+    let csv = "Shop ID;Name;Opened;Revenue;Lat;Lng\n1;Alfa;2024-01-02;10.5;50.08;14.42\n2;\"Beta; the second\";2024-03-01;7;49.19;16.61\n";
+    let (status, generated) = generate(&app, &admin, &pid, "name=shops&subtype=geometryPoint&csvSeparator=%3B", csv).await;
+    assert_eq!(status, StatusCode::OK, "{generated}");
+    let properties: Vec<(&str, &str)> = generated["ref"]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        properties,
+        [
+            ("shop_id", "integer"),
+            ("name", "string"),
+            ("opened", "date"),
+            ("revenue", "decimal"),
+            ("lat", "latitude"),
+            ("lng", "longitude")
+        ]
+    );
+    assert_eq!(generated["ref"]["primaryKey"], "shop_id", "the first column, with no id column");
+    // Not saved: the name is free until the definition is created.
+    let (status, _) = app.get(&format!("/rest/projects/{pid}/md/datasets/shops"), &admin.bearer).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/datasets"), Some(&admin.bearer), generated)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let href = crate::data_load::upload(&app, &admin, &pid, csv.as_bytes()).await;
+    let job = crate::data_load::run_job(
+        &app,
+        &admin,
+        json!({"type": "dataPull", "projectId": pid, "content": {"dataset": "shops", "mode": "full", "type": "csv",
+            "upload": href, "csvOptions": {"separator": ";"}}}),
+    )
+    .await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    // Taken names, long samples, bad parameters and readers.
+    let (status, err) = generate(&app, &admin, &pid, "name=shops", "id\n1\n").await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::CONFLICT, Some("name")), "{err}");
+    let long = format!("id\n{}", "1\n".repeat(10));
+    assert_eq!(
+        generate(&app, &admin, &pid, "name=more", &long).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    for (query, csv, field) in [
+        ("", "id\n1\n", "name"),
+        ("name=x&csvSeparator=ab", "id\n1\n", "csvSeparator"),
+        ("name=x&primaryKey=nope", "id\n1\n", "primaryKey"),
+        ("name=x&subtype=cube", "id\n1\n", "subtype"),
+        ("name=x", "a,b\n1\n", "body"),
+    ] {
+        let (status, err) = generate(&app, &admin, &pid, query, csv).await;
+        assert_eq!(
+            (status, err["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{query}: {err}"
+        );
+    }
+    let viewer = crate::metadata::member(&app, &admin, &pid, "VIEWER").await;
+    assert_eq!(generate(&app, &viewer, &pid, "name=x", "id\n1\n").await.0, StatusCode::FORBIDDEN);
+}
