@@ -125,6 +125,9 @@ pub struct Engine {
     point_indexes: Mutex<HashMap<String, Arc<points::PointIndex>>>,
     /// Titles of versions indexed for full-text search, by version path and title.
     title_indexes: Mutex<HashMap<String, Arc<search::TitleIndex>>>,
+    /// The rows of a title index a set of data permissions leaves, by
+    /// version path, title and permissions.
+    allowed_rows: Mutex<HashMap<String, Arc<Vec<bool>>>>,
     /// Polygon and line datasets' versions as GeoJSON text per zoom, by
     /// version path, geometry and tolerance.
     shapes: Mutex<HashMap<String, Arc<Shapes>>>,
@@ -168,6 +171,7 @@ impl Engine {
             tables: TableCache::new(table_budget, partitions),
             point_indexes: Mutex::new(HashMap::new()),
             title_indexes: Mutex::new(HashMap::new()),
+            allowed_rows: Mutex::new(HashMap::new()),
             shapes: Mutex::new(HashMap::new()),
             shape_makers: Mutex::new(HashMap::new()),
             memory_per_query,

@@ -7,17 +7,20 @@
 //! "plzen" finds "Plzeň". Every word of the query must begin a word of the
 //! title (prefix matching, so a title is found while it is being typed);
 //! hits are ranked by BM25, a whole word above a prefix, then shorter titles,
-//! then alphabetically. Data permissions are applied to the matches by one
-//! query over their keys, so a filtered caller never sees, or counts, a row
-//! the permissions hide.
+//! then alphabetically. Data permissions apply inside the search: the rows a
+//! caller's permissions leave are computed once per version and set of
+//! permissions (one query over the keys, kept), and the index ranks and
+//! counts only those, so a filtered caller never sees, or counts, a row the
+//! permissions hide.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 use serde_json::{json, Value};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Count, FilterCollector, TopDocs};
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, SimpleTokenizer, TextAnalyzer};
@@ -27,11 +30,8 @@ use super::ast::{Filter, Parser};
 use super::{Engine, QueryError, Snapshot};
 use crate::{DataStore, PropertyType};
 
-/// The most matches a search ranks, and counts, for a caller whose data
-/// permissions may hide some of them; a query matching more should be more
-/// precise. Without data permissions only the hits asked for are ranked,
-/// and every match is counted.
-pub const MAX_MATCHES: usize = 10_000;
+/// Which rows of a title index a caller's data permissions leave, by row.
+type Allowed = Arc<Vec<bool>>;
 
 const ANALYZER: &str = "folded";
 
@@ -176,8 +176,9 @@ impl TitleIndex {
     }
 
     /// The features whose title has every word of `text` (each beginning a
-    /// word of the title), the best `limit` first, and how many there are.
-    fn matches(&self, text: &str, limit: usize) -> Result<(usize, Vec<usize>), QueryError> {
+    /// word of the title) among the `allowed` rows (all without), the best
+    /// `limit` first, and how many there are.
+    fn matches(&self, text: &str, limit: usize, allowed: Option<Allowed>) -> Result<(usize, Vec<usize>), QueryError> {
         let words = self.words(text)?;
         if words.is_empty() {
             return Ok((0, Vec::new()));
@@ -208,7 +209,15 @@ impl TitleIndex {
                 (score, std::cmp::Reverse(row))
             }
         });
-        let (top, total) = self.reader.searcher().search(&query, &(ranked, Count)).map_err(internal)?;
+        let searcher = self.reader.searcher();
+        let (top, total) = match allowed {
+            None => searcher.search(&query, &(ranked, Count)),
+            Some(allowed) => {
+                let visible = move |row: u64| usize::try_from(row).ok().and_then(|r| allowed.get(r).copied()).unwrap_or(false);
+                searcher.search(&query, &FilterCollector::new("row".to_owned(), visible, (ranked, Count)))
+            }
+        }
+        .map_err(internal)?;
         let rows = top
             .into_iter()
             .map(|((_, std::cmp::Reverse(row)), _)| row as usize)
@@ -264,39 +273,70 @@ impl Engine {
         perms: &[Filter],
     ) -> Result<SearchHits, QueryError> {
         let index = self.title_index(data, snapshot, dataset, title).await?;
+        let allowed = if perms.is_empty() {
+            None
+        } else {
+            Some(self.allowed_rows(data, snapshot, dataset, title, &index, perms).await?)
+        };
         let text = text.to_owned();
         let index2 = index.clone();
-        // The caller's permissions may hide any match: rank up to
-        // MAX_MATCHES, then keep those it may see.
-        let ranked = if perms.is_empty() { limit } else { MAX_MATCHES };
-        let (mut total, mut rows) = tokio::task::spawn_blocking(move || index2.matches(&text, ranked))
+        let (total, rows) = tokio::task::spawn_blocking(move || index2.matches(&text, limit, allowed))
             .await
             .map_err(internal)??;
-        if !perms.is_empty() && !rows.is_empty() {
-            // Keep the matches the caller may see, in their order.
-            let model = &snapshot.model;
-            let pk = format!(
-                "{dataset}.{}",
-                model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?.primary_key
-            );
-            let ids: Vec<Value> = rows.iter().map(|&r| index.features[r].id.clone()).collect();
-            let body = json!({"properties": [{"id": "id", "type": "property", "value": pk}],
-                "filterBy": [{"property": pk, "operator": "in", "value": ids}]});
-            let request = Parser::new(model).request(&body, "")?;
-            let allowed: std::collections::HashSet<String> = self
-                .query(data, snapshot, &request, perms)
-                .await?
-                .rows
-                .into_iter()
-                .filter_map(|mut r| r.remove("id").map(|v| v.to_string()))
-                .collect();
-            rows.retain(|&r| allowed.contains(&index.features[r].id.to_string()));
-            total = rows.len();
-        }
         Ok(SearchHits {
             total,
-            hits: rows.iter().take(limit).map(|&r| index.hit(r, dataset)).collect(),
+            hits: rows.iter().map(|&r| index.hit(r, dataset)).collect(),
         })
+    }
+
+    /// The rows of a title index that `perms` leave: the keys one query
+    /// answers under them, marked by row; kept per version, title and
+    /// permissions (a new version or a changed permission is a new entry).
+    async fn allowed_rows(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        dataset: &str,
+        title: &str,
+        index: &Arc<TitleIndex>,
+        perms: &[Filter],
+    ) -> Result<Allowed, QueryError> {
+        let path = snapshot
+            .versions
+            .get(dataset)
+            .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
+        let key = format!("{path}#{title}#{perms:?}");
+        if let Some(allowed) = self.allowed_rows.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(allowed);
+        }
+        let model = &snapshot.model;
+        let pk = format!(
+            "{dataset}.{}",
+            model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?.primary_key
+        );
+        let body = json!({"properties": [{"id": "id", "type": "property", "value": pk}]});
+        let request = Parser::new(model).request(&body, "")?;
+        let keys = self.query(data, snapshot, &request, perms).await?.rows;
+        let index = index.clone();
+        let allowed = tokio::task::spawn_blocking(move || {
+            let rows: HashMap<String, usize> = index.features.iter().enumerate().map(|(row, f)| (f.id.to_string(), row)).collect();
+            let mut allowed = vec![false; index.features.len()];
+            for key in keys.iter().filter_map(|r| r.get("id")) {
+                if let Some(&row) = rows.get(&key.to_string()) {
+                    allowed[row] = true;
+                }
+            }
+            Arc::new(allowed)
+        })
+        .await
+        .map_err(internal)?;
+        if let Ok(mut kept) = self.allowed_rows.lock() {
+            if kept.len() >= 64 {
+                kept.clear();
+            }
+            kept.insert(key, allowed.clone());
+        }
+        Ok(allowed)
     }
 
     /// Builds the search index of a dataset version's titles ahead of its

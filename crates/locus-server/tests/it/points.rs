@@ -565,4 +565,21 @@ async fn search_matches_word_prefixes_without_accents_within_data_permissions() 
     assert_eq!(status, StatusCode::OK, "{created}");
     assert_eq!(search(&viewer, "pr").await, (2, vec!["Praha".to_owned(), "Nová Praha".to_owned()]));
     assert_eq!(search(&viewer, "plzen").await.0, 0);
+    // Its permission changed: the very next search follows it.
+    let id = created["id"].as_str().unwrap();
+    let mut changed = created.clone();
+    changed["content"]["filters"][0]["value"] = json!("west");
+    let version = created["version"].to_string();
+    let resp = app
+        .client
+        .put(format!("{}/rest/projects/{pid}/md/dataPermissions/{id}", app.base))
+        .bearer_auth(&admin.bearer)
+        .header("If-Match", version)
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    assert_eq!(search(&viewer, "pr").await.0, 0);
+    assert!(search(&viewer, "plzen").await.0 > 0);
 }
