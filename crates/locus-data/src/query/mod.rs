@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use arrow::array::Array;
 use arrow::datatypes::{DataType, Schema};
+use arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -267,12 +268,7 @@ impl Engine {
         perms: &[Filter],
         overrides: &HashMap<String, Arc<dyn TableProvider>>,
     ) -> Result<QueryOutput, QueryError> {
-        let (_ctx, df) = self.prepare(data, snapshot, request, perms, overrides).await?;
-        let schema: Schema = df.schema().as_arrow().clone();
-        let batches = tokio::time::timeout(self.timeout, df.collect())
-            .await
-            .map_err(|_| QueryError::Timeout(self.timeout))?
-            .map_err(QueryError::execution)?;
+        let (schema, batches) = self.query_batches(data, snapshot, request, perms, overrides).await?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
         if total > MAX_RESULT_ROWS {
@@ -298,6 +294,26 @@ impl Engine {
             .map(|o| o.id.clone())
             .collect();
         Ok(QueryOutput { columns, rows, measures })
+    }
+
+    /// Runs a query to its Arrow batches, with no limit on their rows (for
+    /// this crate's own reads of many rows; a caller's query goes through
+    /// [`Engine::query`], which bounds its result).
+    pub(crate) async fn query_batches(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        request: &ast::Request,
+        perms: &[Filter],
+        overrides: &HashMap<String, Arc<dyn TableProvider>>,
+    ) -> Result<(Schema, Vec<RecordBatch>), QueryError> {
+        let (_ctx, df) = self.prepare(data, snapshot, request, perms, overrides).await?;
+        let schema: Schema = df.schema().as_arrow().clone();
+        let batches = tokio::time::timeout(self.timeout, df.collect())
+            .await
+            .map_err(|_| QueryError::Timeout(self.timeout))?
+            .map_err(QueryError::execution)?;
+        Ok((schema, batches))
     }
 
     /// The optimized plan as text (`/explain`).

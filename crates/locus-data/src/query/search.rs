@@ -59,6 +59,58 @@ pub(crate) struct TitleIndex {
     title: tantivy::schema::Field,
     /// Per document (by its `row` fast field): what a hit shows.
     features: Vec<Feature>,
+    /// Each key's row, made at the first search under data permissions.
+    rows_by_key: std::sync::OnceLock<RowsByKey>,
+}
+
+/// The rows of an index by their key: integers, or keys as text.
+enum RowsByKey {
+    Ints(HashMap<i64, usize>),
+    Texts(HashMap<String, usize>),
+}
+
+impl RowsByKey {
+    fn of(features: &[Feature]) -> Self {
+        if features.iter().all(|f| f.id.is_i64()) {
+            RowsByKey::Ints(
+                features
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(row, f)| Some((f.id.as_i64()?, row)))
+                    .collect(),
+            )
+        } else {
+            RowsByKey::Texts(
+                features
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(row, f)| Some((f.id.as_str()?.to_owned(), row)))
+                    .collect(),
+            )
+        }
+    }
+
+    /// Marks the rows of the keys in `keys` (a key column as the query
+    /// engine answers it).
+    fn mark(&self, keys: &dyn Array, allowed: &mut [bool]) -> Result<(), QueryError> {
+        let mut set = |row: Option<&usize>| {
+            if let Some(&row) = row {
+                allowed[row] = true;
+            }
+        };
+        match (self, keys.as_primitive_opt::<Int64Type>()) {
+            (RowsByKey::Ints(rows), Some(ints)) => ints.iter().flatten().for_each(|k| set(rows.get(&k))),
+            (RowsByKey::Texts(rows), _) => {
+                let texts = arrow::compute::cast(keys, &DataType::Utf8).map_err(internal)?;
+                texts.as_string::<i32>().iter().flatten().for_each(|k| set(rows.get(k)));
+            }
+            (RowsByKey::Ints(rows), None) => {
+                let ints = arrow::compute::cast(keys, &DataType::Int64).map_err(internal)?;
+                ints.as_primitive::<Int64Type>().iter().flatten().for_each(|k| set(rows.get(&k)));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A search's ranked hits (at most the `limit` asked) and how many matched.
@@ -163,6 +215,7 @@ impl TitleIndex {
             index,
             title: title_field,
             features,
+            rows_by_key: std::sync::OnceLock::new(),
         })
     }
 
@@ -316,20 +369,18 @@ impl Engine {
         );
         let body = json!({"properties": [{"id": "id", "type": "property", "value": pk}]});
         let request = Parser::new(model).request(&body, "")?;
-        let keys = self.query(data, snapshot, &request, perms).await?.rows;
+        let (_, keys) = self.query_batches(data, snapshot, &request, perms, &HashMap::new()).await?;
         let index = index.clone();
-        let allowed = tokio::task::spawn_blocking(move || {
-            let rows: HashMap<String, usize> = index.features.iter().enumerate().map(|(row, f)| (f.id.to_string(), row)).collect();
+        let allowed = tokio::task::spawn_blocking(move || -> Result<Allowed, QueryError> {
+            let rows = index.rows_by_key.get_or_init(|| RowsByKey::of(&index.features));
             let mut allowed = vec![false; index.features.len()];
-            for key in keys.iter().filter_map(|r| r.get("id")) {
-                if let Some(&row) = rows.get(&key.to_string()) {
-                    allowed[row] = true;
-                }
+            for batch in &keys {
+                rows.mark(batch.column(0).as_ref(), &mut allowed)?;
             }
-            Arc::new(allowed)
+            Ok(Arc::new(allowed))
         })
         .await
-        .map_err(internal)?;
+        .map_err(internal)??;
         if let Ok(mut kept) = self.allowed_rows.lock() {
             if kept.len() >= 64 {
                 kept.clear();
@@ -401,5 +452,31 @@ impl Engine {
             indexes.insert(key, index.clone());
         }
         Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+
+    fn feature(id: Value) -> Feature {
+        Feature {
+            id,
+            title: String::new(),
+            place: Place::Point { lat: 0.0, lng: 0.0 },
+        }
+    }
+
+    #[test]
+    fn keys_mark_their_rows_whether_integers_or_text() {
+        let ints = RowsByKey::of(&[feature(json!(7)), feature(json!(3)), feature(json!(9))]);
+        let mut allowed = vec![false; 3];
+        ints.mark(&Int64Array::from(vec![Some(9), None, Some(7), Some(100)]), &mut allowed).unwrap();
+        assert_eq!(allowed, [true, false, true]);
+        let texts = RowsByKey::of(&[feature(json!("a")), feature(json!("b"))]);
+        let mut allowed = vec![false; 2];
+        texts.mark(&StringArray::from(vec![Some("b"), None, Some("z")]), &mut allowed).unwrap();
+        assert_eq!(allowed, [false, true]);
     }
 }
