@@ -472,11 +472,14 @@ mod tests {
     fn keys_mark_their_rows_whether_integers_or_text() {
         let ints = RowsByKey::of(&[feature(json!(7)), feature(json!(3)), feature(json!(9))]);
         let mut allowed = vec![false; 3];
-        ints.mark(&Int64Array::from(vec![Some(9), None, Some(7), Some(100)]), &mut allowed).unwrap();
+        ints.mark(&Int64Array::from(vec![Some(9), None, Some(7), Some(100)]), &mut allowed)
+            .unwrap();
         assert_eq!(allowed, [true, false, true]);
         let texts = RowsByKey::of(&[feature(json!("a")), feature(json!("b"))]);
         let mut allowed = vec![false; 2];
-        texts.mark(&StringArray::from(vec![Some("b"), None, Some("z")]), &mut allowed).unwrap();
+        texts
+            .mark(&StringArray::from(vec![Some("b"), None, Some("z")]), &mut allowed)
+            .unwrap();
         assert_eq!(allowed, [false, true]);
     }
 }
