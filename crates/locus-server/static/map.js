@@ -593,12 +593,13 @@ function start() {
     map.on('click', 'features-fill', (e) => { if (state.visualization !== 'grid') { showDrill(e.features[0].properties); } });
     granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; listVisualizations(null); draw(); });
     visualization.addEventListener('change', () => { state.visualization = visualization.value; draw(); });
-    // Hexagons follow the zoom: a new resolution redraws them.
-    map.on('zoomend', () => { if (state.visualization === 'grid' && gridResolution() !== state.gridResolution) { draw(); } });
-    // Lines and polygons came simplified for the zoom they were fetched at:
-    // closer in, they are fetched again with more detail.
+    // Hexagons follow the zoom: a new resolution redraws them. Lines and
+    // polygons came simplified for the zoom they were fetched at: closer in,
+    // they are fetched again with more detail.
     map.on('zoomend', () => {
-      if (state.visualization !== 'grid' && !String(state.kind).includes('Point') && detailZoom() > state.detailZoom) { draw(); }
+      const grid = state.visualization === 'grid';
+      if (grid ? gridResolution() !== state.gridResolution
+        : !String(state.kind).includes('Point') && detailZoom() > state.detailZoom) { draw(); }
     });
     setUpSearch();
     map.on('load', () => { listFilters().then(() => { draw(); showValues(); drawMarkers(); }); });

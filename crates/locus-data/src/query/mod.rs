@@ -127,13 +127,13 @@ pub struct Engine {
     /// Titles of versions indexed for full-text search, by version path and title.
     title_indexes: Mutex<HashMap<String, Arc<search::TitleIndex>>>,
     /// The rows of a title index a set of data permissions leaves, by
-    /// version path, title and permissions.
+    /// dataset, title, permissions and the versions they were read from.
     allowed_rows: Mutex<HashMap<String, Arc<Vec<bool>>>>,
     /// Polygon and line datasets' versions as GeoJSON text per zoom, by
     /// version path, geometry and tolerance.
     shapes: Mutex<HashMap<String, Arc<Shapes>>>,
-    /// Who is making a version's shapes, by version path and geometry.
-    shape_makers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while shapes are made: one maker at a time.
+    shape_maker: tokio::sync::Mutex<()>,
     memory_per_query: usize,
     timeout: Duration,
     partitions: usize,
@@ -174,7 +174,7 @@ impl Engine {
             title_indexes: Mutex::new(HashMap::new()),
             allowed_rows: Mutex::new(HashMap::new()),
             shapes: Mutex::new(HashMap::new()),
-            shape_makers: Mutex::new(HashMap::new()),
+            shape_maker: tokio::sync::Mutex::new(()),
             memory_per_query,
             timeout,
             partitions: partitions.max(1),
@@ -561,16 +561,9 @@ impl Engine {
         if let Some(all) = kept()?.into_iter().collect::<Option<Vec<_>>>() {
             return Ok(all);
         }
-        // One maker at a time per version and geometry: a map opened while
-        // the shapes are being prepared after a load waits for them.
-        let maker = self
-            .shape_makers
-            .lock()
-            .map_err(|_| QueryError::Internal("the shapes' lock".into()))?
-            .entry(format!("{path}#{geometry}"))
-            .or_default()
-            .clone();
-        let _making = maker.lock().await;
+        // One maker at a time: a map opened while the shapes are being
+        // prepared after a load waits for them instead of making them too.
+        let _making = self.shape_maker.lock().await;
         let kept = kept()?;
         let missing: Vec<Option<f64>> = tolerances.iter().zip(&kept).filter(|(_, k)| k.is_none()).map(|(t, _)| *t).collect();
         if missing.is_empty() {
@@ -618,9 +611,6 @@ impl Engine {
         if let Ok(mut cache) = self.shapes.lock() {
             if cache.len() + made.len() > 16 {
                 cache.clear();
-                if let Ok(mut makers) = self.shape_makers.lock() {
-                    makers.retain(|_, m| Arc::strong_count(m) > 1);
-                }
             }
             cache.extend(made.iter().map(|(k, v)| (k.clone(), v.clone())));
         }

@@ -343,8 +343,10 @@ impl Engine {
     }
 
     /// The rows of a title index that `perms` leave: the keys one query
-    /// answers under them, marked by row; kept per version, title and
-    /// permissions (a new version or a changed permission is a new entry).
+    /// answers under them, marked by row; kept per title, permissions and
+    /// the versions of every dataset (a permission may filter through a
+    /// dimension, so a new version of any dataset, or a changed permission,
+    /// is a new entry).
     async fn allowed_rows(
         &self,
         data: &DataStore,
@@ -354,11 +356,9 @@ impl Engine {
         index: &Arc<TitleIndex>,
         perms: &[Filter],
     ) -> Result<Allowed, QueryError> {
-        let path = snapshot
-            .versions
-            .get(dataset)
-            .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
-        let key = format!("{path}#{title}#{perms:?}");
+        let mut versions: Vec<String> = snapshot.versions.values().map(ToString::to_string).collect();
+        versions.sort_unstable();
+        let key = format!("{dataset}#{title}#{perms:?}#{versions:?}");
         if let Some(allowed) = self.allowed_rows.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(allowed);
         }

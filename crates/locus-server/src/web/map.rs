@@ -297,7 +297,7 @@ async fn view_map(state: &AppState, access: &Authorized<need::DwhQuery>, view: &
     })
 }
 
-fn json_response(value: Value) -> Response {
+fn json_response(value: impl serde::Serialize) -> Response {
     ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], axum::Json(value)).into_response()
 }
 
@@ -382,6 +382,9 @@ pub async fn features(
         filter_by = marker["filters"].clone();
     }
     let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
+    if q.zoom.is_some_and(|z| z > 24) {
+        return Err(ApiError::bad_request("zoom", "a map zoom from 0 to 24").into());
+    }
     let layer = locus_data::query::Layer {
         dataset: &q.dataset,
         title: dataset["titleProperty"].as_str(),
@@ -389,27 +392,18 @@ pub async fn features(
         filter_by: &filter_by,
         zoom: q.zoom,
     };
-    if q.zoom.is_some_and(|z| z > 24) {
-        return Err(ApiError::bad_request("zoom", "a map zoom from 0 to 24").into());
-    }
     let (data, snapshot) = (&state.data, &context.snapshot);
-    let collection = match q.grid {
-        Some(resolution) if resolution > 15 => {
-            return Err(ApiError::bad_request("grid", "an H3 resolution from 0 to 15").into());
+    match q.grid {
+        Some(resolution) if resolution > 15 => Err(ApiError::bad_request("grid", "an H3 resolution from 0 to 15").into()),
+        Some(resolution) => {
+            let grid = state.engine.grid(data, snapshot, &layer, resolution, &context.filters).await;
+            Ok(json_response(grid.map_err(ApiError::from)?))
         }
-        Some(resolution) => state
-            .engine
-            .grid(data, snapshot, &layer, resolution, &context.filters)
-            .await
-            .map(|grid| serde_json::value::to_raw_value(&grid).map_err(|e| ApiError::Internal(e.into()))),
-        None => state.engine.features(data, snapshot, &layer, &context.filters).await.map(Ok),
+        None => {
+            let features = state.engine.features(data, snapshot, &layer, &context.filters).await;
+            Ok(json_response(features.map_err(ApiError::from)?))
+        }
     }
-    .map_err(ApiError::from)??;
-    Ok((
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        axum::Json(collection),
-    )
-        .into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -583,3 +583,66 @@ async fn search_matches_word_prefixes_without_accents_within_data_permissions() 
     assert_eq!(search(&viewer, "pr").await.0, 0);
     assert!(search(&viewer, "plzen").await.0 > 0);
 }
+
+#[tokio::test]
+async fn search_follows_a_permission_through_a_dimension_that_is_loaded_again() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = create_project(&app, &admin, "Shops").await["id"].as_str().unwrap().to_owned();
+    let prop = |name: &str, ty: &str| json!({"name": name, "column": name, "type": ty});
+    let mut region = prop("region_id", "integer");
+    region["foreignKey"] = json!("regions");
+    let datasets = [
+        json!({"name": "regions", "type": "dataset", "title": "Regions",
+            "ref": {"type": "dwh", "subtype": "basic", "primaryKey": "id", "properties": [prop("id", "integer"), prop("zone", "string")]}}),
+        json!({"name": "shops", "type": "dataset", "title": "Shops", "properties": {"featureTitle": {"type": "property", "value": "shops.name"}},
+            "ref": {"type": "dwh", "subtype": "geometryPoint", "primaryKey": "id",
+            "properties": [prop("id", "integer"), prop("name", "string"), region, prop("lat", "latitude"), prop("lng", "longitude")]}}),
+    ];
+    for body in datasets {
+        let (status, created) = app
+            .post(&format!("/rest/projects/{pid}/md/datasets"), Some(&admin.bearer), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+    }
+    let load = |dataset: &'static str, csv: &'static str| {
+        let (app, admin, pid) = (&app, &admin, &pid);
+        async move {
+            let href = upload(app, admin, pid, csv.as_bytes()).await;
+            let job = run_job(
+                app,
+                admin,
+                json!({"type": "dataPull", "projectId": pid, "content": {"dataset": dataset, "mode": "full", "type": "csv", "upload": href}}),
+            )
+            .await;
+            assert_eq!(job["status"], "SUCCEEDED", "{job}");
+        }
+    };
+    load("regions", "id,zone\n1,north\n2,south\n").await;
+    load(
+        "shops",
+        "id,name,region_id,lat,lng\n1,Shop one,1,50.1,14.4\n2,Shop two,2,49.2,16.6\n",
+    )
+    .await;
+    let viewer = member(&app, &admin, &pid, "VIEWER").await;
+    let permission = json!({"name": "north", "type": "dataPermission", "content": {"accountId": viewer.id,
+        "filters": [{"property": "regions.zone", "operator": "eq", "value": "north"}]}});
+    let (status, created) = app
+        .post(&format!("/rest/projects/{pid}/md/dataPermissions"), Some(&admin.bearer), permission)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let url = format!("/rest/projects/{pid}/search?query=shop&dataset=shops");
+    let titles = |body: Value| -> Vec<String> {
+        body["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(titles(app.get(&url, &viewer.bearer).await.1), ["Shop one"]);
+    // The regions change zones: the shops' own version is the same, and the
+    // viewer's next search follows the dimension's new rows.
+    load("regions", "id,zone\n1,south\n2,north\n").await;
+    assert_eq!(titles(app.get(&url, &viewer.bearer).await.1), ["Shop two"]);
+}
