@@ -15,25 +15,7 @@ N=${1:-10000}
 REPEAT=${2:-20}
 duckdb_venv
 release_bench_project map
-"$VENV/bin/python" - "$WORK/munis.csv" "$N" <<'PY'
-import math, random, sys
-path, n = sys.argv[1], int(sys.argv[2])
-random.seed(11)
-side = math.ceil(math.sqrt(n))
-dx, dy = 6.9 / side, 2.6 / side
-with open(path, "w") as f:
-    f.write("id,name,population,geom\n")
-    for i in range(n):
-        cx, cy = 12.1 + (i % side + 0.5) * dx, 48.6 + (i // side + 0.5) * dy
-        phase = [random.random() * math.tau for _ in range(3)]
-        ring = []
-        for k in range(160):
-            a = k / 160 * math.tau
-            r = 0.42 * (1 + 0.12 * math.sin(3 * a + phase[0]) + 0.06 * math.sin(7 * a + phase[1]) + 0.03 * math.sin(13 * a + phase[2]))
-            ring.append(f"{cx + r * dx * math.cos(a):.6f} {cy + r * dy * math.sin(a):.6f}")
-        ring.append(ring[0])
-        f.write(f'{i},Obec {i},{random.randint(100, 50000)},"POLYGON (({", ".join(ring)}))"\n')
-PY
+"$VENV/bin/python" scripts/gen-polygons.py "$WORK/munis.csv" "$N"
 md() { curl -s -X POST "$BASE/rest/projects/$PROJECT/md/$1" -H "Authorization: Bearer $BEARER" -H "content-type: application/json" -d "$2" | python3 -c "import json,sys; b=json.load(sys.stdin); sys.exit(0 if \"id\" in b else f\"{sys.argv[1]}: {b}\")" "$1"; }
 link() { echo "/rest/projects/$PROJECT/md/$1?name=$2"; }
 md datasets '{"name":"munis","type":"dataset","title":"Municipalities","properties":{"featureTitle":{"type":"property","value":"name"}},"ref":{"type":"dwh","subtype":"geometryPolygon","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"name","column":"name","type":"string"},{"name":"population","column":"population","type":"integer"},{"name":"geom","column":"geom","type":"geometry"}]}}'

@@ -31,6 +31,7 @@ mod parquet_io;
 pub mod query;
 pub mod schema;
 pub mod simplify;
+pub mod tiles;
 pub mod transfer;
 pub mod validate;
 pub mod versions;

@@ -18,13 +18,24 @@ const granularity = document.getElementById('granularity');
 const indicatorList = document.getElementById('indicators');
 const legend = document.getElementById('legend');
 
-// Five classes per scale, light to dark (ColorBrewer-like ramps).
+// The indicator scales, low to high (ColorBrewer-like ramps): five classes,
+// two for the binary ones; the diverging ones `WithZero` split at zero.
+const DIVERGING = ['#d7191c', '#fdae61', '#ffffbf', '#a6d96a', '#1a9641'];
 const SCALES = {
   standard: ['#edf8e9', '#bae4b3', '#74c476', '#31a354', '#006d2c'],
   positive: ['#eff3ff', '#bdd7e7', '#6baed6', '#3182bd', '#08519c'],
   negative: ['#fee5d9', '#fcae91', '#fb6a4a', '#de2d26', '#a50f15'],
   inverse: ['#006d2c', '#31a354', '#74c476', '#bae4b3', '#edf8e9'],
+  binaryStandard: ['#bae4b3', '#31a354'],
+  binaryNegative: ['#fcae91', '#de2d26'],
+  divergingStandard: DIVERGING,
+  divergingNegative: DIVERGING.slice().reverse(),
+  divergingWithZeroStandard: DIVERGING,
+  divergingWithZeroNegative: DIVERGING.slice().reverse(),
+  traffic: DIVERGING.slice().reverse(),
+  trafficInverse: DIVERGING,
   heat: ['#ffffb2', '#fecc5c', '#fd8d3c', '#f03b20', '#bd0026'],
+  heatmap: ['#ffffb2', '#fecc5c', '#fd8d3c', '#f03b20', '#bd0026'],
   viridis: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'],
   magma: ['#000004', '#51127c', '#b73779', '#fc8961', '#fcfdbf']
 };
@@ -68,16 +79,21 @@ function format(value, indicator) {
   return text;
 }
 
-// Class breaks of the values: quantiles (geometric, the default) or equal intervals (uniform).
-function breaks(values, distribution) {
+// Class breaks of the values into `classes` classes: quantiles (geometric,
+// the default) or equal intervals (uniform); a scale that splits at zero
+// gets intervals symmetric around it.
+function breaks(values, distribution, classes, aroundZero) {
   const sorted = values.filter((v) => typeof v === 'number' && isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) { return []; }
   const out = [];
-  for (let k = 1; k < 5; k++) {
-    if (distribution === 'uniform') {
-      out.push(sorted[0] + (sorted[sorted.length - 1] - sorted[0]) * k / 5);
+  const reach = Math.max(Math.abs(sorted[0]), Math.abs(sorted[sorted.length - 1]));
+  for (let k = 1; k < classes; k++) {
+    if (aroundZero) {
+      out.push(-reach + 2 * reach * k / classes);
+    } else if (distribution === 'uniform') {
+      out.push(sorted[0] + (sorted[sorted.length - 1] - sorted[0]) * k / classes);
     } else {
-      out.push(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * k / 5))]);
+      out.push(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * k / classes))]);
     }
   }
   // MapLibre's step expression needs strictly ascending stops.
@@ -155,7 +171,8 @@ function featureLayers(kind) {
   ];
 }
 
-function fitTo(collection) {
+// The box around a GeoJSON collection, [west, south, east, north]; null when empty.
+function boundsOf(collection) {
   let west = 180, south = 90, east = -180, north = -90;
   const visit = (c) => {
     if (typeof c[0] === 'number') {
@@ -164,9 +181,7 @@ function fitTo(collection) {
     } else { c.forEach(visit); }
   };
   collection.features.forEach((f) => visit(f.geometry.coordinates));
-  if (west <= east) {
-    state.map.fitBounds([[west, south], [east, north]], { padding: 40, maxZoom: 12, duration: 0 });
-  }
+  return west <= east ? [west, south, east, north] : null;
 }
 
 // The ways the current dataset can be drawn, in the select; keeps the
@@ -191,10 +206,27 @@ function gridResolution() {
   return Math.max(0, Math.min(12, Math.round(state.map.getZoom() * 0.75)));
 }
 
-// The zoom whose detail lines and polygons are fetched at: the next even
-// zoom level, so that panning and small zooms need no new geometries.
-function detailZoom() {
-  return Math.max(0, Math.min(24, 2 * Math.ceil(state.map.getZoom() / 2)));
+// What the map draws of the current dataset: polygons and lines as vector
+// tiles (simplified for each zoom, values joined in by the server) after a
+// summary of the layer (how many, the values for the legend, the bounds);
+// points, heat maps and hexagons as one GeoJSON collection.
+function fetchLayer(params) {
+  if (state.visualization === 'areas' || state.visualization === 'line') {
+    return getJson(routes('layer') + '?' + params.toString()).then((summary) => ({
+      kind: state.visualization === 'line' ? 'LineString' : 'Polygon',
+      count: summary.count,
+      values: summary.values,
+      bounds: summary.bounds,
+      source: { type: 'vector', tiles: [new URL(routes('tiles'), window.location.href).href + '/{z}/{x}/{y}?' + params.toString()], maxzoom: 16 }
+    }));
+  }
+  return getJson(routes('features') + '?' + params.toString()).then((collection) => ({
+    kind: collection.features.length ? collection.features[0].geometry.type : 'Polygon',
+    count: collection.features.length,
+    values: collection.features.map((f) => f.properties.value),
+    bounds: boundsOf(collection),
+    source: { type: 'geojson', data: collection }
+  }));
 }
 
 function draw() {
@@ -205,45 +237,49 @@ function draw() {
   if (state.visualization === 'grid') {
     state.gridResolution = gridResolution();
     params.set('grid', String(state.gridResolution));
-  } else {
-    state.detailZoom = detailZoom();
-    params.set('zoom', String(state.detailZoom));
   }
   setStatus('Loading ' + state.dataset + '…', false);
-  return getJson(routes('features') + '?' + params.toString()).then((collection) => {
+  return fetchLayer(params).then((drawn) => {
     const map = state.map;
-    const kind = collection.features.length ? collection.features[0].geometry.type : 'Polygon';
+    const kind = drawn.kind;
     state.kind = kind;
     ['features-line', 'features-fill'].forEach((id) => { if (map.getLayer(id)) { map.removeLayer(id); } });
-    if (map.getSource('features')) {
-      map.getSource('features').setData(collection);
-    } else {
-      map.addSource('features', { type: 'geojson', data: collection });
-    }
+    if (map.getSource('features')) { map.removeSource('features'); }
+    map.addSource('features', drawn.source);
     const colors = SCALES[(indicator && indicator.scale) || 'standard'] || SCALES.standard;
-    const values = collection.features.map((f) => f.properties.value);
-    const cuts = breaks(values, indicator && indicator.distribution);
+    const values = drawn.values;
+    const scale = (indicator && indicator.scale) || 'standard';
+    const cuts = breaks(values, indicator && indicator.distribution, colors.length, scale.startsWith('divergingWithZero'));
+    // Under the markers, whose layers come later.
+    const below = (map.getStyle().layers.find((l) => l.id.startsWith('marker-')) || {}).id;
     if (heat) {
       // Each point weighs its value against the largest (1 without values).
       const top = Math.max(0, ...values.filter((v) => typeof v === 'number'));
       const weight = top > 0 ? ['/', ['to-number', ['get', 'value'], 0], top] : 1;
+      // The scale's colours spread evenly over the density.
+      const ramp = ['interpolate', ['linear'], ['heatmap-density'], 0, 'rgba(0,0,0,0)'];
+      colors.forEach((c, i) => ramp.push((i + 1) / colors.length, c));
       map.addLayer({ id: 'features-fill', type: 'heatmap', source: 'features', paint: {
-        'heatmap-weight': weight, 'heatmap-radius': 24, 'heatmap-opacity': 0.8,
-        'heatmap-color': ['interpolate', ['linear'], ['heatmap-density'], 0, 'rgba(0,0,0,0)',
-          0.2, colors[0], 0.4, colors[1], 0.6, colors[2], 0.8, colors[3], 1, colors[4]] } });
+        'heatmap-weight': weight, 'heatmap-radius': 24, 'heatmap-opacity': 0.8, 'heatmap-color': ramp } }, below);
     } else {
-      featureLayers(kind).forEach((layer) => map.addLayer(layer));
+      // A tiled source keeps its features in the tiles' one layer.
+      const tiled = drawn.source.type === 'vector' ? { 'source-layer': 'features' } : {};
+      featureLayers(kind).forEach((layer) => map.addLayer(Object.assign(layer, tiled), below));
       const paint = kind.includes('Point') ? 'circle-color' : (kind.includes('Line') ? 'line-color' : 'fill-color');
       map.setPaintProperty('features-fill', paint, colorExpression(cuts, colors));
     }
     drawLegend(cuts, colors, indicator);
-    if (!state.fitted && !readHash().position) { fitTo(collection); }
+    if (!state.fitted && !readHash().position && drawn.bounds) {
+      const [west, south, east, north] = drawn.bounds;
+      map.fitBounds([[west, south], [east, north]], { padding: 40, maxZoom: 12, duration: 0 });
+    }
     state.fitted = true;
-    map.once('idle', () => {
-      const what = state.visualization === 'grid' ? ' hexagons of ' : (heat ? ' points (heat map) of ' : ' features of ');
-      setStatus(collection.features.length + what + state.dataset + (indicator ? ', ' + indicator.title : ''), true);
-    });
     saveHash();
+    return new Promise((resolve) => map.once('idle', () => {
+      const what = state.visualization === 'grid' ? ' hexagons of ' : (heat ? ' points (heat map) of ' : ' features of ');
+      setStatus(drawn.count + what + state.dataset + (indicator ? ', ' + indicator.title : ''), true);
+      resolve();
+    }));
   }).catch((e) => setStatus('The map could not be drawn: ' + e.message, true));
 }
 
@@ -574,7 +610,10 @@ function start() {
     state.indicator = config.indicators.find((i) => i.name === wanted.indicator) || config.indicators[0] || null;
     listLocked();
     listIndicators();
-    const options = { container: 'map', style: baseStyle(countries, config.tileUrl), center: [15, 50], zoom: 3, attributionControl: false };
+    const options = { container: 'map', style: baseStyle(countries, config.tileUrl), center: [15, 50], zoom: 3, attributionControl: false,
+      // The map's own requests (tiles) carry a shared map's bearer too.
+      transformRequest: (url) => (state.bearer && url.startsWith(window.location.origin + '/')
+        ? { url, headers: { authorization: 'Bearer ' + state.bearer } } : { url }) };
     if (wanted.position) {
       options.zoom = wanted.position[0];
       options.center = [wanted.position[2], wanted.position[1]];
@@ -584,6 +623,8 @@ function start() {
     state.map = map;
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
     map.on('moveend', saveHash);
+    // A tile or source that fails says so, instead of leaving a blank map.
+    map.on('error', (e) => { status.textContent = 'Part of the map could not be drawn: ' + (e.error && e.error.message ? e.error.message : 'unknown error'); });
     map.on('mousemove', 'features-fill', (e) => {
       const p = e.features[0].properties;
       hover.textContent = (p.title || p.id) + ': ' + format(p.value === 'null' ? null : p.value, state.indicator);
@@ -593,16 +634,20 @@ function start() {
     map.on('click', 'features-fill', (e) => { if (state.visualization !== 'grid') { showDrill(e.features[0].properties); } });
     granularity.addEventListener('change', () => { state.dataset = granularity.value; state.fitted = false; listVisualizations(null); draw(); });
     visualization.addEventListener('change', () => { state.visualization = visualization.value; draw(); });
-    // Hexagons follow the zoom: a new resolution redraws them. Lines and
-    // polygons came simplified for the zoom they were fetched at: closer in,
-    // they are fetched again with more detail.
+    // Hexagons follow the zoom: a new resolution redraws them. (Tiles of
+    // lines and polygons come for each zoom by themselves.)
     map.on('zoomend', () => {
-      const grid = state.visualization === 'grid';
-      if (grid ? gridResolution() !== state.gridResolution
-        : !String(state.kind).includes('Point') && detailZoom() > state.detailZoom) { draw(); }
+      if (state.visualization === 'grid' && gridResolution() !== state.gridResolution) { draw(); }
     });
     setUpSearch();
-    map.on('load', () => { listFilters().then(() => { draw(); showValues(); drawMarkers(); }); });
+    // When the map has drawn and the panel shows its values, the page
+    // records how long the opening took (`data-opened-ms`, from navigation).
+    map.on('load', () => {
+      listFilters().then(() => {
+        drawMarkers();
+        return Promise.all([draw(), showValues().catch((e) => { hover.textContent = e.message; })]);
+      }).then(() => { root.dataset.openedMs = String(Math.round(performance.now())); });
+    });
   }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));
 }
 

@@ -114,10 +114,44 @@ pub struct Layer<'a> {
     /// The map's zoom: geometries come simplified to what it can show
     /// ([`crate::simplify`]); `None` sends them whole.
     pub zoom: Option<u8>,
+    /// What identifies everything the layer's rows depend on besides the
+    /// layer itself (the model, the data versions, the caller's
+    /// permissions): when given, the rows and tiles are kept under it.
+    pub fingerprint: Option<&'a str>,
 }
 
-/// A version's shapes: GeoJSON geometry text by key (as JSON text).
-type Shapes = HashMap<String, Box<RawValue>>;
+impl Layer<'_> {
+    /// The layer with its fingerprint, as a key of what is kept for it.
+    fn key(&self) -> Option<String> {
+        self.fingerprint
+            .map(|f| format!("{f}#{}#{:?}#{:?}#{}", self.dataset, self.title, self.value, self.filter_by))
+    }
+}
+
+/// A version's shapes at one tolerance: GeoJSON geometry text by key (as
+/// JSON text), and the same indexed for tiles when a tile first asks.
+struct Shapes {
+    text: HashMap<String, Box<RawValue>>,
+    tiles: std::sync::OnceLock<crate::tiles::TileIndex>,
+}
+
+impl Shapes {
+    fn tiles(&self) -> &crate::tiles::TileIndex {
+        self.tiles
+            .get_or_init(|| crate::tiles::TileIndex::new(self.text.iter().map(|(k, t)| (k.as_str(), t.get()))))
+    }
+}
+
+/// A layer's rows the caller may see, in the query's order: key (as JSON
+/// text), attributes and, for a point dataset, the point (lng, lat).
+struct LayerRows {
+    order: Vec<(String, Option<[f64; 2]>)>,
+    by_key: HashMap<String, crate::tiles::Attributes>,
+}
+
+/// How many layers' rows (in all), and how many tiles' bytes, an engine keeps.
+const KEPT_LAYER_ROWS: usize = 2_000_000;
+const KEPT_TILE_BYTES: usize = 64 << 20;
 
 /// Limits and shared state of query execution.
 pub struct Engine {
@@ -134,6 +168,10 @@ pub struct Engine {
     shapes: Mutex<HashMap<String, Arc<Shapes>>>,
     /// Held while shapes are made: one maker at a time.
     shape_maker: tokio::sync::Mutex<()>,
+    /// Map layers' rows and values, by layer and fingerprint; with their rows in all.
+    layer_rows: Mutex<(HashMap<String, Arc<LayerRows>>, usize)>,
+    /// Vector tiles made, by layer, fingerprint and tile; with their bytes in all.
+    tiles: Mutex<(HashMap<String, bytes::Bytes>, usize)>,
     memory_per_query: usize,
     timeout: Duration,
     partitions: usize,
@@ -175,6 +213,8 @@ impl Engine {
             allowed_rows: Mutex::new(HashMap::new()),
             shapes: Mutex::new(HashMap::new()),
             shape_maker: tokio::sync::Mutex::new(()),
+            layer_rows: Mutex::new((HashMap::new(), 0)),
+            tiles: Mutex::new((HashMap::new(), 0)),
             memory_per_query,
             timeout,
             partitions: partitions.max(1),
@@ -412,87 +452,37 @@ impl Engine {
         layer: &Layer<'_>,
         perms: &[Filter],
     ) -> Result<Box<RawValue>, QueryError> {
-        let Layer {
-            dataset,
-            title,
-            value,
-            filter_by,
-            zoom,
-        } = *layer;
-        let model = &snapshot.model;
-        let def = model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
-        let pk = format!("{dataset}.{}", def.primary_key);
-        let geometry = def.properties.iter().find(|p| p.ty == crate::PropertyType::Geometry);
-        let mut columns = vec![serde_json::json!({"id": "id", "type": "property", "value": pk})];
         // Points are drawn from their row's coordinates; shapes come from
         // the version's shapes, prepared once per zoom (`shapes`).
-        let shapes = match (geometry, model.lat_lng(dataset)) {
-            (Some(g), _) => {
-                let tolerance = zoom
+        let shapes = match self.geometry_of(snapshot, layer.dataset)? {
+            Some(geometry) => {
+                let tolerance = layer
+                    .zoom
                     .filter(|z| *z < crate::simplify::FULL_DETAIL_ZOOM)
                     .map(crate::simplify::tolerance_at_zoom);
-                Some(self.shapes(data, snapshot, dataset, &g.name, tolerance).await?)
+                Some(self.shapes(data, snapshot, layer.dataset, &geometry, tolerance).await?)
             }
-            (None, Ok((lat, lng))) => {
-                columns.push(serde_json::json!({"id": "lat", "type": "property", "value": lat.column()}));
-                columns.push(serde_json::json!({"id": "lng", "type": "property", "value": lng.column()}));
-                None
-            }
-            (None, Err(_)) => {
-                return Err(QueryError::new(
-                    "dataset",
-                    format!("dataset {dataset} has no geometry, latitude or longitude to draw"),
-                ));
-            }
+            None => None,
         };
-        if let Some(t) = title {
-            model.property(&format!("{dataset}.{t}")).map_err(|m| QueryError::new("title", m))?;
-            columns.push(serde_json::json!({"id": "title", "type": "property", "value": format!("{dataset}.{t}")}));
-        }
-        // Without a value, the filters choose the rows (markers); with one,
-        // every visible row is drawn and the filters shape the values.
-        let shape_filters = if value.is_none() {
-            filter_by.clone()
-        } else {
-            Value::Array(Vec::new())
-        };
-        let rows = Parser::new(model).request(&serde_json::json!({"properties": columns, "filterBy": shape_filters}), "")?;
-        let rows = self.query(data, snapshot, &rows, perms).await?;
-        let mut values: HashMap<String, Value> = HashMap::new();
-        if let Some(node) = value {
-            let mut node = node.clone();
-            node["id"] = Value::from("value");
-            let body = serde_json::json!({"properties": [{"id": "id", "type": "property", "value": pk}, node], "filterBy": filter_by});
-            let request = Parser::new(model).request(&body, "")?;
-            for mut row in self.query(data, snapshot, &request, perms).await?.rows {
-                if let Some(id) = row.remove("id") {
-                    values.insert(id.to_string(), row.remove("value").unwrap_or(Value::Null));
-                }
-            }
-        }
+        let rows = self.layer_rows(data, snapshot, layer, perms).await?;
         // Written out as text: the shapes are JSON text already.
         let mut out = String::from(r#"{"type":"FeatureCollection","features":["#);
         let mut first = true;
-        for mut row in rows.rows {
-            let id = row.remove("id").unwrap_or(Value::Null);
-            let key = id.to_string();
-            let point;
-            let geometry = match &shapes {
-                Some(shapes) => match shapes.get(&key) {
+        for (key, point) in &rows.order {
+            let text;
+            let geometry = match (&shapes, point) {
+                (Some(shapes), _) => match shapes.text.get(key) {
                     Some(shape) => shape.get(),
                     None => continue,
                 },
-                None => match (row.get("lat").and_then(Value::as_f64), row.get("lng").and_then(Value::as_f64)) {
-                    (Some(lat), Some(lng)) => {
-                        point = serde_json::json!({"type": "Point", "coordinates": [lng, lat]}).to_string();
-                        point.as_str()
-                    }
-                    _ => continue,
-                },
+                (None, Some([lng, lat])) => {
+                    text = serde_json::json!({"type": "Point", "coordinates": [lng, lat]}).to_string();
+                    text.as_str()
+                }
+                (None, None) => continue,
             };
-            let value = values.get(&key).cloned().unwrap_or(Value::Null);
-            let title = row.remove("title").unwrap_or(Value::Null);
-            let properties = serde_json::json!({"id": id, "title": title, "value": value});
+            let Some(row) = rows.by_key.get(key) else { continue };
+            let properties = serde_json::json!({"id": row.id, "title": row.title, "value": row.value});
             if !first {
                 out.push(',');
             }
@@ -507,11 +497,208 @@ impl Engine {
         RawValue::from_string(out).map_err(|e| QueryError::Internal(format!("the features: {e}")))
     }
 
+    /// A polygon or line layer's tile `z/x/y` as MVT bytes
+    /// ([`crate::tiles`]): the rows [`Engine::features`] would send, with
+    /// their shapes simplified for the tile's zoom. Kept per fingerprint.
+    pub async fn tile(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        layer: &Layer<'_>,
+        (z, x, y): (u8, u32, u32),
+        perms: &[Filter],
+    ) -> Result<bytes::Bytes, QueryError> {
+        if z > crate::tiles::MAX_TILE_ZOOM {
+            return Err(QueryError::new(
+                "z",
+                format!("tiles go from zoom 0 to {}", crate::tiles::MAX_TILE_ZOOM),
+            ));
+        }
+        if x >= 1 << z || y >= 1 << z {
+            return Err(QueryError::new(
+                "x",
+                format!("zoom {z} has tiles 0 to {} across and down", (1u32 << z) - 1),
+            ));
+        }
+        let key = layer.key().map(|k| format!("{k}#{z}/{x}/{y}"));
+        if let Some(kept) = key.as_ref().and_then(|k| self.tiles.lock().ok()?.0.get(k).cloned()) {
+            return Ok(kept);
+        }
+        let Some(geometry) = self.geometry_of(snapshot, layer.dataset)? else {
+            return Err(QueryError::new(
+                "dataset",
+                format!("dataset {} has points: they are drawn from its features, not tiles", layer.dataset),
+            ));
+        };
+        // The shapes of the even zoom at or past the tile's: those the
+        // load prepared, a quarter of a pixel or finer at the tile's zoom.
+        let detail = (z + z % 2).max(2);
+        let shapes = self
+            .shapes(
+                data,
+                snapshot,
+                layer.dataset,
+                &geometry,
+                Some(crate::simplify::tolerance_at_zoom(detail)),
+            )
+            .await?;
+        let rows = self.layer_rows(data, snapshot, layer, perms).await?;
+        let made = tokio::task::spawn_blocking(move || shapes.tiles().tile(z, x, y, &rows.by_key))
+            .await
+            .map_err(|e| QueryError::Internal(format!("the tile: {e}")))?;
+        let made = bytes::Bytes::from(made);
+        if let (Some(key), Ok(mut kept)) = (key, self.tiles.lock()) {
+            if kept.1 + made.len() > KEPT_TILE_BYTES {
+                *kept = (HashMap::new(), 0);
+            }
+            kept.1 += made.len();
+            kept.0.insert(key, made.clone());
+        }
+        Ok(made)
+    }
+
+    /// What a map shows before its tiles: how many features a polygon or
+    /// line layer has for the caller, their values (for the legend's
+    /// classes) and the box around them (to fit the map to), in degrees.
+    pub async fn layer_summary(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        layer: &Layer<'_>,
+        perms: &[Filter],
+    ) -> Result<Value, QueryError> {
+        let Some(geometry) = self.geometry_of(snapshot, layer.dataset)? else {
+            return Err(QueryError::new(
+                "dataset",
+                format!("dataset {} has points: they are drawn from its features, not tiles", layer.dataset),
+            ));
+        };
+        // The box comes from the coarsest shapes the load prepared.
+        let tolerance = crate::simplify::tolerance_at_zoom(2);
+        let shapes = self.shapes(data, snapshot, layer.dataset, &geometry, Some(tolerance)).await?;
+        let rows = self.layer_rows(data, snapshot, layer, perms).await?;
+        let values: Vec<Value> = rows
+            .order
+            .iter()
+            .filter(|(key, _)| shapes.text.contains_key(key))
+            .filter_map(|(key, _)| rows.by_key.get(key).map(|a| a.value.clone()))
+            .collect();
+        let bounds = tokio::task::spawn_blocking(move || shapes.tiles().bounds(&rows.by_key))
+            .await
+            .map_err(|e| QueryError::Internal(format!("the bounds: {e}")))?;
+        Ok(serde_json::json!({"count": values.len(), "values": values, "bounds": bounds}))
+    }
+
+    /// The geometry property of a polygon or line dataset; `None` for a
+    /// point dataset; an error for a dataset with neither.
+    fn geometry_of(&self, snapshot: &Snapshot, dataset: &str) -> Result<Option<String>, QueryError> {
+        let model = &snapshot.model;
+        let def = model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
+        if let Some(g) = def.properties.iter().find(|p| p.ty == crate::PropertyType::Geometry) {
+            return Ok(Some(g.name.clone()));
+        }
+        match model.lat_lng(dataset) {
+            Ok(_) => Ok(None),
+            Err(_) => Err(QueryError::new(
+                "dataset",
+                format!("dataset {dataset} has no geometry, latitude or longitude to draw"),
+            )),
+        }
+    }
+
+    /// The rows of a layer the caller may see, with their titles and
+    /// values (and points, for a point dataset): one query for the rows,
+    /// one for the values. Kept under the layer's fingerprint, when given,
+    /// so a map's tiles and redraws reuse them.
+    async fn layer_rows(
+        &self,
+        data: &DataStore,
+        snapshot: &Snapshot,
+        layer: &Layer<'_>,
+        perms: &[Filter],
+    ) -> Result<Arc<LayerRows>, QueryError> {
+        let key = layer.key();
+        if let Some(kept) = key.as_ref().and_then(|k| self.layer_rows.lock().ok()?.0.get(k).cloned()) {
+            return Ok(kept);
+        }
+        let Layer {
+            dataset,
+            title,
+            value,
+            filter_by,
+            ..
+        } = *layer;
+        let model = &snapshot.model;
+        let def = model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
+        let pk = format!("{dataset}.{}", def.primary_key);
+        let mut columns = vec![serde_json::json!({"id": "id", "type": "property", "value": pk})];
+        if self.geometry_of(snapshot, dataset)?.is_none() {
+            let (lat, lng) = model.lat_lng(dataset).map_err(|m| QueryError::new("dataset", m))?;
+            columns.push(serde_json::json!({"id": "lat", "type": "property", "value": lat.column()}));
+            columns.push(serde_json::json!({"id": "lng", "type": "property", "value": lng.column()}));
+        }
+        if let Some(t) = title {
+            model.property(&format!("{dataset}.{t}")).map_err(|m| QueryError::new("title", m))?;
+            columns.push(serde_json::json!({"id": "title", "type": "property", "value": format!("{dataset}.{t}")}));
+        }
+        // Without a value, the filters choose the rows (markers); with one,
+        // every visible row is drawn and the filters shape the values.
+        let shape_filters = if value.is_none() {
+            filter_by.clone()
+        } else {
+            Value::Array(Vec::new())
+        };
+        let request = Parser::new(model).request(&serde_json::json!({"properties": columns, "filterBy": shape_filters}), "")?;
+        let rows = self.query(data, snapshot, &request, perms).await?;
+        let mut values: HashMap<String, Value> = HashMap::new();
+        if let Some(node) = value {
+            let mut node = node.clone();
+            node["id"] = Value::from("value");
+            let body = serde_json::json!({"properties": [{"id": "id", "type": "property", "value": pk}, node], "filterBy": filter_by});
+            let request = Parser::new(model).request(&body, "")?;
+            for mut row in self.query(data, snapshot, &request, perms).await?.rows {
+                if let Some(id) = row.remove("id") {
+                    values.insert(id.to_string(), row.remove("value").unwrap_or(Value::Null));
+                }
+            }
+        }
+        let mut out = LayerRows {
+            order: Vec::with_capacity(rows.rows.len()),
+            by_key: HashMap::with_capacity(rows.rows.len()),
+        };
+        for mut row in rows.rows {
+            let id = row.remove("id").unwrap_or(Value::Null);
+            let key = id.to_string();
+            let point = match (row.get("lng").and_then(Value::as_f64), row.get("lat").and_then(Value::as_f64)) {
+                (Some(lng), Some(lat)) => Some([lng, lat]),
+                _ => None,
+            };
+            let attributes = crate::tiles::Attributes {
+                value: values.remove(&key).unwrap_or(Value::Null),
+                title: row.remove("title").unwrap_or(Value::Null),
+                id,
+            };
+            out.order.push((key.clone(), point));
+            out.by_key.insert(key, attributes);
+        }
+        let out = Arc::new(out);
+        if let (Some(key), Ok(mut kept)) = (key, self.layer_rows.lock()) {
+            if kept.1 + out.order.len() > KEPT_LAYER_ROWS {
+                *kept = (HashMap::new(), 0);
+            }
+            kept.1 += out.order.len();
+            kept.0.insert(key, out.clone());
+        }
+        Ok(out)
+    }
+
     /// The shapes of a dataset version by key (`id` as JSON text), as
     /// GeoJSON text simplified to `tolerance` degrees (whole without one):
     /// made from every row and kept (prepared after a load for the zooms a
     /// map asks at, [`Engine::prepare_shapes`]); the rows a caller may see
-    /// are chosen by the query that asks.
+    /// are chosen by the query that asks. When one of the prepared zooms is
+    /// asked for and not kept (after a restart), all of them are made from
+    /// the one read of the rows.
     async fn shapes(
         &self,
         data: &DataStore,
@@ -520,23 +707,35 @@ impl Engine {
         geometry: &str,
         tolerance: Option<f64>,
     ) -> Result<Arc<Shapes>, QueryError> {
-        let made = self.make_shapes(data, snapshot, dataset, geometry, &[tolerance]).await?;
-        made.into_iter()
-            .next()
+        let prepared = prepared_tolerances();
+        let asked = if prepared.contains(&tolerance) { prepared } else { vec![tolerance] };
+        let made = self.make_shapes(data, snapshot, dataset, geometry, &asked).await?;
+        asked
+            .iter()
+            .position(|t| *t == tolerance)
+            .and_then(|i| made.into_iter().nth(i))
             .ok_or_else(|| QueryError::Internal("the shapes were not made".into()))
     }
 
     /// Prepares a polygon or line dataset version's shapes for the zooms
     /// the map asks at (even zooms up to 12; closer ones are made when
-    /// first asked), from one read of its rows.
+    /// first asked), from one read of its rows, and indexes them for tiles.
     pub async fn prepare_shapes(&self, data: &DataStore, snapshot: &Snapshot, dataset: &str) -> Result<(), QueryError> {
         let def = snapshot.model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
         let Some(geometry) = def.properties.iter().find(|p| p.ty == crate::PropertyType::Geometry) else {
             return Ok(());
         };
-        let tolerances: Vec<Option<f64>> = (1..=6u8).map(|z| Some(crate::simplify::tolerance_at_zoom(2 * z))).collect();
-        self.make_shapes(data, snapshot, dataset, &geometry.name, &tolerances).await?;
-        Ok(())
+        let made = self
+            .make_shapes(data, snapshot, dataset, &geometry.name, &prepared_tolerances())
+            .await?;
+        // And indexed for tiles, so that the first map's tiles need not wait.
+        tokio::task::spawn_blocking(move || {
+            made.iter().for_each(|shapes| {
+                shapes.tiles();
+            })
+        })
+        .await
+        .map_err(|e| QueryError::Internal(format!("the tile indexes: {e}")))
     }
 
     /// The shapes at each tolerance, those not kept yet made from one query
@@ -591,14 +790,17 @@ impl Engine {
             to_make
                 .iter()
                 .map(|tolerance| {
-                    let mut shapes = Shapes::with_capacity(rows.len());
+                    let mut shapes = Shapes {
+                        text: HashMap::with_capacity(rows.len()),
+                        tiles: std::sync::OnceLock::new(),
+                    };
                     for (id, g) in &rows {
                         let text = match tolerance {
                             Some(t) => serde_json::value::to_raw_value(&crate::simplify::simplify_geojson(g, *t)),
                             None => serde_json::value::to_raw_value(g),
                         };
                         if let Ok(text) = text {
-                            shapes.insert(id.clone(), text);
+                            shapes.text.insert(id.clone(), text);
                         }
                     }
                     shapes
@@ -669,6 +871,12 @@ impl Engine {
     pub fn held_bytes(&self) -> usize {
         self.tables.held_bytes()
     }
+}
+
+/// The tolerances of the zooms a version's shapes are prepared for: the
+/// even ones from 2 to 12.
+fn prepared_tolerances() -> Vec<Option<f64>> {
+    (1..=6u8).map(|z| Some(crate::simplify::tolerance_at_zoom(2 * z))).collect()
 }
 
 /// The filters of the dataPermissions objects targeting the caller (each

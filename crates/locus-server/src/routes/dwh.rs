@@ -211,6 +211,12 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// What identifies everything a read under this context depends on:
+    /// the model, the data versions and the caller's permissions.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
     /// Parses a DwhQueryRequest against the project's model.
     pub fn request(&self, body: &Value) -> Result<Request, QueryError> {
         Engine::parse_request(&self.snapshot.model, body)

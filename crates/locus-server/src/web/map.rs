@@ -7,10 +7,14 @@
 //! The script reads two JSON documents through the visitor's session:
 //! `…/views/{view}/map` (the indicators of the view's dashboard, the
 //! datasets it can be drawn at, the visitor's locked data-permission filters)
-//! and `…/views/{view}/features` (a GeoJSON FeatureCollection of a dataset
-//! with one indicator's values, computed by the query engine, filtered by
-//! the visitor's data permissions). `…/views/{view}/values` gives each
-//! indicator's value over the whole (filtered) map for the side panel.
+//! and the layer drawn: for polygons and lines `…/views/{view}/layer` (how
+//! many features, their values for the legend, their bounds) and then
+//! `…/views/{view}/tiles/{z}/{x}/{y}` (vector tiles that MapLibre asks for
+//! as the map moves), for points `…/views/{view}/features` (a GeoJSON
+//! FeatureCollection); each with one indicator's values computed by the
+//! query engine, filtered by the visitor's data permissions.
+//! `…/views/{view}/values` gives each indicator's value over the whole
+//! (filtered) map for the side panel.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -67,7 +71,16 @@ pub async fn vendor(Path(file): Path<String>) -> Response {
         "countries-50m.json" => (COUNTRIES, "application/json"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    static_file(body, kind)
+    let mut response = static_file(body, kind);
+    if file == "maplibre-gl-worker.mjs" {
+        // A worker runs under its own script's policy: this one fetches the
+        // map's vector tiles from this origin (and nothing else).
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; connect-src 'self'"),
+        );
+    }
+    response
 }
 
 pub async fn script() -> Response {
@@ -94,14 +107,19 @@ pub struct MapReader<P> {
 }
 
 impl<P: Required + Send + Sync> FromRequestParts<AppState> for MapReader<P> {
-    type Rejection = WebError;
+    /// The map's routes answer JSON, errors too (a 401 where a page would
+    /// send the visitor to sign in).
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if parts.headers.contains_key(header::AUTHORIZATION) {
             let access = Authorized::<P>::from_request_parts(parts, state).await?;
             return Ok(MapReader { access });
         }
-        let member = Member::<P>::from_request_parts(parts, state).await?;
+        let member = Member::<P>::from_request_parts(parts, state).await.map_err(|e| match e {
+            WebError::Api(e) => e,
+            WebError::SignIn { .. } | WebError::Page { .. } => ApiError::Unauthorized("sign in to read this map"),
+        })?;
         Ok(MapReader { access: member.access })
     }
 }
@@ -306,7 +324,7 @@ pub async fn config(
     State(state): State<AppState>,
     member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
-) -> Result<Response, WebError> {
+) -> Result<Response, ApiError> {
     let access = &member.access;
     let map = view_map(&state, access, &path.view).await?;
     let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
@@ -347,63 +365,139 @@ fn filters(text: Option<&str>) -> Result<Value, ApiError> {
     }
 }
 
+/// The layer a map route draws, as its query string names it: a map
+/// dataset of the view, the metric of one of its indicators, the filters
+/// (a marker's own, for a marker), and what the caller reads under.
+struct AskedLayer {
+    dataset: Value,
+    metric: Option<Value>,
+    filter_by: Value,
+    context: crate::routes::dwh::Context,
+}
+
+impl AskedLayer {
+    async fn of(state: &AppState, access: &Authorized<need::DwhQuery>, view: &str, q: &FeaturesQuery) -> Result<Self, ApiError> {
+        let map = view_map(state, access, view).await?;
+        let dataset = map
+            .datasets
+            .iter()
+            .find(|d| d["name"] == q.dataset.as_str())
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request("dataset", "not a map dataset of this project"))?;
+        let metric = match q.indicator.as_deref() {
+            None => None,
+            Some(name) => {
+                let i = map
+                    .indicators
+                    .iter()
+                    .find(|i| i["name"] == name)
+                    .ok_or_else(|| ApiError::bad_request("indicator", "not an indicator of this view"))?;
+                Some(json!({"type": "metric", "metric": i["metric"]}))
+            }
+        };
+        let mut filter_by = filters(q.filters.as_deref())?;
+        if let Some(name) = q.marker.as_deref() {
+            let marker = map
+                .markers
+                .iter()
+                .find(|m| m["name"] == name && m["dataset"] == q.dataset.as_str())
+                .ok_or_else(|| ApiError::bad_request("marker", "not a marker of this view's marker selector for this dataset"))?;
+            filter_by = marker["filters"].clone();
+        }
+        let context = crate::routes::dwh::context(state, &access.project.id, &access.caller.account).await?;
+        Ok(AskedLayer {
+            dataset,
+            metric,
+            filter_by,
+            context,
+        })
+    }
+
+    fn layer(&self, zoom: Option<u8>) -> locus_data::query::Layer<'_> {
+        locus_data::query::Layer {
+            dataset: self.dataset["name"].as_str().unwrap_or_default(),
+            title: self.dataset["titleProperty"].as_str(),
+            value: self.metric.as_ref(),
+            filter_by: &self.filter_by,
+            zoom,
+            fingerprint: Some(self.context.fingerprint()),
+        }
+    }
+}
+
 /// `GET /projects/{id}/views/{view}/features?dataset&indicator&filters`: GeoJSON.
 pub async fn features(
     State(state): State<AppState>,
     member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<FeaturesQuery>,
-) -> Result<Response, WebError> {
-    let access = &member.access;
-    let map = view_map(&state, access, &path.view).await?;
-    let dataset = map
-        .datasets
-        .iter()
-        .find(|d| d["name"] == q.dataset.as_str())
-        .ok_or_else(|| ApiError::bad_request("dataset", "not a map dataset of this project"))?;
-    let metric = match q.indicator.as_deref() {
-        None => None,
-        Some(name) => {
-            let i = map
-                .indicators
-                .iter()
-                .find(|i| i["name"] == name)
-                .ok_or_else(|| ApiError::bad_request("indicator", "not an indicator of this view"))?;
-            Some(json!({"type": "metric", "metric": i["metric"]}))
-        }
-    };
-    let mut filter_by = filters(q.filters.as_deref())?;
-    if let Some(name) = q.marker.as_deref() {
-        let marker = map
-            .markers
-            .iter()
-            .find(|m| m["name"] == name && m["dataset"] == q.dataset.as_str())
-            .ok_or_else(|| ApiError::bad_request("marker", "not a marker of this view's marker selector for this dataset"))?;
-        filter_by = marker["filters"].clone();
-    }
-    let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
+) -> Result<Response, ApiError> {
     if q.zoom.is_some_and(|z| z > 24) {
-        return Err(ApiError::bad_request("zoom", "a map zoom from 0 to 24").into());
+        return Err(ApiError::bad_request("zoom", "a map zoom from 0 to 24"));
     }
-    let layer = locus_data::query::Layer {
-        dataset: &q.dataset,
-        title: dataset["titleProperty"].as_str(),
-        value: metric.as_ref(),
-        filter_by: &filter_by,
-        zoom: q.zoom,
-    };
-    let (data, snapshot) = (&state.data, &context.snapshot);
+    let asked = AskedLayer::of(&state, &member.access, &path.view, &q).await?;
+    let layer = asked.layer(q.zoom);
+    let (data, snapshot, perms) = (&state.data, &asked.context.snapshot, &asked.context.filters);
     match q.grid {
-        Some(resolution) if resolution > 15 => Err(ApiError::bad_request("grid", "an H3 resolution from 0 to 15").into()),
+        Some(resolution) if resolution > 15 => Err(ApiError::bad_request("grid", "an H3 resolution from 0 to 15")),
         Some(resolution) => {
-            let grid = state.engine.grid(data, snapshot, &layer, resolution, &context.filters).await;
+            let grid = state.engine.grid(data, snapshot, &layer, resolution, perms).await;
             Ok(json_response(grid.map_err(ApiError::from)?))
         }
         None => {
-            let features = state.engine.features(data, snapshot, &layer, &context.filters).await;
+            let features = state.engine.features(data, snapshot, &layer, perms).await;
             Ok(json_response(features.map_err(ApiError::from)?))
         }
     }
+}
+
+/// `GET /projects/{id}/views/{view}/layer?dataset&indicator&filters`: what
+/// the map needs of a polygon or line layer before its tiles: how many
+/// features, their values (for the legend) and their bounds.
+pub async fn layer(
+    State(state): State<AppState>,
+    member: MapReader<need::DwhQuery>,
+    Path(path): Path<ViewPath>,
+    Query(q): Query<FeaturesQuery>,
+) -> Result<Response, ApiError> {
+    let asked = AskedLayer::of(&state, &member.access, &path.view, &q).await?;
+    let (data, snapshot, perms) = (&state.data, &asked.context.snapshot, &asked.context.filters);
+    let summary = state.engine.layer_summary(data, snapshot, &asked.layer(None), perms).await;
+    Ok(json_response(summary.map_err(ApiError::from)?))
+}
+
+/// `{view}/tiles/{z}/{x}/{y}` of the path.
+#[derive(Debug, Deserialize)]
+pub struct TilePath {
+    view: String,
+    z: u8,
+    x: u32,
+    y: u32,
+}
+
+/// `GET /projects/{id}/views/{view}/tiles/{z}/{x}/{y}?dataset&indicator&filters`:
+/// a vector tile (MVT) of a polygon or line layer, values joined in.
+pub async fn tile(
+    State(state): State<AppState>,
+    member: MapReader<need::DwhQuery>,
+    Path(path): Path<TilePath>,
+    Query(q): Query<FeaturesQuery>,
+) -> Result<Response, ApiError> {
+    let asked = AskedLayer::of(&state, &member.access, &path.view, &q).await?;
+    let (data, snapshot, perms) = (&state.data, &asked.context.snapshot, &asked.context.filters);
+    let tile = state
+        .engine
+        .tile(data, snapshot, &asked.layer(None), (path.z, path.x, path.y), perms)
+        .await
+        .map_err(ApiError::from)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.mapbox-vector-tile")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        tile,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -418,7 +512,7 @@ pub async fn options(
     member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<PropertyQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, ApiError> {
     let access = &member.access;
     let map = view_map(&state, access, &path.view).await?;
     let offered = map.filters.as_array().is_some_and(|fs| {
@@ -426,7 +520,7 @@ pub async fn options(
             .any(|f| f.get("property").and_then(Value::as_str) == Some(q.property.as_str()))
     });
     if !offered {
-        return Err(ApiError::bad_request("property", "not a filter of this view").into());
+        return Err(ApiError::bad_request("property", "not a filter of this view"));
     }
     let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
     let values = state
@@ -450,7 +544,7 @@ pub async fn search(
     member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<SearchQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, ApiError> {
     let access = &member.access;
     let map = view_map(&state, access, &path.view).await?;
     let title = map
@@ -494,12 +588,12 @@ pub async fn drill(
     member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<DrillQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, ApiError> {
     let access = &member.access;
     let pid = access.project.id.as_str();
     let map = view_map(&state, access, &path.view).await?;
     if !map.datasets.iter().any(|d| d["name"] == q.dataset.as_str()) {
-        return Err(ApiError::bad_request("dataset", "not a map dataset of this project").into());
+        return Err(ApiError::bad_request("dataset", "not a map dataset of this project"));
     }
     let id: Value = serde_json::from_str(&q.id).unwrap_or(Value::String(q.id.clone()));
     let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
@@ -681,11 +775,31 @@ pub async fn values(
     member: MapReader<need::DwhQuery>,
     Path(path): Path<ViewPath>,
     Query(q): Query<ValuesQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, ApiError> {
     let access = &member.access;
     let map = view_map(&state, access, &path.view).await?;
     let filter_by = filters(q.filters.as_deref())?;
     let context = crate::routes::dwh::context(&state, &access.project.id, &access.caller.account).await?;
+    // All the indicators in one query (one pass over their facts)...
+    let together: Vec<Value> = map
+        .indicators
+        .iter()
+        .enumerate()
+        .map(|(k, i)| json!({"id": format!("i{k}"), "type": "metric", "metric": i["metric"]}))
+        .collect();
+    if let Ok(request) = context.request(&json!({"properties": together, "filterBy": filter_by})) {
+        if let Ok(result) = state.engine.query(&state.data, &context.snapshot, &request, &context.filters).await {
+            let row = result.rows.first();
+            let out: Vec<Value> = map
+                .indicators
+                .iter()
+                .enumerate()
+                .map(|(k, i)| json!({"name": i["name"], "value": row.and_then(|r| r.get(&format!("i{k}"))).cloned()}))
+                .collect();
+            return Ok(json_response(Value::Array(out)));
+        }
+    }
+    // ...and, when that fails, one by one, so that each failing one says why.
     let mut out = Vec::new();
     for i in &map.indicators {
         let body = json!({"properties": [{"id": "value", "type": "metric", "metric": i["metric"]}], "filterBy": filter_by});

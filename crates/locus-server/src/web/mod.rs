@@ -59,6 +59,8 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{projectId}/views/{view}/save", post(projects::save_view_as))
         .route("/projects/{projectId}/views/{view}/map", get(map::config))
         .route("/projects/{projectId}/views/{view}/features", get(map::features))
+        .route("/projects/{projectId}/views/{view}/layer", get(map::layer))
+        .route("/projects/{projectId}/views/{view}/tiles/{z}/{x}/{y}", get(map::tile))
         .route("/projects/{projectId}/views/{view}/values", get(map::values))
         .route("/projects/{projectId}/views/{view}/options", get(map::options))
         .route("/projects/{projectId}/views/{view}/search", get(map::search))

@@ -374,7 +374,7 @@ async fn the_public_link_story_in_a_real_browser() {
 
 /// A project with zones (polygons), shops (points in them), a revenue
 /// indicator on a dashboard, a view, and a viewer limited to partner shops.
-async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User) {
+pub(crate) async fn map_project(app: &TestApp, admin: &crate::User) -> (String, crate::User) {
     let pid = crate::projects::create_project(app, admin, "Retail map").await["id"]
         .as_str()
         .unwrap()

@@ -14,6 +14,7 @@ mod email_verification;
 mod errors;
 mod invitations;
 mod limits;
+mod map;
 mod members;
 mod metadata;
 mod multi_instance;
