@@ -73,7 +73,7 @@ def metadata(base, bearer, pid):
                       "ref": {"type": "dwh", "subtype": "basic", "primaryKey": "id", "properties": [
                           {"name": "id", "column": "id", "type": "integer"},
                           {"name": "muni_id", "column": "muni_id", "type": "integer",
-                           "foreignKey": f"/rest/projects/{pid}/md/datasets?name=munis"},
+                           "foreignKey": "munis"},
                           {"name": "day", "column": "day", "type": "date"},
                           {"name": "amount", "column": "amount", "type": "decimal"},
                           {"name": "qty", "column": "qty", "type": "integer"},

@@ -493,7 +493,7 @@ async fn sign_in(c: &Client, base: &str, email: &str) {
 /// Waits until an element shows `want`.
 async fn wait_text(c: &Client, css: &str, want: &str) {
     let mut last = String::new();
-    for _ in 0..200 {
+    for _ in 0..600 {
         last = text(c, css).await;
         if last == want {
             return;
