@@ -95,7 +95,7 @@ def metadata(base, bearer, pid):
         post("metrics", {"name": name, "type": "metric", "content": content})
     blocks = []
     for name in metrics:
-        post("indicators", {"name": name, "type": "indicator", "title": name.replace("_", " ").capitalize(),
+        post("indicators", {"name": name, "type": "indicator", "title": name.replace("_", " ").capitalize(), "description": name,
                             "content": {"metric": f"/rest/projects/{pid}/md/metrics?name={name}", "scale": "standard",
                                         "distribution": "geometric",
                                         "format": {"type": "percentage" if name == "share_online" else "number", "fraction": 1}}})
