@@ -100,6 +100,10 @@ def metadata(base, bearer, pid):
                                         "distribution": "geometric",
                                         "format": {"type": "percentage" if name == "share_online" else "number", "fraction": 1}}})
         blocks.append({"type": "indicator", "indicator": f"/rest/projects/{pid}/md/indicators?name={name}"})
+    post("indicatorDrills", {"name": "drill", "type": "indicatorDrill", "content": {"blocks": [
+        {"type": "ranking", "title": "Rank", "indicator": f"/rest/projects/{pid}/md/indicators?name=revenue"}]}})
+    for block in blocks:
+        block["indicatorDrill"] = f"/rest/projects/{pid}/md/indicatorDrills?name=drill"
     post("dashboards", {"name": "main", "type": "dashboard", "content": {"blockRows": blocks}})
     post("views", {"name": "sales", "type": "view", "title": "Sales", "content": {
         "dashboard": f"/rest/projects/{pid}/md/dashboards?name=main",
