@@ -524,12 +524,7 @@ impl Engine {
         if let Some(kept) = key.as_ref().and_then(|k| self.tiles.lock().ok()?.0.get(k).cloned()) {
             return Ok(kept);
         }
-        let Some(geometry) = self.geometry_of(snapshot, layer.dataset)? else {
-            return Err(QueryError::new(
-                "dataset",
-                format!("dataset {} has points: they are drawn from its features, not tiles", layer.dataset),
-            ));
-        };
+        let geometry = self.tiled_geometry(snapshot, layer.dataset)?;
         // The shapes of the even zoom at or past the tile's: those the
         // load prepared, a quarter of a pixel or finer at the tile's zoom.
         let detail = (z + z % 2).max(2);
@@ -567,12 +562,7 @@ impl Engine {
         layer: &Layer<'_>,
         perms: &[Filter],
     ) -> Result<Value, QueryError> {
-        let Some(geometry) = self.geometry_of(snapshot, layer.dataset)? else {
-            return Err(QueryError::new(
-                "dataset",
-                format!("dataset {} has points: they are drawn from its features, not tiles", layer.dataset),
-            ));
-        };
+        let geometry = self.tiled_geometry(snapshot, layer.dataset)?;
         // The box comes from the coarsest shapes the load prepared.
         let tolerance = crate::simplify::tolerance_at_zoom(2);
         let shapes = self.shapes(data, snapshot, layer.dataset, &geometry, Some(tolerance)).await?;
@@ -587,6 +577,17 @@ impl Engine {
             .await
             .map_err(|e| QueryError::Internal(format!("the bounds: {e}")))?;
         Ok(serde_json::json!({"count": values.len(), "values": values, "bounds": bounds}))
+    }
+
+    /// The geometry property of a dataset drawn as tiles (polygons or
+    /// lines); a point dataset is a 400 naming the dataset.
+    fn tiled_geometry(&self, snapshot: &Snapshot, dataset: &str) -> Result<String, QueryError> {
+        self.geometry_of(snapshot, dataset)?.ok_or_else(|| {
+            QueryError::new(
+                "dataset",
+                format!("dataset {dataset} has points: they are drawn from its features, not tiles"),
+            )
+        })
     }
 
     /// The geometry property of a polygon or line dataset; `None` for a
