@@ -229,17 +229,24 @@ function fetchLayer(params) {
   }));
 }
 
-function draw() {
-  const indicator = state.indicator;
+// The query string of the current layer: dataset, indicator, filters and,
+// for hexagons, the resolution at the map's zoom.
+function layerParams() {
   const params = new URLSearchParams({ dataset: state.dataset, filters: JSON.stringify(state.filters) });
-  if (indicator) { params.set('indicator', indicator.name); }
-  const heat = state.visualization === 'heatmap';
+  if (state.indicator) { params.set('indicator', state.indicator.name); }
   if (state.visualization === 'grid') {
     state.gridResolution = gridResolution();
     params.set('grid', String(state.gridResolution));
   }
+  return params;
+}
+
+// Draws the current layer; `fetched`, when given, is the layer already asked for.
+function draw(fetched) {
+  const indicator = state.indicator;
+  const heat = state.visualization === 'heatmap';
   setStatus('Loading ' + state.dataset + '…', false);
-  return fetchLayer(params).then((drawn) => {
+  return (fetched || fetchLayer(layerParams())).then((drawn) => {
     const map = state.map;
     const kind = drawn.kind;
     state.kind = kind;
@@ -269,6 +276,7 @@ function draw() {
       map.setPaintProperty('features-fill', paint, colorExpression(cuts, colors));
     }
     drawLegend(cuts, colors, indicator);
+    performance.mark('locus:layer-added');
     if (!state.fitted && !readHash().position && drawn.bounds) {
       const [west, south, east, north] = drawn.bounds;
       map.fitBounds([[west, south], [east, north]], { padding: 40, maxZoom: 12, duration: 0 });
@@ -567,7 +575,9 @@ function baseStyle(countries, tileUrl) {
     layers.push({ id: 'land', type: 'fill', source: 'countries', paint: { 'fill-color': '#f7f5ef' } });
   }
   layers.push({ id: 'borders', type: 'line', source: 'countries', paint: { 'line-color': '#9a9a9a', 'line-width': 0.6 } });
-  return { version: 8, sources, layers };
+  // No transitions: a new indicator's colours show at once, and the map is
+  // idle (drawn) as soon as its tiles are.
+  return { version: 8, sources, layers, transition: { duration: 0, delay: 0 } };
 }
 
 // A shared map's bearer, exchanged from the link's token (none for members).
@@ -586,7 +596,7 @@ function signIn() {
 }
 
 function start() {
-  signIn().then(() => Promise.all([getJson(routes('map')), getJson('/static/vendor/countries-50m.json')])).then(([config, topo]) => {
+  signIn().then(() => Promise.all([getJson(routes('map')), getJson('/static/vendor/countries-110m.json')])).then(([config, topo]) => {
     state.config = config;
     if (root.dataset.public === 'true') {
       document.getElementById('view-title').textContent = config.title;
@@ -610,7 +620,7 @@ function start() {
     state.indicator = config.indicators.find((i) => i.name === wanted.indicator) || config.indicators[0] || null;
     listLocked();
     listIndicators();
-    const options = { container: 'map', style: baseStyle(countries, config.tileUrl), center: [15, 50], zoom: 3, attributionControl: false,
+    const options = { container: 'map', style: baseStyle(countries, config.tileUrl), center: [15, 50], zoom: 3, attributionControl: false, fadeDuration: 0,
       // The map's own requests (tiles) carry a shared map's bearer too.
       transformRequest: (url) => (state.bearer && url.startsWith(window.location.origin + '/')
         ? { url, headers: { authorization: 'Bearer ' + state.bearer } } : { url }) };
@@ -640,14 +650,26 @@ function start() {
       if (state.visualization === 'grid' && gridResolution() !== state.gridResolution) { draw(); }
     });
     setUpSearch();
-    // When the map has drawn and the panel shows its values, the page
-    // records how long the opening took (`data-opened-ms`, from navigation).
-    map.on('load', () => {
-      listFilters().then(() => {
+    // The filters, the panel's values and the layer are asked for while the
+    // map loads; they are drawn once it has. When the map has drawn and the
+    // panel shows its values, the page records how long the opening took
+    // (`data-opened-ms`, from navigation), then swaps in detailed outlines.
+    // Sources and layers may be added once the style is in (`style.load`),
+    // before the base map's first frame (`load`).
+    const loaded = new Promise((resolve) => map.once('style.load', () => { performance.mark('locus:style-loaded'); resolve(); }));
+    listFilters().then(() => {
+      const values = showValues().catch((e) => { hover.textContent = e.message; });
+      const layer = fetchLayer(layerParams());
+      return loaded.then(() => {
         drawMarkers();
-        return Promise.all([draw(), showValues().catch((e) => { hover.textContent = e.message; })]);
-      }).then(() => { root.dataset.openedMs = String(Math.round(performance.now())); });
-    });
+        return Promise.all([draw(layer), values]);
+      });
+    }).then(() => {
+      root.dataset.openedMs = String(Math.round(performance.now()));
+      return getJson('/static/vendor/countries-50m.json');
+    }).then((detailed) => {
+      map.getSource('countries').setData(window.topojson.feature(detailed, detailed.objects.countries));
+    }).catch(() => { /* the coarse outlines stay */ });
   }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));
 }
 

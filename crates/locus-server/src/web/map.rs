@@ -42,6 +42,9 @@ const MAPLIBRE: &[u8] = vendor!("maplibre-gl/dist/maplibre-gl.mjs");
 const MAPLIBRE_WORKER: &[u8] = vendor!("maplibre-gl/dist/maplibre-gl-worker.mjs");
 const MAPLIBRE_CSS: &[u8] = vendor!("maplibre-gl/dist/maplibre-gl.css");
 const TOPOJSON: &[u8] = vendor!("topojson-client/dist/topojson-client.min.js");
+// Country outlines: the coarse ones (110 KB) draw the first frame, the
+// detailed ones (740 KB) replace them once the map has opened.
+const COUNTRIES_COARSE: &[u8] = vendor!("world-atlas/countries-110m.json");
 const COUNTRIES: &[u8] = vendor!("world-atlas/countries-50m.json");
 const MAP_SCRIPT: &str = include_str!("../../static/map.js");
 
@@ -68,6 +71,7 @@ pub async fn vendor(Path(file): Path<String>) -> Response {
         "maplibre-gl-worker.mjs" => (MAPLIBRE_WORKER, "text/javascript; charset=utf-8"),
         "maplibre-gl.css" => (MAPLIBRE_CSS, "text/css; charset=utf-8"),
         "topojson-client.min.js" => (TOPOJSON, "text/javascript; charset=utf-8"),
+        "countries-110m.json" => (COUNTRIES_COARSE, "application/json"),
         "countries-50m.json" => (COUNTRIES, "application/json"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
