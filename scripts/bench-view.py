@@ -8,11 +8,12 @@
         at random over the polygons at zooms 4 to 14, asked one after
         another (each made for the first time), then the same again (kept):
         latency percentiles at the client and sizes.
-    bench-view.py open BASE PROJECT EMAIL PASSWORD RUNS LABEL
+    bench-view.py open BASE PROJECT EMAIL PASSWORD RUNS LABEL [FRAGMENT]
         signs in and opens the view RUNS times in one browser, printing for
         each how long the page took from navigation until the map had drawn
         and the panel showed every indicator's value (the page's own
-        `data-opened-ms`), and the slowest of the page's JSON requests.
+        `data-opened-ms`), and the page's JSON requests. FRAGMENT (say
+        `#map=8/0/-30`, open sea) opens the map elsewhere than its data.
 """
 import json
 import statistics
@@ -157,7 +158,7 @@ def browser():
     return webdriver.Chrome(options=options, service=service)
 
 
-def open_view(base, pid, email, password, runs, label):
+def open_view(base, pid, email, password, runs, label, fragment=""):
     from selenium.webdriver.common.by import By
 
     driver = browser()
@@ -173,7 +174,7 @@ def open_view(base, pid, email, password, runs, label):
         for run in range(runs):
             # From a blank page: the previous run's map is not torn down in the time measured.
             driver.get("about:blank")
-            driver.get(f"{base}/projects/{pid}/views/sales")
+            driver.get(f"{base}/projects/{pid}/views/sales{fragment}")
             deadline = time.monotonic() + 120
             if not driver.find_elements(By.ID, "map-view"):
                 sys.exit(f"{label}: {driver.current_url} is not the view: "
@@ -212,6 +213,6 @@ if __name__ == "__main__":
     elif command == "tiles":
         tiles(args[0], args[1], args[2], int(args[3]))
     elif command == "open":
-        open_view(args[0], args[1], args[2], args[3], int(args[4]), args[5])
+        open_view(args[0], args[1], args[2], args[3], int(args[4]), args[5], *args[6:])
     else:
         sys.exit(__doc__)

@@ -7,7 +7,9 @@
 # The view is opened in headless Chromium (Debian's chromium and
 # chromium-driver; selenium from PyPI): once right after the load, RUNS times
 # more in the same browser (default 10: warm), then once after a restart of
-# the server (nothing in memory). Each time is the page's own, from
+# the server (nothing in memory), RUNS times again, and RUNS times opened at
+# sea, where no polygon is in sight (the page's floor: everything but the
+# features' tiles). Each time is the page's own, from
 # navigation until the map has drawn and the panel shows every value.
 # Between the two, TILES (default 500) vector tiles at random zooms from 4
 # to 14 over the municipalities are asked one after another, twice.
@@ -39,3 +41,5 @@ SERVER_PID=$!
 BASE="http://$(listening_address "$WORK/server-2.log" "$SERVER_PID")"
 open_view 1 "cold, after a restart"
 open_view "$RUNS" "warm, after the restart"
+# The floor: the same page, values and layer summary, at sea (no polygon in sight).
+open_view "$RUNS" "warm, at sea (no feature in sight)" "#map=8.00/0/-30"

@@ -718,6 +718,18 @@ impl Engine {
             .ok_or_else(|| QueryError::Internal("the shapes were not made".into()))
     }
 
+    /// Reads a dataset version's rows into memory (within the tables'
+    /// budget), so that the first query after a load does not wait for them.
+    pub async fn warm_table(&self, data: &DataStore, snapshot: &Snapshot, dataset: &str) -> Result<(), QueryError> {
+        let def = snapshot.model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
+        let path = snapshot
+            .versions
+            .get(dataset)
+            .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
+        self.tables.table(data, path, def).await?;
+        Ok(())
+    }
+
     /// Prepares a polygon or line dataset version's shapes for the zooms
     /// the map asks at (even zooms up to 12; closer ones are made when
     /// first asked), from one read of its rows, and indexes them for tiles.

@@ -138,7 +138,8 @@ pub fn loaded_datasets(change: Option<&DataChange>) -> Vec<String> {
 /// Builds the indexes of the versions a committed job loaded (the spatial
 /// index of a point dataset, the full-text index of a dataset with a title,
 /// a polygon dataset's shapes for the map's zooms), so that the first bulk
-/// point query, search or map does not wait for them.
+/// point query, search or map does not wait for them; its rows are read
+/// into memory first, so that the first query does not either.
 /// Best effort: a query builds what is missing.
 pub async fn index_loaded(state: AppState, job: Job, datasets: Vec<String>) {
     let Ok(context) = reader(&state, &job).await else { return };
@@ -155,19 +156,18 @@ pub async fn index_loaded(state: AppState, job: Job, datasets: Vec<String>) {
             .find(|o| o.name == dataset)
             .and_then(|o| o.body_json().ok())
             .and_then(|body| crate::routes::dwh::title_property(&body));
-        let engine = &state.engine;
-        let built = match engine.index_points(&state.data, &context.snapshot, &dataset).await {
-            Ok(()) => match title {
-                Some(title) => engine.index_titles(&state.data, &context.snapshot, &dataset, &title).await,
-                None => Ok(()),
-            },
-            Err(e) => Err(e),
-        };
-        // A polygon dataset's shapes for the map's zooms.
-        let built = match built {
-            Ok(()) => engine.prepare_shapes(&state.data, &context.snapshot, &dataset).await,
-            Err(e) => Err(e),
-        };
+        let (engine, data, snapshot) = (&state.engine, &state.data, &context.snapshot);
+        let built = async {
+            // Its rows in memory first: the indexes below read them from there.
+            engine.warm_table(data, snapshot, &dataset).await?;
+            engine.index_points(data, snapshot, &dataset).await?;
+            if let Some(title) = &title {
+                engine.index_titles(data, snapshot, &dataset, title).await?;
+            }
+            // A polygon dataset's shapes for the map's zooms.
+            engine.prepare_shapes(data, snapshot, &dataset).await
+        }
+        .await;
         if let Err(e) = built {
             tracing::warn!(job = %job.id, %dataset, error = %e, "indexing the loaded rows failed");
         }

@@ -561,6 +561,11 @@ async fn the_map_story_in_a_real_browser() {
         "€ 375 – € 400: 1"
     );
     assert_eq!(text(&admin, ".drill-block[data-type=timeSeries] li").await, "2026-02-01: € 400");
+    // The drill is below the panel's indicators: in sight for the screenshot.
+    admin
+        .execute("document.getElementById('drill').scrollIntoView({block: 'end'})", vec![])
+        .await
+        .unwrap();
     shot(&admin, "map-drill").await;
     // The map's state is in the URL; the points dataset draws as dots.
     let url = admin.current_url().await.unwrap();
