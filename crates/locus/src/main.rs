@@ -362,7 +362,13 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // DataFusion's planner and optimizer recurse deeply: an unoptimized build
+    // can overflow tokio's default 2 MiB thread stacks on a query plan.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(*args).await,
