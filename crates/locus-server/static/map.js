@@ -276,7 +276,6 @@ function draw(fetched) {
       map.setPaintProperty('features-fill', paint, colorExpression(cuts, colors));
     }
     drawLegend(cuts, colors, indicator);
-    performance.mark('locus:layer-added');
     if (!state.fitted && !readHash().position && drawn.bounds) {
       const [west, south, east, north] = drawn.bounds;
       map.fitBounds([[west, south], [east, north]], { padding: 40, maxZoom: 12, duration: 0 });
@@ -656,8 +655,9 @@ function start() {
     // (`data-opened-ms`, from navigation), then swaps in detailed outlines.
     // Sources and layers may be added once the style is in (`style.load`),
     // before the base map's first frame (`load`).
-    const loaded = new Promise((resolve) => map.once('style.load', () => { performance.mark('locus:style-loaded'); resolve(); }));
-    listFilters().then(() => {
+    const loaded = new Promise((resolve) => map.once('style.load', resolve));
+    // A failure on the way is the page's own catch below.
+    return listFilters().then(() => {
       const values = showValues().catch((e) => { hover.textContent = e.message; });
       const layer = fetchLayer(layerParams());
       return loaded.then(() => {
@@ -666,10 +666,11 @@ function start() {
       });
     }).then(() => {
       root.dataset.openedMs = String(Math.round(performance.now()));
-      return getJson('/static/vendor/countries-50m.json');
-    }).then((detailed) => {
-      map.getSource('countries').setData(window.topojson.feature(detailed, detailed.objects.countries));
-    }).catch(() => { /* the coarse outlines stay */ });
+      // Should the detailed outlines not come, the coarse ones stay.
+      getJson('/static/vendor/countries-50m.json').then((detailed) => {
+        map.getSource('countries').setData(window.topojson.feature(detailed, detailed.objects.countries));
+      }).catch(() => {});
+    });
   }).catch((e) => setStatus('The map could not be opened: ' + e.message, true));
 }
 
