@@ -86,7 +86,11 @@ impl Mailer {
         };
         match &self.transport {
             Transport::Outbox(dir) => {
-                let name = format!("{}-{}.eml", locus_store::now_millis(), locus_core::random_base62(8));
+                // Named so that sorting the names gives the order they were
+                // written in, even within one millisecond (this process's count).
+                static WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let count = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let name = format!("{}-{count:010}-{}.eml", locus_store::now_millis(), locus_core::random_base62(8));
                 // Written aside, then renamed: whoever reads the outbox never sees half a message.
                 let partial = dir.join(format!("{name}.part"));
                 tokio::fs::write(&partial, message.formatted()).await?;
