@@ -719,13 +719,27 @@ impl Engine {
     }
 
     /// Reads a dataset version's rows into memory (within the tables'
-    /// budget), so that the first query after a load does not wait for them.
+    /// budget), so that the first query after a load does not wait for them,
+    /// and drops the rows and indexes kept of the version it replaced.
     pub async fn warm_table(&self, data: &DataStore, snapshot: &Snapshot, dataset: &str) -> Result<(), QueryError> {
         let def = snapshot.model.dataset(dataset).map_err(|m| QueryError::new("dataset", m))?;
         let path = snapshot
             .versions
             .get(dataset)
             .ok_or_else(|| QueryError::NoData(dataset.to_owned()))?;
+        // What was kept of the version it replaced goes first, so that the
+        // two are not held at once.
+        let current = path.to_string();
+        self.tables.forget_superseded(path);
+        if let Ok(mut indexes) = self.point_indexes.lock() {
+            indexes.retain(|k, _| !tables::superseded(k, &current));
+        }
+        if let Ok(mut indexes) = self.title_indexes.lock() {
+            indexes.retain(|k, _| !tables::superseded(k, &current));
+        }
+        if let Ok(mut shapes) = self.shapes.lock() {
+            shapes.retain(|k, _| !tables::superseded(k, &current));
+        }
         self.tables.table(data, path, def).await?;
         Ok(())
     }

@@ -53,6 +53,21 @@ impl TableCache {
         Some(entry.table.clone())
     }
 
+    /// Drops the versions of `current`'s dataset other than `current`: once
+    /// a load or a restore has made a version current, the one it replaced
+    /// is read only by queries already running (which hold it themselves).
+    pub fn forget_superseded(&self, current: &Path) {
+        if let Ok(mut lru) = self.lru.lock() {
+            let current = current.to_string();
+            let gone: Vec<String> = lru.entries.keys().filter(|k| superseded(k, &current)).cloned().collect();
+            for key in gone {
+                if let Some(e) = lru.entries.remove(&key) {
+                    lru.bytes -= e.bytes;
+                }
+            }
+        }
+    }
+
     /// The rows of one stored version, from memory or read from the store.
     pub async fn table(&self, data: &DataStore, path: &Path, def: &DatasetDef) -> Result<Arc<MemTable>, DataError> {
         let key = path.to_string();
@@ -93,5 +108,29 @@ impl TableCache {
             }
         }
         Ok(table)
+    }
+}
+
+/// Whether a cache key (a version's path, maybe followed by `#` and more)
+/// names another version of the dataset whose current version is `current`.
+pub(crate) fn superseded(key: &str, current: &str) -> bool {
+    let version = key.split('#').next().unwrap_or(key);
+    let dir = |p: &str| p.rsplit_once('/').map(|(d, _)| d.to_owned());
+    version != current && dir(version).is_some() && dir(version) == dir(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::superseded;
+
+    #[test]
+    fn only_other_versions_of_the_same_dataset_are_superseded() {
+        let current = "projects/p/datasets/sales/v2.parquet";
+        assert!(superseded("projects/p/datasets/sales/v1.parquet", current));
+        assert!(superseded("projects/p/datasets/sales/v1.parquet#title", current));
+        assert!(!superseded(current, current));
+        assert!(!superseded("projects/p/datasets/sales/v2.parquet#title#Some(1.0)", current));
+        assert!(!superseded("projects/p/datasets/shops/v1.parquet", current));
+        assert!(!superseded("projects/q/datasets/sales/v1.parquet", current));
     }
 }

@@ -162,3 +162,24 @@ async fn a_fact_is_aggregated_by_its_key_before_the_join_when_one_key_reaches_ev
     .await;
     assert_eq!(joined.matches("Aggregate:").count(), 1, "{joined}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_made_current_replaces_the_rows_kept_of_the_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataStore::open(dir.path().to_str().unwrap()).unwrap();
+    let mut snapshot = snapshot(&data).await;
+    let engine = Engine::new(256 << 20, 64 << 20, Duration::from_secs(30), 2);
+    engine.warm_table(&data, &snapshot, "sales").await.unwrap();
+    let sales = engine.held_bytes();
+    engine.warm_table(&data, &snapshot, "shops").await.unwrap();
+    let both = engine.held_bytes();
+    assert!(sales > 0 && both > sales, "{sales} then {both}");
+    // A second load of the same rows, made current.
+    let def = snapshot.model.datasets["sales"].clone();
+    let csv = std::fs::read_to_string(root().join("data/sales.csv")).unwrap();
+    let v2 = "projects/p/datasets/sales/v2.parquet";
+    load(&data.store, &def, &CsvOptions::default(), &csv, v2).await.unwrap();
+    snapshot.versions.insert("sales".into(), StorePath::from(v2));
+    engine.warm_table(&data, &snapshot, "sales").await.unwrap();
+    assert_eq!(engine.held_bytes(), both, "v1 of sales was dropped, shops kept");
+}
