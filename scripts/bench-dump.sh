@@ -8,11 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 ROWS=${1:-10000000}
-DIR=$PWD/target/bench-load
-duckdb_venv
-star_schema_csv "$DIR" "$ROWS"
-release_bench_project dump
-bench_post "/rest/projects/$PROJECT/md/datasets" '{"name":"sales","type":"dataset","title":"sales","ref":{"type":"dwh","subtype":"basic","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"day","column":"day","type":"date"},{"name":"shop_id","column":"shop_id","type":"integer"},{"name":"product_id","column":"product_id","type":"integer"},{"name":"amount","column":"amount","type":"decimal"},{"name":"qty","column":"qty","type":"integer"}]}}' >/dev/null
+sales_bench_project dump "$ROWS"
 "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset sales "$DIR/sales.csv" >/dev/null 2>&1
 OUT=$WORK/dump.csv
 for _ in 1 2 3; do

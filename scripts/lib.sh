@@ -78,6 +78,17 @@ bench_post() {
   curl -sf -X POST "$BASE$1" -H "Authorization: Bearer $BEARER" -H 'content-type: application/json' -d "$2"
 }
 
+# sales_bench_project NAME ROWS: the star schema's `sales.csv` of ROWS rows
+# in DIR (target/bench-load, generated once per row count), a release bench
+# project (release_bench_project NAME) and its `sales` dataset defined.
+sales_bench_project() {
+  DIR=$PWD/target/bench-load
+  duckdb_venv
+  star_schema_csv "$DIR" "$2"
+  release_bench_project "$1"
+  bench_post "/rest/projects/$PROJECT/md/datasets" '{"name":"sales","type":"dataset","title":"sales","ref":{"type":"dwh","subtype":"basic","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"day","column":"day","type":"date"},{"name":"shop_id","column":"shop_id","type":"integer"},{"name":"product_id","column":"product_id","type":"integer"},{"name":"amount","column":"amount","type":"decimal"},{"name":"qty","column":"qty","type":"integer"}]}}' >/dev/null
+}
+
 # star_schema_csv DIR ROWS: the seeded star schema of scripts/bench-queries.py
 # (ROWS sales rows and their dimensions) as CSV files in DIR, generated once
 # per row count. Needs duckdb_venv.
