@@ -120,28 +120,22 @@ pub fn read_files(store: Arc<dyn ObjectStore>, paths: Vec<Path>) -> impl Read + 
             // of about 1 MiB, so that the parser is woken once per piece.
             let mut stream = std::pin::pin!(stream);
             let mut gathered = BytesMut::new();
-            loop {
-                let next = stream.next().await;
-                let ended = next.is_none();
-                let item = match next {
-                    Some(Ok(chunk)) => {
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(chunk) => {
                         gathered.extend_from_slice(&chunk);
-                        if gathered.len() < PIECE_BYTES {
-                            continue;
+                        if gathered.len() >= PIECE_BYTES && tx.send(Ok(Piece::Bytes(gathered.split().freeze()))).await.is_err() {
+                            return;
                         }
-                        Ok(Piece::Bytes(gathered.split().freeze()))
                     }
-                    Some(Err(e)) => Err(std::io::Error::other(format!("reading {path}: {e}"))),
-                    None if gathered.is_empty() => break,
-                    None => Ok(Piece::Bytes(gathered.split().freeze())),
-                };
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    return;
+                    Err(e) => {
+                        let _ = tx.send(Err(std::io::Error::other(format!("reading {path}: {e}")))).await;
+                        return;
+                    }
                 }
-                if ended {
-                    break;
-                }
+            }
+            if !gathered.is_empty() && tx.send(Ok(Piece::Bytes(gathered.freeze()))).await.is_err() {
+                return;
             }
         }
     });

@@ -177,6 +177,14 @@ pub struct Engine {
     partitions: usize,
 }
 
+/// Drops the entries of a cache keyed by version path (and more after `#`)
+/// that belong to another version of `current`'s dataset.
+fn forget_superseded<V>(cache: &Mutex<HashMap<String, V>>, current: &str) {
+    if let Ok(mut cache) = cache.lock() {
+        cache.retain(|key, _| !tables::superseded(key, current));
+    }
+}
+
 /// Hands the planner tables already loaded, and records what it asked for.
 struct Loaded<'a> {
     tables: &'a HashMap<String, Arc<dyn TableProvider>>,
@@ -731,15 +739,9 @@ impl Engine {
         // two are not held at once.
         let current = path.to_string();
         self.tables.forget_superseded(path);
-        if let Ok(mut indexes) = self.point_indexes.lock() {
-            indexes.retain(|k, _| !tables::superseded(k, &current));
-        }
-        if let Ok(mut indexes) = self.title_indexes.lock() {
-            indexes.retain(|k, _| !tables::superseded(k, &current));
-        }
-        if let Ok(mut shapes) = self.shapes.lock() {
-            shapes.retain(|k, _| !tables::superseded(k, &current));
-        }
+        forget_superseded(&self.point_indexes, &current);
+        forget_superseded(&self.title_indexes, &current);
+        forget_superseded(&self.shapes, &current);
         self.tables.table(data, path, def).await?;
         Ok(())
     }

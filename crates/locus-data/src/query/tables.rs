@@ -59,12 +59,13 @@ impl TableCache {
     pub fn forget_superseded(&self, current: &Path) {
         if let Ok(mut lru) = self.lru.lock() {
             let current = current.to_string();
-            let gone: Vec<String> = lru.entries.keys().filter(|k| superseded(k, &current)).cloned().collect();
-            for key in gone {
-                if let Some(e) = lru.entries.remove(&key) {
-                    lru.bytes -= e.bytes;
-                }
-            }
+            let mut freed = 0;
+            lru.entries.retain(|key, e| {
+                let gone = superseded(key, &current);
+                freed += if gone { e.bytes } else { 0 };
+                !gone
+            });
+            lru.bytes -= freed;
         }
     }
 
@@ -115,8 +116,10 @@ impl TableCache {
 /// names another version of the dataset whose current version is `current`.
 pub(crate) fn superseded(key: &str, current: &str) -> bool {
     let version = key.split('#').next().unwrap_or(key);
-    let dir = |p: &str| p.rsplit_once('/').map(|(d, _)| d.to_owned());
-    version != current && dir(version).is_some() && dir(version) == dir(current)
+    match (version.rsplit_once('/'), current.rsplit_once('/')) {
+        (Some((dir, _)), Some((current_dir, _))) => dir == current_dir && version != current,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
