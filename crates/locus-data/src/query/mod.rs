@@ -5,6 +5,8 @@
 //! - [`ast`]: JSON → typed nodes and filters, metrics expanded, with paths.
 //! - [`model`]: datasets, foreign keys, join paths, metrics.
 //! - [`plan`]: nodes → a DataFrame (grain per fact, joins, filters, windows).
+//! - `precompute`: key sets and branch codes, read from small tables before
+//!   a plan runs, so the fact is read with lookups instead of hash joins.
 //! - [`tables`]: versions held in memory as Arrow, least recently used out.
 //!
 //! The server builds a [`Snapshot`] (the model and the current version file
@@ -15,6 +17,7 @@ pub mod model;
 pub mod overlaps;
 pub mod plan;
 pub mod points;
+mod precompute;
 pub mod profile;
 pub mod search;
 pub mod tables;
@@ -37,6 +40,7 @@ use serde_json::{Map, Value};
 use self::ast::{Filter, Node, Parser};
 pub use self::model::Model;
 use self::plan::{Planner, Tables};
+use self::precompute::Precomputed;
 use self::tables::TableCache;
 use crate::{DataError, DataStore};
 
@@ -249,7 +253,8 @@ impl Engine {
     }
 
     /// Plans twice: over empty tables to learn which datasets the plan
-    /// reads, then over those datasets' rows.
+    /// reads, then over those datasets' rows. What the plan precomputes is
+    /// to be computed before it runs.
     async fn prepare(
         &self,
         data: &DataStore,
@@ -257,7 +262,7 @@ impl Engine {
         request: &ast::Request,
         perms: &[Filter],
         overrides: &HashMap<String, Arc<dyn TableProvider>>,
-    ) -> Result<(SessionContext, datafusion::dataframe::DataFrame), QueryError> {
+    ) -> Result<(datafusion::dataframe::DataFrame, Precomputed), QueryError> {
         let ctx = self.context()?;
         let none = HashMap::new();
         let probe = Loaded {
@@ -270,6 +275,7 @@ impl Engine {
             model: &snapshot.model,
             tables: &probe,
             permissions: perms,
+            precomputed: &Precomputed::default(),
         }
         .plan(request)?;
         let asked = probe.asked.into_inner().unwrap_or_default();
@@ -285,14 +291,16 @@ impl Engine {
             snapshot,
             asked: Mutex::new(BTreeSet::new()),
         };
+        let precomputed = Precomputed::default();
         let df = Planner {
             ctx: &ctx,
             model: &snapshot.model,
             tables: &loaded,
             permissions: perms,
+            precomputed: &precomputed,
         }
         .plan(request)?;
-        Ok((ctx, df))
+        Ok((df, precomputed))
     }
 
     /// Runs a query to its rows.
@@ -355,9 +363,13 @@ impl Engine {
         perms: &[Filter],
         overrides: &HashMap<String, Arc<dyn TableProvider>>,
     ) -> Result<(Schema, Vec<RecordBatch>), QueryError> {
-        let (_ctx, df) = self.prepare(data, snapshot, request, perms, overrides).await?;
+        let (df, precomputed) = self.prepare(data, snapshot, request, perms, overrides).await?;
         let schema: Schema = df.schema().as_arrow().clone();
-        let batches = tokio::time::timeout(self.timeout, df.collect())
+        let run = async move {
+            precomputed.compute().await?;
+            df.collect().await
+        };
+        let batches = tokio::time::timeout(self.timeout, run)
             .await
             .map_err(|_| QueryError::Timeout(self.timeout))?
             .map_err(QueryError::execution)?;
@@ -372,7 +384,7 @@ impl Engine {
         request: &ast::Request,
         perms: &[Filter],
     ) -> Result<String, QueryError> {
-        let (_ctx, df) = self.prepare(data, snapshot, request, perms, &HashMap::new()).await?;
+        let (df, _precomputed) = self.prepare(data, snapshot, request, perms, &HashMap::new()).await?;
         let plan = df.into_optimized_plan().map_err(QueryError::plan)?;
         let text = plan.display_indent().to_string();
         Ok(text)

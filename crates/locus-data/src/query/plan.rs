@@ -18,7 +18,7 @@
 //! A query with no aggregate is a distinct list of its dimensions, read from
 //! the one dataset from which every dimension and filter can be reached.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, IntervalMonthDayNano};
@@ -37,6 +37,7 @@ use datafusion::prelude::SessionContext;
 
 use super::ast::{AggFunc, AggScope, ArithOp, CompareOp, Filter, Node, Request, WindowFunc};
 use super::model::{matches_pattern, Model, Reach};
+use super::precompute::{is_key_set, supported_key, Precomputed};
 use super::QueryError;
 use crate::PropertyType;
 
@@ -100,6 +101,8 @@ pub struct Planner<'a> {
     pub tables: &'a dyn Tables,
     /// The caller's data permission filters, all applied (AND).
     pub permissions: &'a [Filter],
+    /// What the plan computes from small tables before it runs.
+    pub precomputed: &'a Precomputed,
 }
 
 impl Planner<'_> {
@@ -487,6 +490,10 @@ impl Planner<'_> {
         if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
             return Ok(df);
         }
+        // Else, dimensions behind several keys are numbered first.
+        if let Some(df) = self.coded(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
+            return Ok(df);
+        }
         let mut df = self.joined(fact, &needed, &reach, "properties")?;
         if let Some(p) = where_preds.into_iter().map(|(e, _)| e).reduce(Expr::and) {
             df = df.filter(p).map_err(QueryError::plan)?;
@@ -515,8 +522,9 @@ impl Planner<'_> {
 
     /// Rewrites each filter that reads only datasets behind one foreign key
     /// `k` of the fact (and none of the fact's own columns) into
-    /// `fact.k IN (keys of the rows the filter keeps)`: a semi-join on a small
-    /// table instead of a join of every fact row. Only filters that no null
+    /// `fact.k IN (keys of the rows the filter keeps)`: a key set computed
+    /// before the query runs (`precompute.rs`; a semi-join for keys of other
+    /// types than integer and string) instead of a join of every fact row. Only filters that no null
     /// can satisfy are rewritten (a fact row with no dimension row fails them
     /// either way); `isNull`, `ifnull` and the like stay as they are.
     fn key_sets(
@@ -548,10 +556,14 @@ impl Planner<'_> {
                 .and_then(|df| df.select(vec![c(&pk)]))
                 .map_err(QueryError::plan)?;
             let key = self.foreign_key(fact, &step.property, target);
-            out.push((
-                in_subquery(key, Arc::new(sub.into_unoptimized_plan())),
-                BTreeSet::from([fact.to_owned()]),
-            ));
+            let pk_type = self.model.datasets[target]
+                .property(&self.model.datasets[target].primary_key)
+                .map(|p| p.ty.data_type());
+            let pred = match pk_type {
+                Some(ty) if supported_key(&ty) => self.precomputed.key_set(key, &ty, sub),
+                _ => in_subquery(key, Arc::new(sub.into_unoptimized_plan())),
+            };
+            out.push((pred, BTreeSet::from([fact.to_owned()])));
         }
         Ok(out)
     }
@@ -591,14 +603,8 @@ impl Planner<'_> {
         let Some(fk) = first_hops.into_iter().next() else { return Ok(None) };
         let on_fact = |sets: &BTreeSet<String>| sets.contains(fact);
         let only_fact = |sets: &BTreeSet<String>| sets.iter().all(|d| d == fact);
-        if dims.iter().any(|(_, n)| n.bare_properties().iter().any(|p| p.dataset == fact)) {
+        if !self.decomposable(fact, dims, mine) {
             return Ok(None);
-        }
-        for (_, s) in mine {
-            let decomposable = matches!(s.func, AggFunc::Sum | AggFunc::Count | AggFunc::Min | AggFunc::Max | AggFunc::Avg);
-            if !decomposable || s.arg.properties().iter().any(|p| p.dataset != fact) {
-                return Ok(None);
-            }
         }
         let all_preds = where_preds.iter().chain(agg_preds.iter().flatten());
         if all_preds.clone().any(|(_, sets)| on_fact(sets) && !only_fact(sets)) {
@@ -606,14 +612,187 @@ impl Planner<'_> {
         }
         let fk_col = format!("{fact}.{fk}");
         // 1. The fact, filtered on its own columns, aggregated by the key.
-        let mut df = self.frame(fact)?;
-        if let Some(p) = all_of(where_preds, on_fact) {
+        let own: Vec<Expr> = where_preds.iter().filter(|(_, s)| on_fact(s)).map(|(e, _)| e.clone()).collect();
+        let df = self.partially_aggregated(fact, own, c(&fk_col).alias(&fk_col), mine, agg_preds, on_fact)?;
+        // 2. Joined to the dimensions and filtered on them.
+        let mut df = self.joined_from(df, fact, needed, reach, "properties")?;
+        if let Some(p) = all_of(where_preds, |s| !on_fact(s)) {
             df = df.filter(p).map_err(QueryError::plan)?;
         }
+        // 3. Aggregated by the query's dimensions.
+        Ok(Some(self.recombine(df, dims, mine, agg_preds, on_fact)?))
+    }
+
+    /// Branch codes: when the dimensions are reached through two or more
+    /// foreign keys of the fact (so there is no one key to aggregate by
+    /// first), and every filter reads only the fact's columns (key sets make
+    /// such filters of those on dimensions), the distinct values grouped by
+    /// behind each key are numbered before the query runs
+    /// (`precompute.rs`). The fact is aggregated by one integer combining
+    /// its keys' numbers, and the few rows that remain are joined to each
+    /// key's table of values. `None` when the query does not have that shape.
+    #[allow(clippy::too_many_arguments)]
+    fn coded(
+        &self,
+        fact: &str,
+        needed: &BTreeSet<String>,
+        reach: &HashMap<String, Reach>,
+        dims: &[(usize, &Node)],
+        mine: &[(usize, &AggSpec<'_>)],
+        where_preds: &[(Expr, BTreeSet<String>)],
+        agg_preds: &[Vec<(Expr, BTreeSet<String>)>],
+    ) -> Result<Option<DataFrame>, QueryError> {
+        let only_fact = |sets: &BTreeSet<String>| sets.iter().all(|d| d == fact);
+        if !self.decomposable(fact, dims, mine)
+            || !where_preds
+                .iter()
+                .chain(agg_preds.iter().flatten())
+                .all(|(_, sets)| only_fact(sets))
+        {
+            return Ok(None);
+        }
+        // The datasets behind each foreign key of the fact.
+        let mut branches: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+        for d in needed.iter().filter(|d| *d != fact) {
+            let Some(step) = Model::path(reach, d).first().cloned() else {
+                return Ok(None);
+            };
+            branches
+                .entry(step.property)
+                .or_insert_with(|| (step.to, BTreeSet::new()))
+                .1
+                .insert(d.clone());
+        }
+        if branches.len() < 2 {
+            return Ok(None);
+        }
+        // Each dimension's columns, from one branch.
+        let mut columns: Vec<Vec<String>> = vec![Vec::new(); branches.len()];
+        for (_, n) in dims {
+            let props = n.bare_properties();
+            let of = |d: &str| branches.values().position(|(_, set)| set.contains(d));
+            let Some(b) = props.first().and_then(|p| of(&p.dataset)) else {
+                return Ok(None);
+            };
+            if props.iter().any(|p| of(&p.dataset) != Some(b)) {
+                return Ok(None);
+            }
+            for p in props {
+                if !columns[b].contains(&p.column()) {
+                    columns[b].push(p.column());
+                }
+            }
+        }
+        let mut specs = Vec::with_capacity(branches.len());
+        for ((property, (target, set)), columns) in branches.iter().zip(columns) {
+            let def = &self.model.datasets[target];
+            let Some(ty) = def.property(&def.primary_key).map(|p| p.ty.data_type()).filter(supported_key) else {
+                return Ok(None);
+            };
+            // The branch read from its root joins as the fact's path does.
+            let sub_reach = self.model.reach(target);
+            let same = |d: &String| {
+                sub_reach.get(d).is_some_and(|r| r.paths == 1) && Model::path(reach, d).get(1..) == Some(&Model::path(&sub_reach, d)[..])
+            };
+            if columns.is_empty() || !set.iter().all(same) {
+                return Ok(None);
+            }
+            let mut sub_needed = set.clone();
+            sub_needed.remove(target);
+            let select = std::iter::once(format!("{target}.{}", def.primary_key))
+                .chain(columns)
+                .map(|n| c(&n));
+            let sub = self
+                .joined(target, &sub_needed, &sub_reach, "properties")?
+                .select(select.collect::<Vec<_>>())
+                .map_err(QueryError::plan)?;
+            specs.push((self.foreign_key(fact, property, target), ty, sub));
+        }
+        let codes = self.precomputed.branch_codes(specs);
+        // 1. The fact, filtered, aggregated by the combined code.
+        let own: Vec<Expr> = where_preds.iter().map(|(e, _)| e.clone()).collect();
+        let df = self.partially_aggregated(fact, own, codes.combined.alias("__code"), mine, agg_preds, |_| true)?;
+        // 2. Each key's number taken out and joined to its values.
+        let mut select: Vec<Expr> = df.schema().fields().iter().map(|f| c(f.name())).collect();
+        select.extend(
+            codes
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(b, part)| part.call(vec![c("__code")]).alias(format!("__code{b}"))),
+        );
+        let mut df = df.select(select).map_err(QueryError::plan)?;
+        for (b, table) in codes.tables.into_iter().enumerate() {
+            let values = self.ctx.read_table(table).map_err(QueryError::plan)?;
+            let renamed: Vec<Expr> = values
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| match f.name().as_str() {
+                    "__code" => c("__code").alias(format!("__key{b}")),
+                    name => c(name).alias(name),
+                })
+                .collect();
+            let values = values.select(renamed).map_err(QueryError::plan)?;
+            df = df
+                .join(values, JoinType::Left, &[&format!("__code{b}")], &[&format!("__key{b}")], None)
+                .map_err(QueryError::plan)?;
+        }
+        // 3. Aggregated by the query's dimensions.
+        Ok(Some(self.recombine(df, dims, mine, agg_preds, |_| true)?))
+    }
+
+    /// Whether the aggregates can be computed in two steps (first by a key,
+    /// then by the dimensions): all sums, counts, minima, maxima or averages
+    /// of the fact's columns, and no dimension on the fact's own columns.
+    fn decomposable(&self, fact: &str, dims: &[(usize, &Node)], mine: &[(usize, &AggSpec<'_>)]) -> bool {
+        !dims.iter().any(|(_, n)| n.bare_properties().iter().any(|p| p.dataset == fact))
+            && mine.iter().all(|(_, s)| {
+                matches!(s.func, AggFunc::Sum | AggFunc::Count | AggFunc::Min | AggFunc::Max | AggFunc::Avg)
+                    && s.arg.properties().iter().all(|p| p.dataset == fact)
+            })
+    }
+
+    /// The first step of a two-step aggregation: the fact's rows that
+    /// `preds` keep, aggregated by `key` into each aggregate's partial
+    /// (`__p{k}`, and `__p{k}n` for an average's count), filtered by its
+    /// predicates that `before` selects.
+    ///
+    /// Key sets (one lookup a row, and most rows kept, as under a data
+    /// permission) go into the partials' FILTER clauses rather than a filter
+    /// that copies every row it keeps (which cost a filtered viewer twice the
+    /// admin's time); then a key none of whose rows they keep is dropped
+    /// (`__kept`), as the filter would have.
+    fn partially_aggregated(
+        &self,
+        fact: &str,
+        preds: Vec<Expr>,
+        key: Expr,
+        mine: &[(usize, &AggSpec<'_>)],
+        agg_preds: &[Vec<(Expr, BTreeSet<String>)>],
+        before: impl Fn(&BTreeSet<String>) -> bool,
+    ) -> Result<DataFrame, QueryError> {
+        let (sets, others): (Vec<Expr>, Vec<Expr>) = preds.into_iter().partition(is_key_set);
+        let mut df = self.frame(fact)?;
+        if let Some(p) = others.into_iter().reduce(Expr::and) {
+            df = df.filter(p).map_err(QueryError::plan)?;
+        }
+        // Evaluated once a row, as a column each FILTER clause reads.
+        let kept = match sets.into_iter().reduce(Expr::and) {
+            Some(sets) => {
+                df = df.with_column("__keep", sets).map_err(QueryError::plan)?;
+                Some(c("__keep"))
+            }
+            None => None,
+        };
         let mut partial = Vec::new();
         for (k, (_, s)) in mine.iter().enumerate() {
             let arg = self.row_expr(s.arg)?;
-            let pre = all_of(&agg_preds[k], on_fact);
+            let pre = all_of(&agg_preds[k], &before);
+            let pre = match (pre, &kept) {
+                (Some(p), Some(keep)) => Some(p.and(keep.clone())),
+                (p, keep) => p.or_else(|| keep.clone()),
+            };
             let with = |e: Expr| filtered(e, pre.as_ref());
             match s.func {
                 AggFunc::Sum => partial.push(with(agg::sum(arg))?.alias(format!("__p{k}"))),
@@ -626,17 +805,30 @@ impl Planner<'_> {
                 }
             }
         }
-        let df = df.aggregate(vec![c(&fk_col).alias(&fk_col)], partial).map_err(QueryError::plan)?;
-        // 2. Joined to the dimensions and filtered on them.
-        let mut df = self.joined_from(df, fact, needed, reach, "properties")?;
-        if let Some(p) = all_of(where_preds, |s| !on_fact(s)) {
-            df = df.filter(p).map_err(QueryError::plan)?;
-        }
-        // 3. Aggregated by the query's dimensions.
+        let Some(kept) = kept else {
+            return df.aggregate(vec![key], partial).map_err(QueryError::plan);
+        };
+        partial.push(filtered(agg::count(lit(1i64)), Some(&kept))?.alias("__kept"));
+        df.aggregate(vec![key], partial)
+            .and_then(|df| df.filter(c("__kept").gt(lit(0i64))))
+            .map_err(QueryError::plan)
+    }
+
+    /// The second step: the partials of `df` aggregated by the query's
+    /// dimensions, filtered by the aggregates' predicates that `before` did
+    /// not select, as the aggregates' columns.
+    fn recombine(
+        &self,
+        df: DataFrame,
+        dims: &[(usize, &Node)],
+        mine: &[(usize, &AggSpec<'_>)],
+        agg_preds: &[Vec<(Expr, BTreeSet<String>)>],
+        before: impl Fn(&BTreeSet<String>) -> bool,
+    ) -> Result<DataFrame, QueryError> {
         let keys = self.group_keys(dims)?;
         let mut finals = Vec::new();
         for (k, (_, s)) in mine.iter().enumerate() {
-            let post = all_of(&agg_preds[k], |s| !on_fact(s));
+            let post = all_of(&agg_preds[k], |s| !before(s));
             let with = |e: Expr| filtered(e, post.as_ref());
             let part = c(&format!("__p{k}"));
             match s.func {
@@ -660,7 +852,7 @@ impl Planner<'_> {
             };
             select.push(e.alias(agg_col(*j)));
         }
-        Ok(Some(df.select(select).map_err(QueryError::plan)?))
+        df.select(select).map_err(QueryError::plan)
     }
 
     /// Joins the fact groups on their dimension values.

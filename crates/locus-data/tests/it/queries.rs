@@ -137,13 +137,13 @@ async fn every_query_case_matches_duckdb() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fact_is_aggregated_by_its_key_before_the_join_when_one_key_reaches_every_dimension() {
+async fn a_fact_is_aggregated_before_any_join_by_its_key_or_by_its_keys_numbered_dimensions() {
     let dir = tempfile::tempdir().unwrap();
     let data = DataStore::open(dir.path().to_str().unwrap()).unwrap();
     let snapshot = snapshot(&data).await;
     let engine = Engine::new(256 << 20, 64 << 20, Duration::from_secs(30), 2);
-    let plan = |body: Value| {
-        let (request, perms) = Engine::parse(&snapshot.model, &body, &[]).unwrap();
+    let plan = |body: Value, permissions: Vec<Value>| {
+        let (request, perms) = Engine::parse(&snapshot.model, &body, &permissions).unwrap();
         let engine = &engine;
         let data = &data;
         let snapshot = &snapshot;
@@ -151,16 +151,31 @@ async fn a_fact_is_aggregated_by_its_key_before_the_join_when_one_key_reaches_ev
     };
     let revenue = serde_json::json!({"id": "r", "type": "metric", "metric": "revenue"});
     // Region is reached through shops only: two aggregates, the first by sales.shop_id.
-    let eager = plan(serde_json::json!({"properties": [{"id": "x", "type": "property", "value": "cities.region"}, revenue]})).await;
+    let region = serde_json::json!({"id": "x", "type": "property", "value": "cities.region"});
+    let eager = plan(serde_json::json!({"properties": [region.clone(), revenue.clone()]}), vec![]).await;
     assert_eq!(eager.matches("Aggregate:").count(), 2, "{eager}");
     assert!(eager.contains("groupBy=[[sales.shop_id"), "{eager}");
-    // Region and category come through two keys: one aggregate over the joined rows.
-    let joined = plan(
-        serde_json::json!({"properties": [{"id": "x", "type": "property", "value": "cities.region"},
-        {"id": "y", "type": "property", "value": "products.category"}, revenue]}),
-    )
-    .await;
-    assert_eq!(joined.matches("Aggregate:").count(), 1, "{joined}");
+    // Region and category come through two keys: the fact is aggregated by
+    // one number combining both keys' numbered dimension values, no join.
+    let category = serde_json::json!({"id": "y", "type": "property", "value": "products.category"});
+    let both = serde_json::json!({"properties": [region, category.clone(), revenue.clone()]});
+    let coded = plan(both.clone(), vec![]).await;
+    assert_eq!(coded.matches("Aggregate:").count(), 2, "{coded}");
+    assert!(
+        coded.contains("groupBy=[[branch_code_0(sales.product_id, sales.shop_id)"),
+        "{coded}"
+    );
+    // A viewer's permission on a dimension is a key set in the first
+    // aggregate's FILTER clauses: no semi-join, no filter of the fact.
+    let permission = serde_json::json!([{"property": "cities.name", "operator": "ne", "value": "Brno"}]);
+    for body in [serde_json::json!({"properties": [category.clone(), revenue.clone()]}), both] {
+        let viewer = plan(body, vec![permission.clone()]).await;
+        assert!(
+            viewer.contains("FILTER (WHERE __keep)") && viewer.contains("key_set_0(?table?.shop_id) AS __keep"),
+            "{viewer}"
+        );
+        assert!(!viewer.contains("Semi") && !viewer.contains("Filter: key_set"), "{viewer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

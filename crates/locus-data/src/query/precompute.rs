@@ -1,0 +1,467 @@
+//! What a plan computes from small tables before it runs, so that the big
+//! one (the fact) is read with array lookups instead of hash joins.
+//!
+//! Why: DataFusion joins by hashing. A join of a 10 M-row fact to a
+//! dimension of 10,000 rows hashes and probes 10 M keys, and a filter on a
+//! dimension written as `fact.k IN (subquery)` is such a join (a semi-join):
+//! it made a filtered viewer's query 4x the admin's, and grouping by
+//! dimensions behind two keys (three joins) 5x DuckDB. The dimension side is
+//! small, so it is read first, and each fact row then costs an array lookup:
+//!
+//! - **Key sets** ([`Precomputed::key_set`]): the keys a filter on a
+//!   dimension keeps; `key_set_N(fact.k)` is true for those.
+//! - **Branch codes** ([`Precomputed::branch_codes`]): for each foreign key
+//!   of the fact, the distinct values of the dimension columns a query groups
+//!   by (behind that key), numbered; `branch_code_N(k1, k2, …)` is one
+//!   integer naming the combination of a fact row's values, so the fact is
+//!   aggregated by one integer column, and `branch_part_N_i(code)` takes the
+//!   number of key `i` back out, to join the small result to a table of the
+//!   values ([`Decoded`]).
+//!
+//! The planner registers each with its subqueries; [`Precomputed::compute`]
+//! runs them in the order they were planned, before the query runs (the
+//! functions fail if called earlier).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::compute::{concat_batches, take};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use datafusion::catalog::Session;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::{MemTable, TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{create_udf, ColumnarValue, Expr, ScalarUDF, Volatility};
+use datafusion::physical_plan::ExecutionPlan;
+
+/// Integer keys spanning at most this many values are looked up by index
+/// (4 bytes per value in the span); wider spans are hashed.
+const DENSE_SPAN: i64 = 1 << 24;
+
+/// No code: the key is not in the map.
+const ABSENT: u32 = u32::MAX;
+
+/// Keys (the first column of a subquery's rows) → a number each.
+enum KeyMap {
+    /// Integer keys by index from `min`; [`ABSENT`] where there is none.
+    Dense {
+        min: i64,
+        codes: Vec<u32>,
+    },
+    Ints(HashMap<i64, u32>),
+    Strings(HashMap<String, u32>),
+}
+
+impl KeyMap {
+    /// The map of `keys[i]` → `codes[i]` (nulls skipped).
+    fn new(keys: &dyn Array, codes: &[u32]) -> KeyMap {
+        if let Some(strings) = keys.as_string_opt::<i32>() {
+            let map = strings.iter().zip(codes).filter_map(|(k, c)| Some((k?.to_owned(), *c)));
+            return KeyMap::Strings(map.collect());
+        }
+        let ints = keys.as_primitive::<Int64Type>();
+        let pairs = || ints.iter().zip(codes).filter_map(|(k, c)| Some((k?, *c)));
+        let (Some(min), Some(max)) = (pairs().map(|p| p.0).min(), pairs().map(|p| p.0).max()) else {
+            return KeyMap::Ints(HashMap::new());
+        };
+        let span = max.saturating_sub(min).saturating_add(1);
+        // By index when the span is small in itself, or at most 8 slots a key.
+        if span > DENSE_SPAN || (span > 1 << 16 && span / 8 > codes.len() as i64) {
+            return KeyMap::Ints(pairs().collect());
+        }
+        let mut dense = vec![ABSENT; span as usize];
+        for (k, c) in pairs() {
+            dense[(k - min) as usize] = c;
+        }
+        KeyMap::Dense { min, codes: dense }
+    }
+
+    /// `f(i, code of values[i])` for each row, [`ABSENT`] for a null or an
+    /// unknown key. `values` has the type of the map's keys.
+    fn each(&self, values: &dyn Array, mut f: impl FnMut(usize, u32)) {
+        let nulls = values.logical_nulls();
+        let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+        match self {
+            KeyMap::Dense { min, codes } => {
+                for (i, k) in values.as_primitive::<Int64Type>().values().iter().enumerate() {
+                    let at = k.wrapping_sub(*min) as u64;
+                    let code = if at < codes.len() as u64 && valid(i) {
+                        codes[at as usize]
+                    } else {
+                        ABSENT
+                    };
+                    f(i, code);
+                }
+            }
+            KeyMap::Ints(map) => {
+                for (i, k) in values.as_primitive::<Int64Type>().values().iter().enumerate() {
+                    f(i, if valid(i) { map.get(k).copied().unwrap_or(ABSENT) } else { ABSENT });
+                }
+            }
+            KeyMap::Strings(map) => {
+                let strings = values.as_string::<i32>();
+                for i in 0..strings.len() {
+                    f(
+                        i,
+                        if valid(i) {
+                            map.get(strings.value(i)).copied().unwrap_or(ABSENT)
+                        } else {
+                            ABSENT
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The numbers of one plan's branches, once computed.
+struct Codes {
+    maps: Vec<KeyMap>,
+    /// Per branch: its number of distinct values, which is also the number
+    /// of a fact row with none (a null or unknown key).
+    counts: Vec<u32>,
+    /// Per branch: what its number is multiplied by in the combined code.
+    strides: Vec<i64>,
+}
+
+impl Codes {
+    fn combined(&self, keys: &[ArrayRef]) -> Int64Array {
+        let mut out = vec![0i64; keys.first().map_or(0, |k| k.len())];
+        for (b, key) in keys.iter().enumerate() {
+            let (count, stride) = (self.counts[b], self.strides[b]);
+            self.maps[b].each(key.as_ref(), |i, code| {
+                out[i] += i64::from(if code == ABSENT { count } else { code }) * stride;
+            });
+        }
+        Int64Array::from(out)
+    }
+
+    /// Branch `b`'s number in each combined code; null for none.
+    fn part(&self, b: usize, combined: &dyn Array) -> Int64Array {
+        let (count, stride) = (i64::from(self.counts[b]), self.strides[b]);
+        let parts: Vec<i64> = combined
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .map(|v| v / stride % (count + 1))
+            .collect();
+        let nulls = NullBuffer::new(BooleanBuffer::collect_bool(parts.len(), |i| parts[i] != count));
+        Int64Array::new(parts.into(), Some(nulls))
+    }
+}
+
+/// One branch's rows: the first column the key, the others its values.
+struct Branch {
+    sub: DataFrame,
+    /// Where its table of values goes: a `__code` number and the values.
+    decoded: Arc<OnceLock<Vec<RecordBatch>>>,
+}
+
+enum Task {
+    KeySet {
+        sub: DataFrame,
+        keys: Arc<OnceLock<KeyMap>>,
+    },
+    BranchCodes {
+        branches: Vec<Branch>,
+        codes: Arc<OnceLock<Codes>>,
+    },
+}
+
+/// The work one plan needs done before it runs.
+#[derive(Default)]
+pub struct Precomputed(Mutex<Vec<Task>>);
+
+/// Key types a key set or branch can have (else the planner joins).
+pub(crate) fn supported_key(ty: &DataType) -> bool {
+    matches!(ty, DataType::Int64 | DataType::Utf8)
+}
+
+/// Whether `e` is a call of a key set ([`Precomputed::key_set`]).
+pub(crate) fn is_key_set(e: &Expr) -> bool {
+    matches!(e, Expr::ScalarFunction(f) if f.name().starts_with(KEY_SET))
+}
+
+/// The name of key set functions, before their number.
+const KEY_SET: &str = "key_set_";
+
+/// The functions and tables of one plan's branch codes.
+pub(crate) struct BranchCodes {
+    /// `branch_code_N(keys…)`: the combined code of a fact row.
+    pub combined: Expr,
+    /// `branch_part_N_i(code)`: branch `i`'s number, null for none.
+    pub parts: Vec<ScalarUDF>,
+    /// Per branch, its distinct values with their number (`__code`).
+    pub tables: Vec<Arc<dyn TableProvider>>,
+}
+
+fn not_yet() -> DataFusionError {
+    DataFusionError::Internal("a precomputed set was read before it was computed".into())
+}
+
+impl Precomputed {
+    fn push(&self, task: Task) -> usize {
+        let mut tasks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.push(task);
+        tasks.len() - 1
+    }
+
+    /// `key_set_N(key)`: true where `key` is one of the values in the first
+    /// column of `sub`'s rows. Both have type `ty`, a [`supported_key`].
+    pub(crate) fn key_set(&self, key: Expr, ty: &DataType, sub: DataFrame) -> Expr {
+        let keys: Arc<OnceLock<KeyMap>> = Arc::default();
+        let n = self.push(Task::KeySet { sub, keys: keys.clone() });
+        let fun = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+            let keys = keys.get().ok_or_else(not_yet)?;
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let mut found = vec![false; arrays[0].len()];
+            keys.each(arrays[0].as_ref(), |i, code| found[i] = code != ABSENT);
+            Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(found))))
+        };
+        // A name of its own: the optimizer compares calls by name, and two
+        // sets on one column are different functions.
+        create_udf(
+            &format!("{KEY_SET}{n}"),
+            vec![ty.clone()],
+            DataType::Boolean,
+            Volatility::Immutable,
+            Arc::new(fun),
+        )
+        .call(vec![key])
+    }
+
+    /// The codes of `branches`: for each, the fact's key (of a
+    /// [`supported_key`] type) and the subquery of the branch's rows, its key
+    /// first, then the values to number.
+    pub(crate) fn branch_codes(&self, branches: Vec<(Expr, DataType, DataFrame)>) -> BranchCodes {
+        let codes: Arc<OnceLock<Codes>> = Arc::default();
+        let mut keys = Vec::new();
+        let mut types = Vec::new();
+        let mut pending = Vec::new();
+        let mut tables: Vec<Arc<dyn TableProvider>> = Vec::new();
+        for (key, ty, sub) in branches {
+            let mut fields = vec![Field::new("__code", DataType::Int64, false)];
+            fields.extend(sub.schema().fields().iter().skip(1).map(|f| f.as_ref().clone().with_nullable(true)));
+            let decoded: Arc<OnceLock<Vec<RecordBatch>>> = Arc::default();
+            tables.push(Arc::new(Decoded {
+                schema: Arc::new(Schema::new(fields)),
+                batches: decoded.clone(),
+            }));
+            pending.push(Branch { sub, decoded });
+            keys.push(key);
+            types.push(ty);
+        }
+        let nbranches = keys.len();
+        let n = self.push(Task::BranchCodes {
+            branches: pending,
+            codes: codes.clone(),
+        });
+        let all = codes.clone();
+        let combined = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+            let codes = all.get().ok_or_else(not_yet)?;
+            Ok(ColumnarValue::Array(Arc::new(
+                codes.combined(&ColumnarValue::values_to_arrays(args)?),
+            )))
+        };
+        let combined = create_udf(
+            &format!("branch_code_{n}"),
+            types,
+            DataType::Int64,
+            Volatility::Immutable,
+            Arc::new(combined),
+        );
+        let parts = (0..nbranches)
+            .map(|b| {
+                let codes = codes.clone();
+                let part = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+                    let codes = codes.get().ok_or_else(not_yet)?;
+                    let arrays = ColumnarValue::values_to_arrays(args)?;
+                    Ok(ColumnarValue::Array(Arc::new(codes.part(b, arrays[0].as_ref()))))
+                };
+                create_udf(
+                    &format!("branch_part_{n}_{b}"),
+                    vec![DataType::Int64],
+                    DataType::Int64,
+                    Volatility::Immutable,
+                    Arc::new(part),
+                )
+            })
+            .collect();
+        BranchCodes {
+            combined: combined.call(keys),
+            parts,
+            tables,
+        }
+    }
+
+    /// Runs every subquery, in the order they were planned.
+    pub(crate) async fn compute(self) -> Result<()> {
+        let tasks = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Each cell is set once, here: ignoring `set`'s Err is safe.
+        for task in tasks {
+            match task {
+                Task::KeySet { sub, keys } => {
+                    let rows = collect(sub).await?;
+                    let _ = keys.set(KeyMap::new(rows.column(0), &vec![0; rows.num_rows()]));
+                }
+                Task::BranchCodes { branches, codes } => {
+                    let (mut maps, mut counts, mut strides) = (Vec::new(), Vec::new(), Vec::new());
+                    let mut stride: i64 = 1;
+                    for branch in branches {
+                        let rows = collect(branch.sub).await?;
+                        let (numbers, decoded) = number(&rows)?;
+                        let count = decoded.num_rows() as u32;
+                        maps.push(KeyMap::new(rows.column(0), &numbers));
+                        counts.push(count);
+                        strides.push(stride);
+                        stride = stride.checked_mul(i64::from(count) + 1).ok_or_else(|| {
+                            DataFusionError::ResourcesExhausted("the dimensions grouped by have too many combinations of values".into())
+                        })?;
+                        let _ = branch.decoded.set(vec![decoded]);
+                    }
+                    let _ = codes.set(Codes { maps, counts, strides });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A subquery's rows as one batch.
+async fn collect(sub: DataFrame) -> Result<RecordBatch> {
+    let schema = Arc::new(sub.schema().as_arrow().clone());
+    let batches = sub.collect().await?;
+    Ok(concat_batches(&schema, &batches)?)
+}
+
+/// Numbers the distinct values (all columns but the first) of `rows` in
+/// order of appearance: each row's number, and a batch of the distinct
+/// values, `__code` first.
+fn number(rows: &RecordBatch) -> Result<(Vec<u32>, RecordBatch)> {
+    let values: Vec<ArrayRef> = rows.columns()[1..].to_vec();
+    let converter = RowConverter::new(values.iter().map(|v| SortField::new(v.data_type().clone())).collect())?;
+    let encoded = converter.convert_columns(&values)?;
+    let mut seen = HashMap::new();
+    let mut first: Vec<u32> = Vec::new();
+    let numbers = (0..rows.num_rows())
+        .map(|i| {
+            *seen.entry(encoded.row(i)).or_insert_with(|| {
+                first.push(i as u32);
+                first.len() as u32 - 1
+            })
+        })
+        .collect();
+    let first = UInt32Array::from(first);
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(0..first.len() as i64))];
+    for v in &values {
+        columns.push(take(v.as_ref(), &first, None)?);
+    }
+    let mut fields = vec![Field::new("__code", DataType::Int64, false)];
+    fields.extend(
+        rows.schema()
+            .fields()
+            .iter()
+            .skip(1)
+            .map(|f| f.as_ref().clone().with_nullable(true)),
+    );
+    Ok((numbers, RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?))
+}
+
+/// A branch's distinct values, known only once computed (read by the
+/// plan's join when it runs).
+#[derive(Debug)]
+struct Decoded {
+    schema: SchemaRef,
+    batches: Arc<OnceLock<Vec<RecordBatch>>>,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for Decoded {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batches = self.batches.get().ok_or_else(not_yet)?;
+        let table = MemTable::try_new(self.schema.clone(), vec![batches.clone()])?;
+        table.scan(state, projection, filters, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringArray;
+
+    fn found(map: &KeyMap, values: &dyn Array) -> Vec<u32> {
+        let mut out = vec![0; values.len()];
+        map.each(values, |i, c| out[i] = c);
+        out
+    }
+
+    #[test]
+    fn integer_and_string_keys_find_their_numbers_and_never_a_null() {
+        let probe = Int64Array::from(vec![Some(-5), Some(3), None, Some(4), Some(1 << 40), Some(i64::MIN)]);
+        let dense = KeyMap::new(&Int64Array::from(vec![Some(3), None, Some(-5)]), &[7, 8, 9]);
+        assert!(matches!(dense, KeyMap::Dense { .. }));
+        assert_eq!(found(&dense, &probe), [9, 7, ABSENT, ABSENT, ABSENT, ABSENT]);
+        let sparse = KeyMap::new(&Int64Array::from(vec![3, 1 << 40]), &[1, 2]);
+        assert!(matches!(sparse, KeyMap::Ints(_)));
+        assert_eq!(found(&sparse, &probe), [ABSENT, 1, ABSENT, ABSENT, 2, ABSENT]);
+        let empty = KeyMap::new(&Int64Array::from(Vec::<i64>::new()), &[]);
+        assert_eq!(found(&empty, &probe), [ABSENT; 6]);
+        let strings = KeyMap::new(&StringArray::from(vec![Some("a"), None]), &[4, 5]);
+        assert_eq!(
+            found(&strings, &StringArray::from(vec![Some("a"), Some("b"), None])),
+            [4, ABSENT, ABSENT]
+        );
+    }
+
+    #[test]
+    fn combined_codes_split_back_into_each_branch_with_none_as_null() {
+        let rows = |keys: Vec<i64>, values: Vec<Option<&str>>| {
+            let schema = Schema::new(vec![Field::new("k", DataType::Int64, true), Field::new("v", DataType::Utf8, true)]);
+            RecordBatch::try_new(
+                Arc::new(schema),
+                vec![Arc::new(Int64Array::from(keys)), Arc::new(StringArray::from(values))],
+            )
+            .unwrap()
+        };
+        // Branch 0: keys 1..=3 with values a, b, a; branch 1: keys 10, 20 with x, null.
+        let (n0, d0) = number(&rows(vec![1, 2, 3], vec![Some("a"), Some("b"), Some("a")])).unwrap();
+        assert_eq!(n0, [0, 1, 0]);
+        assert_eq!(d0.num_rows(), 2);
+        let (n1, d1) = number(&rows(vec![10, 20], vec![Some("x"), None])).unwrap();
+        assert_eq!(n1, [0, 1]);
+        assert_eq!(d1.column(1).null_count(), 1);
+        let codes = Codes {
+            maps: vec![
+                KeyMap::new(&Int64Array::from(vec![1, 2, 3]), &n0),
+                KeyMap::new(&Int64Array::from(vec![10, 20]), &n1),
+            ],
+            counts: vec![2, 2],
+            strides: vec![1, 3],
+        };
+        let fact0: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), Some(2), None, Some(9)]));
+        let fact1: ArrayRef = Arc::new(Int64Array::from(vec![Some(20), None, Some(10), Some(10)]));
+        let combined = codes.combined(&[fact0, fact1]);
+        let part = |b| codes.part(b, &combined).iter().collect::<Vec<_>>();
+        assert_eq!(part(0), [Some(0), Some(1), None, None]);
+        assert_eq!(part(1), [Some(1), None, Some(0), Some(0)]);
+    }
+}
