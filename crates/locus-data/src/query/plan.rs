@@ -524,9 +524,10 @@ impl Planner<'_> {
     /// `k` of the fact (and none of the fact's own columns) into
     /// `fact.k IN (keys of the rows the filter keeps)`: a key set computed
     /// before the query runs (`precompute.rs`; a semi-join for keys of other
-    /// types than integer and string) instead of a join of every fact row. Only filters that no null
-    /// can satisfy are rewritten (a fact row with no dimension row fails them
-    /// either way); `isNull`, `ifnull` and the like stay as they are.
+    /// types than integer and string) instead of a join of every fact row.
+    /// Only filters that no null can satisfy are rewritten (a fact row with
+    /// no dimension row fails them either way); `isNull`, `ifnull` and the
+    /// like stay as they are.
     fn key_sets(
         &self,
         fact: &str,
