@@ -760,10 +760,11 @@ impl Planner<'_> {
     /// predicates that `before` selects.
     ///
     /// Key sets (one lookup a row, and most rows kept, as under a data
-    /// permission) go into the partials' FILTER clauses rather than a filter
-    /// that copies every row it keeps (which cost a filtered viewer twice the
-    /// admin's time); then a key none of whose rows they keep is dropped
-    /// (`__kept`), as the filter would have.
+    /// permission) go into the partials' FILTER clauses, after the other
+    /// filters: they are looked up only for the rows those keep (a date
+    /// range's viewer went from 64 to 35 ms, when both were one filter), and
+    /// the rows they keep are not copied. A key none of whose rows they keep
+    /// is then dropped (`__kept`), as a filter would have.
     fn partially_aggregated(
         &self,
         fact: &str,

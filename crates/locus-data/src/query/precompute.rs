@@ -58,36 +58,36 @@ enum KeyMap {
 
 impl KeyMap {
     /// The map of `keys[i]` → `codes[i]` (nulls skipped).
-    fn new(keys: &dyn Array, codes: &[u32]) -> KeyMap {
+    fn new(keys: &dyn Array, codes: &[u32]) -> Result<KeyMap> {
         if let Some(strings) = keys.as_string_opt::<i32>() {
             let map = strings.iter().zip(codes).filter_map(|(k, c)| Some((k?.to_owned(), *c)));
-            return KeyMap::Strings(map.collect());
+            return Ok(KeyMap::Strings(map.collect()));
         }
-        let ints = keys.as_primitive::<Int64Type>();
+        let ints = int_keys(keys)?;
         let pairs = || ints.iter().zip(codes).filter_map(|(k, c)| Some((k?, *c)));
         let (Some(min), Some(max)) = (pairs().map(|p| p.0).min(), pairs().map(|p| p.0).max()) else {
-            return KeyMap::Ints(HashMap::new());
+            return Ok(KeyMap::Ints(HashMap::new()));
         };
         let span = max.saturating_sub(min).saturating_add(1);
         // By index when the span is small in itself, or at most 8 slots a key.
         if span > DENSE_SPAN || (span > 1 << 16 && span / 8 > codes.len() as i64) {
-            return KeyMap::Ints(pairs().collect());
+            return Ok(KeyMap::Ints(pairs().collect()));
         }
         let mut dense = vec![ABSENT; span as usize];
         for (k, c) in pairs() {
             dense[(k - min) as usize] = c;
         }
-        KeyMap::Dense { min, codes: dense }
+        Ok(KeyMap::Dense { min, codes: dense })
     }
 
     /// `f(i, code of values[i])` for each row, [`ABSENT`] for a null or an
     /// unknown key. `values` has the type of the map's keys.
-    fn each(&self, values: &dyn Array, mut f: impl FnMut(usize, u32)) {
+    fn each(&self, values: &dyn Array, mut f: impl FnMut(usize, u32)) -> Result<()> {
         let nulls = values.logical_nulls();
         let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
         match self {
             KeyMap::Dense { min, codes } => {
-                for (i, k) in values.as_primitive::<Int64Type>().values().iter().enumerate() {
+                for (i, k) in int_keys(values)?.values().iter().enumerate() {
                     let at = k.wrapping_sub(*min) as u64;
                     let code = if at < codes.len() as u64 && valid(i) {
                         codes[at as usize]
@@ -98,12 +98,12 @@ impl KeyMap {
                 }
             }
             KeyMap::Ints(map) => {
-                for (i, k) in values.as_primitive::<Int64Type>().values().iter().enumerate() {
+                for (i, k) in int_keys(values)?.values().iter().enumerate() {
                     f(i, if valid(i) { map.get(k).copied().unwrap_or(ABSENT) } else { ABSENT });
                 }
             }
             KeyMap::Strings(map) => {
-                let strings = values.as_string::<i32>();
+                let strings = values.as_string_opt::<i32>().ok_or_else(|| wrong_type(values.data_type()))?;
                 for i in 0..strings.len() {
                     f(
                         i,
@@ -116,7 +116,18 @@ impl KeyMap {
                 }
             }
         }
+        Ok(())
     }
+}
+
+/// Integer keys, or an error (the planner gives keys of a [`supported_key`]
+/// type only).
+fn int_keys(keys: &dyn Array) -> Result<&Int64Array> {
+    keys.as_primitive_opt::<Int64Type>().ok_or_else(|| wrong_type(keys.data_type()))
+}
+
+fn wrong_type(ty: &DataType) -> DataFusionError {
+    DataFusionError::Internal(format!("keys of type {ty} cannot be looked up"))
 }
 
 /// The numbers of one plan's branches, once computed.
@@ -130,28 +141,23 @@ struct Codes {
 }
 
 impl Codes {
-    fn combined(&self, keys: &[ArrayRef]) -> Int64Array {
+    fn combined(&self, keys: &[ArrayRef]) -> Result<Int64Array> {
         let mut out = vec![0i64; keys.first().map_or(0, |k| k.len())];
         for (b, key) in keys.iter().enumerate() {
             let (count, stride) = (self.counts[b], self.strides[b]);
             self.maps[b].each(key.as_ref(), |i, code| {
                 out[i] += i64::from(if code == ABSENT { count } else { code }) * stride;
-            });
+            })?;
         }
-        Int64Array::from(out)
+        Ok(Int64Array::from(out))
     }
 
     /// Branch `b`'s number in each combined code; null for none.
-    fn part(&self, b: usize, combined: &dyn Array) -> Int64Array {
+    fn part(&self, b: usize, combined: &dyn Array) -> Result<Int64Array> {
         let (count, stride) = (i64::from(self.counts[b]), self.strides[b]);
-        let parts: Vec<i64> = combined
-            .as_primitive::<Int64Type>()
-            .values()
-            .iter()
-            .map(|v| v / stride % (count + 1))
-            .collect();
+        let parts: Vec<i64> = int_keys(combined)?.values().iter().map(|v| v / stride % (count + 1)).collect();
         let nulls = NullBuffer::new(BooleanBuffer::collect_bool(parts.len(), |i| parts[i] != count));
-        Int64Array::new(parts.into(), Some(nulls))
+        Ok(Int64Array::new(parts.into(), Some(nulls)))
     }
 }
 
@@ -159,7 +165,7 @@ impl Codes {
 struct Branch {
     sub: DataFrame,
     /// Where its table of values goes: a `__code` number and the values.
-    decoded: Arc<OnceLock<Vec<RecordBatch>>>,
+    decoded: Arc<Decoded>,
 }
 
 enum Task {
@@ -220,7 +226,7 @@ impl Precomputed {
             let keys = keys.get().ok_or_else(not_yet)?;
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let mut found = vec![false; arrays[0].len()];
-            keys.each(arrays[0].as_ref(), |i, code| found[i] = code != ABSENT);
+            keys.each(arrays[0].as_ref(), |i, code| found[i] = code != ABSENT)?;
             Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(found))))
         };
         // A name of its own: the optimizer compares calls by name, and two
@@ -247,11 +253,11 @@ impl Precomputed {
         for (key, ty, sub) in branches {
             let mut fields = vec![Field::new("__code", DataType::Int64, false)];
             fields.extend(sub.schema().fields().iter().skip(1).map(|f| f.as_ref().clone().with_nullable(true)));
-            let decoded: Arc<OnceLock<Vec<RecordBatch>>> = Arc::default();
-            tables.push(Arc::new(Decoded {
+            let decoded = Arc::new(Decoded {
                 schema: Arc::new(Schema::new(fields)),
-                batches: decoded.clone(),
-            }));
+                batches: OnceLock::new(),
+            });
+            tables.push(decoded.clone());
             pending.push(Branch { sub, decoded });
             keys.push(key);
             types.push(ty);
@@ -265,7 +271,7 @@ impl Precomputed {
         let combined = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
             let codes = all.get().ok_or_else(not_yet)?;
             Ok(ColumnarValue::Array(Arc::new(
-                codes.combined(&ColumnarValue::values_to_arrays(args)?),
+                codes.combined(&ColumnarValue::values_to_arrays(args)?)?,
             )))
         };
         let combined = create_udf(
@@ -281,7 +287,7 @@ impl Precomputed {
                 let part = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
                     let codes = codes.get().ok_or_else(not_yet)?;
                     let arrays = ColumnarValue::values_to_arrays(args)?;
-                    Ok(ColumnarValue::Array(Arc::new(codes.part(b, arrays[0].as_ref()))))
+                    Ok(ColumnarValue::Array(Arc::new(codes.part(b, arrays[0].as_ref())?)))
                 };
                 create_udf(
                     &format!("branch_part_{n}_{b}"),
@@ -307,22 +313,22 @@ impl Precomputed {
             match task {
                 Task::KeySet { sub, keys } => {
                     let rows = collect(sub).await?;
-                    let _ = keys.set(KeyMap::new(rows.column(0), &vec![0; rows.num_rows()]));
+                    let _ = keys.set(KeyMap::new(rows.column(0), &vec![0; rows.num_rows()])?);
                 }
                 Task::BranchCodes { branches, codes } => {
                     let (mut maps, mut counts, mut strides) = (Vec::new(), Vec::new(), Vec::new());
                     let mut stride: i64 = 1;
                     for branch in branches {
                         let rows = collect(branch.sub).await?;
-                        let (numbers, decoded) = number(&rows)?;
+                        let (numbers, decoded) = number(&rows, branch.decoded.schema.clone())?;
                         let count = decoded.num_rows() as u32;
-                        maps.push(KeyMap::new(rows.column(0), &numbers));
+                        maps.push(KeyMap::new(rows.column(0), &numbers)?);
                         counts.push(count);
                         strides.push(stride);
                         stride = stride.checked_mul(i64::from(count) + 1).ok_or_else(|| {
                             DataFusionError::ResourcesExhausted("the dimensions grouped by have too many combinations of values".into())
                         })?;
-                        let _ = branch.decoded.set(vec![decoded]);
+                        let _ = branch.decoded.batches.set(vec![decoded]);
                     }
                     let _ = codes.set(Codes { maps, counts, strides });
                 }
@@ -341,8 +347,8 @@ async fn collect(sub: DataFrame) -> Result<RecordBatch> {
 
 /// Numbers the distinct values (all columns but the first) of `rows` in
 /// order of appearance: each row's number, and a batch of the distinct
-/// values, `__code` first.
-fn number(rows: &RecordBatch) -> Result<(Vec<u32>, RecordBatch)> {
+/// values with `schema` (`__code` first).
+fn number(rows: &RecordBatch, schema: SchemaRef) -> Result<(Vec<u32>, RecordBatch)> {
     let values: Vec<ArrayRef> = rows.columns()[1..].to_vec();
     let converter = RowConverter::new(values.iter().map(|v| SortField::new(v.data_type().clone())).collect())?;
     let encoded = converter.convert_columns(&values)?;
@@ -361,15 +367,7 @@ fn number(rows: &RecordBatch) -> Result<(Vec<u32>, RecordBatch)> {
     for v in &values {
         columns.push(take(v.as_ref(), &first, None)?);
     }
-    let mut fields = vec![Field::new("__code", DataType::Int64, false)];
-    fields.extend(
-        rows.schema()
-            .fields()
-            .iter()
-            .skip(1)
-            .map(|f| f.as_ref().clone().with_nullable(true)),
-    );
-    Ok((numbers, RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?))
+    Ok((numbers, RecordBatch::try_new(schema, columns)?))
 }
 
 /// A branch's distinct values, known only once computed (read by the
@@ -377,7 +375,7 @@ fn number(rows: &RecordBatch) -> Result<(Vec<u32>, RecordBatch)> {
 #[derive(Debug)]
 struct Decoded {
     schema: SchemaRef,
-    batches: Arc<OnceLock<Vec<RecordBatch>>>,
+    batches: OnceLock<Vec<RecordBatch>>,
 }
 
 #[async_trait::async_trait]
@@ -410,26 +408,29 @@ mod tests {
 
     fn found(map: &KeyMap, values: &dyn Array) -> Vec<u32> {
         let mut out = vec![0; values.len()];
-        map.each(values, |i, c| out[i] = c);
+        map.each(values, |i, c| out[i] = c).unwrap();
         out
     }
 
     #[test]
     fn integer_and_string_keys_find_their_numbers_and_never_a_null() {
         let probe = Int64Array::from(vec![Some(-5), Some(3), None, Some(4), Some(1 << 40), Some(i64::MIN)]);
-        let dense = KeyMap::new(&Int64Array::from(vec![Some(3), None, Some(-5)]), &[7, 8, 9]);
+        let dense = KeyMap::new(&Int64Array::from(vec![Some(3), None, Some(-5)]), &[7, 8, 9]).unwrap();
         assert!(matches!(dense, KeyMap::Dense { .. }));
         assert_eq!(found(&dense, &probe), [9, 7, ABSENT, ABSENT, ABSENT, ABSENT]);
-        let sparse = KeyMap::new(&Int64Array::from(vec![3, 1 << 40]), &[1, 2]);
+        let sparse = KeyMap::new(&Int64Array::from(vec![3, 1 << 40]), &[1, 2]).unwrap();
         assert!(matches!(sparse, KeyMap::Ints(_)));
         assert_eq!(found(&sparse, &probe), [ABSENT, 1, ABSENT, ABSENT, 2, ABSENT]);
-        let empty = KeyMap::new(&Int64Array::from(Vec::<i64>::new()), &[]);
+        let empty = KeyMap::new(&Int64Array::from(Vec::<i64>::new()), &[]).unwrap();
         assert_eq!(found(&empty, &probe), [ABSENT; 6]);
-        let strings = KeyMap::new(&StringArray::from(vec![Some("a"), None]), &[4, 5]);
+        let strings = KeyMap::new(&StringArray::from(vec![Some("a"), None]), &[4, 5]).unwrap();
         assert_eq!(
             found(&strings, &StringArray::from(vec![Some("a"), Some("b"), None])),
             [4, ABSENT, ABSENT]
         );
+        // Keys of another type are an error, not a panic.
+        assert!(KeyMap::new(&arrow::array::Float64Array::from(vec![1.0]), &[0]).is_err());
+        assert!(dense.each(&StringArray::from(vec!["a"]), |_, _| {}).is_err());
     }
 
     #[test]
@@ -443,24 +444,28 @@ mod tests {
             .unwrap()
         };
         // Branch 0: keys 1..=3 with values a, b, a; branch 1: keys 10, 20 with x, null.
-        let (n0, d0) = number(&rows(vec![1, 2, 3], vec![Some("a"), Some("b"), Some("a")])).unwrap();
+        let decoded = Arc::new(Schema::new(vec![
+            Field::new("__code", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let (n0, d0) = number(&rows(vec![1, 2, 3], vec![Some("a"), Some("b"), Some("a")]), decoded.clone()).unwrap();
         assert_eq!(n0, [0, 1, 0]);
         assert_eq!(d0.num_rows(), 2);
-        let (n1, d1) = number(&rows(vec![10, 20], vec![Some("x"), None])).unwrap();
+        let (n1, d1) = number(&rows(vec![10, 20], vec![Some("x"), None]), decoded).unwrap();
         assert_eq!(n1, [0, 1]);
         assert_eq!(d1.column(1).null_count(), 1);
         let codes = Codes {
             maps: vec![
-                KeyMap::new(&Int64Array::from(vec![1, 2, 3]), &n0),
-                KeyMap::new(&Int64Array::from(vec![10, 20]), &n1),
+                KeyMap::new(&Int64Array::from(vec![1, 2, 3]), &n0).unwrap(),
+                KeyMap::new(&Int64Array::from(vec![10, 20]), &n1).unwrap(),
             ],
             counts: vec![2, 2],
             strides: vec![1, 3],
         };
         let fact0: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), Some(2), None, Some(9)]));
         let fact1: ArrayRef = Arc::new(Int64Array::from(vec![Some(20), None, Some(10), Some(10)]));
-        let combined = codes.combined(&[fact0, fact1]);
-        let part = |b| codes.part(b, &combined).iter().collect::<Vec<_>>();
+        let combined = codes.combined(&[fact0, fact1]).unwrap();
+        let part = |b| codes.part(b, &combined).unwrap().iter().collect::<Vec<_>>();
         assert_eq!(part(0), [Some(0), Some(1), None, None]);
         assert_eq!(part(1), [Some(1), None, Some(0), Some(0)]);
     }
