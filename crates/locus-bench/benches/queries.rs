@@ -2,7 +2,7 @@
 //! a star schema loaded through the real CSV → Parquet path (issue 17).
 //! `scripts/bench-queries.sh` runs this beside DuckDB on the same files.
 //!
-//! usage: cargo bench -p locus-bench --bench queries -- DIR RUNS
+//! usage: cargo bench -p locus-bench --bench queries -- DIR RUNS [NAME [WHO]]
 //! (DIR holds the CSVs of `scripts/bench-queries.py generate`). Prints one
 //! JSON line per question and caller: the admin (no filter) and a viewer
 //! filtered by a data permission on a dimension.
@@ -144,6 +144,10 @@ async fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let dir = args.get(1).cloned().unwrap_or_else(|| "target/bench-queries".to_owned());
     let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5);
+    // Only the questions whose name contains NAME, asked by WHO (admin or
+    // viewer), as for a profile; all without them.
+    let only = args.get(3).cloned().unwrap_or_default();
+    let only_who = args.get(4).cloned().unwrap_or_default();
     let data = DataStore::open(&format!("{dir}/store")).expect("a store");
     let mut versions = HashMap::new();
     for def in datasets() {
@@ -170,8 +174,11 @@ async fn main() {
     let snapshot = Snapshot { model: model(), versions };
     let engine = Engine::new(4 << 30, 4 << 30, Duration::from_secs(600), 2);
     let viewer = vec![json!([{"property": "cities.region", "operator": "ne", "value": "region 13"}])];
-    for (name, body) in questions() {
+    for (name, body) in questions().into_iter().filter(|(name, _)| name.contains(&only)) {
         for (who, permissions) in [("admin", Vec::new()), ("viewer", viewer.clone())] {
+            if !who.contains(&only_who) {
+                continue;
+            }
             let (request, perms) = Engine::parse(&snapshot.model, &body, &permissions).expect("a valid question");
             // Warm: loads the tables into memory (as a server would keep them).
             let out = engine.query(&data, &snapshot, &request, &perms).await.expect("an answer");

@@ -37,7 +37,7 @@ use datafusion::prelude::SessionContext;
 
 use super::ast::{AggFunc, AggScope, ArithOp, CompareOp, Filter, Node, Request, WindowFunc};
 use super::model::{matches_pattern, Model, Reach};
-use super::precompute::{is_key_set, supported_key, Precomputed};
+use super::precompute::{is_key_set, key_set_of, supported_key, BranchSpec, Precomputed};
 use super::QueryError;
 use crate::PropertyType;
 
@@ -487,11 +487,13 @@ impl Planner<'_> {
         // the dimensions are joined only where a column of theirs is shown.
         let where_preds = self.key_sets(fact, &reach, where_preds)?;
         let needed = needed_by(&where_preds);
-        if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
+        // Then, dimensions behind several keys (or behind one, beside key
+        // sets on others) are numbered first; else the fact is aggregated
+        // by its one key, key sets in the FILTER clauses.
+        if let Some(df) = self.coded(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
             return Ok(df);
         }
-        // Else, dimensions behind several keys are numbered first.
-        if let Some(df) = self.coded(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
+        if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
             return Ok(df);
         }
         let mut df = self.joined(fact, &needed, &reach, "properties")?;
@@ -626,12 +628,17 @@ impl Planner<'_> {
 
     /// Branch codes: when the dimensions are reached through two or more
     /// foreign keys of the fact (so there is no one key to aggregate by
-    /// first), and every filter reads only the fact's columns (key sets make
-    /// such filters of those on dimensions), the distinct values grouped by
-    /// behind each key are numbered before the query runs
-    /// (`precompute.rs`). The fact is aggregated by one integer combining
-    /// its keys' numbers, and the few rows that remain are joined to each
-    /// key's table of values. `None` when the query does not have that shape.
+    /// first), or through one key beside a key set on another, and every
+    /// filter reads only the fact's columns (key sets make such filters of
+    /// those on dimensions), the distinct values grouped by behind each key
+    /// are numbered before the query runs (`precompute.rs`). The fact is
+    /// aggregated by one integer combining its keys' numbers, and the few
+    /// rows that remain are joined to each key's table of values. Key sets
+    /// fold into the branch of their key (one of its own when nothing is
+    /// grouped by behind it): a row they drop has a null code, dropped by
+    /// the branch's inner join after the aggregation, so the fact's rows
+    /// are neither filtered nor aggregated with a FILTER clause. `None` when
+    /// the query does not have that shape.
     #[allow(clippy::too_many_arguments)]
     fn coded(
         &self,
@@ -664,7 +671,31 @@ impl Planner<'_> {
                 .1
                 .insert(d.clone());
         }
-        if branches.len() < 2 {
+        // Key sets by the foreign key they test, and the other filters.
+        let mut sets: Vec<(String, String, usize)> = Vec::new();
+        let mut own: Vec<Expr> = Vec::new();
+        let fks: Vec<(&str, &str)> = self.model.datasets[fact]
+            .properties
+            .iter()
+            .filter_map(|p| Some((p.name.as_str(), p.foreign_key.as_deref()?)))
+            .filter(|(_, to)| self.model.datasets.contains_key(*to))
+            .collect();
+        for (e, _) in where_preds {
+            let set = key_set_of(e).and_then(|(n, key)| {
+                let (property, to) = fks.iter().find(|(p, to)| self.foreign_key(fact, p, to) == *key)?;
+                Some(((*property).to_owned(), (*to).to_owned(), n))
+            });
+            match set {
+                Some(set) => sets.push(set),
+                None => own.push(e.clone()),
+            }
+        }
+        let filter_only: BTreeSet<(&String, &String)> = sets
+            .iter()
+            .filter(|(property, _, _)| !branches.contains_key(property))
+            .map(|(property, to, _)| (property, to))
+            .collect();
+        if branches.is_empty() || branches.len() + filter_only.len() < 2 {
             return Ok(None);
         }
         // Each dimension's columns, from one branch.
@@ -684,7 +715,8 @@ impl Planner<'_> {
                 }
             }
         }
-        let mut specs = Vec::with_capacity(branches.len());
+        let folded = |property: &str| sets.iter().filter(|s| s.0 == property).map(|s| s.2).collect::<Vec<_>>();
+        let mut specs = Vec::with_capacity(branches.len() + filter_only.len());
         for ((property, (target, set)), columns) in branches.iter().zip(columns) {
             let def = &self.model.datasets[target];
             let Some(ty) = def.property(&def.primary_key).map(|p| p.ty.data_type()).filter(supported_key) else {
@@ -707,13 +739,38 @@ impl Planner<'_> {
                 .joined(target, &sub_needed, &sub_reach, "properties")?
                 .select(select.collect::<Vec<_>>())
                 .map_err(QueryError::plan)?;
-            specs.push((self.foreign_key(fact, property, target), ty, sub));
+            let key = self.foreign_key(fact, property, target);
+            specs.push(BranchSpec {
+                key,
+                ty,
+                sub,
+                folded: folded(property),
+            });
         }
-        let codes = self.precomputed.branch_codes(specs);
+        // A branch of its own for key sets on a key nothing is grouped by
+        // behind: its rows are the target's keys (key sets are only made
+        // on keys of a supported type).
+        for (property, target) in filter_only {
+            let def = &self.model.datasets[target];
+            let Some(ty) = def.property(&def.primary_key).map(|p| p.ty.data_type()).filter(supported_key) else {
+                return Ok(None);
+            };
+            let sub = self
+                .frame(target)?
+                .select(vec![c(&format!("{target}.{}", def.primary_key))])
+                .map_err(QueryError::plan)?;
+            specs.push(BranchSpec {
+                key: self.foreign_key(fact, property, target),
+                ty,
+                sub,
+                folded: folded(property),
+            });
+        }
+        let codes = self.precomputed.branch_codes(specs).map_err(QueryError::plan)?;
         // 1. The fact, filtered, aggregated by the combined code.
-        let own: Vec<Expr> = where_preds.iter().map(|(e, _)| e.clone()).collect();
         let df = self.partially_aggregated(fact, own, codes.combined.alias("__code"), mine, agg_preds, |_| true)?;
-        // 2. Each key's number taken out and joined to its values.
+        // 2. Each key's number taken out and joined to its values (inner
+        // when the branch drops rows without one).
         let mut select: Vec<Expr> = df.schema().fields().iter().map(|f| c(f.name())).collect();
         select.extend(
             codes
@@ -723,7 +780,7 @@ impl Planner<'_> {
                 .map(|(b, part)| part.call(vec![c("__code")]).alias(format!("__code{b}"))),
         );
         let mut df = df.select(select).map_err(QueryError::plan)?;
-        for (b, table) in codes.tables.into_iter().enumerate() {
+        for (b, (table, required)) in codes.tables.into_iter().zip(codes.required).enumerate() {
             let values = self.ctx.read_table(table).map_err(QueryError::plan)?;
             let renamed: Vec<Expr> = values
                 .schema()
@@ -735,8 +792,9 @@ impl Planner<'_> {
                 })
                 .collect();
             let values = values.select(renamed).map_err(QueryError::plan)?;
+            let how = if required { JoinType::Inner } else { JoinType::Left };
             df = df
-                .join(values, JoinType::Left, &[&format!("__code{b}")], &[&format!("__key{b}")], None)
+                .join(values, how, &[&format!("__code{b}")], &[&format!("__key{b}")], None)
                 .map_err(QueryError::plan)?;
         }
         // 3. Aggregated by the query's dimensions.

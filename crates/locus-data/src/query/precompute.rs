@@ -16,7 +16,9 @@
 //!   integer naming the combination of a fact row's values, so the fact is
 //!   aggregated by one integer column, and `branch_part_N_i(code)` takes the
 //!   number of key `i` back out, to join the small result to a table of the
-//!   values ([`Decoded`]).
+//!   values ([`Decoded`]). A key set on a branch's key folds into it
+//!   ([`BranchSpec::folded`]): its map holds only the keys the sets keep,
+//!   and a row with another key has a null code (no per-row filter).
 //!
 //! The planner registers each with its subqueries; [`Precomputed::compute`]
 //! runs them in the order they were planned, before the query runs (the
@@ -27,7 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::compute::{concat_batches, take};
+use arrow::compute::{concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
@@ -80,43 +82,40 @@ impl KeyMap {
         Ok(KeyMap::Dense { min, codes: dense })
     }
 
-    /// `f(i, code of values[i])` for each row, [`ABSENT`] for a null or an
-    /// unknown key. `values` has the type of the map's keys.
-    fn each(&self, values: &dyn Array, mut f: impl FnMut(usize, u32)) -> Result<()> {
-        let nulls = values.logical_nulls();
-        let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
-        match self {
-            KeyMap::Dense { min, codes } => {
-                for (i, k) in int_keys(values)?.values().iter().enumerate() {
-                    let at = k.wrapping_sub(*min) as u64;
-                    let code = if at < codes.len() as u64 && valid(i) {
-                        codes[at as usize]
-                    } else {
-                        ABSENT
-                    };
-                    f(i, code);
-                }
-            }
-            KeyMap::Ints(map) => {
-                for (i, k) in int_keys(values)?.values().iter().enumerate() {
-                    f(i, if valid(i) { map.get(k).copied().unwrap_or(ABSENT) } else { ABSENT });
-                }
-            }
+    /// The code of each of `values` (of the type of the map's keys),
+    /// [`ABSENT`] for a null or an unknown key. One tight loop a map kind
+    /// (no per-row closure or null test: nulls are patched after), as it
+    /// runs for every row of the fact.
+    fn codes(&self, values: &dyn Array) -> Result<Vec<u32>> {
+        let mut out: Vec<u32> = match self {
+            KeyMap::Dense { min, codes } => int_keys(values)?
+                .values()
+                .iter()
+                .map(|k| {
+                    let at = usize::try_from(k.wrapping_sub(*min) as u64).unwrap_or(usize::MAX);
+                    codes.get(at).copied().unwrap_or(ABSENT)
+                })
+                .collect(),
+            KeyMap::Ints(map) => int_keys(values)?
+                .values()
+                .iter()
+                .map(|k| map.get(k).copied().unwrap_or(ABSENT))
+                .collect(),
             KeyMap::Strings(map) => {
                 let strings = values.as_string_opt::<i32>().ok_or_else(|| wrong_type(values.data_type()))?;
-                for i in 0..strings.len() {
-                    f(
-                        i,
-                        if valid(i) {
-                            map.get(strings.value(i)).copied().unwrap_or(ABSENT)
-                        } else {
-                            ABSENT
-                        },
-                    );
+                (0..strings.len())
+                    .map(|i| map.get(strings.value(i)).copied().unwrap_or(ABSENT))
+                    .collect()
+            }
+        };
+        if let Some(nulls) = values.logical_nulls().filter(|n| n.null_count() > 0) {
+            for (code, valid) in out.iter_mut().zip(nulls.iter()) {
+                if !valid {
+                    *code = ABSENT;
                 }
             }
         }
-        Ok(())
+        Ok(out)
     }
 }
 
@@ -138,26 +137,42 @@ struct Codes {
     counts: Vec<u32>,
     /// Per branch: what its number is multiplied by in the combined code.
     strides: Vec<i64>,
+    /// Per branch: whether a fact row with none is dropped (its combined
+    /// code null), as a key set folded into the branch drops it.
+    required: Vec<bool>,
 }
 
 impl Codes {
     fn combined(&self, keys: &[ArrayRef]) -> Result<Int64Array> {
-        let mut out = vec![0i64; keys.first().map_or(0, |k| k.len())];
+        let len = keys.first().map_or(0, |k| k.len());
+        let mut out = vec![0i64; len];
+        let mut kept: Option<BooleanBuffer> = None;
         for (b, key) in keys.iter().enumerate() {
             let (count, stride) = (self.counts[b], self.strides[b]);
-            self.maps[b].each(key.as_ref(), |i, code| {
-                out[i] += i64::from(if code == ABSENT { count } else { code }) * stride;
-            })?;
+            let codes = self.maps[b].codes(key.as_ref())?;
+            for (o, code) in out.iter_mut().zip(&codes) {
+                *o += i64::from(if *code == ABSENT { count } else { *code }) * stride;
+            }
+            if self.required[b] {
+                let found = BooleanBuffer::collect_bool(len, |i| codes[i] != ABSENT);
+                kept = Some(match kept {
+                    Some(k) => &k & &found,
+                    None => found,
+                });
+            }
         }
-        Ok(Int64Array::from(out))
+        Ok(Int64Array::new(out.into(), kept.map(NullBuffer::new)))
     }
 
-    /// Branch `b`'s number in each combined code; null for none.
+    /// Branch `b`'s number in each combined code; null for none (and for a
+    /// null code).
     fn part(&self, b: usize, combined: &dyn Array) -> Result<Int64Array> {
         let (count, stride) = (i64::from(self.counts[b]), self.strides[b]);
-        let parts: Vec<i64> = int_keys(combined)?.values().iter().map(|v| v / stride % (count + 1)).collect();
-        let nulls = NullBuffer::new(BooleanBuffer::collect_bool(parts.len(), |i| parts[i] != count));
-        Ok(Int64Array::new(parts.into(), Some(nulls)))
+        let combined = int_keys(combined)?;
+        let parts: Vec<i64> = combined.values().iter().map(|v| v / stride % (count + 1)).collect();
+        let some = BooleanBuffer::collect_bool(parts.len(), |i| parts[i] != count);
+        let nulls = NullBuffer::union(Some(&NullBuffer::new(some)), combined.nulls());
+        Ok(Int64Array::new(parts.into(), nulls))
     }
 }
 
@@ -166,6 +181,8 @@ struct Branch {
     sub: DataFrame,
     /// Where its table of values goes: a `__code` number and the values.
     decoded: Arc<Decoded>,
+    /// The key sets folded into it: only the keys in all of them are kept.
+    folded: Vec<Arc<OnceLock<KeyMap>>>,
 }
 
 enum Task {
@@ -176,6 +193,7 @@ enum Task {
     BranchCodes {
         branches: Vec<Branch>,
         codes: Arc<OnceLock<Codes>>,
+        required: Vec<bool>,
     },
 }
 
@@ -196,6 +214,27 @@ pub(crate) fn is_key_set(e: &Expr) -> bool {
 /// The name of key set functions, before their number.
 const KEY_SET: &str = "key_set_";
 
+/// The number and the key of a key set's call `key_set_N(key)`.
+pub(crate) fn key_set_of(e: &Expr) -> Option<(usize, &Expr)> {
+    let Expr::ScalarFunction(f) = e else { return None };
+    let n = f.name().strip_prefix(KEY_SET)?.parse().ok()?;
+    Some((n, f.args.first()?))
+}
+
+/// One branch of [`Precomputed::branch_codes`].
+pub(crate) struct BranchSpec {
+    /// The fact's foreign key, of a [`supported_key`] type `ty`.
+    pub key: Expr,
+    pub ty: DataType,
+    /// The branch's rows: its primary key first, then the values to number
+    /// (none for a branch that only filters).
+    pub sub: DataFrame,
+    /// Key sets on `key` ([`key_set_of`]) folded into the branch: a fact
+    /// row whose key is not in all of them has a null combined code, which
+    /// the branch's inner join drops.
+    pub folded: Vec<usize>,
+}
+
 /// The functions and tables of one plan's branch codes.
 pub(crate) struct BranchCodes {
     /// `branch_code_N(keys…)`: the combined code of a fact row.
@@ -204,6 +243,8 @@ pub(crate) struct BranchCodes {
     pub parts: Vec<ScalarUDF>,
     /// Per branch, its distinct values with their number (`__code`).
     pub tables: Vec<Arc<dyn TableProvider>>,
+    /// Per branch, whether a row with none is dropped (join it inner).
+    pub required: Vec<bool>,
 }
 
 fn not_yet() -> DataFusionError {
@@ -225,9 +266,9 @@ impl Precomputed {
         let fun = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
             let keys = keys.get().ok_or_else(not_yet)?;
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let mut found = vec![false; arrays[0].len()];
-            keys.each(arrays[0].as_ref(), |i, code| found[i] = code != ABSENT)?;
-            Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(found))))
+            let codes = keys.codes(arrays[0].as_ref())?;
+            let found = BooleanBuffer::collect_bool(codes.len(), |i| codes[i] != ABSENT);
+            Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(found, None))))
         };
         // A name of its own: the optimizer compares calls by name, and two
         // sets on one column are different functions.
@@ -241,16 +282,33 @@ impl Precomputed {
         .call(vec![key])
     }
 
-    /// The codes of `branches`: for each, the fact's key (of a
-    /// [`supported_key`] type) and the subquery of the branch's rows, its key
-    /// first, then the values to number.
-    pub(crate) fn branch_codes(&self, branches: Vec<(Expr, DataType, DataFrame)>) -> BranchCodes {
+    /// The key map cell of key set `n`, if `n` is one.
+    fn key_set_cell(&self, n: usize) -> Option<Arc<OnceLock<KeyMap>>> {
+        let tasks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match tasks.get(n)? {
+            Task::KeySet { keys, .. } => Some(keys.clone()),
+            Task::BranchCodes { .. } => None,
+        }
+    }
+
+    /// The codes of `branches`: for each, the fact's key and the subquery
+    /// of the branch's rows (see [`BranchSpec`]).
+    pub(crate) fn branch_codes(&self, branches: Vec<BranchSpec>) -> Result<BranchCodes> {
         let codes: Arc<OnceLock<Codes>> = Arc::default();
         let mut keys = Vec::new();
         let mut types = Vec::new();
         let mut pending = Vec::new();
         let mut tables: Vec<Arc<dyn TableProvider>> = Vec::new();
-        for (key, ty, sub) in branches {
+        let mut required = Vec::new();
+        for BranchSpec { key, ty, sub, folded } in branches {
+            let folded = folded
+                .into_iter()
+                .map(|n| {
+                    self.key_set_cell(n)
+                        .ok_or_else(|| DataFusionError::Internal(format!("{n} is not a key set")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            required.push(!folded.is_empty());
             let mut fields = vec![Field::new("__code", DataType::Int64, false)];
             fields.extend(sub.schema().fields().iter().skip(1).map(|f| f.as_ref().clone().with_nullable(true)));
             let decoded = Arc::new(Decoded {
@@ -258,7 +316,7 @@ impl Precomputed {
                 batches: OnceLock::new(),
             });
             tables.push(decoded.clone());
-            pending.push(Branch { sub, decoded });
+            pending.push(Branch { sub, decoded, folded });
             keys.push(key);
             types.push(ty);
         }
@@ -266,6 +324,7 @@ impl Precomputed {
         let n = self.push(Task::BranchCodes {
             branches: pending,
             codes: codes.clone(),
+            required: required.clone(),
         });
         let all = codes.clone();
         let combined = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
@@ -298,11 +357,12 @@ impl Precomputed {
                 )
             })
             .collect();
-        BranchCodes {
+        Ok(BranchCodes {
             combined: combined.call(keys),
             parts,
             tables,
-        }
+            required,
+        })
     }
 
     /// Runs every subquery, in the order they were planned.
@@ -315,11 +375,16 @@ impl Precomputed {
                     let rows = collect(sub).await?;
                     let _ = keys.set(KeyMap::new(rows.column(0), &vec![0; rows.num_rows()])?);
                 }
-                Task::BranchCodes { branches, codes } => {
+                Task::BranchCodes { branches, codes, required } => {
                     let (mut maps, mut counts, mut strides) = (Vec::new(), Vec::new(), Vec::new());
                     let mut stride: i64 = 1;
                     for branch in branches {
-                        let rows = collect(branch.sub).await?;
+                        let mut rows = collect(branch.sub).await?;
+                        for set in &branch.folded {
+                            let set = set.get().ok_or_else(not_yet)?.codes(rows.column(0).as_ref())?;
+                            let found = BooleanArray::new(BooleanBuffer::collect_bool(set.len(), |i| set[i] != ABSENT), None);
+                            rows = filter_record_batch(&rows, &found)?;
+                        }
                         let (numbers, decoded) = number(&rows, branch.decoded.schema.clone())?;
                         let count = decoded.num_rows() as u32;
                         maps.push(KeyMap::new(rows.column(0), &numbers)?);
@@ -330,7 +395,12 @@ impl Precomputed {
                         })?;
                         let _ = branch.decoded.batches.set(vec![decoded]);
                     }
-                    let _ = codes.set(Codes { maps, counts, strides });
+                    let _ = codes.set(Codes {
+                        maps,
+                        counts,
+                        strides,
+                        required,
+                    });
                 }
             }
         }
@@ -347,9 +417,14 @@ async fn collect(sub: DataFrame) -> Result<RecordBatch> {
 
 /// Numbers the distinct values (all columns but the first) of `rows` in
 /// order of appearance: each row's number, and a batch of the distinct
-/// values with `schema` (`__code` first).
+/// values with `schema` (`__code` first). Without values (a branch that
+/// only filters), every row is number 0, the one row of the batch.
 fn number(rows: &RecordBatch, schema: SchemaRef) -> Result<(Vec<u32>, RecordBatch)> {
     let values: Vec<ArrayRef> = rows.columns()[1..].to_vec();
+    if values.is_empty() {
+        let zero: ArrayRef = Arc::new(Int64Array::from(vec![0]));
+        return Ok((vec![0; rows.num_rows()], RecordBatch::try_new(schema, vec![zero])?));
+    }
     let converter = RowConverter::new(values.iter().map(|v| SortField::new(v.data_type().clone())).collect())?;
     let encoded = converter.convert_columns(&values)?;
     let mut seen = HashMap::new();
@@ -407,9 +482,7 @@ mod tests {
     use arrow::array::StringArray;
 
     fn found(map: &KeyMap, values: &dyn Array) -> Vec<u32> {
-        let mut out = vec![0; values.len()];
-        map.each(values, |i, c| out[i] = c).unwrap();
-        out
+        map.codes(values).unwrap()
     }
 
     #[test]
@@ -430,7 +503,7 @@ mod tests {
         );
         // Keys of another type are an error, not a panic.
         assert!(KeyMap::new(&arrow::array::Float64Array::from(vec![1.0]), &[0]).is_err());
-        assert!(dense.each(&StringArray::from(vec!["a"]), |_, _| {}).is_err());
+        assert!(dense.codes(&StringArray::from(vec!["a"])).is_err());
     }
 
     #[test]
@@ -461,12 +534,35 @@ mod tests {
             ],
             counts: vec![2, 2],
             strides: vec![1, 3],
+            required: vec![false, false],
         };
         let fact0: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), Some(2), None, Some(9)]));
         let fact1: ArrayRef = Arc::new(Int64Array::from(vec![Some(20), None, Some(10), Some(10)]));
+        let combined = codes.combined(&[fact0.clone(), fact1.clone()]).unwrap();
+        assert_eq!(combined.null_count(), 0);
+        let part = |b, combined: &Int64Array| codes.part(b, combined).unwrap().iter().collect::<Vec<_>>();
+        assert_eq!(part(0, &combined), [Some(0), Some(1), None, None]);
+        assert_eq!(part(1, &combined), [Some(1), None, Some(0), Some(0)]);
+        // Branch 1 required (a key set folded in): a row without one of its
+        // keys has a null code, and every part of it is null.
+        let codes = Codes {
+            required: vec![false, true],
+            ..codes
+        };
         let combined = codes.combined(&[fact0, fact1]).unwrap();
+        assert_eq!(combined.iter().map(|c| c.is_some()).collect::<Vec<_>>(), [true, false, true, true]);
         let part = |b| codes.part(b, &combined).unwrap().iter().collect::<Vec<_>>();
-        assert_eq!(part(0), [Some(0), Some(1), None, None]);
+        assert_eq!(part(0), [Some(0), None, None, None]);
         assert_eq!(part(1), [Some(1), None, Some(0), Some(0)]);
+    }
+
+    #[test]
+    fn a_branch_without_values_numbers_every_row_zero() {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
+        let rows = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![4, 5]))]).unwrap();
+        let decoded = Arc::new(Schema::new(vec![Field::new("__code", DataType::Int64, false)]));
+        let (numbers, values) = number(&rows, decoded).unwrap();
+        assert_eq!(numbers, [0, 0]);
+        assert_eq!(values.num_rows(), 1);
     }
 }
