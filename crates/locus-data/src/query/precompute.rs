@@ -91,10 +91,7 @@ impl KeyMap {
             KeyMap::Dense { min, codes } => int_keys(values)?
                 .values()
                 .iter()
-                .map(|k| {
-                    let at = usize::try_from(k.wrapping_sub(*min) as u64).unwrap_or(usize::MAX);
-                    codes.get(at).copied().unwrap_or(ABSENT)
-                })
+                .map(|k| codes.get(dense_index(*k, *min)).copied().unwrap_or(ABSENT))
                 .collect(),
             KeyMap::Ints(map) => int_keys(values)?
                 .values()
@@ -117,6 +114,31 @@ impl KeyMap {
         }
         Ok(out)
     }
+
+    /// Whether each of `values` is a key of the map (false for a null): one
+    /// pass straight into bits for the index array.
+    fn found(&self, values: &dyn Array) -> Result<BooleanBuffer> {
+        let found = match self {
+            KeyMap::Dense { min, codes } => {
+                let keys = int_keys(values)?.values();
+                BooleanBuffer::collect_bool(keys.len(), |i| codes.get(dense_index(keys[i], *min)).is_some_and(|c| *c != ABSENT))
+            }
+            _ => {
+                let codes = self.codes(values)?;
+                return Ok(BooleanBuffer::collect_bool(codes.len(), |i| codes[i] != ABSENT));
+            }
+        };
+        Ok(match values.logical_nulls() {
+            Some(nulls) => &found & nulls.inner(),
+            None => found,
+        })
+    }
+}
+
+/// Where key `k` is in an index array starting at `min` (past its end when
+/// outside it).
+fn dense_index(k: i64, min: i64) -> usize {
+    usize::try_from(k.wrapping_sub(min) as u64).unwrap_or(usize::MAX)
 }
 
 /// Integer keys, or an error (the planner gives keys of a [`supported_key`]
@@ -140,25 +162,60 @@ struct Codes {
     /// Per branch: whether a fact row with none is dropped (its combined
     /// code null), as a key set folded into the branch drops it.
     required: Vec<bool>,
+    /// Per branch with an index array: each key's share of the combined
+    /// code (its number times the stride), so a row costs one load.
+    weights: Vec<Option<(i64, Vec<i64>)>>,
 }
 
 impl Codes {
+    fn new(maps: Vec<KeyMap>, counts: Vec<u32>, strides: Vec<i64>, required: Vec<bool>) -> Codes {
+        let weights = maps
+            .iter()
+            .zip(counts.iter().zip(&strides))
+            .map(|(map, (count, stride))| match map {
+                KeyMap::Dense { min, codes } => {
+                    let weight = |c: &u32| i64::from(if *c == ABSENT { *count } else { *c }) * stride;
+                    Some((*min, codes.iter().map(weight).collect()))
+                }
+                _ => None,
+            })
+            .collect();
+        Codes {
+            maps,
+            counts,
+            strides,
+            required,
+            weights,
+        }
+    }
+
     fn combined(&self, keys: &[ArrayRef]) -> Result<Int64Array> {
         let len = keys.first().map_or(0, |k| k.len());
         let mut out = vec![0i64; len];
         let mut kept: Option<BooleanBuffer> = None;
         for (b, key) in keys.iter().enumerate() {
             let (count, stride) = (self.counts[b], self.strides[b]);
-            let codes = self.maps[b].codes(key.as_ref())?;
-            for (o, code) in out.iter_mut().zip(&codes) {
-                *o += i64::from(if *code == ABSENT { count } else { *code }) * stride;
-            }
             if self.required[b] {
-                let found = BooleanBuffer::collect_bool(len, |i| codes[i] != ABSENT);
+                let found = self.maps[b].found(key.as_ref())?;
                 kept = Some(match kept {
                     Some(k) => &k & &found,
                     None => found,
                 });
+                if count == 1 {
+                    // A branch that only filters: its share is always 0.
+                    continue;
+                }
+            }
+            let ints = key.as_primitive_opt::<Int64Type>().filter(|k| k.null_count() == 0);
+            if let (Some((min, weights)), Some(ints)) = (&self.weights[b], ints) {
+                let absent = i64::from(count) * stride;
+                for (o, k) in out.iter_mut().zip(ints.values()) {
+                    *o += weights.get(dense_index(*k, *min)).copied().unwrap_or(absent);
+                }
+                continue;
+            }
+            for (o, code) in out.iter_mut().zip(self.maps[b].codes(key.as_ref())?) {
+                *o += i64::from(if code == ABSENT { count } else { code }) * stride;
             }
         }
         Ok(Int64Array::new(out.into(), kept.map(NullBuffer::new)))
@@ -266,9 +323,10 @@ impl Precomputed {
         let fun = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
             let keys = keys.get().ok_or_else(not_yet)?;
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let codes = keys.codes(arrays[0].as_ref())?;
-            let found = BooleanBuffer::collect_bool(codes.len(), |i| codes[i] != ABSENT);
-            Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(found, None))))
+            Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(
+                keys.found(arrays[0].as_ref())?,
+                None,
+            ))))
         };
         // A name of its own: the optimizer compares calls by name, and two
         // sets on one column are different functions.
@@ -381,9 +439,8 @@ impl Precomputed {
                     for branch in branches {
                         let mut rows = collect(branch.sub).await?;
                         for set in &branch.folded {
-                            let set = set.get().ok_or_else(not_yet)?.codes(rows.column(0).as_ref())?;
-                            let found = BooleanArray::new(BooleanBuffer::collect_bool(set.len(), |i| set[i] != ABSENT), None);
-                            rows = filter_record_batch(&rows, &found)?;
+                            let found = set.get().ok_or_else(not_yet)?.found(rows.column(0).as_ref())?;
+                            rows = filter_record_batch(&rows, &BooleanArray::new(found, None))?;
                         }
                         let (numbers, decoded) = number(&rows, branch.decoded.schema.clone())?;
                         let count = decoded.num_rows() as u32;
@@ -395,12 +452,7 @@ impl Precomputed {
                         })?;
                         let _ = branch.decoded.batches.set(vec![decoded]);
                     }
-                    let _ = codes.set(Codes {
-                        maps,
-                        counts,
-                        strides,
-                        required,
-                    });
+                    let _ = codes.set(Codes::new(maps, counts, strides, required));
                 }
             }
         }
@@ -527,15 +579,13 @@ mod tests {
         let (n1, d1) = number(&rows(vec![10, 20], vec![Some("x"), None]), decoded).unwrap();
         assert_eq!(n1, [0, 1]);
         assert_eq!(d1.column(1).null_count(), 1);
-        let codes = Codes {
-            maps: vec![
+        let maps = || {
+            vec![
                 KeyMap::new(&Int64Array::from(vec![1, 2, 3]), &n0).unwrap(),
                 KeyMap::new(&Int64Array::from(vec![10, 20]), &n1).unwrap(),
-            ],
-            counts: vec![2, 2],
-            strides: vec![1, 3],
-            required: vec![false, false],
+            ]
         };
+        let codes = Codes::new(maps(), vec![2, 2], vec![1, 3], vec![false, false]);
         let fact0: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), Some(2), None, Some(9)]));
         let fact1: ArrayRef = Arc::new(Int64Array::from(vec![Some(20), None, Some(10), Some(10)]));
         let combined = codes.combined(&[fact0.clone(), fact1.clone()]).unwrap();
@@ -545,15 +595,25 @@ mod tests {
         assert_eq!(part(1, &combined), [Some(1), None, Some(0), Some(0)]);
         // Branch 1 required (a key set folded in): a row without one of its
         // keys has a null code, and every part of it is null.
-        let codes = Codes {
-            required: vec![false, true],
-            ..codes
-        };
+        let codes = Codes::new(maps(), vec![2, 2], vec![1, 3], vec![false, true]);
         let combined = codes.combined(&[fact0, fact1]).unwrap();
         assert_eq!(combined.iter().map(|c| c.is_some()).collect::<Vec<_>>(), [true, false, true, true]);
         let part = |b| codes.part(b, &combined).unwrap().iter().collect::<Vec<_>>();
         assert_eq!(part(0), [Some(0), None, None, None]);
         assert_eq!(part(1), [Some(1), None, Some(0), Some(0)]);
+        // Keys without nulls take the index arrays' weights: the same codes.
+        let (fact0, fact1): (ArrayRef, ArrayRef) = (
+            Arc::new(Int64Array::from(vec![3, 2, 0, 9])),
+            Arc::new(Int64Array::from(vec![20, 30, 10, 10])),
+        );
+        let combined = codes.combined(&[fact0.clone(), fact1.clone()]).unwrap();
+        assert_eq!(combined.iter().collect::<Vec<_>>(), [Some(3), None, Some(2), Some(2)]);
+        // A branch that only filters (one value, required): keys 10 and 20 kept.
+        let filter = KeyMap::new(&Int64Array::from(vec![10, 20]), &[0, 0]).unwrap();
+        let map0 = KeyMap::new(&Int64Array::from(vec![1, 2, 3]), &n0).unwrap();
+        let codes = Codes::new(vec![map0, filter], vec![2, 1], vec![1, 3], vec![false, true]);
+        let combined = codes.combined(&[fact0, fact1]).unwrap();
+        assert_eq!(combined.iter().collect::<Vec<_>>(), [Some(0), None, Some(2), Some(2)]);
     }
 
     #[test]
