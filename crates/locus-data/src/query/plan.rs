@@ -295,10 +295,8 @@ impl Planner<'_> {
         let mut df = df;
         for step in steps {
             let right = self.frame(&step.to)?;
-            let to_def = &self.model.datasets[&step.to];
-            let pk = format!("{}.{}", step.to, to_def.primary_key);
+            let (pk, pk_type) = self.primary_key(&step.to);
             let fk = format!("{}.{}", step.from, step.property);
-            let pk_type = to_def.property(&to_def.primary_key).map(|p| p.ty.data_type());
             let fk_type = self.model.datasets[&step.from].property(&step.property).map(|p| p.ty.data_type());
             let left_key = match (fk_type, pk_type) {
                 (Some(a), Some(b)) if a != b => cast(c(&fk), b),
@@ -317,11 +315,17 @@ impl Planner<'_> {
             .collect()
     }
 
+    /// The column of `dataset`'s primary key (`dataset.property`) and its type.
+    fn primary_key(&self, dataset: &str) -> (String, Option<DataType>) {
+        let def = &self.model.datasets[dataset];
+        let ty = def.property(&def.primary_key).map(|p| p.ty.data_type());
+        (format!("{dataset}.{}", def.primary_key), ty)
+    }
+
     /// `from.property`, cast to the type of `to`'s primary key when they differ.
     fn foreign_key(&self, from: &str, property: &str, to: &str) -> Expr {
-        let to_def = &self.model.datasets[to];
         let fk = c(&format!("{from}.{property}"));
-        let pk_type = to_def.property(&to_def.primary_key).map(|p| p.ty.data_type());
+        let (_, pk_type) = self.primary_key(to);
         let fk_type = self.model.datasets[from].property(property).map(|p| p.ty.data_type());
         match (fk_type, pk_type) {
             (Some(a), Some(b)) if a != b => cast(fk, b),
@@ -552,16 +556,13 @@ impl Planner<'_> {
             }
             let mut sub_needed = sets.clone();
             sub_needed.remove(target);
-            let pk = format!("{target}.{}", self.model.datasets[target].primary_key);
+            let (pk, pk_type) = self.primary_key(target);
             let sub = self
                 .joined(target, &sub_needed, &sub_reach, "filterBy")?
                 .filter(pred)
                 .and_then(|df| df.select(vec![c(&pk)]))
                 .map_err(QueryError::plan)?;
             let key = self.foreign_key(fact, &step.property, target);
-            let pk_type = self.model.datasets[target]
-                .property(&self.model.datasets[target].primary_key)
-                .map(|p| p.ty.data_type());
             let pred = match pk_type {
                 Some(ty) if supported_key(&ty) => self.precomputed.key_set(key, &ty, sub),
                 _ => in_subquery(key, Arc::new(sub.into_unoptimized_plan())),
@@ -718,8 +719,8 @@ impl Planner<'_> {
         let folded = |property: &str| sets.iter().filter(|s| s.0 == property).map(|s| s.2).collect::<Vec<_>>();
         let mut specs = Vec::with_capacity(branches.len() + filter_only.len());
         for ((property, (target, set)), columns) in branches.iter().zip(columns) {
-            let def = &self.model.datasets[target];
-            let Some(ty) = def.property(&def.primary_key).map(|p| p.ty.data_type()).filter(supported_key) else {
+            let (pk, ty) = self.primary_key(target);
+            let Some(ty) = ty.filter(supported_key) else {
                 return Ok(None);
             };
             // The branch read from its root joins as the fact's path does.
@@ -732,9 +733,7 @@ impl Planner<'_> {
             }
             let mut sub_needed = set.clone();
             sub_needed.remove(target);
-            let select = std::iter::once(format!("{target}.{}", def.primary_key))
-                .chain(columns)
-                .map(|n| c(&n));
+            let select = std::iter::once(pk).chain(columns).map(|n| c(&n));
             let sub = self
                 .joined(target, &sub_needed, &sub_reach, "properties")?
                 .select(select.collect::<Vec<_>>())
@@ -751,14 +750,11 @@ impl Planner<'_> {
         // behind: its rows are the target's keys (key sets are only made
         // on keys of a supported type).
         for (property, target) in filter_only {
-            let def = &self.model.datasets[target];
-            let Some(ty) = def.property(&def.primary_key).map(|p| p.ty.data_type()).filter(supported_key) else {
+            let (pk, ty) = self.primary_key(target);
+            let Some(ty) = ty.filter(supported_key) else {
                 return Ok(None);
             };
-            let sub = self
-                .frame(target)?
-                .select(vec![c(&format!("{target}.{}", def.primary_key))])
-                .map_err(QueryError::plan)?;
+            let sub = self.frame(target)?.select(vec![c(&pk)]).map_err(QueryError::plan)?;
             specs.push(BranchSpec {
                 key: self.foreign_key(fact, property, target),
                 ty,
@@ -817,12 +813,13 @@ impl Planner<'_> {
     /// (`__p{k}`, and `__p{k}n` for an average's count), filtered by its
     /// predicates that `before` selects.
     ///
-    /// Key sets (one lookup a row, and most rows kept, as under a data
-    /// permission) go into the partials' FILTER clauses, after the other
-    /// filters: they are looked up only for the rows those keep (a date
-    /// range's viewer went from 64 to 35 ms, when both were one filter), and
-    /// the rows they keep are not copied. A key none of whose rows they keep
-    /// is then dropped (`__kept`), as a filter would have.
+    /// Key sets that did not fold into branch codes (the query does not
+    /// have `coded`'s shape) go into the partials' FILTER clauses, after the
+    /// other filters: they are looked up only for the rows those keep (a
+    /// date range's viewer went from 64 to 35 ms in session 16, when both
+    /// were one filter), and the rows they keep are not copied. A key none
+    /// of whose rows they keep is then dropped (`__kept`), as a filter would
+    /// have.
     fn partially_aggregated(
         &self,
         fact: &str,

@@ -250,7 +250,6 @@ enum Task {
     BranchCodes {
         branches: Vec<Branch>,
         codes: Arc<OnceLock<Codes>>,
-        required: Vec<bool>,
     },
 }
 
@@ -382,7 +381,6 @@ impl Precomputed {
         let n = self.push(Task::BranchCodes {
             branches: pending,
             codes: codes.clone(),
-            required: required.clone(),
         });
         let all = codes.clone();
         let combined = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
@@ -433,7 +431,8 @@ impl Precomputed {
                     let rows = collect(sub).await?;
                     let _ = keys.set(KeyMap::new(rows.column(0), &vec![0; rows.num_rows()])?);
                 }
-                Task::BranchCodes { branches, codes, required } => {
+                Task::BranchCodes { branches, codes } => {
+                    let required = branches.iter().map(|b| !b.folded.is_empty()).collect();
                     let (mut maps, mut counts, mut strides) = (Vec::new(), Vec::new(), Vec::new());
                     let mut stride: i64 = 1;
                     for branch in branches {
