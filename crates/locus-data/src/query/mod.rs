@@ -13,6 +13,7 @@
 //! of each dataset, read from the control store) and calls [`Engine`].
 
 pub mod ast;
+mod dense;
 pub mod model;
 pub mod overlaps;
 pub mod plan;
@@ -32,6 +33,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::path::Path;
 use serde_json::value::RawValue;
@@ -239,7 +241,13 @@ impl Engine {
             .build_arc()
             .map_err(|e| QueryError::Internal(e.to_string()))?;
         let config = SessionConfig::new().with_target_partitions(self.partitions);
-        Ok(SessionContext::new_with_config_rt(config, runtime))
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(dense::DenseGroups))
+            .build();
+        Ok(SessionContext::new_with_state(state))
     }
 
     /// Parses a request and the permissions against the model.
@@ -384,10 +392,23 @@ impl Engine {
         request: &ast::Request,
         perms: &[Filter],
     ) -> Result<String, QueryError> {
-        let (df, _precomputed) = self.prepare(data, snapshot, request, perms, &HashMap::new()).await?;
-        let plan = df.into_optimized_plan().map_err(QueryError::plan)?;
-        let text = plan.display_indent().to_string();
-        Ok(text)
+        let (df, precomputed) = self.prepare(data, snapshot, request, perms, &HashMap::new()).await?;
+        let logical = df.clone().into_optimized_plan().map_err(QueryError::plan)?;
+        // The physical plan depends on what is precomputed (how many codes
+        // a dense group-by has), so that runs first.
+        let run = async move {
+            precomputed.compute().await?;
+            df.create_physical_plan().await
+        };
+        let physical = tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| QueryError::Timeout(self.timeout))?
+            .map_err(QueryError::execution)?;
+        Ok(format!(
+            "{}\n\nPhysical plan:\n{}",
+            logical.display_indent(),
+            datafusion::physical_plan::displayable(physical.as_ref()).indent(true)
+        ))
     }
 
     /// The distinct non-null values of one property, ascending (or

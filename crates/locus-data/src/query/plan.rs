@@ -481,22 +481,27 @@ impl Planner<'_> {
             ));
         }
         where_preds.extend(self.permission_predicates(&reach)?);
-        // First choice: aggregate the fact by the one key that reaches every
+        // First choice: filters on dimensions become key sets on the fact,
+        // the values grouped by behind each key are numbered first, and the
+        // fact is aggregated by one code, by index (`dense.rs`).
+        let mark = self.precomputed.len();
+        let sets = self.key_sets(fact, &reach, where_preds.clone())?;
+        if let Some(df) = self.coded(fact, &needed_by(&sets), &reach, dims, &mine, &sets, &agg_preds)? {
+            return Ok(df);
+        }
+        self.precomputed.truncate(mark);
+        // Else aggregate the fact by the one key that reaches every
         // dimension and filter, then join the few rows that remain.
         let needed = needed_by(&where_preds);
         if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
             return Ok(df);
         }
         // Else filters on dimensions become key sets on the fact, so that
-        // the dimensions are joined only where a column of theirs is shown.
+        // the dimensions are joined only where a column of theirs is shown,
+        // and the fact is aggregated by its one key, key sets in the FILTER
+        // clauses.
         let where_preds = self.key_sets(fact, &reach, where_preds)?;
         let needed = needed_by(&where_preds);
-        // Then, dimensions behind several keys (or behind one, beside key
-        // sets on others) are numbered first; else the fact is aggregated
-        // by its one key, key sets in the FILTER clauses.
-        if let Some(df) = self.coded(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
-            return Ok(df);
-        }
         if let Some(df) = self.eager(fact, &needed, &reach, dims, &mine, &where_preds, &agg_preds)? {
             return Ok(df);
         }
@@ -627,19 +632,19 @@ impl Planner<'_> {
         Ok(Some(self.recombine(df, dims, mine, agg_preds, on_fact)?))
     }
 
-    /// Branch codes: when the dimensions are reached through two or more
-    /// foreign keys of the fact (so there is no one key to aggregate by
-    /// first), or through one key beside a key set on another, and every
-    /// filter reads only the fact's columns (key sets make such filters of
-    /// those on dimensions), the distinct values grouped by behind each key
-    /// are numbered before the query runs (`precompute.rs`). The fact is
-    /// aggregated by one integer combining its keys' numbers, and the few
-    /// rows that remain are joined to each key's table of values. Key sets
-    /// fold into the branch of their key (one of its own when nothing is
-    /// grouped by behind it): a row they drop has a null code, dropped by
-    /// the branch's inner join after the aggregation, so the fact's rows
-    /// are neither filtered nor aggregated with a FILTER clause. `None` when
-    /// the query does not have that shape.
+    /// Branch codes: when every dimension is reached through a foreign key of the
+    /// fact and every filter reads only the fact's columns (key sets make such
+    /// filters of those on dimensions), the distinct values grouped by behind
+    /// each key are numbered before the query runs (`precompute.rs`). The fact is
+    /// aggregated by one integer combining its keys' numbers, and the few rows
+    /// that remain are joined to each key's table of values. Key sets fold into
+    /// the branch of their key (one of its own when nothing is grouped by behind
+    /// it): a row they drop has a null code, dropped by the branch's inner join
+    /// after the aggregation, so the fact's rows are neither filtered nor
+    /// aggregated with a FILTER clause. The codes are few and dense, so the
+    /// fact's group-by finds a row's group by index, not by hashing (`dense.rs`):
+    /// one lookup a key and a row. `None` when the query does not have that
+    /// shape.
     #[allow(clippy::too_many_arguments)]
     fn coded(
         &self,
@@ -696,7 +701,7 @@ impl Planner<'_> {
             .filter(|(property, _, _)| !branches.contains_key(property))
             .map(|(property, to, _)| (property, to))
             .collect();
-        if branches.is_empty() || branches.len() + filter_only.len() < 2 {
+        if branches.is_empty() {
             return Ok(None);
         }
         // Each dimension's columns, from one branch.
@@ -733,7 +738,8 @@ impl Planner<'_> {
             }
             let mut sub_needed = set.clone();
             sub_needed.remove(target);
-            let select = std::iter::once(pk).chain(columns).map(|n| c(&n));
+            // The key under a name of its own: it may be grouped by too.
+            let select = std::iter::once(c(&pk).alias("__branch_key")).chain(columns.iter().map(|n| c(n)));
             let sub = self
                 .joined(target, &sub_needed, &sub_reach, "properties")?
                 .select(select.collect::<Vec<_>>())

@@ -37,7 +37,7 @@ use datafusion::catalog::Session;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{create_udf, ColumnarValue, Expr, ScalarUDF, Volatility};
+use datafusion::logical_expr::{create_udf, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::physical_plan::ExecutionPlan;
 
 /// Integer keys spanning at most this many values are looked up by index
@@ -233,6 +233,69 @@ impl Codes {
     }
 }
 
+/// `branch_code_N(keys…)`, the combined code of a fact row: a type of its
+/// own so that [`super::dense`] can read how many codes there are.
+pub(crate) struct CombinedCode {
+    name: String,
+    signature: Signature,
+    codes: Arc<OnceLock<Codes>>,
+}
+
+impl CombinedCode {
+    /// Every code is below this number, once the codes are computed.
+    pub(crate) fn span(&self) -> Option<usize> {
+        let codes = self.codes.get()?;
+        let span = codes
+            .counts
+            .iter()
+            .try_fold(1i64, |span, count| span.checked_mul(i64::from(*count) + 1))?;
+        usize::try_from(span).ok()
+    }
+}
+
+impl std::fmt::Debug for CombinedCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CombinedCode").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+// One plan's function is equal only to itself (another plan's
+// `branch_code_N` numbers other values).
+impl PartialEq for CombinedCode {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.codes, &other.codes)
+    }
+}
+
+impl Eq for CombinedCode {}
+
+impl std::hash::Hash for CombinedCode {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CombinedCode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let codes = self.codes.get().ok_or_else(not_yet)?;
+        Ok(ColumnarValue::Array(Arc::new(
+            codes.combined(&ColumnarValue::values_to_arrays(&args.args)?)?,
+        )))
+    }
+}
+
 /// One branch's rows: the first column the key, the others its values.
 struct Branch {
     sub: DataFrame,
@@ -314,6 +377,17 @@ impl Precomputed {
         tasks.len() - 1
     }
 
+    /// How many tasks there are: a mark to [`Precomputed::truncate`] to.
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Forgets the tasks planned since `mark`, for a plan that gave up the
+    /// expressions that read them.
+    pub(crate) fn truncate(&self, mark: usize) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).truncate(mark);
+    }
+
     /// `key_set_N(key)`: true where `key` is one of the values in the first
     /// column of `sub`'s rows. Both have type `ty`, a [`supported_key`].
     pub(crate) fn key_set(&self, key: Expr, ty: &DataType, sub: DataFrame) -> Expr {
@@ -382,20 +456,11 @@ impl Precomputed {
             branches: pending,
             codes: codes.clone(),
         });
-        let all = codes.clone();
-        let combined = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
-            let codes = all.get().ok_or_else(not_yet)?;
-            Ok(ColumnarValue::Array(Arc::new(
-                codes.combined(&ColumnarValue::values_to_arrays(args)?)?,
-            )))
-        };
-        let combined = create_udf(
-            &format!("branch_code_{n}"),
-            types,
-            DataType::Int64,
-            Volatility::Immutable,
-            Arc::new(combined),
-        );
+        let combined = ScalarUDF::new_from_impl(CombinedCode {
+            name: format!("branch_code_{n}"),
+            signature: Signature::exact(types, Volatility::Immutable),
+            codes: codes.clone(),
+        });
         let parts = (0..nbranches)
             .map(|b| {
                 let codes = codes.clone();

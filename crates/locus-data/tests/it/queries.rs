@@ -150,11 +150,24 @@ async fn a_fact_is_aggregated_before_any_join_by_its_key_or_by_its_keys_numbered
         async move { engine.explain(data, snapshot, &request, &perms).await.unwrap() }
     };
     let revenue = serde_json::json!({"id": "r", "type": "metric", "metric": "revenue"});
-    // Region is reached through shops only: two aggregates, the first by sales.shop_id.
+    // Region is reached through shops only: its values are numbered, and
+    // the fact is aggregated by that number, by index (no hash table).
     let region = serde_json::json!({"id": "x", "type": "property", "value": "cities.region"});
-    let eager = plan(serde_json::json!({"properties": [region.clone(), revenue.clone()]}), vec![]).await;
+    let one = plan(serde_json::json!({"properties": [region.clone(), revenue.clone()]}), vec![]).await;
+    assert_eq!(one.matches("Aggregate:").count(), 2, "{one}");
+    assert!(one.contains("groupBy=[[branch_code_0(sales.shop_id)"), "{one}");
+    assert!(one.contains("DenseAggregateExec: "), "{one}");
+    // A filter that a missing shop satisfies cannot be a key set: the fact
+    // is aggregated by its key first, then joined and filtered.
+    let missing = serde_json::json!([{"property": "shops.name", "operator": "isNull"}]);
+    let eager = plan(
+        serde_json::json!({"properties": [region.clone(), revenue.clone()], "filterBy": missing}),
+        vec![],
+    )
+    .await;
     assert_eq!(eager.matches("Aggregate:").count(), 2, "{eager}");
     assert!(eager.contains("groupBy=[[sales.shop_id"), "{eager}");
+    assert!(!eager.contains("DenseAggregateExec"), "{eager}");
     // Region and category come through two keys: the fact is aggregated by
     // one number combining both keys' numbered dimension values, no join.
     let category = serde_json::json!({"id": "y", "type": "property", "value": "products.category"});
@@ -165,6 +178,7 @@ async fn a_fact_is_aggregated_before_any_join_by_its_key_or_by_its_keys_numbered
         coded.contains("groupBy=[[branch_code_0(sales.product_id, sales.shop_id)"),
         "{coded}"
     );
+    assert!(coded.contains("DenseAggregateExec: "), "{coded}");
     // A viewer's permission on a dimension is a key set (computed first)
     // folded into the numbers of its key: no semi-join, no filter of the
     // fact, no FILTER clause; the rows it drops have a null code, dropped by
@@ -178,6 +192,7 @@ async fn a_fact_is_aggregated_before_any_join_by_its_key_or_by_its_keys_numbered
             "{viewer}"
         );
         assert!(viewer.contains("Inner Join"), "{viewer}");
+        assert!(viewer.contains("DenseAggregateExec: "), "{viewer}");
         assert!(
             !viewer.contains("Semi") && !viewer.contains("Filter: key_set") && !viewer.contains("FILTER (WHERE"),
             "{viewer}"
