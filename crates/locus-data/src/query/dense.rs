@@ -18,16 +18,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator, ScalarUDF};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -73,7 +72,9 @@ pub(crate) struct DenseAggregateExec {
     /// The aggregate it replaces: its schema, properties and display.
     agg: Arc<dyn ExecutionPlan>,
     input: Arc<dyn ExecutionPlan>,
-    code: Arc<dyn PhysicalExpr>,
+    /// The `branch_code_N` function and its arguments (the fact's keys).
+    code: ScalarUDF,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
     /// Every code is below it; a null code is group `span`.
     span: usize,
     aggregates: Vec<Arc<AggregateFunctionExpr>>,
@@ -102,9 +103,8 @@ impl DenseAggregateExec {
         {
             return None;
         }
-        let code = Arc::clone(&group_by.expr()[0].0);
-        let span = code
-            .downcast_ref::<ScalarFunctionExpr>()?
+        let call = group_by.expr()[0].0.downcast_ref::<ScalarFunctionExpr>()?;
+        let span = call
             .fun()
             .inner()
             .downcast_ref::<CombinedCode>()?
@@ -114,7 +114,8 @@ impl DenseAggregateExec {
         Some(DenseAggregateExec {
             agg: Arc::clone(node),
             input: Arc::clone(agg.input()),
-            code,
+            code: call.fun().clone(),
+            keys: call.args().to_vec(),
             span,
             aggregates: agg.aggr_expr().to_vec(),
             arguments,
@@ -178,7 +179,8 @@ impl ExecutionPlan for DenseAggregateExec {
             .map(|a| a.create_groups_accumulator())
             .collect::<Result<Vec<_>>>()?;
         let run = Run {
-            code: Arc::clone(&self.code),
+            code: self.code.clone(),
+            keys: self.keys.clone(),
             span: self.span,
             arguments: self.arguments.clone(),
             filters: self.filters.clone(),
@@ -196,7 +198,8 @@ impl ExecutionPlan for DenseAggregateExec {
 
 /// One partition's aggregation.
 struct Run {
-    code: Arc<dyn PhysicalExpr>,
+    code: ScalarUDF,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
     span: usize,
     arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
@@ -243,32 +246,176 @@ impl Run {
         Ok(filter_record_batch(&all, &BooleanArray::from(self.seen))?)
     }
 
-    /// Each row's group: its code, or `span` for a null one.
+    /// Each row's group: its code, or `span` for a null one (straight from
+    /// the keys, without the codes' array in between).
     fn group_indices(&mut self, batch: &RecordBatch, indices: &mut Vec<usize>) -> Result<()> {
-        let codes = self.code.evaluate(batch)?.into_array(batch.num_rows())?;
-        let codes = codes
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| DataFusionError::Internal(format!("branch codes of type {}", codes.data_type())))?;
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| k.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())))
+            .collect::<Result<Vec<_>>>()?;
+        let code = self
+            .code
+            .inner()
+            .downcast_ref::<CombinedCode>()
+            .ok_or_else(|| DataFusionError::Internal(format!("{} is not a branch code", self.code.name())))?;
         let span = self.span;
-        // A negative code wraps past the span and fails the check below.
-        let index = |c: &i64| usize::try_from(*c).unwrap_or(usize::MAX);
-        indices.clear();
-        match codes.nulls().filter(|n| n.null_count() > 0) {
-            None => indices.extend(codes.values().iter().map(index)),
-            Some(nulls) => indices.extend(
-                codes
-                    .values()
-                    .iter()
-                    .zip(nulls.iter())
-                    .map(|(c, valid)| if valid { index(c) } else { span }),
-            ),
+        code.group_indices(&keys, span, indices)?;
+        if let Some(max) = indices.iter().copied().max().filter(|max| *max > span) {
+            return Err(DataFusionError::Internal(format!("branch code {max} is past its span {span}")));
         }
         for i in indices.iter() {
-            *self
-                .seen
-                .get_mut(*i)
-                .ok_or_else(|| DataFusionError::Internal(format!("branch code {i} is past its span {span}")))? = true;
+            self.seen[*i] = true;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::precompute::{BranchSpec, Precomputed};
+    use arrow::array::{Float64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::functions_aggregate::expr_fn as agg;
+    use datafusion::logical_expr::ExprFunctionExt;
+    use datafusion::prelude::{col, lit, SessionConfig, SessionContext};
+
+    fn context(dense: bool) -> SessionContext {
+        let mut state = SessionStateBuilder::new()
+            .with_config(SessionConfig::new().with_target_partitions(2).with_batch_size(1000))
+            .with_default_features();
+        if dense {
+            state = state.with_physical_optimizer_rule(Arc::new(DenseGroups));
+        }
+        SessionContext::new_with_state(state.build())
+    }
+
+    /// Sales over three partitions (one empty) with null and unknown
+    /// product keys, null amounts, and a shop key a key set folds into.
+    fn tables(ctx: &SessionContext) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("product_id", DataType::Int64, true),
+            Field::new("shop_id", DataType::Int64, true),
+            Field::new("amount", DataType::Float64, true),
+        ]));
+        let batch = |from: i64, n: i64| {
+            let rows = from..from + n;
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from_iter(rows.clone().map(|i| (i % 13 != 0).then_some(i * 7 % 23)))),
+                    Arc::new(Int64Array::from_iter(rows.clone().map(|i| Some(i % 5)))),
+                    Arc::new(Float64Array::from_iter(
+                        rows.map(|i| (i % 11 != 0).then_some((i % 97) as f64 / 4.0)),
+                    )),
+                ],
+            )
+            .unwrap()
+        };
+        let partitions = vec![vec![batch(0, 2500), batch(2500, 1700)], vec![], vec![batch(4200, 3000)]];
+        ctx.register_table("sales", Arc::new(MemTable::try_new(schema.clone(), partitions).unwrap()))
+            .unwrap();
+        // Products 0..20 (keys 20..22 are unknown), in 7 categories.
+        let products = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("category", DataType::Utf8, true),
+        ]));
+        let rows = RecordBatch::try_new(
+            products.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..20)),
+                Arc::new(StringArray::from_iter((0..20).map(|i| (i % 8 != 7).then(|| format!("c{}", i % 8))))),
+            ],
+        )
+        .unwrap();
+        ctx.register_table("products", Arc::new(MemTable::try_new(products, vec![vec![rows]]).unwrap()))
+            .unwrap();
+        let shops = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let rows = RecordBatch::try_new(shops.clone(), vec![Arc::new(Int64Array::from_iter_values(0..5))]).unwrap();
+        ctx.register_table("shops", Arc::new(MemTable::try_new(shops, vec![vec![rows]]).unwrap()))
+            .unwrap();
+    }
+
+    /// The rows of the fact aggregated by its combined codes, sorted, and
+    /// the physical plan.
+    async fn aggregated(dense: bool, keep_shops: bool) -> (Vec<String>, String) {
+        let ctx = context(dense);
+        tables(&ctx);
+        let pre = Precomputed::default();
+        let mut specs = vec![BranchSpec {
+            key: col("product_id"),
+            ty: DataType::Int64,
+            sub: ctx.table("products").await.unwrap().select_columns(&["id", "category"]).unwrap(),
+            folded: vec![],
+        }];
+        if keep_shops {
+            // A permission keeping shops 1 and 3: rows of other shops get a
+            // null code.
+            let kept = ctx
+                .table("shops")
+                .await
+                .unwrap()
+                .filter(col("id").in_list(vec![lit(1i64), lit(3i64)], false))
+                .unwrap();
+            let set = pre.key_set(col("shop_id"), &DataType::Int64, kept);
+            let (n, _) = super::super::precompute::key_set_of(&set).unwrap();
+            specs.push(BranchSpec {
+                key: col("shop_id"),
+                ty: DataType::Int64,
+                sub: ctx.table("shops").await.unwrap(),
+                folded: vec![n],
+            });
+        }
+        let codes = pre.branch_codes(specs).unwrap();
+        let amount = || col("amount");
+        let df = ctx
+            .table("sales")
+            .await
+            .unwrap()
+            .aggregate(
+                vec![codes.combined.alias("code")],
+                vec![
+                    agg::sum(amount()).alias("sum"),
+                    agg::count(amount()).alias("count"),
+                    agg::count(lit(1i64)).alias("rows"),
+                    agg::min(amount()).alias("min"),
+                    agg::max(amount()).alias("max"),
+                    agg::avg(amount()).alias("avg"),
+                    // A FILTER clause, as a metric's own filter makes.
+                    agg::sum(amount()).filter(amount().gt(lit(10.0))).build().unwrap().alias("big"),
+                ],
+            )
+            .unwrap();
+        pre.compute().await.unwrap();
+        let plan = df.clone().create_physical_plan().await.unwrap();
+        let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+        let batches = df.collect().await.unwrap();
+        let mut rows: Vec<String> = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        rows.sort();
+        (rows, text)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dense_group_by_gives_the_hash_group_by_s_rows() {
+        for keep_shops in [false, true] {
+            let (dense, plan) = aggregated(true, keep_shops).await;
+            let (hashed, hash_plan) = aggregated(false, keep_shops).await;
+            assert!(plan.contains("DenseAggregateExec"), "{plan}");
+            assert!(!hash_plan.contains("DenseAggregateExec"), "{hash_plan}");
+            // Seven categories and a null one, the group of unknown and
+            // null keys, and with the shops kept the null code's group.
+            assert_eq!(dense.len(), if keep_shops { 10 } else { 9 }, "{dense:#?}");
+            assert_eq!(dense, hashed);
+        }
     }
 }

@@ -14,7 +14,7 @@
 //!   of the fact, the distinct values of the dimension columns a query groups
 //!   by (behind that key), numbered; `branch_code_N(k1, k2, …)` is one
 //!   integer naming the combination of a fact row's values, so the fact is
-//!   aggregated by one integer column, and `branch_part_N_i(code)` takes the
+//!   aggregated by one integer column (by index, `dense.rs`), and `branch_part_N_i(code)` takes the
 //!   number of key `i` back out, to join the small result to a table of the
 //!   values ([`Decoded`]). A key set on a branch's key folds into it
 //!   ([`BranchSpec::folded`]): its map holds only the keys the sets keep,
@@ -46,6 +46,16 @@ const DENSE_SPAN: i64 = 1 << 24;
 
 /// No code: the key is not in the map.
 const ABSENT: u32 = u32::MAX;
+
+/// What a row that a required branch drops adds to its combined code: so
+/// negative that the sum stays negative ([`MAX_CODES`], [`MAX_BRANCHES`]).
+const DROPPED: i64 = -(1 << 58);
+
+/// Combined codes stay below this, and a plan has at most this many
+/// branches, so that a sum with a [`DROPPED`] share is negative and no sum
+/// overflows.
+const MAX_CODES: i64 = 1 << 58;
+const MAX_BRANCHES: usize = 31;
 
 /// Keys (the first column of a subquery's rows) → a number each.
 enum KeyMap {
@@ -163,7 +173,9 @@ struct Codes {
     /// code null), as a key set folded into the branch drops it.
     required: Vec<bool>,
     /// Per branch with an index array: each key's share of the combined
-    /// code (its number times the stride), so a row costs one load.
+    /// code (its number times the stride), so a row costs one load; one
+    /// more slot at the end, for keys outside the array, makes the load
+    /// branch-free.
     weights: Vec<Option<(i64, Vec<i64>)>>,
 }
 
@@ -171,11 +183,16 @@ impl Codes {
     fn new(maps: Vec<KeyMap>, counts: Vec<u32>, strides: Vec<i64>, required: Vec<bool>) -> Codes {
         let weights = maps
             .iter()
-            .zip(counts.iter().zip(&strides))
-            .map(|(map, (count, stride))| match map {
+            .zip(counts.iter().zip(&strides).zip(&required))
+            .map(|(map, ((count, stride), required))| match map {
                 KeyMap::Dense { min, codes } => {
-                    let weight = |c: &u32| i64::from(if *c == ABSENT { *count } else { *c }) * stride;
-                    Some((*min, codes.iter().map(weight).collect()))
+                    let weight = |c: &u32| match *c {
+                        ABSENT if *required => DROPPED,
+                        ABSENT => i64::from(*count) * stride,
+                        c => i64::from(c) * stride,
+                    };
+                    let outside = if *required { DROPPED } else { i64::from(*count) * stride };
+                    Some((*min, codes.iter().map(weight).chain([outside]).collect()))
                 }
                 _ => None,
             })
@@ -189,36 +206,88 @@ impl Codes {
         }
     }
 
-    fn combined(&self, keys: &[ArrayRef]) -> Result<Int64Array> {
+    /// What a row with no number in branch `b` adds to its code: the
+    /// branch's "none" number, or [`DROPPED`] when such a row is dropped.
+    fn absent(&self, b: usize) -> i64 {
+        if self.required[b] {
+            DROPPED
+        } else {
+            i64::from(self.counts[b]) * self.strides[b]
+        }
+    }
+
+    /// Each row's combined code, negative for a row a required branch
+    /// drops, handed to `emit` a chunk of rows at a time, in order: each branch adds its share to a chunk that stays in
+    /// the first-level cache, one load a row where the branch has an index
+    /// array (and its keys no null), instead of a pass over all the rows a
+    /// branch.
+    fn each_chunk(&self, keys: &[ArrayRef], mut emit: impl FnMut(&[i64])) -> Result<()> {
+        const CHUNK: usize = 2048;
         let len = keys.first().map_or(0, |k| k.len());
-        let mut out = vec![0i64; len];
-        let mut kept: Option<BooleanBuffer> = None;
+        let mut lookups = Vec::with_capacity(keys.len());
         for (b, key) in keys.iter().enumerate() {
-            let (count, stride) = (self.counts[b], self.strides[b]);
-            if self.required[b] {
-                let found = self.maps[b].found(key.as_ref())?;
-                kept = Some(match kept {
-                    Some(k) => &k & &found,
-                    None => found,
-                });
-                if count == 1 {
-                    // A branch that only filters: its share is always 0.
-                    continue;
-                }
-            }
             let ints = key.as_primitive_opt::<Int64Type>().filter(|k| k.null_count() == 0);
             if let (Some((min, weights)), Some(ints)) = (&self.weights[b], ints) {
-                let absent = i64::from(count) * stride;
-                for (o, k) in out.iter_mut().zip(ints.values()) {
-                    *o += weights.get(dense_index(*k, *min)).copied().unwrap_or(absent);
-                }
+                lookups.push(Lookup::Index {
+                    keys: ints.values().as_ref(),
+                    min: *min,
+                    weights: weights.as_slice(),
+                });
                 continue;
             }
-            for (o, code) in out.iter_mut().zip(self.maps[b].codes(key.as_ref())?) {
-                *o += i64::from(if code == ABSENT { count } else { code }) * stride;
-            }
+            // Else each row's share, looked up first.
+            let (absent, stride) = (self.absent(b), self.strides[b]);
+            let codes = self.maps[b].codes(key.as_ref())?;
+            let share = |code: u32| if code == ABSENT { absent } else { i64::from(code) * stride };
+            lookups.push(Lookup::Shares(codes.into_iter().map(share).collect()));
         }
-        Ok(Int64Array::new(out.into(), kept.map(NullBuffer::new)))
+        let mut buf = vec![0i64; CHUNK];
+        for start in (0..len).step_by(CHUNK) {
+            let n = CHUNK.min(len - start);
+            let out = &mut buf[..n];
+            out.fill(0);
+            for lookup in &lookups {
+                match lookup {
+                    Lookup::Index { keys, min, weights } => {
+                        let last = weights.len() - 1;
+                        for (o, k) in out.iter_mut().zip(&keys[start..start + n]) {
+                            *o += weights[dense_index(*k, *min).min(last)];
+                        }
+                    }
+                    Lookup::Shares(shares) => {
+                        for (o, s) in out.iter_mut().zip(&shares[start..start + n]) {
+                            *o += s;
+                        }
+                    }
+                }
+            }
+            emit(out);
+        }
+        Ok(())
+    }
+
+    /// The combined codes, null for a row a required branch drops.
+    fn combined(&self, keys: &[ArrayRef]) -> Result<Int64Array> {
+        let mut sums = Vec::with_capacity(keys.first().map_or(0, |k| k.len()));
+        self.each_chunk(keys, |chunk| sums.extend_from_slice(chunk))?;
+        if !self.required.contains(&true) {
+            return Ok(Int64Array::from(sums));
+        }
+        let kept = BooleanBuffer::collect_bool(sums.len(), |i| sums[i] >= 0);
+        for v in &mut sums {
+            *v = (*v).max(0);
+        }
+        Ok(Int64Array::new(sums.into(), Some(NullBuffer::new(kept))))
+    }
+
+    /// Each row's combined code as a group index, `dropped` for a row a
+    /// required branch drops: what a dense group-by needs, without the
+    /// codes' array and null bits in between.
+    fn indices(&self, keys: &[ArrayRef], dropped: usize, out: &mut Vec<usize>) -> Result<()> {
+        out.clear();
+        self.each_chunk(keys, |chunk| {
+            out.extend(chunk.iter().map(|v| if *v < 0 { dropped } else { *v as usize }));
+        })
     }
 
     /// Branch `b`'s number in each combined code; null for none (and for a
@@ -242,6 +311,12 @@ pub(crate) struct CombinedCode {
 }
 
 impl CombinedCode {
+    /// Each row's code as a group index for `keys` (the function's
+    /// arguments), `dropped` for a null code.
+    pub(crate) fn group_indices(&self, keys: &[ArrayRef], dropped: usize, out: &mut Vec<usize>) -> Result<()> {
+        self.codes.get().ok_or_else(not_yet)?.indices(keys, dropped, out)
+    }
+
     /// Every code is below this number, once the codes are computed.
     pub(crate) fn span(&self) -> Option<usize> {
         let codes = self.codes.get()?;
@@ -294,6 +369,14 @@ impl ScalarUDFImpl for CombinedCode {
             codes.combined(&ColumnarValue::values_to_arrays(&args.args)?)?,
         )))
     }
+}
+
+/// How one branch's share of each row's code is found (`Codes::each_chunk`).
+enum Lookup<'a> {
+    /// Keys as stored, by index into the branch's weights.
+    Index { keys: &'a [i64], min: i64, weights: &'a [i64] },
+    /// Every row's share, looked up before.
+    Shares(Vec<i64>),
 }
 
 /// One branch's rows: the first column the key, the others its values.
@@ -511,9 +594,12 @@ impl Precomputed {
                         maps.push(KeyMap::new(rows.column(0), &numbers)?);
                         counts.push(count);
                         strides.push(stride);
-                        stride = stride.checked_mul(i64::from(count) + 1).ok_or_else(|| {
-                            DataFusionError::ResourcesExhausted("the dimensions grouped by have too many combinations of values".into())
-                        })?;
+                        stride = stride
+                            .checked_mul(i64::from(count) + 1)
+                            .filter(|span| *span < MAX_CODES && maps.len() <= MAX_BRANCHES)
+                            .ok_or_else(|| {
+                                DataFusionError::ResourcesExhausted("the dimensions grouped by have too many combinations of values".into())
+                            })?;
                         let _ = branch.decoded.batches.set(vec![decoded]);
                     }
                     let _ = codes.set(Codes::new(maps, counts, strides, required));
