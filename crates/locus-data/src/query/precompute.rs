@@ -44,6 +44,10 @@ use datafusion::physical_plan::ExecutionPlan;
 /// (4 bytes per value in the span); wider spans are hashed.
 const DENSE_SPAN: i64 = 1 << 24;
 
+/// How many group indices a dense group-by spreads the rows with a null
+/// code over ([`CombinedCode::group_indices`]).
+pub(crate) const DROPPED_SLOTS: usize = 8;
+
 /// No code: the key is not in the map.
 const ABSENT: u32 = u32::MAX;
 
@@ -280,13 +284,15 @@ impl Codes {
         Ok(Int64Array::new(sums.into(), Some(NullBuffer::new(kept))))
     }
 
-    /// Each row's combined code as a group index, `dropped` for a row a
-    /// required branch drops: what a dense group-by needs, without the
-    /// codes' array and null bits in between.
+    /// Each row's combined code as a group index, and for a row a required
+    /// branch drops one of the [`DROPPED_SLOTS`] indices from `dropped`, in
+    /// turn: what a dense group-by needs, without the codes' array and null
+    /// bits in between.
     fn indices(&self, keys: &[ArrayRef], dropped: usize, out: &mut Vec<usize>) -> Result<()> {
         out.clear();
         self.each_chunk(keys, |chunk| {
-            out.extend(chunk.iter().map(|v| if *v < 0 { dropped } else { *v as usize }));
+            let slot = |j: usize| dropped + j % DROPPED_SLOTS;
+            out.extend(chunk.iter().enumerate().map(|(j, v)| if *v < 0 { slot(j) } else { *v as usize }));
         })
     }
 
@@ -312,7 +318,8 @@ pub(crate) struct CombinedCode {
 
 impl CombinedCode {
     /// Each row's code as a group index for `keys` (the function's
-    /// arguments), `dropped` for a null code.
+    /// arguments); a null code is one of the [`DROPPED_SLOTS`] indices
+    /// from `dropped`.
     pub(crate) fn group_indices(&self, keys: &[ArrayRef], dropped: usize, out: &mut Vec<usize>) -> Result<()> {
         self.codes.get().ok_or_else(not_yet)?.indices(keys, dropped, out)
     }
