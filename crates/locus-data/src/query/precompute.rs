@@ -24,7 +24,7 @@
 //! runs them in the order they were planned, before the query runs (the
 //! functions fail if called earlier).
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
