@@ -373,18 +373,24 @@ impl Engine {
     ) -> Result<(Schema, Vec<RecordBatch>), QueryError> {
         let (df, precomputed) = self.prepare(data, snapshot, request, perms, overrides).await?;
         let schema: Schema = df.schema().as_arrow().clone();
-        let run = async move {
-            precomputed.compute().await?;
-            df.collect().await
-        };
-        let batches = tokio::time::timeout(self.timeout, run)
-            .await
-            .map_err(|_| QueryError::Timeout(self.timeout))?
-            .map_err(QueryError::execution)?;
+        let batches = self
+            .within_limit(async move {
+                precomputed.compute().await?;
+                df.collect().await
+            })
+            .await?;
         Ok((schema, batches))
     }
 
-    /// The optimized plan as text (`/explain`).
+    /// Runs `work` (precomputing, then executing) within the query time limit.
+    async fn within_limit<T>(&self, work: impl std::future::Future<Output = datafusion::error::Result<T>>) -> Result<T, QueryError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| QueryError::Timeout(self.timeout))?
+            .map_err(QueryError::execution)
+    }
+
+    /// The optimized logical plan and the physical plan, as text (`/explain`).
     pub async fn explain(
         &self,
         data: &DataStore,
@@ -396,14 +402,12 @@ impl Engine {
         let logical = df.clone().into_optimized_plan().map_err(QueryError::plan)?;
         // The physical plan depends on what is precomputed (how many codes
         // a dense group-by has), so that runs first.
-        let run = async move {
-            precomputed.compute().await?;
-            df.create_physical_plan().await
-        };
-        let physical = tokio::time::timeout(self.timeout, run)
-            .await
-            .map_err(|_| QueryError::Timeout(self.timeout))?
-            .map_err(QueryError::execution)?;
+        let physical = self
+            .within_limit(async move {
+                precomputed.compute().await?;
+                df.create_physical_plan().await
+            })
+            .await?;
         Ok(format!(
             "{}\n\nPhysical plan:\n{}",
             logical.display_indent(),

@@ -484,9 +484,13 @@ impl Planner<'_> {
         // First choice: filters on dimensions become key sets on the fact,
         // the values grouped by behind each key are numbered first, and the
         // fact is aggregated by one code, by index (`dense.rs`).
+        // Any other outcome (a shape codes do not cover, or an error the
+        // plans below may not meet) falls back to those plans.
         let mark = self.precomputed.len();
-        let sets = self.key_sets(fact, &reach, where_preds.clone())?;
-        if let Some(df) = self.coded(fact, &needed_by(&sets), &reach, dims, &mine, &sets, &agg_preds)? {
+        let coded = self
+            .key_sets(fact, &reach, where_preds.clone())
+            .and_then(|sets| self.coded(fact, &needed_by(&sets), &reach, dims, &mine, &sets, &agg_preds));
+        if let Ok(Some(df)) = coded {
             return Ok(df);
         }
         self.precomputed.truncate(mark);

@@ -14,9 +14,9 @@
 //!   of the fact, the distinct values of the dimension columns a query groups
 //!   by (behind that key), numbered; `branch_code_N(k1, k2, …)` is one
 //!   integer naming the combination of a fact row's values, so the fact is
-//!   aggregated by one integer column (by index, `dense.rs`), and `branch_part_N_i(code)` takes the
-//!   number of key `i` back out, to join the small result to a table of the
-//!   values ([`Decoded`]). A key set on a branch's key folds into it
+//!   aggregated by one integer column (by index, `dense.rs`), and
+//!   `branch_part_N_i(code)` takes the number of key `i` back out, to join
+//!   the small result to a table of the values ([`Decoded`]). A key set on a branch's key folds into it
 //!   ([`BranchSpec::folded`]): its map holds only the keys the sets keep,
 //!   and a row with another key has a null code (no per-row filter).
 //!
@@ -221,10 +221,10 @@ impl Codes {
     }
 
     /// Each row's combined code, negative for a row a required branch
-    /// drops, handed to `emit` a chunk of rows at a time, in order: each branch adds its share to a chunk that stays in
-    /// the first-level cache, one load a row where the branch has an index
-    /// array (and its keys no null), instead of a pass over all the rows a
-    /// branch.
+    /// drops, handed to `emit` a chunk of rows at a time, in order. Each
+    /// branch adds its share to a chunk that stays in the first-level
+    /// cache (one load a row where the branch has an index array and its
+    /// keys no null), instead of a pass over all the rows a branch.
     fn each_chunk(&self, keys: &[ArrayRef], mut emit: impl FnMut(&[i64])) -> Result<()> {
         const CHUNK: usize = 2048;
         let len = keys.first().map_or(0, |k| k.len());
