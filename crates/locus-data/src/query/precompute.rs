@@ -165,14 +165,28 @@ fn wrong_type(ty: &DataType) -> DataFusionError {
     DataFusionError::Internal(format!("keys of type {ty} cannot be looked up"))
 }
 
+/// What a row with no number in a branch adds to its code: the branch's
+/// "none" number (its count) times its stride, or [`DROPPED`] when such a
+/// row is dropped.
+fn absent_share(required: bool, count: u32, stride: i64) -> i64 {
+    if required {
+        DROPPED
+    } else {
+        i64::from(count) * stride
+    }
+}
+
 /// The numbers of one plan's branches, once computed.
 struct Codes {
     maps: Vec<KeyMap>,
     /// Per branch: its number of distinct values, which is also the number
     /// of a fact row with none (a null or unknown key).
     counts: Vec<u32>,
-    /// Per branch: what its number is multiplied by in the combined code.
+    /// Per branch: what its number is multiplied by in the combined code
+    /// (the product of the earlier branches' counts plus one).
     strides: Vec<i64>,
+    /// Every combined code is below it.
+    span: i64,
     /// Per branch: whether a fact row with none is dropped (its combined
     /// code null), as a key set folded into the branch drops it.
     required: Vec<bool>,
@@ -184,40 +198,42 @@ struct Codes {
 }
 
 impl Codes {
-    fn new(maps: Vec<KeyMap>, counts: Vec<u32>, strides: Vec<i64>, required: Vec<bool>) -> Codes {
+    /// The codes of branches with these maps and counts of values; an
+    /// error when their combinations are too many to number.
+    fn new(maps: Vec<KeyMap>, counts: Vec<u32>, required: Vec<bool>) -> Result<Codes> {
+        let too_many = || DataFusionError::ResourcesExhausted("the dimensions grouped by have too many combinations of values".into());
+        if maps.len() > MAX_BRANCHES {
+            return Err(too_many());
+        }
+        let mut strides = Vec::with_capacity(counts.len());
+        let mut span: i64 = 1;
+        for count in &counts {
+            strides.push(span);
+            span = span
+                .checked_mul(i64::from(*count) + 1)
+                .filter(|span| *span < MAX_CODES)
+                .ok_or_else(too_many)?;
+        }
         let weights = maps
             .iter()
             .zip(counts.iter().zip(&strides).zip(&required))
             .map(|(map, ((count, stride), required))| match map {
                 KeyMap::Dense { min, codes } => {
-                    let weight = |c: &u32| match *c {
-                        ABSENT if *required => DROPPED,
-                        ABSENT => i64::from(*count) * stride,
-                        c => i64::from(c) * stride,
-                    };
-                    let outside = if *required { DROPPED } else { i64::from(*count) * stride };
-                    Some((*min, codes.iter().map(weight).chain([outside]).collect()))
+                    let absent = absent_share(*required, *count, *stride);
+                    let weight = |c: &u32| if *c == ABSENT { absent } else { i64::from(*c) * stride };
+                    Some((*min, codes.iter().map(weight).chain([absent]).collect()))
                 }
                 _ => None,
             })
             .collect();
-        Codes {
+        Ok(Codes {
             maps,
             counts,
             strides,
+            span,
             required,
             weights,
-        }
-    }
-
-    /// What a row with no number in branch `b` adds to its code: the
-    /// branch's "none" number, or [`DROPPED`] when such a row is dropped.
-    fn absent(&self, b: usize) -> i64 {
-        if self.required[b] {
-            DROPPED
-        } else {
-            i64::from(self.counts[b]) * self.strides[b]
-        }
+        })
     }
 
     /// Each row's combined code, negative for a row a required branch
@@ -240,7 +256,8 @@ impl Codes {
                 continue;
             }
             // Else each row's share, looked up first.
-            let (absent, stride) = (self.absent(b), self.strides[b]);
+            let stride = self.strides[b];
+            let absent = absent_share(self.required[b], self.counts[b], stride);
             let codes = self.maps[b].codes(key.as_ref())?;
             let share = |code: u32| if code == ABSENT { absent } else { i64::from(code) * stride };
             lookups.push(Lookup::Shares(codes.into_iter().map(share).collect()));
@@ -326,12 +343,7 @@ impl CombinedCode {
 
     /// Every code is below this number, once the codes are computed.
     pub(crate) fn span(&self) -> Option<usize> {
-        let codes = self.codes.get()?;
-        let span = codes
-            .counts
-            .iter()
-            .try_fold(1i64, |span, count| span.checked_mul(i64::from(*count) + 1))?;
-        usize::try_from(span).ok()
+        usize::try_from(self.codes.get()?.span).ok()
     }
 }
 
@@ -588,8 +600,7 @@ impl Precomputed {
                 }
                 Task::BranchCodes { branches, codes } => {
                     let required = branches.iter().map(|b| !b.folded.is_empty()).collect();
-                    let (mut maps, mut counts, mut strides) = (Vec::new(), Vec::new(), Vec::new());
-                    let mut stride: i64 = 1;
+                    let (mut maps, mut counts) = (Vec::new(), Vec::new());
                     for branch in branches {
                         let mut rows = collect(branch.sub).await?;
                         for set in &branch.folded {
@@ -597,19 +608,11 @@ impl Precomputed {
                             rows = filter_record_batch(&rows, &BooleanArray::new(found, None))?;
                         }
                         let (numbers, decoded) = number(&rows, branch.decoded.schema.clone())?;
-                        let count = decoded.num_rows() as u32;
                         maps.push(KeyMap::new(rows.column(0), &numbers)?);
-                        counts.push(count);
-                        strides.push(stride);
-                        stride = stride
-                            .checked_mul(i64::from(count) + 1)
-                            .filter(|span| *span < MAX_CODES && maps.len() <= MAX_BRANCHES)
-                            .ok_or_else(|| {
-                                DataFusionError::ResourcesExhausted("the dimensions grouped by have too many combinations of values".into())
-                            })?;
+                        counts.push(decoded.num_rows() as u32);
                         let _ = branch.decoded.batches.set(vec![decoded]);
                     }
-                    let _ = codes.set(Codes::new(maps, counts, strides, required));
+                    let _ = codes.set(Codes::new(maps, counts, required)?);
                 }
             }
         }
@@ -742,7 +745,7 @@ mod tests {
                 KeyMap::new(&Int64Array::from(vec![10, 20]), &n1).unwrap(),
             ]
         };
-        let codes = Codes::new(maps(), vec![2, 2], vec![1, 3], vec![false, false]);
+        let codes = Codes::new(maps(), vec![2, 2], vec![false, false]).unwrap();
         let fact0: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), Some(2), None, Some(9)]));
         let fact1: ArrayRef = Arc::new(Int64Array::from(vec![Some(20), None, Some(10), Some(10)]));
         let combined = codes.combined(&[fact0.clone(), fact1.clone()]).unwrap();
@@ -752,7 +755,7 @@ mod tests {
         assert_eq!(part(1, &combined), [Some(1), None, Some(0), Some(0)]);
         // Branch 1 required (a key set folded in): a row without one of its
         // keys has a null code, and every part of it is null.
-        let codes = Codes::new(maps(), vec![2, 2], vec![1, 3], vec![false, true]);
+        let codes = Codes::new(maps(), vec![2, 2], vec![false, true]).unwrap();
         let combined = codes.combined(&[fact0, fact1]).unwrap();
         assert_eq!(combined.iter().map(|c| c.is_some()).collect::<Vec<_>>(), [true, false, true, true]);
         let part = |b| codes.part(b, &combined).unwrap().iter().collect::<Vec<_>>();
@@ -768,7 +771,7 @@ mod tests {
         // A branch that only filters (one value, required): keys 10 and 20 kept.
         let filter = KeyMap::new(&Int64Array::from(vec![10, 20]), &[0, 0]).unwrap();
         let map0 = KeyMap::new(&Int64Array::from(vec![1, 2, 3]), &n0).unwrap();
-        let codes = Codes::new(vec![map0, filter], vec![2, 1], vec![1, 3], vec![false, true]);
+        let codes = Codes::new(vec![map0, filter], vec![2, 1], vec![false, true]).unwrap();
         let combined = codes.combined(&[fact0, fact1]).unwrap();
         assert_eq!(combined.iter().collect::<Vec<_>>(), [Some(0), None, Some(2), Some(2)]);
     }
