@@ -13,8 +13,15 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-/// How often the job is polled.
-const POLL: Duration = Duration::from_millis(250);
+/// How often the job is polled: often in its first seconds, when a small
+/// load ends and every poll missed is time added to it, then less.
+fn poll_interval(running: Duration) -> Duration {
+    if running < Duration::from_secs(10) {
+        Duration::from_millis(50)
+    } else {
+        Duration::from_millis(250)
+    }
+}
 
 fn bar(len: Option<u64>, template: &str) -> ProgressBar {
     let bar = match len {
@@ -167,6 +174,7 @@ async fn upload_multipart(api: &Api, project: &str, file: &Path, size: u64, part
 /// Submits a job and waits for its end, showing its progress; a job that
 /// did not succeed is an error carrying its message and problems.
 async fn run_job(api: &Api, request: &Value, what: &str) -> Result<Value> {
+    let submitted = std::time::Instant::now();
     let resp = api
         .client
         .post(format!("{}/rest/jobs", api.server))
@@ -190,7 +198,7 @@ async fn run_job(api: &Api, request: &Value, what: &str) -> Result<Value> {
         }
         let progress = &job["result"]["progress"];
         bar.set_message(format!("{} rows, {} bytes", progress["rows"], progress["bytes"]));
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll_interval(submitted.elapsed())).await;
     };
     bar.finish_and_clear();
     if job["status"] != "SUCCEEDED" {

@@ -1,11 +1,9 @@
 //! The `locus` command: `serve` runs the server, `admin` works directly on the
 //! configured database for bootstrapping and automation.
 
+mod allocator;
 mod data;
 mod project;
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -356,6 +354,7 @@ enum AdminCommand {
 }
 
 fn main() -> Result<()> {
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| "info".into()))

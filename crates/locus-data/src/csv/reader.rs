@@ -50,6 +50,13 @@ pub struct CsvReader<R> {
     /// The physical line at `pos`, 1-based.
     line: u64,
     consumed: u64,
+    /// The input is one block of a larger one and may end inside a record,
+    /// whose rest comes with the next block (see [`CsvReader::from_block`]).
+    partial: bool,
+    /// Where the record being read started: its offset in `buf` and its line.
+    record_start: (usize, u64),
+    /// Set when a partial input ended inside a record: that record's start.
+    unfinished: Option<(usize, u64)>,
 }
 
 impl<R: Read> CsvReader<R> {
@@ -67,7 +74,56 @@ impl<R: Read> CsvReader<R> {
             escape: opts.escape,
             line: 1,
             consumed: 0,
+            partial: false,
+            record_start: (0, 1),
+            unfinished: None,
         }
+    }
+
+    /// A reader of one block of a file held in memory, for parsing blocks
+    /// in parallel. `first`: the block starts the file (a byte-order mark is
+    /// skipped). `partial`: more blocks follow, so the block may end inside
+    /// a record; reading then stops before that record and
+    /// [`CsvReader::unfinished`] tells where it began.
+    pub fn from_block(block: Vec<u8>, opts: &CsvOptions, first: bool, partial: bool) -> CsvReader<std::io::Empty> {
+        let end = block.len();
+        CsvReader {
+            input: std::io::empty(),
+            buf: block.into_boxed_slice(),
+            pos: 0,
+            end,
+            started: !first,
+            separator: opts.separator,
+            quote: opts.quote,
+            escape: opts.escape,
+            line: 1,
+            consumed: end as u64,
+            partial,
+            record_start: (0, 1),
+            unfinished: None,
+        }
+    }
+
+    /// For a partial block that ended inside a record: the offset in the
+    /// block where that record starts, and its line (relative to the block).
+    pub fn unfinished(&self) -> Option<(usize, u64)> {
+        self.unfinished
+    }
+
+    /// The block a reader of [`CsvReader::from_block`] read, back.
+    pub fn into_block(self) -> Vec<u8> {
+        self.buf.into_vec()
+    }
+
+    /// Where the last record read began (its offset in a block, or at or
+    /// before it: blank lines before it may be included).
+    pub fn record_offset(&self) -> usize {
+        self.record_start.0
+    }
+
+    /// Physical lines begun so far, 1-based.
+    pub fn line(&self) -> u64 {
+        self.line
     }
 
     /// Input bytes parsed so far.
@@ -82,6 +138,7 @@ impl<R: Read> CsvReader<R> {
             self.start()?;
         }
         rec.clear(self.line);
+        self.record_start = (self.pos, self.line);
         let (sep, quote, esc) = (self.separator, self.quote, self.escape);
         let mut state = State::FieldStart;
         let mut quoted = false;
@@ -184,6 +241,13 @@ impl<R: Read> CsvReader<R> {
     }
 
     fn at_eof(&mut self, rec: &mut Record, state: State, quoted: bool, protected: usize) -> Result<bool, DataError> {
+        if self.partial {
+            let blank = matches!(state, State::FieldStart | State::Unquoted) && rec.ends.is_empty() && rec.data.is_empty() && !quoted;
+            if !blank {
+                self.unfinished = Some(self.record_start);
+            }
+            return Ok(false);
+        }
         match state {
             State::FieldStart if rec.ends.is_empty() => Ok(false),
             State::FieldStart => {

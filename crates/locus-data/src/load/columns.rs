@@ -78,23 +78,6 @@ impl ColumnBuilder {
     }
 }
 
-/// The bytes that identify a primary-key value, so that `1` and `01` are one
-/// key in an integer column. `None` when the text is no value of the type
-/// (the column's own parse reports that).
-pub(crate) fn key_bytes<'a>(ty: PropertyType, text: &'a str, scratch: &'a mut [u8; 8]) -> Option<&'a [u8]> {
-    match ty {
-        PropertyType::Integer | PropertyType::Bigint => *scratch = parse_int(text)?.to_le_bytes(),
-        PropertyType::Decimal | PropertyType::Latitude | PropertyType::Longitude => {
-            // -0.0 and 0.0 are one key.
-            *scratch = (parse_float(text, ty)? + 0.0).to_bits().to_le_bytes();
-        }
-        PropertyType::Date => *scratch = i64::from(parse_date(text)?).to_le_bytes(),
-        PropertyType::Boolean => *scratch = u64::from(parse_bool(text)?).to_le_bytes(),
-        PropertyType::String | PropertyType::Geometry => return Some(text.as_bytes()),
-    }
-    Some(&scratch[..])
-}
-
 pub(crate) fn parse_int(text: &str) -> Option<i64> {
     text.trim().parse().ok()
 }

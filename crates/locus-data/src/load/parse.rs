@@ -1,23 +1,40 @@
 //! The blocking half of a load: CSV records to typed record batches, with
 //! every problem collected on the way.
+//!
+//! Parsing is most of a load's work, so it runs on several threads. A reader
+//! thread cuts the input into blocks of a few MiB at line breaks; workers
+//! parse blocks in parallel, each as if it began with a record; the caller's
+//! thread (the merger) takes the results in input order, checks primary keys
+//! across them (uniqueness is a property of the whole file), puts problems in
+//! file order and hands batches to the writer. A line break inside quotes can
+//! make a block end inside a record: its worker then stops before that record
+//! and the merger parses it again, joined to the next block, itself (rare, and
+//! always correct). The outcome is the same whatever the block size; a test
+//! checks that against one-block parses.
 
+use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::AsArray;
+use arrow::datatypes::{Date32Type, Float64Type, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 
-use super::columns::{key_bytes, parse_int, ColumnBuilder};
+use super::columns::{format_date, ColumnBuilder};
 use super::keys::KeySet;
 use super::Progress;
 use crate::area::AreaMapper;
-use crate::csv::{CsvOptions, CsvReader, Field, Record};
+use crate::csv::{CsvOptions, CsvReader, Field, Record, MAX_RECORD_BYTES};
 use crate::schema::{DatasetDef, PropertyType};
 use crate::{DataError, Problem, MAX_PROBLEMS};
 
-/// Rows per record batch sent to the writer.
-const BATCH_ROWS: usize = 64 * 1024;
+/// Input bytes per block: a few batches' worth, so that workers stay busy
+/// and memory stays a few blocks.
+const BLOCK_BYTES: usize = 4 << 20;
+
+/// Blocks parsed at once.
+const WORKERS: usize = 2;
 
 pub(super) enum Msg {
     Batch(RecordBatch, Progress),
@@ -40,19 +57,63 @@ struct Target {
     null_text_applies: bool,
 }
 
+/// What parsing needs of the dataset and the options; shared by the workers.
 pub(super) struct Parser {
     schema: SchemaRef,
+    /// `schema` with every column nullable: a block's batch may hold a NULL
+    /// key (a problem), and its keys are still checked.
+    parse_schema: SchemaRef,
     header: bool,
     opts: CsvOptions,
     targets: Vec<Target>,
     calculated: Vec<usize>,
     areas: Arc<AreaMapper>,
+    /// The primary key's position among `targets`.
     key: usize,
     null_text: Option<String>,
-    builders: Vec<ColumnBuilder>,
-    keys: KeySet,
-    problems: Vec<Problem>,
+    /// Each stored property's type, in schema order.
+    types: Vec<PropertyType>,
+    block_bytes: usize,
+}
+
+/// A block of input to parse.
+struct Block {
+    index: u64,
+    bytes: Vec<u8>,
+    /// Starts the file (a byte-order mark may open it).
+    first: bool,
+    /// The first record is the header, to skip.
+    header: bool,
+    /// Ends the file: a record open at its end is an error, not carried over.
+    last: bool,
+}
+
+/// A problem with its place: line (relative to its block until merged),
+/// then the CSV column, so that problems sort into file order.
+type Placed = (u64, usize, Problem);
+
+/// A parsed block.
+struct Parsed {
+    index: u64,
+    /// The block's bytes, back, in case it has to be parsed again.
+    bytes: Vec<u8>,
+    batch: RecordBatch,
+    /// Each row's line, relative to the block.
+    row_lines: Vec<u32>,
+    /// Each row's offset in the block (for the text of a repeated key).
+    row_offsets: Vec<u32>,
+    /// Line breaks read (the block's lines, when it has no unfinished record).
+    lines: u64,
+    problems: Vec<Placed>,
     total: u64,
+    /// A record the block ended inside: its offset and relative line.
+    unfinished: Option<(usize, u64)>,
+    /// The header was still to skip when the block ended.
+    header_left: bool,
+    /// A problem ended the input (an open quote at its end, an overlong record).
+    stopped: bool,
+    /// The block ended the input.
+    last: bool,
 }
 
 impl Parser {
@@ -85,8 +146,11 @@ impl Parser {
             })
             .collect();
         let key_stored = def.primary_key_index();
+        let schema = def.arrow_schema();
+        let nullable: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
         Ok(Parser {
-            schema: def.arrow_schema(),
+            parse_schema: Arc::new(Schema::new_with_metadata(nullable, schema.metadata().clone())),
+            schema,
             header: opts.header,
             opts: opts.clone(),
             key: targets.iter().position(|t| t.stored == key_stored).unwrap_or(0),
@@ -101,126 +165,424 @@ impl Parser {
             areas,
             // forceNull alone makes a quoted empty field NULL in its columns.
             null_text: opts.null.clone().or_else(|| opts.force_null.as_ref().map(|_| String::new())),
-            builders: def.properties.iter().map(|p| ColumnBuilder::new(p.ty, BATCH_ROWS)).collect(),
-            keys: KeySet::default(),
-            problems: Vec::new(),
-            total: 0,
+            types: def.properties.iter().map(|p| p.ty).collect(),
+            block_bytes: BLOCK_BYTES,
         })
     }
 
     /// Reads the whole input; batches go to `tx` while there is no problem.
-    pub(super) fn run(mut self, input: impl Read, tx: mpsc::Sender<Msg>) -> Result<Summary, DataError> {
-        let mut reader = CsvReader::new(input, &self.opts);
-        let mut rec = Record::new();
-        let (mut rows, mut in_batch) = (0u64, 0usize);
-        if self.header {
-            self.read(&mut reader, &mut rec)?;
-        }
-        while self.read(&mut reader, &mut rec)? {
-            if self.record(&rec) {
-                rows += 1;
-                in_batch += 1;
+    pub(super) fn run(self, input: impl Read + Send, tx: mpsc::Sender<Msg>) -> Result<Summary, DataError> {
+        let parser = &self;
+        let (block_tx, block_rx) = std_mpsc::sync_channel::<Block>(WORKERS);
+        // Shared by the workers; dropped by the first that finds the merger
+        // gone, so that the reader stops too.
+        let block_rx = Mutex::new(Some(block_rx));
+        let (parsed_tx, parsed_rx) = std_mpsc::sync_channel::<Result<Parsed, DataError>>(WORKERS);
+        std::thread::scope(|scope| {
+            let reading = scope.spawn(move || parser.cut(input, block_tx));
+            for _ in 0..WORKERS {
+                let (block_rx, parsed_tx) = (&block_rx, parsed_tx.clone());
+                scope.spawn(move || loop {
+                    let block = match block_rx.lock() {
+                        Ok(rx) => rx.as_ref().and_then(|rx| rx.recv().ok()),
+                        Err(_) => None,
+                    };
+                    let Some(block) = block else { return };
+                    if parsed_tx.send(parser.parse(block)).is_err() {
+                        if let Ok(mut rx) = block_rx.lock() {
+                            rx.take();
+                        }
+                        return;
+                    }
+                });
             }
-            if in_batch == BATCH_ROWS {
-                self.send(&tx, rows, reader.position())?;
-                in_batch = 0;
-            }
-        }
-        if in_batch > 0 || rows == 0 {
-            self.send(&tx, rows, reader.position())?;
-        }
-        Ok(Summary {
-            rows,
-            bytes: reader.position(),
-            problems: self.problems,
-            total: self.total,
+            drop(parsed_tx);
+            let merged = Merger::new(parser, tx).run(parsed_rx);
+            // The reader's error (the input failing) explains best whatever
+            // else went wrong.
+            let read = reading
+                .join()
+                .unwrap_or_else(|_| Err(DataError::Io(std::io::Error::other("the reader thread failed"))));
+            read.and(merged)
         })
     }
 
-    /// The next record; a fatal problem (an open quote at the end) ends the
-    /// input after being recorded.
-    fn read(&mut self, reader: &mut CsvReader<impl Read>, rec: &mut Record) -> Result<bool, DataError> {
-        match reader.read_record(rec) {
-            Err(DataError::Invalid { problems, .. }) => {
-                problems.into_iter().for_each(|p| self.problem(p));
-                Ok(false)
+    /// The reader: the input in blocks that end at a line break. Each holds
+    /// at least one line (so a byte-order mark stays with the first), read
+    /// on past `block_bytes` when needed, up to a record's limit; the last
+    /// ends where the input does.
+    fn cut(&self, mut input: impl Read, tx: std_mpsc::SyncSender<Block>) -> Result<(), DataError> {
+        let mut carry = Vec::new();
+        for index in 0.. {
+            let mut bytes = std::mem::take(&mut carry);
+            bytes.reserve(self.block_bytes);
+            let mut searched = 0;
+            let ended = loop {
+                let want = (self.block_bytes.max(bytes.len() + 1) - bytes.len()) as u64;
+                let n = (&mut input).take(want).read_to_end(&mut bytes)? as u64;
+                if n < want {
+                    break true;
+                }
+                if let Some(cut) = memchr::memrchr(b'\n', &bytes[searched..]) {
+                    carry = bytes.split_off(searched + cut + 1);
+                    break false;
+                }
+                searched = bytes.len();
+                if bytes.len() > MAX_RECORD_BYTES {
+                    break false; // the parser refuses the record
+                }
+            };
+            let block = Block {
+                index,
+                bytes,
+                first: index == 0,
+                header: index == 0 && self.header,
+                last: ended,
+            };
+            // The merger stopped early (writing failed): nothing more to do.
+            if tx.send(block).is_err() || ended {
+                break;
             }
-            other => other,
         }
+        Ok(())
+    }
+
+    /// Parses one block into a batch; problems are placed relative to it.
+    fn parse(&self, block: Block) -> Result<Parsed, DataError> {
+        let rows_guess = block.bytes.len() / 16 + 1;
+        let last = block.last;
+        let mut reader = CsvReader::<std::io::Empty>::from_block(block.bytes, &self.opts, block.first, !last);
+        let mut builders: Vec<ColumnBuilder> = self.types.iter().map(|&ty| ColumnBuilder::new(ty, rows_guess)).collect();
+        let mut out = BlockOut::default();
+        let mut rec = Record::new();
+        let mut header_left = block.header;
+        loop {
+            let more = match reader.read_record(&mut rec) {
+                Ok(more) => more,
+                Err(DataError::Invalid { problems, .. }) => {
+                    problems.into_iter().for_each(|p| out.problem(p.line, 0, p));
+                    out.stopped = true;
+                    false
+                }
+                Err(e) => return Err(e),
+            };
+            if !more {
+                break;
+            }
+            if header_left {
+                header_left = false;
+                continue;
+            }
+            if self.record(&rec, &mut builders, &mut out) {
+                out.row_lines.push(u32::try_from(rec.line()).unwrap_or(u32::MAX));
+                out.row_offsets.push(u32::try_from(reader.record_offset()).unwrap_or(u32::MAX));
+            }
+        }
+        let columns = builders.iter_mut().map(ColumnBuilder::finish).collect();
+        let batch = RecordBatch::try_new(self.parse_schema.clone(), columns)?;
+        let unfinished = reader.unfinished();
+        Ok(Parsed {
+            index: block.index,
+            lines: reader.line() - 1,
+            bytes: reader.into_block(),
+            batch,
+            row_lines: out.row_lines,
+            row_offsets: out.row_offsets,
+            problems: out.problems,
+            total: out.total,
+            unfinished,
+            header_left,
+            stopped: out.stopped,
+            last,
+        })
     }
 
     /// Appends one record's values; `false` when the record was skipped.
-    fn record(&mut self, rec: &Record) -> bool {
+    fn record(&self, rec: &Record, builders: &mut [ColumnBuilder], out: &mut BlockOut) -> bool {
         let line = rec.line();
         if rec.len() != self.targets.len() {
             let expected = count_fields(self.targets.len());
-            self.problem(Problem::new(line, "", &count_fields(rec.len()), expected));
+            out.problem(line, 0, Problem::new(line, "", &count_fields(rec.len()), expected));
             return false;
         }
         let fields = match rec.fields() {
             Ok(fields) => fields,
             Err(e) => {
                 let column = self.targets.get(e.field).map_or("", |t| t.name.as_str());
-                self.problem(Problem::new(line, column, &e.lossy, "UTF-8 text"));
+                out.problem(line, 0, Problem::new(line, column, &e.lossy, "UTF-8 text"));
                 return false;
             }
         };
-        let mut found = Vec::new();
         for (i, field) in fields.enumerate() {
             let target = &self.targets[i];
-            let value = value(target, field, self.null_text.as_deref());
-            let builder = &mut self.builders[target.stored];
-            let Some(text) = value else {
-                builder.push_null();
-                if i == self.key {
-                    found.push(Problem::new(line, &target.name, "", "a value (the primary key cannot be null)"));
-                }
-                continue;
-            };
-            if let Err(expected) = builder.push(text) {
-                found.push(Problem::new(line, &target.name, text, expected));
-            } else if i == self.key {
-                let fresh = match target.ty {
-                    PropertyType::Integer | PropertyType::Bigint => parse_int(text).is_some_and(|k| self.keys.insert_int(k)),
-                    _ => {
-                        let mut scratch = [0; 8];
-                        self.keys.insert(key_bytes(target.ty, text, &mut scratch).unwrap_or_default())
+            let builder = &mut builders[target.stored];
+            match value(target, field, self.null_text.as_deref()) {
+                None => {
+                    builder.push_null();
+                    if i == self.key {
+                        out.problem(
+                            line,
+                            i,
+                            Problem::new(line, &target.name, "", "a value (the primary key cannot be null)"),
+                        );
                     }
-                };
-                if !fresh {
-                    found.push(Problem::new(line, &target.name, text, "a unique value (the primary key repeats)"));
+                }
+                Some(text) => {
+                    if let Err(expected) = builder.push(text) {
+                        out.problem(line, i, Problem::new(line, &target.name, text, expected));
+                    }
                 }
             }
         }
         for &c in &self.calculated {
-            self.builders[c].push_null();
+            builders[c].push_null();
         }
-        found.into_iter().for_each(|p| self.problem(p));
         true
     }
+}
 
-    fn problem(&mut self, p: Problem) {
+/// What parsing a block found besides its rows.
+#[derive(Default)]
+struct BlockOut {
+    row_lines: Vec<u32>,
+    row_offsets: Vec<u32>,
+    problems: Vec<Placed>,
+    total: u64,
+    stopped: bool,
+}
+
+impl BlockOut {
+    fn problem(&mut self, line: u64, column: usize, p: Problem) {
         self.total += 1;
         if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(p);
+            self.problems.push((line, column, p));
+        }
+    }
+}
+
+/// The merger: parsed blocks in input order, primary keys checked across
+/// them, problems in file order, batches to the writer.
+struct Merger<'a> {
+    parser: &'a Parser,
+    tx: mpsc::Sender<Msg>,
+    keys: KeySet,
+    rows: u64,
+    bytes: u64,
+    /// The line the next block starts on.
+    line: u64,
+    problems: Vec<Problem>,
+    total: u64,
+    sent: bool,
+}
+
+impl<'a> Merger<'a> {
+    fn new(parser: &'a Parser, tx: mpsc::Sender<Msg>) -> Self {
+        Merger {
+            parser,
+            tx,
+            keys: KeySet::default(),
+            rows: 0,
+            bytes: 0,
+            line: 1,
+            problems: Vec::new(),
+            total: 0,
+            sent: false,
         }
     }
 
-    /// Hands the rows built so far to the writer (or, after a problem, drops
-    /// them and reports progress only).
-    fn send(&mut self, tx: &mpsc::Sender<Msg>, rows: u64, bytes: u64) -> Result<(), DataError> {
-        let columns = self.builders.iter_mut().map(ColumnBuilder::finish).collect();
-        let progress = Progress { rows, bytes };
+    fn run(mut self, parsed: std_mpsc::Receiver<Result<Parsed, DataError>>) -> Result<Summary, DataError> {
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        // A record the previous block ended inside: its bytes, its line, and
+        // whether it is the header.
+        let mut carried: Option<(Vec<u8>, u64, bool)> = None;
+        let mut header_pending = false;
+        for got in parsed {
+            let got = got?;
+            waiting.insert(got.index, got);
+            while let Some(mut block) = waiting.remove(&next) {
+                next += 1;
+                if carried.is_some() || header_pending {
+                    // Parsed as if it began with a record, and not with the
+                    // header: wrong, so parsed again, joined to the record
+                    // left open. (A quote never closed makes that record grow
+                    // until the reader refuses it at `MAX_RECORD_BYTES`.)
+                    let (bytes, line, header) = match carried.take() {
+                        Some((mut bytes, line, header)) => {
+                            bytes.extend_from_slice(&block.bytes);
+                            (bytes, line, header)
+                        }
+                        None => (std::mem::take(&mut block.bytes), self.line, true),
+                    };
+                    self.line = line;
+                    let last = block.last;
+                    block = self.parser.parse(Block {
+                        index: block.index,
+                        bytes,
+                        first: false,
+                        header,
+                        last,
+                    })?;
+                }
+                // Blank lines before the header: it is in a later block.
+                header_pending = block.header_left && block.unfinished.is_none();
+                let mut consumed = block.bytes.len();
+                let start_line = self.line;
+                if let Some((offset, line)) = block.unfinished {
+                    consumed = offset;
+                    carried = Some((block.bytes[offset..].to_vec(), start_line + line - 1, block.header_left));
+                }
+                self.line = start_line + block.lines;
+                let stopped = block.stopped;
+                self.take(block, start_line - 1, consumed as u64)?;
+                if stopped {
+                    return Ok(self.finish());
+                }
+            }
+        }
+        Ok(self.finish())
+    }
+
+    /// Takes a block's rows and problems (its lines are `base` + relative).
+    fn take(&mut self, block: Parsed, base: u64, consumed: u64) -> Result<(), DataError> {
+        // With the row of a repeated key, whose text is looked up if kept.
+        let mut placed: Vec<(u64, usize, Problem, Option<usize>)> = block
+            .problems
+            .into_iter()
+            .map(|(line, column, mut p)| {
+                p.line += base;
+                (line + base, column, p, None)
+            })
+            .collect();
+        let mut total = block.total;
+        let key = &self.parser.targets[self.parser.key];
+        for (row, value) in self.repeated_keys(&block.batch) {
+            total += 1;
+            let line = base + u64::from(block.row_lines[row]);
+            let p = Problem::new(line, &key.name, &value, "a unique value (the primary key repeats)");
+            if placed.len() < 2 * MAX_PROBLEMS {
+                placed.push((line, self.parser.key, p, Some(row)));
+            }
+        }
+        // Stable: a line's problems stay in column order.
+        placed.sort_by_key(|&(line, column, _, _)| (line, column));
+        self.total += total;
+        let room = MAX_PROBLEMS.saturating_sub(self.problems.len());
+        for (_, _, mut p, row) in placed.into_iter().take(room) {
+            // The key as the file writes it (`01`, not `1`).
+            if let Some(text) = row.and_then(|row| self.key_text(&block.bytes, block.row_offsets[row] as usize)) {
+                p = Problem::new(p.line, &p.column, &text, p.expected);
+            }
+            self.problems.push(p);
+        }
+        self.rows += block.batch.num_rows() as u64;
+        self.bytes += consumed;
+        let progress = Progress {
+            rows: self.rows,
+            bytes: self.bytes,
+        };
         let msg = if self.total == 0 {
-            let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-            Msg::Batch(self.areas.apply(batch)?, progress)
+            self.sent = true;
+            // Without problems the key has no NULL; calculated columns are
+            // filled only now, once per row (a block may be parsed twice).
+            let batch = RecordBatch::try_new(self.parser.schema.clone(), block.batch.columns().to_vec())?;
+            Msg::Batch(self.parser.areas.apply(batch)?, progress)
         } else {
             Msg::Progress(progress)
         };
         // The receiver is gone only when writing failed; that error is the
         // one the load reports.
-        tx.blocking_send(msg)
+        self.tx
+            .blocking_send(msg)
             .map_err(|_| DataError::Io(std::io::Error::other("the writer stopped")))
+    }
+
+    /// The primary key's text in the record at `offset` of a block.
+    fn key_text(&self, block: &[u8], offset: usize) -> Option<String> {
+        let mut reader = CsvReader::new(block.get(offset..)?, &self.parser.opts);
+        let mut rec = Record::new();
+        reader.read_record(&mut rec).ok()?;
+        let field = rec.fields().ok()?.nth(self.parser.key)?;
+        Some(field.text.to_owned())
+    }
+
+    /// The rows of `batch` whose primary key an earlier row has, with the
+    /// key as text. (Rows whose key is NULL or did not parse have their own
+    /// problem already.)
+    fn repeated_keys(&mut self, batch: &RecordBatch) -> Vec<(usize, String)> {
+        let target = &self.parser.targets[self.parser.key];
+        let column = batch.column(target.stored);
+        let keys = &mut self.keys;
+        let mut repeated = Vec::new();
+        let mut check = |row: usize, fresh: bool, text: &dyn Fn() -> String| {
+            if !fresh {
+                repeated.push((row, text()));
+            }
+        };
+        match target.ty {
+            PropertyType::Integer | PropertyType::Bigint => {
+                for (row, v) in column.as_primitive::<Int64Type>().iter().enumerate() {
+                    if let Some(v) = v {
+                        check(row, keys.insert_int(v), &|| v.to_string());
+                    }
+                }
+            }
+            PropertyType::Decimal | PropertyType::Latitude | PropertyType::Longitude => {
+                for (row, v) in column.as_primitive::<Float64Type>().iter().enumerate() {
+                    if let Some(v) = v {
+                        // -0.0 and 0.0 are one key.
+                        check(row, keys.insert(&(v + 0.0).to_bits().to_le_bytes()), &|| v.to_string());
+                    }
+                }
+            }
+            PropertyType::Date => {
+                for (row, v) in column.as_primitive::<Date32Type>().iter().enumerate() {
+                    if let Some(v) = v {
+                        check(row, keys.insert(&i64::from(v).to_le_bytes()), &|| format_date(v));
+                    }
+                }
+            }
+            PropertyType::Boolean => {
+                for (row, v) in column.as_boolean().iter().enumerate() {
+                    if let Some(v) = v {
+                        check(row, keys.insert(&u64::from(v).to_le_bytes()), &|| v.to_string());
+                    }
+                }
+            }
+            PropertyType::String => {
+                for (row, v) in column.as_string::<i32>().iter().enumerate() {
+                    if let Some(v) = v {
+                        check(row, keys.insert(v.as_bytes()), &|| v.to_owned());
+                    }
+                }
+            }
+            PropertyType::Geometry => {
+                for (row, v) in column.as_binary::<i32>().iter().enumerate() {
+                    if let Some(v) = v {
+                        check(row, keys.insert(v), &|| crate::geometry::wkb_to_wkt(v).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        repeated
+    }
+
+    fn finish(mut self) -> Summary {
+        if !self.sent && self.total == 0 {
+            // An input without rows still makes a file, with the schema.
+            let empty = RecordBatch::new_empty(self.parser.schema.clone());
+            let progress = Progress {
+                rows: 0,
+                bytes: self.bytes,
+            };
+            self.sent = self.tx.blocking_send(Msg::Batch(empty, progress)).is_ok();
+        }
+        Summary {
+            rows: self.rows,
+            bytes: self.bytes,
+            problems: self.problems,
+            total: self.total,
+        }
     }
 }
 
@@ -240,5 +602,94 @@ fn count_fields(n: usize) -> String {
         "1 field".to_owned()
     } else {
         format!("{n} fields")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::compute::concat_batches;
+    use serde_json::json;
+
+    /// Parses `csv` in blocks of `block_bytes`: the rows as one batch, and
+    /// the summary's problems and count.
+    fn parse(def: &DatasetDef, opts: &CsvOptions, csv: &[u8], block_bytes: usize) -> (RecordBatch, Vec<Problem>, u64, u64) {
+        let mut parser = Parser::new(def, opts, Arc::default()).unwrap();
+        parser.block_bytes = block_bytes;
+        let (tx, mut rx) = mpsc::channel(1);
+        let batches = std::thread::spawn(move || {
+            let mut batches = Vec::new();
+            while let Some(msg) = rx.blocking_recv() {
+                if let Msg::Batch(b, _) = msg {
+                    batches.push(b);
+                }
+            }
+            batches
+        });
+        let summary = parser.run(csv, tx).unwrap();
+        let batches = batches.join().unwrap();
+        let batch = concat_batches(&def.arrow_schema(), &batches).unwrap();
+        (batch, summary.problems, summary.total, summary.rows)
+    }
+
+    /// Blocks are parsed apart and merged: whatever their size (down to a
+    /// byte, which cuts inside every record and quote), the rows, problems
+    /// (lines, order, values) and counts are those of one block.
+    #[test]
+    fn any_block_size_gives_the_outcome_of_one_block() {
+        let def = DatasetDef::from_metadata(
+            "t",
+            &json!({"type": "dwh", "subtype": "basic", "primaryKey": "id", "properties": [
+                {"name": "id", "column": "id", "type": "integer"},
+                {"name": "note", "column": "note", "type": "string"},
+                {"name": "price", "column": "price", "type": "decimal"},
+                {"name": "day", "column": "day", "type": "date"},
+                {"name": "zone", "column": "zone", "type": "string", "foreignKey": "zones", "calculated": true}
+            ]}),
+        )
+        .unwrap();
+        let inputs: &[&[u8]] = &[
+            b"id,note,price,day\n1,a,1.5,2024-01-01\n2,\"b\nc\",2,2024-01-02\n\n3,\"\"\"q\"\"\",3,2024-01-03\n",
+            b"\xEF\xBB\xBFid,note,price,day\r\n1,a,1,2024-01-01\r\n2,\"multi\r\nline\r\n\",2,2024-01-02\r\n3,x,3,2024-01-03",
+            b"id,note,price,day\n1,a,x,2024-01-01\n1,b,2,2024-02-30\n,c,3,2024-01-01\n4,d\n5,\"e\nf\",5,2024-01-01\n05,g,6,2024-01-01\n",
+            b"id,note,price,day\n1,a,1,2024-01-01\n2,\"never closed\n3,b,2,2024-01-01\n",
+            b"\"id\nx\",note,price,day\n7,a,1,2024-01-01\n7,\"a\",1,2024-01-01\n",
+            b"id,note,price,day\n",
+            b"",
+        ];
+        let opts = CsvOptions::default();
+        for csv in inputs {
+            let (whole, problems, total, rows) = parse(&def, &opts, csv, 1 << 20);
+            for block_bytes in [1, 2, 3, 5, 8, 13, 21, 34] {
+                let (batch, p, t, r) = parse(&def, &opts, csv, block_bytes);
+                let text = String::from_utf8_lossy(csv);
+                if total == 0 {
+                    // (With a problem, rows sent before it are thrown away.)
+                    assert_eq!(batch, whole, "{text:?} in blocks of {block_bytes}");
+                }
+                assert_eq!(
+                    (p.clone(), t, r),
+                    (problems.clone(), total, rows),
+                    "{text:?} in blocks of {block_bytes}"
+                );
+            }
+        }
+        // The third input's problems, in file order, with their lines.
+        let (_, problems, total, rows) = parse(&def, &opts, inputs[2], 5);
+        let got: Vec<_> = problems.iter().map(|p| (p.line, p.column.as_str(), p.value.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (2, "price", "x"),
+                (3, "id", "1"),
+                (3, "day", "2024-02-30"),
+                (4, "id", ""),
+                (5, "", "2 fields"),
+                (8, "id", "05")
+            ]
+        );
+        assert_eq!((total, rows), (6, 5));
+        let (_, problems, _, _) = parse(&def, &opts, inputs[3], 7);
+        assert_eq!((problems.len(), problems[0].line), (1, 3), "{problems:?}");
     }
 }
