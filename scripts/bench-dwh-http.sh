@@ -34,5 +34,8 @@ metric partner_revenue '{"type":"function_sum","content":[{"type":"property","va
 for name in cities shops products sales; do
   "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset "$name" "$DIR/$name.csv" >/dev/null
 done
-echo "rows=$ROWS rounds=$ROUNDS (10 questions each, 8 clients)"
-"$VENV/bin/python" scripts/bench-dwh-http.py "$BASE" "$BEARER" "$PROJECT" "$ROUNDS"
+echo "rows=$ROWS rounds=$ROUNDS (10 questions each, 8 in flight)"
+# The client is in Rust (crates/locus-bench/src/bin/dwh_http.rs): one thread,
+# so that it takes little of the two cores it shares with the server.
+[[ -n ${DWH_HTTP_BIN:-} ]] || cargo build --release --locked -p locus-bench --bin dwh-http >/dev/null
+"${DWH_HTTP_BIN:-target/release/dwh-http}" "$BASE" "$BEARER" "$PROJECT" "$ROUNDS"
