@@ -1,10 +1,11 @@
 //! Loading a CSV upload into one Parquet file (data-plane.md §2).
 //!
-//! Streaming end to end: a blocking thread parses chunks of the input into
-//! record batches of 64k rows and hands them through a channel of two to the
-//! async writer, which uploads the Parquet file in parts. Memory is bounded
-//! by a few batches and one row group, plus the primary-key set (about 20
-//! bytes and the key's own bytes per row). A load is all or nothing: with any
+//! Streaming end to end: parser threads (see `parse.rs`) turn blocks of the
+//! input into record batches and hand them, in file order, through a channel
+//! of two to the async writer, which uploads the Parquet file in parts.
+//! Memory is bounded by a few blocks and batches and one row group, plus the
+//! primary-key set (8 bytes per integer key in file order; about 20 bytes and
+//! the key's own bytes per other key). A load is all or nothing: with any
 //! problem the upload is aborted and nothing appears in the store.
 
 mod columns;
