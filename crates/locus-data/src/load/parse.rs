@@ -403,10 +403,11 @@ impl<'a> Merger<'a> {
             while let Some(mut block) = waiting.remove(&next) {
                 next += 1;
                 if carried.is_some() || header_pending {
-                    // Parsed as if it began with a record, and not with the
-                    // header: wrong, so parsed again, joined to the record
-                    // left open. (A quote never closed makes that record grow
-                    // until the reader refuses it at `MAX_RECORD_BYTES`.)
+                    // The worker took this block to begin with a record and
+                    // to hold no header. Either a record was left open before
+                    // it, or the header is still ahead: parse it again, joined
+                    // to that record. (A quote never closed makes the record
+                    // grow until the reader refuses it at `MAX_RECORD_BYTES`.)
                     let (bytes, line, header) = match carried.take() {
                         Some((mut bytes, line, header)) => {
                             bytes.extend_from_slice(&block.bytes);
