@@ -150,6 +150,7 @@ async fn main() -> Result<()> {
         bail!("usage: dwh-http BASE BEARER PROJECT_ID ROUNDS");
     };
     let rounds: i64 = rounds.parse().context("ROUNDS")?;
+    ensure!(rounds > 0, "ROUNDS must be at least 1");
     let api = Api {
         client: reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?,
         base: base.trim_end_matches('/').to_owned(),

@@ -63,17 +63,22 @@ impl<R: Read> CsvReader<R> {
     /// A reader with the options' separator, quote and escape; `header` is
     /// the caller's business (the first record is the header).
     pub fn new(input: R, opts: &CsvOptions) -> Self {
+        Self::with_buffer(input, vec![0; CHUNK].into_boxed_slice(), 0, opts)
+    }
+
+    /// A reader whose buffer holds `end` bytes of input already.
+    fn with_buffer(input: R, buf: Box<[u8]>, end: usize, opts: &CsvOptions) -> Self {
         CsvReader {
             input,
-            buf: vec![0; CHUNK].into_boxed_slice(),
+            buf,
             pos: 0,
-            end: 0,
+            end,
             started: false,
             separator: opts.separator,
             quote: opts.quote,
             escape: opts.escape,
             line: 1,
-            consumed: 0,
+            consumed: end as u64,
             partial: false,
             record_start: (0, 1),
             unfinished: None,
@@ -87,21 +92,10 @@ impl<R: Read> CsvReader<R> {
     /// [`CsvReader::unfinished`] tells where it began.
     pub fn from_block(block: Vec<u8>, opts: &CsvOptions, first: bool, partial: bool) -> CsvReader<std::io::Empty> {
         let end = block.len();
-        CsvReader {
-            input: std::io::empty(),
-            buf: block.into_boxed_slice(),
-            pos: 0,
-            end,
-            started: !first,
-            separator: opts.separator,
-            quote: opts.quote,
-            escape: opts.escape,
-            line: 1,
-            consumed: end as u64,
-            partial,
-            record_start: (0, 1),
-            unfinished: None,
-        }
+        let mut reader = CsvReader::with_buffer(std::io::empty(), block.into_boxed_slice(), end, opts);
+        reader.started = !first;
+        reader.partial = partial;
+        reader
     }
 
     /// For a partial block that ended inside a record: the offset in the

@@ -8,8 +8,9 @@
 //! across them (uniqueness is a property of the whole file), puts problems in
 //! file order and hands batches to the writer. A line break inside quotes can
 //! make a block end inside a record: its worker then stops before that record
-//! and the merger parses it again, joined to the next block, itself (rare, and
-//! always correct). The outcome is the same whatever the block size; a test
+//! and the merger parses the next block again itself, joined to that record
+//! (always correct; a file with many line breaks inside quotes loads at about
+//! one thread's speed). The outcome is the same whatever the block size; a test
 //! checks that against one-block parses.
 
 use std::collections::BTreeMap;
@@ -78,19 +79,19 @@ pub(super) struct Parser {
 
 /// A block of input to parse.
 struct Block {
+    /// Its place in the input; block 0 starts the file (a byte-order mark
+    /// may open it).
     index: u64,
     bytes: Vec<u8>,
-    /// Starts the file (a byte-order mark may open it).
-    first: bool,
     /// The first record is the header, to skip.
     header: bool,
     /// Ends the file: a record open at its end is an error, not carried over.
     last: bool,
 }
 
-/// A problem with its place: line (relative to its block until merged),
-/// then the CSV column, so that problems sort into file order.
-type Placed = (u64, usize, Problem);
+/// A problem with its CSV column, so that problems sort into file order by
+/// (line, column). Lines are relative to the block until merged.
+type Placed = (usize, Problem);
 
 /// A parsed block.
 struct Parsed {
@@ -235,7 +236,6 @@ impl Parser {
             let block = Block {
                 index,
                 bytes,
-                first: index == 0,
                 header: index == 0 && self.header,
                 last: ended,
             };
@@ -251,7 +251,7 @@ impl Parser {
     fn parse(&self, block: Block) -> Result<Parsed, DataError> {
         let rows_guess = block.bytes.len() / 16 + 1;
         let last = block.last;
-        let mut reader = CsvReader::<std::io::Empty>::from_block(block.bytes, &self.opts, block.first, !last);
+        let mut reader = CsvReader::<std::io::Empty>::from_block(block.bytes, &self.opts, block.index == 0, !last);
         let mut builders: Vec<ColumnBuilder> = self.types.iter().map(|&ty| ColumnBuilder::new(ty, rows_guess)).collect();
         let mut out = BlockOut::default();
         let mut rec = Record::new();
@@ -260,7 +260,7 @@ impl Parser {
             let more = match reader.read_record(&mut rec) {
                 Ok(more) => more,
                 Err(DataError::Invalid { problems, .. }) => {
-                    problems.into_iter().for_each(|p| out.problem(p.line, 0, p));
+                    problems.into_iter().for_each(|p| out.problem(0, p));
                     out.stopped = true;
                     false
                 }
@@ -302,14 +302,14 @@ impl Parser {
         let line = rec.line();
         if rec.len() != self.targets.len() {
             let expected = count_fields(self.targets.len());
-            out.problem(line, 0, Problem::new(line, "", &count_fields(rec.len()), expected));
+            out.problem(0, Problem::new(line, "", &count_fields(rec.len()), expected));
             return false;
         }
         let fields = match rec.fields() {
             Ok(fields) => fields,
             Err(e) => {
                 let column = self.targets.get(e.field).map_or("", |t| t.name.as_str());
-                out.problem(line, 0, Problem::new(line, column, &e.lossy, "UTF-8 text"));
+                out.problem(0, Problem::new(line, column, &e.lossy, "UTF-8 text"));
                 return false;
             }
         };
@@ -320,16 +320,12 @@ impl Parser {
                 None => {
                     builder.push_null();
                     if i == self.key {
-                        out.problem(
-                            line,
-                            i,
-                            Problem::new(line, &target.name, "", "a value (the primary key cannot be null)"),
-                        );
+                        out.problem(i, Problem::new(line, &target.name, "", "a value (the primary key cannot be null)"));
                     }
                 }
                 Some(text) => {
                     if let Err(expected) = builder.push(text) {
-                        out.problem(line, i, Problem::new(line, &target.name, text, expected));
+                        out.problem(i, Problem::new(line, &target.name, text, expected));
                     }
                 }
             }
@@ -352,10 +348,10 @@ struct BlockOut {
 }
 
 impl BlockOut {
-    fn problem(&mut self, line: u64, column: usize, p: Problem) {
+    fn problem(&mut self, column: usize, p: Problem) {
         self.total += 1;
         if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push((line, column, p));
+            self.problems.push((column, p));
         }
     }
 }
@@ -420,7 +416,6 @@ impl<'a> Merger<'a> {
                     block = self.parser.parse(Block {
                         index: block.index,
                         bytes,
-                        first: false,
                         header,
                         last,
                     })?;
@@ -447,12 +442,12 @@ impl<'a> Merger<'a> {
     /// Takes a block's rows and problems (its lines are `base` + relative).
     fn take(&mut self, block: Parsed, base: u64, consumed: u64) -> Result<(), DataError> {
         // With the row of a repeated key, whose text is looked up if kept.
-        let mut placed: Vec<(u64, usize, Problem, Option<usize>)> = block
+        let mut placed: Vec<(usize, Problem, Option<usize>)> = block
             .problems
             .into_iter()
-            .map(|(line, column, mut p)| {
+            .map(|(column, mut p)| {
                 p.line += base;
-                (line + base, column, p, None)
+                (column, p, None)
             })
             .collect();
         let mut total = block.total;
@@ -462,14 +457,14 @@ impl<'a> Merger<'a> {
             let line = base + u64::from(block.row_lines[row]);
             let p = Problem::new(line, &key.name, &value, "a unique value (the primary key repeats)");
             if placed.len() < 2 * MAX_PROBLEMS {
-                placed.push((line, self.parser.key, p, Some(row)));
+                placed.push((self.parser.key, p, Some(row)));
             }
         }
         // Stable: a line's problems stay in column order.
-        placed.sort_by_key(|&(line, column, _, _)| (line, column));
+        placed.sort_by_key(|(column, p, _)| (p.line, *column));
         self.total += total;
         let room = MAX_PROBLEMS.saturating_sub(self.problems.len());
-        for (_, _, mut p, row) in placed.into_iter().take(room) {
+        for (_, mut p, row) in placed.into_iter().take(room) {
             // The key as the file writes it (`01`, not `1`).
             if let Some(text) = row.and_then(|row| self.key_text(&block.bytes, block.row_offsets[row] as usize)) {
                 p = Problem::new(p.line, &p.column, &text, p.expected);
