@@ -15,10 +15,11 @@ if [[ ${PROFILE:-0} == 1 ]]; then
 fi
 echo "locus data load, $ROWS rows:"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
-TICKS=$(cpu_ticks)
+minor_faults() { awk '{print $10}' "/proc/$SERVER_PID/stat"; }
+TICKS=$(cpu_ticks) FAULTS=$(minor_faults)
 /usr/bin/time -f "  %e s wall" "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset sales "$DIR/sales.csv" >/dev/null
 if [[ ${PROFILE:-0} == 1 ]]; then kill -INT "$PERF"; wait "$PERF" || true; fi
-echo "  server CPU $(( $(cpu_ticks) - TICKS )) ticks of $(getconf CLK_TCK)/s; peak $(grep VmHWM /proc/$SERVER_PID/status)"
+echo "  server CPU $(( $(cpu_ticks) - TICKS )) ticks of $(getconf CLK_TCK)/s, $(( $(minor_faults) - FAULTS )) page faults; peak $(grep VmHWM /proc/$SERVER_PID/status)"
 "$VENV/bin/python" - "$DIR/sales.csv" <<'PY'
 import duckdb, sys, time
 con = duckdb.connect()

@@ -17,6 +17,7 @@ use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::async_writer::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::DataError;
 
@@ -27,13 +28,21 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Rows per batch when reading back.
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;
 
-fn properties() -> Result<WriterProperties, DataError> {
+/// The writer's settings; `unique` names a column whose values are all
+/// different (the primary key).
+fn properties(unique: Option<&str>) -> Result<WriterProperties, DataError> {
     // ZSTD comes with DataFusion's parquet anyway (see Cargo.toml); level 1
     // writes about as fast as snappy and makes smaller files.
-    Ok(WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build())
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    if let Some(column) = unique {
+        // A dictionary of unique values only costs: the writer interns each
+        // value until the dictionary's page is full, then falls back to
+        // plain values anyway.
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    Ok(builder.build())
 }
 
 /// A Parquet file being written to the store, in multipart uploads once it
@@ -43,9 +52,11 @@ pub(crate) struct ParquetSink {
 }
 
 impl ParquetSink {
-    pub(crate) fn create(store: Arc<dyn ObjectStore>, path: &Path, schema: SchemaRef) -> Result<Self, DataError> {
+    /// A file of `schema`'s columns; `unique` names one whose values are all
+    /// different (the primary key), written without a dictionary.
+    pub(crate) fn create(store: Arc<dyn ObjectStore>, path: &Path, schema: SchemaRef, unique: Option<&str>) -> Result<Self, DataError> {
         let target = BufWriter::new(store, path.clone());
-        let writer = AsyncArrowWriter::try_new(target, schema, Some(properties()?))?;
+        let writer = AsyncArrowWriter::try_new(target, schema, Some(properties(unique)?))?;
         Ok(ParquetSink { writer })
     }
 

@@ -66,7 +66,7 @@ pub async fn load_csv(
     progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> Result<LoadOutcome, DataError> {
     let parser = parse::Parser::new(def, opts, areas)?;
-    let mut sink = ParquetSink::create(store, path, def.arrow_schema())?;
+    let mut sink = ParquetSink::create(store, path, def.arrow_schema(), Some(&def.primary_key))?;
     let (tx, mut rx) = mpsc::channel(2);
     let parsing = tokio::task::spawn_blocking(move || parser.run(input, tx));
 
