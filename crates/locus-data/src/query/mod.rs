@@ -8,15 +8,12 @@
 //! - `precompute`: key sets and branch codes, read from small tables before
 //!   a plan runs, so the fact is read with lookups instead of hash joins.
 //! - [`tables`]: versions held in memory as Arrow, least recently used out.
-//! - `masks`: the rows of a held table a key set keeps, one bit a row, kept
-//!   between queries (a filtered viewer's permission is looked up once).
 //!
 //! The server builds a [`Snapshot`] (the model and the current version file
 //! of each dataset, read from the control store) and calls [`Engine`].
 
 pub mod ast;
 mod dense;
-mod masks;
 pub mod model;
 pub mod overlaps;
 pub mod plan;
@@ -197,8 +194,6 @@ fn forget_superseded<V>(cache: &Mutex<HashMap<String, V>>, current: &str) {
 /// Hands the planner tables already loaded, and records what it asked for.
 struct Loaded<'a> {
     tables: &'a HashMap<String, Arc<dyn TableProvider>>,
-    /// Those of `tables` the table cache holds.
-    held: BTreeSet<String>,
     snapshot: &'a Snapshot,
     asked: Mutex<BTreeSet<String>>,
 }
@@ -218,10 +213,6 @@ impl Tables for Loaded<'_> {
         let def = &self.snapshot.model.datasets[dataset];
         let empty = MemTable::try_new(def.arrow_schema(), vec![vec![]]).map_err(QueryError::plan)?;
         Ok(Arc::new(empty))
-    }
-
-    fn held(&self, dataset: &str) -> bool {
-        self.held.contains(dataset)
     }
 }
 
@@ -284,7 +275,6 @@ impl Engine {
         let none = HashMap::new();
         let probe = Loaded {
             tables: &none,
-            held: BTreeSet::new(),
             snapshot,
             asked: Mutex::new(BTreeSet::new()),
         };
@@ -298,19 +288,14 @@ impl Engine {
         .plan(request)?;
         let asked = probe.asked.into_inner().unwrap_or_default();
         let mut tables: HashMap<String, Arc<dyn TableProvider>> = overrides.clone();
-        let mut held = BTreeSet::new();
         for dataset in asked.into_iter().filter(|d| !overrides.contains_key(d)) {
             let path = snapshot.versions.get(&dataset).ok_or_else(|| QueryError::NoData(dataset.clone()))?;
             let def = &snapshot.model.datasets[&dataset];
             let table = self.tables.table(data, path, def).await?;
-            if self.tables.holds(path) {
-                held.insert(dataset.clone());
-            }
             tables.insert(dataset, table);
         }
         let loaded = Loaded {
             tables: &tables,
-            held,
             snapshot,
             asked: Mutex::new(BTreeSet::new()),
         };

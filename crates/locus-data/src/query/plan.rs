@@ -37,7 +37,7 @@ use datafusion::prelude::SessionContext;
 
 use super::ast::{AggFunc, AggScope, ArithOp, CompareOp, Filter, Node, Request, WindowFunc};
 use super::model::{matches_pattern, Model, Reach};
-use super::precompute::{is_key_set, key_set_of, over_every_row_and, supported_key, BranchSpec, Precomputed};
+use super::precompute::{is_key_set, key_set_of, supported_key, BranchSpec, Precomputed};
 use super::QueryError;
 use crate::PropertyType;
 
@@ -47,12 +47,6 @@ pub(crate) const EARTH_RADIUS_M: f64 = 6_371_008.8;
 /// Where the planner gets a dataset's rows.
 pub trait Tables {
     fn table(&self, dataset: &str) -> Result<Arc<dyn TableProvider>, QueryError>;
-
-    /// Whether the dataset's rows are held in memory between queries (so
-    /// that a key set's answers over them are kept, `masks.rs`).
-    fn held(&self, _dataset: &str) -> bool {
-        false
-    }
 }
 
 /// A column of a frame, named exactly (never parsed for a qualifier).
@@ -688,7 +682,7 @@ impl Planner<'_> {
                 .insert(d.clone());
         }
         // Key sets by the foreign key they test, and the other filters.
-        let mut sets: Vec<(String, String, usize, &Expr)> = Vec::new();
+        let mut sets: Vec<(String, String, usize)> = Vec::new();
         let mut own: Vec<Expr> = Vec::new();
         let fks: Vec<(&str, &str)> = self.model.datasets[fact]
             .properties
@@ -699,37 +693,20 @@ impl Planner<'_> {
         for (e, _) in where_preds {
             let set = key_set_of(e).and_then(|(n, key)| {
                 let (property, to) = fks.iter().find(|(p, to)| self.foreign_key(fact, p, to) == *key)?;
-                Some(((*property).to_owned(), (*to).to_owned(), n, e))
+                Some(((*property).to_owned(), (*to).to_owned(), n))
             });
             match set {
                 Some(set) => sets.push(set),
                 None => own.push(e.clone()),
             }
         }
-        let mut filter_only: BTreeSet<(&String, &String)> = sets
+        let filter_only: BTreeSet<(&String, &String)> = sets
             .iter()
-            .filter(|(property, ..)| !branches.contains_key(property))
-            .map(|(property, to, ..)| (property, to))
+            .filter(|(property, _, _)| !branches.contains_key(property))
+            .map(|(property, to, _)| (property, to))
             .collect();
         if branches.is_empty() {
             return Ok(None);
-        }
-        // A fact held in memory and filtered anyway (a date range): its key
-        // sets on keys nothing is grouped by behind join that filter, over
-        // every row, so that they read the fact's own key column, whose
-        // answers are kept between queries (one bit a row, `masks.rs`).
-        // Otherwise they are branches that only drop rows, looked up for the
-        // rows the filter keeps.
-        let first = sets
-            .iter()
-            .filter(|(property, to, ..)| filter_only.contains(&(property, to)))
-            .map(|s| s.3.clone())
-            .reduce(Expr::and);
-        if let (Some(first), true) = (first, self.tables.held(fact)) {
-            if let Some(rest) = own.drain(..).reduce(Expr::and) {
-                own.push(over_every_row_and(first, rest));
-                filter_only.clear();
-            }
         }
         // Each dimension's columns, from one branch.
         let mut columns: Vec<Vec<String>> = vec![Vec::new(); branches.len()];

@@ -40,8 +40,6 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{create_udf, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::masks::{self, SetId};
-
 /// Integer keys spanning at most this many values are looked up by index
 /// (4 bytes per value in the span); wider spans are hashed.
 const DENSE_SPAN: i64 = 1 << 24;
@@ -69,8 +67,6 @@ enum KeyMap {
     Dense {
         min: i64,
         codes: Vec<u32>,
-        /// The set of its keys, numbered when first needed ([`masks`]).
-        set: OnceLock<SetId>,
     },
     Ints(HashMap<i64, u32>),
     Strings(HashMap<String, u32>),
@@ -97,11 +93,7 @@ impl KeyMap {
         for (k, c) in pairs() {
             dense[(k - min) as usize] = c;
         }
-        Ok(KeyMap::Dense {
-            min,
-            codes: dense,
-            set: OnceLock::new(),
-        })
+        Ok(KeyMap::Dense { min, codes: dense })
     }
 
     /// The code of each of `values` (of the type of the map's keys),
@@ -110,7 +102,7 @@ impl KeyMap {
     /// runs for every row of the fact.
     fn codes(&self, values: &dyn Array) -> Result<Vec<u32>> {
         let mut out: Vec<u32> = match self {
-            KeyMap::Dense { min, codes, .. } => int_keys(values)?
+            KeyMap::Dense { min, codes } => int_keys(values)?
                 .values()
                 .iter()
                 .map(|k| codes.get(dense_index(*k, *min)).copied().unwrap_or(ABSENT))
@@ -138,28 +130,22 @@ impl KeyMap {
     }
 
     /// Whether each of `values` is a key of the map (false for a null): one
-    /// pass straight into bits for the index array, or none when the
-    /// values are a held table's column and the map's keys were looked up
-    /// in it before ([`masks`]).
+    /// pass straight into bits for the index array.
     fn found(&self, values: &dyn Array) -> Result<BooleanBuffer> {
-        let KeyMap::Dense { min, codes, set } = self else {
-            let codes = self.codes(values)?;
-            return Ok(BooleanBuffer::collect_bool(codes.len(), |i| codes[i] != ABSENT));
-        };
-        let keys = int_keys(values)?;
-        let now = |keys: &Int64Array| {
-            let v = keys.values();
-            let found = BooleanBuffer::collect_bool(v.len(), |i| codes.get(dense_index(v[i], *min)).is_some_and(|c| *c != ABSENT));
-            match keys.logical_nulls() {
-                Some(nulls) => &found & nulls.inner(),
-                None => found,
+        let found = match self {
+            KeyMap::Dense { min, codes } => {
+                let keys = int_keys(values)?.values();
+                BooleanBuffer::collect_bool(keys.len(), |i| codes.get(dense_index(keys[i], *min)).is_some_and(|c| *c != ABSENT))
+            }
+            _ => {
+                let codes = self.codes(values)?;
+                return Ok(BooleanBuffer::collect_bool(codes.len(), |i| codes[i] != ABSENT));
             }
         };
-        if !masks::held(keys) {
-            return Ok(now(keys));
-        }
-        let set = *set.get_or_init(|| masks::set_id(*min, codes.len(), |i| codes[i] != ABSENT));
-        Ok(masks::mask(keys, set, now))
+        Ok(match values.logical_nulls() {
+            Some(nulls) => &found & nulls.inner(),
+            None => found,
+        })
     }
 }
 
@@ -232,7 +218,7 @@ impl Codes {
             .iter()
             .zip(counts.iter().zip(&strides).zip(&required))
             .map(|(map, ((count, stride), required))| match map {
-                KeyMap::Dense { min, codes, .. } => {
+                KeyMap::Dense { min, codes } => {
                     let absent = absent_share(*required, *count, *stride);
                     let weight = |c: &u32| if *c == ABSENT { absent } else { i64::from(*c) * stride };
                     Some((*min, codes.iter().map(weight).chain([absent]).collect()))
@@ -260,12 +246,6 @@ impl Codes {
         let len = keys.first().map_or(0, |k| k.len());
         let mut lookups = Vec::with_capacity(keys.len());
         for (b, key) in keys.iter().enumerate() {
-            // A branch that only drops rows (its one number's share is 0):
-            // its kept rows, which a held table's column may have already.
-            if self.required[b] && self.counts[b] == 1 && key.as_primitive_opt::<Int64Type>().is_some_and(masks::held) {
-                lookups.push(Lookup::Mask(self.maps[b].found(key.as_ref())?));
-                continue;
-            }
             let ints = key.as_primitive_opt::<Int64Type>().filter(|k| k.null_count() == 0);
             if let (Some((min, weights)), Some(ints)) = (&self.weights[b], ints) {
                 lookups.push(Lookup::Index {
@@ -298,18 +278,6 @@ impl Codes {
                     Lookup::Shares(shares) => {
                         for (o, s) in out.iter_mut().zip(&shares[start..start + n]) {
                             *o += s;
-                        }
-                    }
-                    Lookup::Mask(kept) => {
-                        // 64 rows a word, without a branch: a dropped row's
-                        // bit 0 makes an all-ones mask of DROPPED.
-                        let bits = kept.slice(start, n);
-                        let chunks = bits.bit_chunks();
-                        let words = chunks.iter().chain(std::iter::once(chunks.remainder_bits()));
-                        for (o, word) in out.chunks_mut(64).zip(words) {
-                            for (j, o) in o.iter_mut().enumerate() {
-                                *o += (((word >> j) & 1) as i64 - 1) & DROPPED;
-                            }
                         }
                     }
                 }
@@ -428,9 +396,6 @@ enum Lookup<'a> {
     Index { keys: &'a [i64], min: i64, weights: &'a [i64] },
     /// Every row's share, looked up before.
     Shares(Vec<i64>),
-    /// The rows a branch that only drops rows keeps (the others' share is
-    /// [`DROPPED`]).
-    Mask(BooleanBuffer),
 }
 
 /// One branch's rows: the first column the key, the others its values.
@@ -469,28 +434,6 @@ pub(crate) fn is_key_set(e: &Expr) -> bool {
 
 /// The name of key set functions, before their number.
 const KEY_SET: &str = "key_set_";
-
-/// `a AND b` (SQL's, with NULL) as one function call, so that the optimizer
-/// neither splits nor reorders it and both sides are evaluated over every
-/// row. For `a`, key sets over a held fact: they are then read from their
-/// kept masks ([`masks`]). In an `AND` whose left side keeps under a fifth
-/// of the rows, DataFusion evaluates the right side over those rows only,
-/// as new arrays, which no mask is kept for.
-pub(crate) fn over_every_row_and(a: Expr, b: Expr) -> Expr {
-    let fun = |args: &[ColumnarValue]| -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(args)?;
-        let both = arrow::compute::and_kleene(arrays[0].as_boolean(), arrays[1].as_boolean())?;
-        Ok(ColumnarValue::Array(Arc::new(both)))
-    };
-    create_udf(
-        "over_every_row_and",
-        vec![DataType::Boolean, DataType::Boolean],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(fun),
-    )
-    .call(vec![a, b])
-}
 
 /// The number and the key of a key set's call `key_set_N(key)`.
 pub(crate) fn key_set_of(e: &Expr) -> Option<(usize, &Expr)> {

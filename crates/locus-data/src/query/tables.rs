@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use object_store::path::Path;
 
@@ -13,16 +12,8 @@ use crate::{DataError, DataStore, DatasetDef};
 
 struct Entry {
     table: Arc<MemTable>,
-    /// The table's batches, registered with `masks` while the entry lives.
-    batches: Vec<RecordBatch>,
     bytes: usize,
     used: u64,
-}
-
-impl Drop for Entry {
-    fn drop(&mut self) {
-        super::masks::release(&self.batches);
-    }
 }
 
 #[derive(Default)]
@@ -62,11 +53,6 @@ impl TableCache {
         Some(entry.table.clone())
     }
 
-    /// Whether the version at `path` is held now.
-    pub fn holds(&self, path: &Path) -> bool {
-        self.lru.lock().is_ok_and(|l| l.entries.contains_key(&path.to_string()))
-    }
-
     /// Drops the versions of `current`'s dataset other than `current`: once
     /// a load or a restore has made a version current, the one it replaced
     /// is read only by queries already running (which hold it themselves).
@@ -93,8 +79,8 @@ impl TableCache {
         let schema = batches.first().map_or_else(|| def.arrow_schema(), |b| b.schema());
         let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
         let mut partitions = vec![Vec::new(); self.partitions];
-        for (i, b) in batches.iter().enumerate() {
-            partitions[i % self.partitions].push(b.clone());
+        for (i, b) in batches.into_iter().enumerate() {
+            partitions[i % self.partitions].push(b);
         }
         let table = Arc::new(MemTable::try_new(schema, partitions)?);
         if bytes <= self.budget {
@@ -110,12 +96,10 @@ impl TableCache {
                 lru.tick += 1;
                 let used = lru.tick;
                 lru.bytes += bytes;
-                super::masks::hold(&batches);
                 if let Some(old) = lru.entries.insert(
                     key,
                     Entry {
                         table: table.clone(),
-                        batches,
                         bytes,
                         used,
                     },
