@@ -28,21 +28,18 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Rows per batch when reading back.
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;
 
-/// The writer's settings; `unique` names a column whose values are all
-/// different (the primary key).
-fn properties(unique: Option<&str>) -> Result<WriterProperties, DataError> {
+/// The writer's settings for a file whose primary key is column `key`.
+fn properties(key: &str) -> Result<WriterProperties, DataError> {
     // ZSTD comes with DataFusion's parquet anyway (see Cargo.toml); level 1
     // writes about as fast as snappy and makes smaller files.
-    let mut builder = WriterProperties::builder()
+    Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    if let Some(column) = unique {
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // A dictionary of unique values only costs: the writer interns each
         // value until the dictionary's page is full, then falls back to
         // plain values anyway.
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
-    }
-    Ok(builder.build())
+        .set_column_dictionary_enabled(ColumnPath::from(key), false)
+        .build())
 }
 
 /// A Parquet file being written to the store, in multipart uploads once it
@@ -52,11 +49,11 @@ pub(crate) struct ParquetSink {
 }
 
 impl ParquetSink {
-    /// A file of `schema`'s columns; `unique` names one whose values are all
-    /// different (the primary key), written without a dictionary.
-    pub(crate) fn create(store: Arc<dyn ObjectStore>, path: &Path, schema: SchemaRef, unique: Option<&str>) -> Result<Self, DataError> {
+    /// A file of `schema`'s columns, whose primary key is column `key`
+    /// (written without a dictionary).
+    pub(crate) fn create(store: Arc<dyn ObjectStore>, path: &Path, schema: SchemaRef, key: &str) -> Result<Self, DataError> {
         let target = BufWriter::new(store, path.clone());
-        let writer = AsyncArrowWriter::try_new(target, schema, Some(properties(unique)?))?;
+        let writer = AsyncArrowWriter::try_new(target, schema, Some(properties(key)?))?;
         Ok(ParquetSink { writer })
     }
 

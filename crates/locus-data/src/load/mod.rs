@@ -4,8 +4,9 @@
 //! input into record batches and hand them, in file order, through a channel
 //! of two to the async writer, which uploads the Parquet file in parts.
 //! Memory is bounded by a few blocks and batches and one row group, plus the
-//! primary-key set (8 bytes per integer key in file order; about 20 bytes and
-//! the key's own bytes per other key). A load is all or nothing: with any
+//! primary-key set (nothing per integer key in a run of consecutive keys in
+//! file order, 8 bytes per other key in file order, about 20 bytes and the
+//! key's own bytes per other key; see `keys.rs`). A load is all or nothing: with any
 //! problem the upload is aborted and nothing appears in the store.
 
 mod columns;
@@ -66,7 +67,7 @@ pub async fn load_csv(
     progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> Result<LoadOutcome, DataError> {
     let parser = parse::Parser::new(def, opts, areas)?;
-    let mut sink = ParquetSink::create(store, path, def.arrow_schema(), Some(&def.primary_key))?;
+    let mut sink = ParquetSink::create(store, path, def.arrow_schema(), &def.primary_key)?;
     let (tx, mut rx) = mpsc::channel(2);
     let parsing = tokio::task::spawn_blocking(move || parser.run(input, tx));
 
