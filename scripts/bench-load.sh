@@ -10,16 +10,22 @@ source scripts/lib.sh
 ROWS=${1:-10000000}
 sales_bench_project load "$ROWS"
 if [[ ${PROFILE:-0} == 1 ]]; then
-  perf record -F 499 -g -p "$SERVER_PID" -o target/locus-load.perf.data 2>/dev/null &
+  perf record -F ${PERF_HZ:-499} ${PERF_CALLS:--g} -p "$SERVER_PID" -o target/locus-load.perf.data 2>/dev/null &
   PERF=$!
 fi
 echo "locus data load, $ROWS rows:"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 minor_faults() { awk '{print $10}' "/proc/$SERVER_PID/stat"; }
-TICKS=$(cpu_ticks) FAULTS=$(minor_faults)
+# Transparent huge pages the kernel zeroed (machine-wide: the load runs alone).
+huge_faults() { awk '/^thp_fault_alloc /{print $2}' /proc/vmstat; }
+TICKS=$(cpu_ticks) FAULTS=$(minor_faults) HUGE=$(huge_faults)
 /usr/bin/time -f "  %e s wall" "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset sales "$DIR/sales.csv" >/dev/null
 if [[ ${PROFILE:-0} == 1 ]]; then kill -INT "$PERF"; wait "$PERF" || true; fi
-echo "  server CPU $(( $(cpu_ticks) - TICKS )) ticks of $(getconf CLK_TCK)/s, $(( $(minor_faults) - FAULTS )) page faults; peak $(grep VmHWM /proc/$SERVER_PID/status)"
+echo "  server CPU $(( $(cpu_ticks) - TICKS )) ticks of $(getconf CLK_TCK)/s, $(( $(minor_faults) - FAULTS )) page faults ($(( $(huge_faults) - HUGE )) of 2 MiB); peak $(grep VmHWM /proc/$SERVER_PID/status)"
+# DuckDB runs alone: the idle server still returns freed memory for a while.
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
 "$VENV/bin/python" - "$DIR/sales.csv" <<'PY'
 import duckdb, sys, time
 con = duckdb.connect()

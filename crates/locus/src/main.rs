@@ -354,7 +354,7 @@ enum AdminCommand {
 }
 
 fn main() -> Result<()> {
-    allocator::keep_freed_memory();
+    allocator::configure();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG").unwrap_or_else(|_| "info".into()))

@@ -78,13 +78,23 @@ impl ColumnBuilder {
     }
 }
 
+/// `text` without the white space around it. Values seldom have any, and
+/// an ASCII character other than a space or a control at each end says so
+/// without decoding characters (`str::trim` decodes from both ends).
+fn trimmed(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
 pub(crate) fn parse_int(text: &str) -> Option<i64> {
-    text.trim().parse().ok()
+    trimmed(text).parse().ok()
 }
 
 /// `1.5`, `-3`, `1e3`; not `NaN` or infinities, and degrees within range.
 pub(crate) fn parse_float(text: &str, ty: PropertyType) -> Option<f64> {
-    let v: f64 = text.trim().parse().ok()?;
+    let v: f64 = trimmed(text).parse().ok()?;
     let limit = match ty {
         PropertyType::Latitude => 90.0,
         PropertyType::Longitude => 180.0,
@@ -94,7 +104,7 @@ pub(crate) fn parse_float(text: &str, ty: PropertyType) -> Option<f64> {
 }
 
 pub(crate) fn parse_bool(text: &str) -> Option<bool> {
-    let t = text.trim();
+    let t = trimmed(text);
     if t == "1" || t.eq_ignore_ascii_case("true") {
         Some(true)
     } else if t == "0" || t.eq_ignore_ascii_case("false") {
@@ -106,7 +116,7 @@ pub(crate) fn parse_bool(text: &str) -> Option<bool> {
 
 /// `YYYY-MM-DD` (a real calendar day) as days since 1970-01-01.
 pub(crate) fn parse_date(text: &str) -> Option<i32> {
-    let b = text.trim().as_bytes();
+    let b = trimmed(text).as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
@@ -179,5 +189,12 @@ mod tests {
         assert_eq!(parse_bool("TRUE"), Some(true));
         assert_eq!(parse_bool("False"), Some(false));
         assert_eq!(parse_bool("yes"), None);
+        // White space around a value, ASCII or not, is not part of it.
+        assert_eq!(parse_int(" 12\t"), Some(12));
+        assert_eq!(parse_int("\u{a0}-7\u{2003}"), Some(-7));
+        assert_eq!(parse_float("\u{a0}1.5", PropertyType::Decimal), Some(1.5));
+        assert_eq!(parse_date(" 2024-02-29\r"), Some(19_782));
+        assert_eq!(parse_bool("\u{3000}0"), Some(false));
+        assert_eq!(parse_int("1 2"), None);
     }
 }

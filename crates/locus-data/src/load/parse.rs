@@ -37,6 +37,9 @@ const BLOCK_BYTES: usize = 4 << 20;
 /// Blocks parsed at once.
 const WORKERS: usize = 2;
 
+/// The UTF-8 byte-order mark, skipped at the start of the input.
+const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
 pub(super) enum Msg {
     Batch(RecordBatch, Progress),
     /// Once there is a problem no batch is sent; scanning goes on to count.
@@ -249,10 +252,111 @@ impl Parser {
 
     /// Parses one block into a batch; problems are placed relative to it.
     fn parse(&self, block: Block) -> Result<Parsed, DataError> {
-        let rows_guess = block.bytes.len() / 16 + 1;
+        match self.parse_plain(block) {
+            Ok(parsed) => Ok(parsed),
+            Err(block) => self.parse_records(block),
+        }
+    }
+
+    /// The common case, fast: a block with no quote character in it, in
+    /// UTF-8, that ends at a line break or ends the input. Its records are
+    /// then its lines and its fields what lies between separators, so they
+    /// are cut from the block in place (no field is copied) in one scan for
+    /// separators and line breaks, and UTF-8 is checked once for the whole
+    /// block. Any other block is handed back for [`Self::parse_records`],
+    /// whose outcome this is (a test compares the two).
+    fn parse_plain(&self, block: Block) -> Result<Parsed, Block> {
+        let sep = self.opts.separator;
+        let bytes = &block.bytes;
+        let start = if block.index == 0 && bytes.starts_with(BOM) { BOM.len() } else { 0 };
+        if !sep.is_ascii()
+            || sep == b'\n'
+            || sep == b'\r'
+            || bytes.len() > MAX_RECORD_BYTES
+            || !(block.last || bytes.last() == Some(&b'\n'))
+            || memchr::memchr(self.opts.quote, bytes).is_some()
+        {
+            return Err(block);
+        }
+        // Separators and line breaks are ASCII: in valid UTF-8 they are
+        // always a character's boundary, so every field is text too.
+        let Ok(text) = std::str::from_utf8(&bytes[start..]) else {
+            return Err(block);
+        };
+        let body = text.as_bytes();
+        let mut builders = self.builders(body);
+        let mut out = BlockOut::default();
+        let mut header_left = block.header;
+        // The ends of the fields of the line being cut.
+        let mut ends: Vec<usize> = Vec::with_capacity(self.targets.len());
+        // Where the line being cut began.
+        let mut line_start = 0;
+        // Where the last record (or the header) ended: the offset the reader
+        // gives a record includes the blank lines before it.
+        let mut after_record = 0;
+        // The line being cut, 1-based.
+        let mut line: u64 = 1;
+        // A last line without a line break ends at the input's end.
+        let tail = (body.last().is_some_and(|&b| b != b'\n')).then_some(body.len());
+        for at in memchr::memchr2_iter(sep, b'\n', body).chain(tail) {
+            if body.get(at) == Some(&sep) {
+                ends.push(at);
+                continue;
+            }
+            let (from, this_line) = (line_start, line);
+            line_start = at + 1;
+            line += 1;
+            // `\r\n` ends a line too (the `\r` cannot be a separator).
+            let end = if at > from && body[at - 1] == b'\r' { at - 1 } else { at };
+            if ends.is_empty() && end == from {
+                continue; // a blank line
+            }
+            ends.push(end);
+            let offset = start + after_record;
+            after_record = at + 1;
+            if header_left {
+                header_left = false;
+                ends.clear();
+                continue;
+            }
+            let mut field_start = from;
+            let fields = ends.iter().map(|&end| {
+                let text = text.get(field_start..end).unwrap_or_default();
+                field_start = end + 1;
+                Field { text, quoted: false }
+            });
+            if self.values(this_line, ends.len(), fields, &mut builders, &mut out) {
+                out.row_lines.push(u32::try_from(this_line).unwrap_or(u32::MAX));
+                out.row_offsets.push(u32::try_from(offset).unwrap_or(u32::MAX));
+            }
+            ends.clear();
+        }
+        let columns = builders.iter_mut().map(ColumnBuilder::finish).collect();
+        // (Should the batch not build, the slower path says why.)
+        let Ok(batch) = RecordBatch::try_new(self.parse_schema.clone(), columns) else {
+            return Err(block);
+        };
+        Ok(Parsed {
+            index: block.index,
+            lines: line - 1 - u64::from(tail.is_some()),
+            bytes: block.bytes,
+            batch,
+            row_lines: out.row_lines,
+            row_offsets: out.row_offsets,
+            problems: out.problems,
+            total: out.total,
+            unfinished: None,
+            header_left,
+            stopped: false,
+            last: block.last,
+        })
+    }
+
+    /// Parses one block record by record with the CSV reader: any block.
+    fn parse_records(&self, block: Block) -> Result<Parsed, DataError> {
         let last = block.last;
+        let mut builders = self.builders(&block.bytes);
         let mut reader = CsvReader::<std::io::Empty>::from_block(block.bytes, &self.opts, block.index == 0, !last);
-        let mut builders: Vec<ColumnBuilder> = self.types.iter().map(|&ty| ColumnBuilder::new(ty, rows_guess)).collect();
         let mut out = BlockOut::default();
         let mut rec = Record::new();
         let mut header_left = block.header;
@@ -297,22 +401,44 @@ impl Parser {
         })
     }
 
+    /// Empty columns for the rows of `block`, with room for a row per line
+    /// (a record ends at a line break or at the end), so that they never
+    /// grow: their memory is what the block needs and is touched once.
+    fn builders(&self, block: &[u8]) -> Vec<ColumnBuilder> {
+        let rows = memchr::memchr_iter(b'\n', block).count() + 1;
+        self.types.iter().map(|&ty| ColumnBuilder::new(ty, rows)).collect()
+    }
+
     /// Appends one record's values; `false` when the record was skipped.
     fn record(&self, rec: &Record, builders: &mut [ColumnBuilder], out: &mut BlockOut) -> bool {
         let line = rec.line();
-        if rec.len() != self.targets.len() {
-            let expected = count_fields(self.targets.len());
-            out.problem(0, Problem::new(line, "", &count_fields(rec.len()), expected));
-            return false;
-        }
-        let fields = match rec.fields() {
-            Ok(fields) => fields,
-            Err(e) => {
+        match rec.fields() {
+            Err(e) if rec.len() == self.targets.len() => {
                 let column = self.targets.get(e.field).map_or("", |t| t.name.as_str());
                 out.problem(0, Problem::new(line, column, &e.lossy, "UTF-8 text"));
-                return false;
+                false
             }
-        };
+            // A wrong number of fields is the problem to report first, so
+            // `values` sees the count before any field.
+            fields => self.values(line, rec.len(), fields.into_iter().flatten(), builders, out),
+        }
+    }
+
+    /// Appends the values of the `count` fields of the record on `line`;
+    /// `false` when the record was skipped (it has the wrong number of them).
+    fn values<'f>(
+        &self,
+        line: u64,
+        count: usize,
+        fields: impl Iterator<Item = Field<'f>>,
+        builders: &mut [ColumnBuilder],
+        out: &mut BlockOut,
+    ) -> bool {
+        if count != self.targets.len() {
+            let expected = count_fields(self.targets.len());
+            out.problem(0, Problem::new(line, "", &count_fields(count), expected));
+            return false;
+        }
         for (i, field) in fields.enumerate() {
             let target = &self.targets[i];
             let builder = &mut builders[target.stored];
@@ -626,6 +752,83 @@ mod tests {
         let batches = batches.join().unwrap();
         let batch = concat_batches(&def.arrow_schema(), &batches).unwrap();
         (batch, summary.problems, summary.total, summary.rows)
+    }
+
+    /// What a parsed block holds, to compare the two ways of parsing it.
+    fn parts(p: Parsed) -> impl std::fmt::Debug + PartialEq {
+        let shape = (p.index, p.bytes, p.row_lines, p.row_offsets, p.lines, p.problems, p.total);
+        (shape, p.batch, p.unfinished, p.header_left, p.stopped, p.last)
+    }
+
+    /// A block without quotes is cut in place; whatever it holds (line
+    /// endings, blank lines, a byte-order mark, fields too many or too few,
+    /// values that do not parse, NULLs, text beyond ASCII), the outcome is
+    /// the reader's, record by record.
+    #[test]
+    fn blocks_without_quotes_are_parsed_as_the_reader_parses_them() {
+        let def = DatasetDef::from_metadata(
+            "t",
+            &json!({"type": "dwh", "subtype": "basic", "primaryKey": "id", "properties": [
+                {"name": "id", "column": "id", "type": "integer"},
+                {"name": "note", "column": "note", "type": "string"},
+                {"name": "price", "column": "price", "type": "decimal"},
+                {"name": "day", "column": "day", "type": "date"},
+                {"name": "zone", "column": "zone", "type": "string", "foreignKey": "zones", "calculated": true}
+            ]}),
+        )
+        .unwrap();
+        let inputs: &[&[u8]] = &[
+            b"id,note,price,day\n1,a,1.5,2024-01-01\n\n2,b,2,2024-01-02\n",
+            b"\xEF\xBB\xBFid,note,price,day\r\n1,a,1,2024-01-01\r\n\r\n\r\n3,x,3,2024-01-03",
+            b"\n\nid,note,price,day\n1,a,x,2024-01-01\n1,b,2,2024-02-30\n,c,3,2024-01-01\n4,d\n5,e,5,2024-01-01,6\n",
+            b"7,\xC5\xBElu\xC5\xA5,1,2024-01-01\n8,a\rb,NA,\n9,,1,NA\r\n10,  ,1 , 2024-01-01\n11,a,1,",
+            b",,,\n,\r\n\r\n",
+            b"id,note,price,day\n",
+            b"id,note,price,day",
+            b"\r\n\n",
+            b"",
+        ];
+        let mut opts = CsvOptions::default();
+        for null in [None, Some("NA".to_owned())] {
+            opts.null = null;
+            for header in [true, false] {
+                opts.header = header;
+                let parser = Parser::new(&def, &opts, Arc::default()).unwrap();
+                for (csv, index, last) in inputs
+                    .iter()
+                    .flat_map(|csv| [(csv, 0, true), (csv, 0, false), (csv, 3, true), (csv, 3, false)])
+                {
+                    let block = || Block {
+                        index,
+                        bytes: csv.to_vec(),
+                        header,
+                        last,
+                    };
+                    let text = String::from_utf8_lossy(csv);
+                    let cut = match parser.parse_plain(block()) {
+                        Ok(cut) => cut,
+                        Err(_) => {
+                            // Only a block that ends inside a line is refused.
+                            assert!(!last && !csv.ends_with(b"\n"), "{text:?} refused");
+                            continue;
+                        }
+                    };
+                    let read = parser.parse_records(block()).unwrap();
+                    assert_eq!(parts(cut), parts(read), "{text:?} block {index}, last {last}, header {header}");
+                }
+            }
+        }
+        // Quotes, and text that is not UTF-8, are the reader's.
+        let parser = Parser::new(&def, &CsvOptions::default(), Arc::default()).unwrap();
+        for csv in [&b"1,\"a\",1,2024-01-01\n"[..], b"1,a\xFF,1,2024-01-01\n"] {
+            let block = Block {
+                index: 1,
+                bytes: csv.to_vec(),
+                header: false,
+                last: true,
+            };
+            assert!(parser.parse_plain(block).is_err());
+        }
     }
 
     /// Blocks are parsed apart and merged: whatever their size (down to a
