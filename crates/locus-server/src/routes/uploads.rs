@@ -319,7 +319,7 @@ async fn receive(state: &AppState, upload: &Upload, n: i64, gzip: bool, body: Bo
     // The ETag names the bytes received: their CRC-32 and their count. A
     // checksum, not a cryptographic hash: it only has to tell one sending of
     // a part from another, and SHA-256 here was 4% of a load's CPU.
-    let (mut crc, mut received) = (flate2::Crc::new(), 0u64);
+    let (mut crc, mut received) = (crc32fast::Hasher::new(), 0u64);
     let mut stream = body.into_data_stream();
     let failure = loop {
         match stream.next().await {
@@ -339,7 +339,7 @@ async fn receive(state: &AppState, upload: &Upload, n: i64, gzip: bool, body: Bo
         return Err(e);
     }
     let bytes = sink.finish().await.map_err(|e| sink_error(e, n, gzip))?;
-    let etag = format!("{:08x}{received:016x}", crc.sum());
+    let etag = format!("{:08x}{received:016x}", crc.finalize());
     let part = UploadPart {
         part_number: n,
         etag: etag.clone(),
