@@ -3,7 +3,10 @@
 # 363 MB) loaded end to end with `locus data load` into a release server on
 # SQLite (upload, parse, type and key checks, Parquet, version switch), beside
 # DuckDB's read_csv into a native table (2 threads) on the same file.
-#   scripts/bench-load.sh [ROWS]      PROFILE=1 also records `perf` of the server.
+# DuckDB runs after the server has stopped.
+#   scripts/bench-load.sh [ROWS]      PROFILE=1 also records `perf` of the server
+#   (PERF_HZ samples a second, default 499; PERF_CALLS, default -g, e.g.
+#   "--call-graph dwarf,16384" for call chains through mimalloc and the kernel).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh

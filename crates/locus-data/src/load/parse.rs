@@ -754,6 +754,21 @@ mod tests {
         (batch, summary.problems, summary.total, summary.rows)
     }
 
+    /// A dataset of four loaded columns of four types and a calculated one.
+    fn notes() -> DatasetDef {
+        DatasetDef::from_metadata(
+            "t",
+            &json!({"type": "dwh", "subtype": "basic", "primaryKey": "id", "properties": [
+                {"name": "id", "column": "id", "type": "integer"},
+                {"name": "note", "column": "note", "type": "string"},
+                {"name": "price", "column": "price", "type": "decimal"},
+                {"name": "day", "column": "day", "type": "date"},
+                {"name": "zone", "column": "zone", "type": "string", "foreignKey": "zones", "calculated": true}
+            ]}),
+        )
+        .unwrap()
+    }
+
     /// What a parsed block holds, to compare the two ways of parsing it.
     fn parts(p: Parsed) -> impl std::fmt::Debug + PartialEq {
         let shape = (p.index, p.bytes, p.row_lines, p.row_offsets, p.lines, p.problems, p.total);
@@ -766,17 +781,7 @@ mod tests {
     /// the reader's, record by record.
     #[test]
     fn blocks_without_quotes_are_parsed_as_the_reader_parses_them() {
-        let def = DatasetDef::from_metadata(
-            "t",
-            &json!({"type": "dwh", "subtype": "basic", "primaryKey": "id", "properties": [
-                {"name": "id", "column": "id", "type": "integer"},
-                {"name": "note", "column": "note", "type": "string"},
-                {"name": "price", "column": "price", "type": "decimal"},
-                {"name": "day", "column": "day", "type": "date"},
-                {"name": "zone", "column": "zone", "type": "string", "foreignKey": "zones", "calculated": true}
-            ]}),
-        )
-        .unwrap();
+        let def = notes();
         let inputs: &[&[u8]] = &[
             b"id,note,price,day\n1,a,1.5,2024-01-01\n\n2,b,2,2024-01-02\n",
             b"\xEF\xBB\xBFid,note,price,day\r\n1,a,1,2024-01-01\r\n\r\n\r\n3,x,3,2024-01-03",
@@ -836,17 +841,7 @@ mod tests {
     /// (lines, order, values) and counts are those of one block.
     #[test]
     fn any_block_size_gives_the_outcome_of_one_block() {
-        let def = DatasetDef::from_metadata(
-            "t",
-            &json!({"type": "dwh", "subtype": "basic", "primaryKey": "id", "properties": [
-                {"name": "id", "column": "id", "type": "integer"},
-                {"name": "note", "column": "note", "type": "string"},
-                {"name": "price", "column": "price", "type": "decimal"},
-                {"name": "day", "column": "day", "type": "date"},
-                {"name": "zone", "column": "zone", "type": "string", "foreignKey": "zones", "calculated": true}
-            ]}),
-        )
-        .unwrap();
+        let def = notes();
         let inputs: &[&[u8]] = &[
             b"id,note,price,day\n1,a,1.5,2024-01-01\n2,\"b\nc\",2,2024-01-02\n\n3,\"\"\"q\"\"\",3,2024-01-03\n",
             b"\xEF\xBB\xBFid,note,price,day\r\n1,a,1,2024-01-01\r\n2,\"multi\r\nline\r\n\",2,2024-01-02\r\n3,x,3,2024-01-03",
