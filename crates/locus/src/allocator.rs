@@ -12,10 +12,11 @@
 //!
 //! mimalloc also asks the kernel for transparent huge pages, and the kernel
 //! then zeroes 2 MiB at the first touch of any byte of them: a load's column
-//! buffers, touched as they fill, made that zeroing 11 to 16 % of its CPU,
+//! buffers, touched as they fill, made that zeroing 11 to 19 % of its CPU,
 //! and more memory resident than the load used. With 4 KiB pages a 10 M-row
-//! load takes 3.8 CPU seconds instead of 4.3 to 4.9 and peaks 40 MiB lower
-//! (docs/benchmarks.md). An operator's `MIMALLOC_ALLOW_THP` still wins.
+//! load took 3.8 CPU seconds instead of 4.3 to 4.9 and peaked 25 to 75 MiB
+//! lower (three alternated runs each, docs/benchmarks.md, session 21). An
+//! operator's `MIMALLOC_ALLOW_THP` still wins.
 
 use std::ffi::{c_int, c_long};
 
