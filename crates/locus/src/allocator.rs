@@ -18,6 +18,8 @@
 //! lower (three alternated runs each, docs/benchmarks.md, session 21). An
 //! operator's `MIMALLOC_ALLOW_THP` still wins.
 
+#[cfg(target_os = "linux")]
+use std::ffi::c_ulong;
 use std::ffi::{c_int, c_long};
 
 #[global_allocator]
@@ -64,13 +66,8 @@ pub fn configure() {
         // failure (an old kernel) leaves huge pages on: nothing to handle.
         #[allow(unsafe_code)]
         unsafe {
-            prctl(
-                PR_SET_THP_DISABLE,
-                1 as std::ffi::c_ulong,
-                0 as std::ffi::c_ulong,
-                0 as std::ffi::c_ulong,
-                0 as std::ffi::c_ulong,
-            );
+            let (on, unused): (c_ulong, c_ulong) = (1, 0);
+            prctl(PR_SET_THP_DISABLE, on, unused, unused, unused);
         }
     }
 }

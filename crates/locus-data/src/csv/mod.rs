@@ -6,5 +6,5 @@ mod reader;
 mod record;
 
 pub use options::CsvOptions;
-pub use reader::{CsvReader, MAX_RECORD_BYTES};
+pub use reader::{CsvReader, BOM, MAX_RECORD_BYTES};
 pub use record::{Field, NotUtf8, Record};

@@ -24,6 +24,9 @@ use crate::{DataError, Problem};
 /// Bytes read from the input at a time.
 const CHUNK: usize = 256 * 1024;
 
+/// The UTF-8 byte-order mark, skipped at the start of the input.
+pub const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
 /// The longest record accepted, so that an unterminated quote cannot make the
 /// reader hold the rest of a huge file.
 pub const MAX_RECORD_BYTES: usize = 64 << 20;
@@ -282,7 +285,7 @@ impl<R: Read> CsvReader<R> {
             self.end += n;
             self.consumed += n as u64;
         }
-        if self.buf[..self.end].starts_with(&[0xEF, 0xBB, 0xBF]) {
+        if self.buf[..self.end].starts_with(BOM) {
             self.pos = 3;
         }
         Ok(())

@@ -26,7 +26,7 @@ use super::columns::{format_date, ColumnBuilder};
 use super::keys::KeySet;
 use super::Progress;
 use crate::area::AreaMapper;
-use crate::csv::{CsvOptions, CsvReader, Field, Record, MAX_RECORD_BYTES};
+use crate::csv::{CsvOptions, CsvReader, Field, Record, BOM, MAX_RECORD_BYTES};
 use crate::schema::{DatasetDef, PropertyType};
 use crate::{DataError, Problem, MAX_PROBLEMS};
 
@@ -36,9 +36,6 @@ const BLOCK_BYTES: usize = 4 << 20;
 
 /// Blocks parsed at once.
 const WORKERS: usize = 2;
-
-/// The UTF-8 byte-order mark, skipped at the start of the input.
-const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 
 pub(super) enum Msg {
     Batch(RecordBatch, Progress),
