@@ -4,14 +4,17 @@
 # SQLite (upload, parse, type and key checks, Parquet, version switch), beside
 # DuckDB's read_csv into a native table (2 threads) on the same file.
 # DuckDB runs after the server has stopped.
-#   scripts/bench-load.sh [ROWS]      PROFILE=1 also records `perf` of the server
+#   scripts/bench-load.sh [ROWS [sales|places]]      PROFILE=1 also records `perf` of the server
 #   (PERF_HZ samples a second, default 499; PERF_CALLS, default -g, e.g.
 #   "--call-graph dwarf,16384" for call chains through mimalloc and the kernel).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 ROWS=${1:-10000000}
-sales_bench_project load "$ROWS"
+# `places` is the 8-column shape of the issue's target (strings, a quoted
+# address, lat/lng; 95 bytes a row); `sales` the star schema's fact table.
+SHAPE=${2:-sales}
+"${SHAPE}_bench_project" load "$ROWS"
 if [[ ${PROFILE:-0} == 1 ]]; then
   perf record -F ${PERF_HZ:-499} ${PERF_CALLS:--g} -p "$SERVER_PID" -o target/locus-load.perf.data 2>/dev/null &
   PERF=$!
@@ -22,18 +25,25 @@ minor_faults() { awk '{print $10}' "/proc/$SERVER_PID/stat"; }
 # Transparent huge pages the kernel zeroed (machine-wide: the load runs alone).
 huge_faults() { awk '/^thp_fault_alloc /{print $2}' /proc/vmstat; }
 TICKS=$(cpu_ticks) FAULTS=$(minor_faults) HUGE=$(huge_faults)
-/usr/bin/time -f "  %e s wall" "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset sales "$DIR/sales.csv" >/dev/null
+/usr/bin/time -f "  %e s wall" "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset "$SHAPE" "$DIR/$SHAPE.csv" >/dev/null
 if [[ ${PROFILE:-0} == 1 ]]; then kill -INT "$PERF"; wait "$PERF" || true; fi
 echo "  server CPU $(( $(cpu_ticks) - TICKS )) ticks of $(getconf CLK_TCK)/s, $(( $(minor_faults) - FAULTS )) page faults ($(( $(huge_faults) - HUGE )) of 2 MiB); peak $(grep VmHWM /proc/$SERVER_PID/status)"
+# The load's job, from its record: queued after the upload, then running.
+curl -sf "$BASE/rest/jobs/history?projectId=$PROJECT" -H "Authorization: Bearer $BEARER" | python3 -c "
+import json, sys
+job = json.load(sys.stdin)['content'][0]
+print(f\"  job: queued {job['startDate'] - job['createdDate']} ms, ran {job['endDate'] - job['startDate']} ms\")"
+curl -sf "$BASE/rest/projects/$PROJECT/dwh/datasets/$SHAPE/versions" -H "Authorization: Bearer $BEARER" |
+  python3 -c "import json, sys; print(f\"  Parquet: {json.load(sys.stdin)['content'][0]['bytes'] / 1e6:.1f} MB\")"
 # DuckDB runs alone: the idle server still returns freed memory for a while.
 kill "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=
-"$VENV/bin/python" - "$DIR/sales.csv" <<'PY'
+"$VENV/bin/python" - "$DIR/$SHAPE.csv" <<'PY'
 import duckdb, sys, time
 con = duckdb.connect()
 con.execute("SET threads=2")
 t = time.perf_counter()
-con.execute(f"CREATE TABLE sales AS SELECT * FROM read_csv('{sys.argv[1]}', header = true)")
+con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{sys.argv[1]}', header = true)")
 print(f"duckdb read_csv into a table: {time.perf_counter() - t:.2f} s wall")
 PY

@@ -89,6 +89,32 @@ sales_bench_project() {
   bench_post "/rest/projects/$PROJECT/md/datasets" '{"name":"sales","type":"dataset","title":"sales","ref":{"type":"dwh","subtype":"basic","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"day","column":"day","type":"date"},{"name":"shop_id","column":"shop_id","type":"integer"},{"name":"product_id","column":"product_id","type":"integer"},{"name":"amount","column":"amount","type":"decimal"},{"name":"qty","column":"qty","type":"integer"}]}}' >/dev/null
 }
 
+# places_bench_project NAME ROWS: the shape issue 16's load target names
+# (8 columns: ids, strings, decimals, lat/lng; about 95 bytes a row, the
+# address quoted because it holds a comma) as `places.csv` of ROWS rows in
+# DIR (target/bench-places, generated once per row count), a release bench
+# project and its `places` point dataset defined.
+places_bench_project() {
+  DIR=$PWD/target/bench-places
+  duckdb_venv
+  if [[ ! -f $DIR/places.csv || $(cat "$DIR/rows" 2>/dev/null) != "$2" ]]; then
+    rm -rf "$DIR" && mkdir -p "$DIR"
+    "$VENV/bin/python" - "$DIR" "$2" <<'PY'
+import duckdb, sys
+con = duckdb.connect()
+con.execute("SELECT setseed(0.42)")
+con.execute(f"""COPY (SELECT i AS id, 1 + CAST(floor(random() * 10000) AS BIGINT) AS chain_id,
+  'place ' || i AS name, 'category ' || CAST(floor(random() * 40) AS INTEGER) AS category,
+  'street ' || CAST(floor(random() * 5000) AS INTEGER) || ', city ' || CAST(floor(random() * 500) AS INTEGER) AS address,
+  round(random() * 100000, 2) AS revenue, round(48.5 + random() * 2.5, 6) AS lat, round(12 + random() * 6.9, 6) AS lng
+  FROM range(1, {int(sys.argv[2]) + 1}) t(i)) TO '{sys.argv[1]}/places.csv' (HEADER, DELIMITER ',')""")
+PY
+    echo "$2" > "$DIR/rows"
+  fi
+  release_bench_project "$1"
+  bench_post "/rest/projects/$PROJECT/md/datasets" '{"name":"places","type":"dataset","title":"places","ref":{"type":"dwh","subtype":"geometryPoint","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"chain_id","column":"chain_id","type":"integer"},{"name":"name","column":"name","type":"string"},{"name":"category","column":"category","type":"string"},{"name":"address","column":"address","type":"string"},{"name":"revenue","column":"revenue","type":"decimal"},{"name":"lat","column":"lat","type":"latitude"},{"name":"lng","column":"lng","type":"longitude"}]}}' >/dev/null
+}
+
 # star_schema_csv DIR ROWS: the seeded star schema of scripts/bench-queries.py
 # (ROWS sales rows and their dimensions) as CSV files in DIR, generated once
 # per row count. Needs duckdb_venv.

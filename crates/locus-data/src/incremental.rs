@@ -53,7 +53,7 @@ pub async fn upsert(
     };
 
     let schema = def.arrow_schema();
-    let mut sink = ParquetSink::create(store, out, schema.clone(), &def.primary_key)?;
+    let mut sink = ParquetSink::create(store, out, schema.clone(), &def.primary_key);
     let mut rows = 0u64;
     let mut stream = merged.execute_stream().await?;
     while let Some(batch) = stream.next().await {

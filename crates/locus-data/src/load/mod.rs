@@ -67,7 +67,7 @@ pub async fn load_csv(
     progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> Result<LoadOutcome, DataError> {
     let parser = parse::Parser::new(def, opts, areas)?;
-    let mut sink = ParquetSink::create(store, path, def.arrow_schema(), &def.primary_key)?;
+    let mut sink = ParquetSink::create(store, path, def.arrow_schema(), &def.primary_key);
     let (tx, mut rx) = mpsc::channel(2);
     let parsing = tokio::task::spawn_blocking(move || parser.run(input, tx));
 

@@ -249,34 +249,33 @@ impl Parser {
 
     /// Parses one block into a batch; problems are placed relative to it.
     fn parse(&self, block: Block) -> Result<Parsed, DataError> {
-        match self.parse_plain(block) {
+        match self.parse_in_place(block) {
             Ok(parsed) => Ok(parsed),
             Err(block) => self.parse_records(block),
         }
     }
 
-    /// The common case, fast: a block with no quote character in it, in
-    /// UTF-8, that ends at a line break or ends the input. Its records are
-    /// then its lines and its fields what lies between separators, so they
-    /// are cut from the block in place (no field is copied) in one scan for
-    /// separators and line breaks, and UTF-8 is checked once for the whole
-    /// block. Any other block is handed back for [`Self::parse_records`],
-    /// whose outcome this is (a test compares the two).
-    fn parse_plain(&self, block: Block) -> Result<Parsed, Block> {
-        let sep = self.opts.separator;
+    /// The common case, fast: a block whose records are its lines, in UTF-8,
+    /// that ends at a line break or ends the input. Its fields are what lies
+    /// between separators, or between a field's opening quote and the quote
+    /// that closes it, so they are cut from the block in place (no field is
+    /// copied) in one scan for separators, line breaks and quotes, and UTF-8
+    /// is checked once for the whole block. A block with a field that would
+    /// need copying (a line break, a doubled quote or the escape character
+    /// inside quotes, bytes after a closing quote) or a quote left open is
+    /// handed back for [`Self::parse_records`], whose outcome this is (a
+    /// test compares the two).
+    fn parse_in_place(&self, block: Block) -> Result<Parsed, Block> {
+        let (sep, quote, esc) = (self.opts.separator, self.opts.quote, self.opts.escape);
         let bytes = &block.bytes;
         let start = if block.index == 0 && bytes.starts_with(BOM) { BOM.len() } else { 0 };
-        if !sep.is_ascii()
-            || sep == b'\n'
-            || sep == b'\r'
-            || bytes.len() > MAX_RECORD_BYTES
-            || !(block.last || bytes.last() == Some(&b'\n'))
-            || memchr::memchr(self.opts.quote, bytes).is_some()
+        let special = |b: u8| !b.is_ascii() || b == b'\n' || b == b'\r';
+        if special(sep) || special(quote) || sep == quote || bytes.len() > MAX_RECORD_BYTES || !(block.last || bytes.last() == Some(&b'\n'))
         {
             return Err(block);
         }
-        // Separators and line breaks are ASCII: in valid UTF-8 they are
-        // always a character's boundary, so every field is text too.
+        // Separators, quotes and line breaks are ASCII: in valid UTF-8 they
+        // are always a character's boundary, so every field is text too.
         let Ok(text) = std::str::from_utf8(&bytes[start..]) else {
             return Err(block);
         };
@@ -284,8 +283,12 @@ impl Parser {
         let mut builders = self.builders(body);
         let mut out = BlockOut::default();
         let mut header_left = block.header;
-        // The ends of the fields of the line being cut.
-        let mut ends: Vec<usize> = Vec::with_capacity(self.targets.len());
+        // The fields of the line being cut: where each starts and ends, and
+        // whether it was quoted.
+        let mut fields: Vec<(usize, usize, bool)> = Vec::with_capacity(self.targets.len());
+        // Where the field being cut starts; where its closing quote is, once
+        // found; whether a quote opened it and is still open.
+        let (mut field_start, mut closed, mut in_quotes) = (0, None, false);
         // Where the line being cut began.
         let mut line_start = 0;
         // Where the last record (or the header) ended: the offset the reader
@@ -295,38 +298,70 @@ impl Parser {
         let mut line: u64 = 1;
         // A last line without a line break ends at the input's end.
         let tail = (body.last().is_some_and(|&b| b != b'\n')).then_some(body.len());
-        for at in memchr::memchr2_iter(sep, b'\n', body).chain(tail) {
-            if body.get(at) == Some(&sep) {
-                ends.push(at);
+        for at in memchr::memchr3_iter(sep, b'\n', quote, body).chain(tail) {
+            let byte = body.get(at).copied();
+            if in_quotes {
+                if byte == Some(sep) {
+                    continue; // data
+                }
+                if byte != Some(quote) {
+                    return Err(block); // a line break inside quotes, or a quote left open
+                }
+                // The closing quote must end the field (`\r` only before `\n`).
+                let ends_field = match body.get(at + 1) {
+                    None => true,
+                    Some(&b'\r') => body.get(at + 2) == Some(&b'\n'),
+                    Some(&b) => b == sep || b == b'\n',
+                };
+                let escaped = esc != quote && memchr::memchr(esc, &body[field_start + 1..at]).is_some();
+                if !ends_field || escaped {
+                    return Err(block);
+                }
+                (in_quotes, closed) = (false, Some(at));
+                continue;
+            }
+            if byte == Some(quote) {
+                // A quote opens a quoted field only at the field's start;
+                // elsewhere it is data.
+                in_quotes = at == field_start;
+                continue;
+            }
+            let mut field = match closed.take() {
+                Some(close) => (field_start + 1, close, true),
+                None => (field_start, at, false),
+            };
+            field_start = at + 1;
+            if byte == Some(sep) {
+                fields.push(field);
                 continue;
             }
             let (from, this_line) = (line_start, line);
             line_start = at + 1;
             line += 1;
             // `\r\n` ends a line too (the `\r` cannot be a separator).
-            let end = if at > from && body[at - 1] == b'\r' { at - 1 } else { at };
-            if ends.is_empty() && end == from {
+            if !field.2 && at > from && body[at - 1] == b'\r' {
+                field.1 = at - 1;
+            }
+            if fields.is_empty() && !field.2 && field.1 == from {
                 continue; // a blank line
             }
-            ends.push(end);
+            fields.push(field);
             let offset = start + after_record;
             after_record = at + 1;
             if header_left {
                 header_left = false;
-                ends.clear();
+                fields.clear();
                 continue;
             }
-            let mut field_start = from;
-            let fields = ends.iter().map(|&end| {
-                let text = text.get(field_start..end).unwrap_or_default();
-                field_start = end + 1;
-                Field { text, quoted: false }
+            let cut = fields.iter().map(|&(from, to, quoted)| Field {
+                text: text.get(from..to).unwrap_or_default(),
+                quoted,
             });
-            if self.values(this_line, ends.len(), fields, &mut builders, &mut out) {
+            if self.values(this_line, fields.len(), cut, &mut builders, &mut out) {
                 out.row_lines.push(u32::try_from(this_line).unwrap_or(u32::MAX));
                 out.row_offsets.push(u32::try_from(offset).unwrap_or(u32::MAX));
             }
-            ends.clear();
+            fields.clear();
         }
         let columns = builders.iter_mut().map(ColumnBuilder::finish).collect();
         // (Should the batch not build, the slower path says why.)
@@ -399,11 +434,13 @@ impl Parser {
     }
 
     /// Empty columns for the rows of `block`, with room for a row per line
-    /// (a record ends at a line break or at the end), so that they never
-    /// grow: their memory is what the block needs and is touched once.
+    /// (a record ends at a line break or at the end) and for text as long
+    /// as the block, so that they never grow: their memory is what the
+    /// block needs and is touched once (room never written to is never
+    /// touched).
     fn builders(&self, block: &[u8]) -> Vec<ColumnBuilder> {
         let rows = memchr::memchr_iter(b'\n', block).count() + 1;
-        self.types.iter().map(|&ty| ColumnBuilder::new(ty, rows)).collect()
+        self.types.iter().map(|&ty| ColumnBuilder::new(ty, rows, block.len())).collect()
     }
 
     /// Appends one record's values; `false` when the record was skipped.
@@ -772,12 +809,13 @@ mod tests {
         (shape, p.batch, p.unfinished, p.header_left, p.stopped, p.last)
     }
 
-    /// A block without quotes is cut in place; whatever it holds (line
-    /// endings, blank lines, a byte-order mark, fields too many or too few,
-    /// values that do not parse, NULLs, text beyond ASCII), the outcome is
-    /// the reader's, record by record.
+    /// A block whose records are its lines is cut in place; whatever it
+    /// holds (line endings, blank lines, a byte-order mark, fields too many
+    /// or too few, values that do not parse, NULLs, quoted fields and values,
+    /// quotes inside unquoted fields, text beyond ASCII), the outcome is the
+    /// reader's, record by record.
     #[test]
-    fn blocks_without_quotes_are_parsed_as_the_reader_parses_them() {
+    fn blocks_cut_in_place_are_parsed_as_the_reader_parses_them() {
         let def = notes();
         let inputs: &[&[u8]] = &[
             b"id,note,price,day\n1,a,1.5,2024-01-01\n\n2,b,2,2024-01-02\n",
@@ -785,6 +823,9 @@ mod tests {
             b"\n\nid,note,price,day\n1,a,x,2024-01-01\n1,b,2,2024-02-30\n,c,3,2024-01-01\n4,d\n5,e,5,2024-01-01,6\n",
             b"7,\xC5\xBElu\xC5\xA5,1,2024-01-01\n8,a\rb,NA,\n9,,1,NA\r\n10,  ,1 , 2024-01-01\n11,a,1,",
             b",,,\n,\r\n\r\n",
+            b"id,note,price,day\n1,\"a,b\",\"1.5\",\"2024-01-01\"\n2,\"\",\"\",2024-01-02\r\n3,\"x\"\r\n4,a\"b\",4,2024-01-04\n",
+            b"\"id\",\"note\",\"price\",\"day\"\n\"5\",\" \xC5\xBE \",NA,\"NA\"\n\"\"\n\"6\",\"\",,\"\"",
+            b"\"\"\n\"\",\"\"\r\n\"7\",a\\b,\"\",",
             b"id,note,price,day\n",
             b"id,note,price,day",
             b"\r\n\n",
@@ -807,7 +848,7 @@ mod tests {
                         last,
                     };
                     let text = String::from_utf8_lossy(csv);
-                    let cut = match parser.parse_plain(block()) {
+                    let cut = match parser.parse_in_place(block()) {
                         Ok(cut) => cut,
                         Err(_) => {
                             // Only a block that ends inside a line is refused.
@@ -820,16 +861,27 @@ mod tests {
                 }
             }
         }
-        // Quotes, and text that is not UTF-8, are the reader's.
+        // Fields that are not a slice of their line, quotes left open, and
+        // text that is not UTF-8 are the reader's.
         let parser = Parser::new(&def, &CsvOptions::default(), Arc::default()).unwrap();
-        for csv in [&b"1,\"a\",1,2024-01-01\n"[..], b"1,a\xFF,1,2024-01-01\n"] {
+        let refused: &[&[u8]] = &[
+            b"1,\"a\"\"b\",1,2024-01-01\n",
+            b"1,\"a\\\"b\",1,2024-01-01\n",
+            b"1,\"a\\b\",1,2024-01-01\n",
+            b"1,\"a\nb\",1,2024-01-01\n",
+            b"1,\"a\"b,1,2024-01-01\n",
+            b"1,\"a\"\rb,1,2024-01-01\n",
+            b"1,a,1,\"2024-01-01",
+            b"1,a\xFF,1,2024-01-01\n",
+        ];
+        for csv in refused {
             let block = Block {
                 index: 1,
                 bytes: csv.to_vec(),
                 header: false,
                 last: true,
             };
-            assert!(parser.parse_plain(block).is_err());
+            assert!(parser.parse_in_place(block).is_err(), "{:?}", String::from_utf8_lossy(csv));
         }
     }
 
