@@ -246,7 +246,7 @@ mod tests {
         sink.write(&batch).await.unwrap();
         sink.close().await.unwrap();
         assert_eq!(dictionaries("rows.parquet").await, [false, false, true, false, true, true]);
-        assert_eq!(read_all(store.clone(), &Path::from("rows.parquet")).await.unwrap(), [batch.clone()]);
+        assert_eq!(read_all(store.clone(), &Path::from("rows.parquet")).await.unwrap(), [batch]);
 
         // A file without a batch to sample is still a file, with no rows.
         let sink = ParquetSink::create(store.clone(), &Path::from("empty.parquet"), schema, "id");
