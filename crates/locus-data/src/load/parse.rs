@@ -885,6 +885,47 @@ mod tests {
         }
     }
 
+    /// Blocks drawn at random from the characters that matter (separators,
+    /// quotes, the escape, line breaks, blanks, digits, letters, a point):
+    /// whatever the in-place path accepts, it parses as the reader does.
+    #[test]
+    fn random_blocks_cut_in_place_are_parsed_as_the_reader_parses_them() {
+        let def = notes();
+        let alphabet = b",\"\\\n\r 1a.-";
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut accepted = 0;
+        for round in 0..40_000 {
+            let len = (next() % 48) as usize;
+            let mut csv: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            if round % 2 == 0 {
+                csv.push(b'\n');
+            }
+            let mut opts = CsvOptions::default();
+            opts.header = round % 3 == 0;
+            opts.null = (round % 5 == 0).then(|| "a".to_owned());
+            let parser = Parser::new(&def, &opts, Arc::default()).unwrap();
+            let block = || Block {
+                index: (round % 2) as u64,
+                bytes: csv.clone(),
+                header: opts.header,
+                last: round % 4 < 2,
+            };
+            if let Ok(cut) = parser.parse_in_place(block()) {
+                accepted += 1;
+                let read = parser.parse_records(block()).unwrap();
+                assert_eq!(parts(cut), parts(read), "{:?}", String::from_utf8_lossy(&csv));
+            }
+        }
+        // Most of them are, so the comparison is not empty.
+        assert!(accepted > 10_000, "{accepted} accepted");
+    }
+
     /// Blocks are parsed apart and merged: whatever their size (down to a
     /// byte, which cuts inside every record and quote), the rows, problems
     /// (lines, order, values) and counts are those of one block.
