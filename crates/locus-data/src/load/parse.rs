@@ -258,19 +258,24 @@ impl Parser {
     /// The common case, fast: a block whose records are its lines, in UTF-8,
     /// that ends at a line break or ends the input. Its fields are what lies
     /// between separators, or between a field's opening quote and the quote
-    /// that closes it, so they are cut from the block in place (no field is
-    /// copied) in one scan for separators, line breaks and quotes, and UTF-8
-    /// is checked once for the whole block. A block with a field that would
-    /// need copying (a line break, a doubled quote or the escape character
-    /// inside quotes, bytes after a closing quote) or a quote left open is
-    /// handed back for [`Self::parse_records`], whose outcome this is (a
-    /// test compares the two).
+    /// that closes it, so they are cut from the block in place (not copied)
+    /// in one scan for separators, quotes and line breaks, and UTF-8 is
+    /// checked once for the whole block. The rare quoted field that is not
+    /// a slice of its line (a doubled quote or the escape character inside,
+    /// bytes after its closing quote) is copied by [`unquote`]. A block with
+    /// a line break inside quotes or a quote left open is handed back for
+    /// [`Self::parse_records`], whose outcome this is (tests compare the two).
     fn parse_in_place(&self, block: Block) -> Result<Parsed, Block> {
         let (sep, quote, esc) = (self.opts.separator, self.opts.quote, self.opts.escape);
         let bytes = &block.bytes;
         let start = if block.index == 0 && bytes.starts_with(BOM) { BOM.len() } else { 0 };
         let special = |b: u8| !b.is_ascii() || b == b'\n' || b == b'\r';
-        if special(sep) || special(quote) || sep == quote || bytes.len() > MAX_RECORD_BYTES || !(block.last || bytes.last() == Some(&b'\n'))
+        if special(sep)
+            || special(quote)
+            || special(esc)
+            || sep == quote
+            || bytes.len() > MAX_RECORD_BYTES
+            || !(block.last || bytes.last() == Some(&b'\n'))
         {
             return Err(block);
         }
@@ -283,12 +288,14 @@ impl Parser {
         let mut builders = self.builders(body);
         let mut out = BlockOut::default();
         let mut header_left = block.header;
-        // The fields of the line being cut: where each starts and ends, and
-        // whether it was quoted.
-        let mut fields: Vec<(usize, usize, bool)> = Vec::with_capacity(self.targets.len());
-        // Where the field being cut starts; where its closing quote is, once
-        // found; whether a quote opened it and is still open.
+        // The fields of the line being cut, and the texts of those copied.
+        let mut fields: Vec<Cut> = Vec::with_capacity(self.targets.len());
+        let mut copies: Vec<String> = Vec::new();
+        // Where the field being cut starts; how it ended, once its quotes
+        // closed; whether a quote opened it and is still open.
         let (mut field_start, mut closed, mut in_quotes) = (0, None, false);
+        // Matches before this offset were inside a copied field.
+        let mut resume = 0;
         // Where the line being cut began.
         let mut line_start = 0;
         // Where the last record (or the header) ended: the offset the reader
@@ -299,6 +306,9 @@ impl Parser {
         // A last line without a line break ends at the input's end.
         let tail = (body.last().is_some_and(|&b| b != b'\n')).then_some(body.len());
         for at in memchr::memchr3_iter(sep, b'\n', quote, body).chain(tail) {
+            if at < resume {
+                continue;
+            }
             let byte = body.get(at).copied();
             if in_quotes {
                 if byte == Some(sep) {
@@ -307,17 +317,25 @@ impl Parser {
                 if byte != Some(quote) {
                     return Err(block); // a line break inside quotes, or a quote left open
                 }
-                // The closing quote must end the field (`\r` only before `\n`).
+                // The closing quote must end the field (`\r` only before `\n`),
+                // and nothing inside may need unescaping; else the field is copied.
                 let ends_field = match body.get(at + 1) {
                     None => true,
                     Some(&b'\r') => body.get(at + 2) == Some(&b'\n'),
                     Some(&b) => b == sep || b == b'\n',
                 };
                 let escaped = esc != quote && memchr::memchr(esc, &body[field_start + 1..at]).is_some();
-                if !ends_field || escaped {
-                    return Err(block);
+                in_quotes = false;
+                if ends_field && !escaped {
+                    closed = Some(Cut::Slice(field_start + 1, at, true));
+                } else {
+                    let Some((copy, end)) = unquote(body, field_start, sep, quote, esc) else {
+                        return Err(block);
+                    };
+                    closed = Some(Cut::Copied(copies.len()));
+                    copies.push(copy);
+                    resume = end;
                 }
-                (in_quotes, closed) = (false, Some(at));
                 continue;
             }
             if byte == Some(quote) {
@@ -326,10 +344,7 @@ impl Parser {
                 in_quotes = at == field_start;
                 continue;
             }
-            let mut field = match closed.take() {
-                Some(close) => (field_start + 1, close, true),
-                None => (field_start, at, false),
-            };
+            let mut field = closed.take().unwrap_or(Cut::Slice(field_start, at, false));
             field_start = at + 1;
             if byte == Some(sep) {
                 fields.push(field);
@@ -339,10 +354,12 @@ impl Parser {
             line_start = at + 1;
             line += 1;
             // `\r\n` ends a line too (the `\r` cannot be a separator).
-            if !field.2 && at > from && body[at - 1] == b'\r' {
-                field.1 = at - 1;
+            if let Cut::Slice(_, end, false) = &mut field {
+                if at > from && body[at - 1] == b'\r' {
+                    *end = at - 1;
+                }
             }
-            if fields.is_empty() && !field.2 && field.1 == from {
+            if fields.is_empty() && matches!(field, Cut::Slice(_, end, false) if end == from) {
                 continue; // a blank line
             }
             fields.push(field);
@@ -350,18 +367,24 @@ impl Parser {
             after_record = at + 1;
             if header_left {
                 header_left = false;
-                fields.clear();
-                continue;
-            }
-            let cut = fields.iter().map(|&(from, to, quoted)| Field {
-                text: text.get(from..to).unwrap_or_default(),
-                quoted,
-            });
-            if self.values(this_line, fields.len(), cut, &mut builders, &mut out) {
-                out.row_lines.push(u32::try_from(this_line).unwrap_or(u32::MAX));
-                out.row_offsets.push(u32::try_from(offset).unwrap_or(u32::MAX));
+            } else {
+                let cut = fields.iter().map(|field| match *field {
+                    Cut::Slice(from, to, quoted) => Field {
+                        text: text.get(from..to).unwrap_or_default(),
+                        quoted,
+                    },
+                    Cut::Copied(i) => Field {
+                        text: &copies[i],
+                        quoted: true,
+                    },
+                });
+                if self.values(this_line, fields.len(), cut, &mut builders, &mut out) {
+                    out.row_lines.push(u32::try_from(this_line).unwrap_or(u32::MAX));
+                    out.row_offsets.push(u32::try_from(offset).unwrap_or(u32::MAX));
+                }
             }
             fields.clear();
+            copies.clear();
         }
         let columns = builders.iter_mut().map(ColumnBuilder::finish).collect();
         // (Should the batch not build, the slower path says why.)
@@ -514,6 +537,62 @@ impl BlockOut {
             self.problems.push((column, p));
         }
     }
+}
+
+/// A field of a line cut in place: a slice of the block (its start, its
+/// end, whether it was quoted) or a quoted field's copied text.
+#[derive(Clone, Copy)]
+enum Cut {
+    Slice(usize, usize, bool),
+    Copied(usize),
+}
+
+/// The text of the quoted field whose opening quote is at `open` in
+/// `body`, by the reader's rules (`csv/reader.rs`): inside quotes a doubled
+/// quote is one quote, the escape character before a quote or itself is
+/// that character and before anything else itself; bytes after the closing
+/// quote up to the separator or line break are data, but for a `\r` before
+/// the line break. Also where the field ends (its separator, its line
+/// break, or the end of `body`). `None` when a line break inside quotes
+/// makes the record span lines, or the quote never closes.
+fn unquote(body: &[u8], open: usize, sep: u8, quote: u8, esc: u8) -> Option<(String, usize)> {
+    let mut copy = Vec::new();
+    let mut at = open + 1;
+    loop {
+        let rest = &body[at..];
+        let found = if quote == esc {
+            memchr::memchr2(quote, b'\n', rest)
+        } else {
+            memchr::memchr3(quote, esc, b'\n', rest)
+        }?;
+        copy.extend_from_slice(&rest[..found]);
+        at += found;
+        let (byte, next) = (body[at], body.get(at + 1).copied());
+        if byte == b'\n' {
+            return None;
+        }
+        if byte == quote {
+            if next != Some(quote) {
+                break; // the closing quote
+            }
+            copy.push(quote);
+            at += 2;
+        } else if let Some(escaped) = next.filter(|&b| b == quote || b == esc) {
+            copy.push(escaped);
+            at += 2;
+        } else {
+            copy.push(esc);
+            at += 1;
+        }
+    }
+    let after = at + 1;
+    let end = memchr::memchr2(sep, b'\n', &body[after..]).map_or(body.len(), |i| after + i);
+    let mut data = &body[after..end];
+    if body.get(end) == Some(&b'\n') {
+        data = data.strip_suffix(b"\r").unwrap_or(data);
+    }
+    copy.extend_from_slice(data);
+    String::from_utf8(copy).ok().map(|text| (text, end))
 }
 
 /// The merger: parsed blocks in input order, primary keys checked across
@@ -812,8 +891,9 @@ mod tests {
     /// A block whose records are its lines is cut in place; whatever it
     /// holds (line endings, blank lines, a byte-order mark, fields too many
     /// or too few, values that do not parse, NULLs, quoted fields and values,
-    /// quotes inside unquoted fields, text beyond ASCII), the outcome is the
-    /// reader's, record by record.
+    /// doubled and escaped quotes, bytes after a closing quote, quotes inside
+    /// unquoted fields, text beyond ASCII), the outcome is the reader's,
+    /// record by record.
     #[test]
     fn blocks_cut_in_place_are_parsed_as_the_reader_parses_them() {
         let def = notes();
@@ -826,6 +906,8 @@ mod tests {
             b"id,note,price,day\n1,\"a,b\",\"1.5\",\"2024-01-01\"\n2,\"\",\"\",2024-01-02\r\n3,\"x\"\r\n4,a\"b\",4,2024-01-04\n",
             b"\"id\",\"note\",\"price\",\"day\"\n\"5\",\" \xC5\xBE \",NA,\"NA\"\n\"\"\n\"6\",\"\",,\"\"",
             b"\"\"\n\"\",\"\"\r\n\"7\",a\\b,\"\",",
+            b"1,\"a\"\"b\",1,2024-01-01\n2,\"a\\\"b\",\"\"\"\",2024-01-01\n3,\"a\\b\\\\\",1,\"2024\"-01-01\r\n",
+            b"4,\"a\"b,1,2024-01-01\n5,\"a\"\rb,1\r\n6,\"a\\\",b\",\"1\"\r\r\n7,\"\"\"\"\"\"",
             b"id,note,price,day\n",
             b"id,note,price,day",
             b"\r\n\n",
@@ -861,17 +943,14 @@ mod tests {
                 }
             }
         }
-        // Fields that are not a slice of their line, quotes left open, and
-        // text that is not UTF-8 are the reader's.
+        // Line breaks inside quotes, quotes left open, and text that is not
+        // UTF-8 are the reader's.
         let parser = Parser::new(&def, &CsvOptions::default(), Arc::default()).unwrap();
         let refused: &[&[u8]] = &[
-            b"1,\"a\"\"b\",1,2024-01-01\n",
-            b"1,\"a\\\"b\",1,2024-01-01\n",
-            b"1,\"a\\b\",1,2024-01-01\n",
             b"1,\"a\nb\",1,2024-01-01\n",
-            b"1,\"a\"b,1,2024-01-01\n",
-            b"1,\"a\"\rb,1,2024-01-01\n",
+            b"1,\"a\\\"\nb\",1,2024-01-01\n",
             b"1,a,1,\"2024-01-01",
+            b"1,a,1,\"2024-01-01\\",
             b"1,a\xFF,1,2024-01-01\n",
         ];
         for csv in refused {
@@ -906,9 +985,11 @@ mod tests {
             if round % 2 == 0 {
                 csv.push(b'\n');
             }
-            let mut opts = CsvOptions::default();
-            opts.header = round % 3 == 0;
-            opts.null = (round % 5 == 0).then(|| "a".to_owned());
+            let opts = CsvOptions {
+                header: round % 3 == 0,
+                null: (round % 5 == 0).then(|| "a".to_owned()),
+                ..CsvOptions::default()
+            };
             let parser = Parser::new(&def, &opts, Arc::default()).unwrap();
             let block = || Block {
                 index: (round % 2) as u64,
