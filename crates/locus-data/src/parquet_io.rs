@@ -30,8 +30,10 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Rows per batch when reading back.
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;
 
-/// Rows of a file's first batch that [`properties`] looks at.
+/// Rows of a file's first batch that [`properties`] looks at, and the
+/// fewest values it judges a column by.
 const SAMPLE_ROWS: usize = 16 * 1024;
+const MIN_SAMPLE: usize = 1024;
 
 /// The writer's settings for a file of `schema` whose primary key is column
 /// `key` and whose first rows are `sample`.
@@ -96,7 +98,9 @@ fn dictionary_overflows(column: &ArrayRef) -> bool {
         DataType::Float64 => measure(column.as_primitive::<Float64Type>().iter().flatten().map(f64::to_bits), |_| 8),
         _ => return false,
     };
-    if distinct == 0 {
+    // Too few values to judge by (a small file, or the first batch of a
+    // merge): the writer's own fallback decides.
+    if count < MIN_SAMPLE {
         return false;
     }
     let rows = ROW_GROUP_ROWS as f64;
@@ -246,7 +250,18 @@ mod tests {
         sink.write(&batch).await.unwrap();
         sink.close().await.unwrap();
         assert_eq!(dictionaries("rows.parquet").await, [false, false, true, false, true, true]);
-        assert_eq!(read_all(store.clone(), &Path::from("rows.parquet")).await.unwrap(), [batch]);
+        assert_eq!(
+            read_all(store.clone(), &Path::from("rows.parquet")).await.unwrap(),
+            std::slice::from_ref(&batch)
+        );
+
+        // A first batch too small to judge by leaves the dictionaries on
+        // (each of these columns fits its page in this file).
+        let mut sink = ParquetSink::create(store.clone(), &Path::from("small.parquet"), schema.clone(), "id");
+        sink.write(&batch.slice(0, 10)).await.unwrap();
+        sink.write(&batch.slice(10, batch.num_rows() - 10)).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(dictionaries("small.parquet").await, [false, true, true, true, true, true]);
 
         // A file without a batch to sample is still a file, with no rows.
         let sink = ParquetSink::create(store.clone(), &Path::from("empty.parquet"), schema, "id");
