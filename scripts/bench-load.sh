@@ -6,7 +6,8 @@
 # DuckDB runs after the server has stopped.
 #   scripts/bench-load.sh [ROWS [sales|places]]      PROFILE=1 also records `perf` of the server
 #   (PERF_HZ samples a second, default 499; PERF_CALLS, default -g, e.g.
-#   "--call-graph dwarf,16384" for call chains through mimalloc and the kernel).
+#   "--call-graph dwarf,16384" for call chains through mimalloc and the kernel;
+#   LOAD_ARGS, more options for `locus data load`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
@@ -25,7 +26,7 @@ minor_faults() { awk '{print $10}' "/proc/$SERVER_PID/stat"; }
 # Transparent huge pages the kernel zeroed (machine-wide: the load runs alone).
 huge_faults() { awk '/^thp_fault_alloc /{print $2}' /proc/vmstat; }
 TICKS=$(cpu_ticks) FAULTS=$(minor_faults) HUGE=$(huge_faults)
-/usr/bin/time -f "  %e s wall" "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset "$SHAPE" "$DIR/$SHAPE.csv" >/dev/null
+/usr/bin/time -f "  %e s wall" "$BIN" data load --server "$BASE" --token "$TOKEN" --project "$PROJECT" --dataset "$SHAPE" ${LOAD_ARGS:-} "$DIR/$SHAPE.csv" >/dev/null
 if [[ ${PROFILE:-0} == 1 ]]; then kill -INT "$PERF"; wait "$PERF" || true; fi
 echo "  server CPU $(( $(cpu_ticks) - TICKS )) ticks of $(getconf CLK_TCK)/s, $(( $(minor_faults) - FAULTS )) page faults ($(( $(huge_faults) - HUGE )) of 2 MiB); peak $(grep VmHWM /proc/$SERVER_PID/status)"
 # The load's job, from its record: queued after the upload, then running.

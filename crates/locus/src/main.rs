@@ -233,8 +233,10 @@ enum DataCommand {
         /// A further text read as NULL.
         #[arg(long)]
         null: Option<String>,
-        /// Files larger than this many bytes go as a multipart upload of gzip-compressed parts.
-        #[arg(long, default_value_t = 1 << 30)]
+        /// Files larger than this many bytes go as a multipart upload of gzip-compressed parts
+        /// (gzip costs both sides far more CPU than a single streamed upload: keep it for files
+        /// near or over the server's single-upload limit, 5 GiB by default).
+        #[arg(long, default_value_t = 4 << 30)]
         multipart_threshold: u64,
         /// The size of each part of a multipart upload, in bytes.
         #[arg(long, default_value_t = 64 << 20)]

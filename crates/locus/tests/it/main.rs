@@ -627,6 +627,19 @@ async fn data_load_and_dump_move_csv_through_a_running_server() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines[1..].sort_unstable();
     assert_eq!(lines, ["id,city", "1,Praha", "2,Brno-south", "3,Ostrava"]);
+
+    // A file of two parts of 5 MiB at most: the second is read and
+    // compressed while the first uploads, and every row arrives.
+    let rows = 350_000;
+    let csv: String = std::iter::once("id,city\n".to_owned())
+        .chain((0..rows).map(|i| format!("{i},city {i}\n")))
+        .collect();
+    assert!(csv.len() > 5 << 20 && csv.len() < 10 << 20);
+    std::fs::write(&file, csv).unwrap();
+    let args = ["--multipart-threshold", "10", "--part-size", "5242880", file.to_str().unwrap()];
+    let out = shell(&[&load[..], &args].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains(&format!("loaded {rows} rows")), "{stderr}");
     server.stop();
 }
 
