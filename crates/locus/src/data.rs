@@ -140,17 +140,16 @@ async fn upload_multipart(api: &Api, project: &str, file: &Path, size: u64, part
         .filter_map(|u| u.as_str().map(str::to_owned))
         .collect();
     let bar = bar(Some(size), "uploading {bar:40} {bytes}/{total_bytes} {bytes_per_sec} (gzip parts)");
-    let part_bytes = usize::try_from(part_size).unwrap_or(usize::MAX).min(1 << 30);
     let input = std::fs::File::open(file)?;
     let mut etags = Vec::new();
     // Each part is read and compressed on a blocking thread while the one
     // before it uploads.
-    let mut next = Some(tokio::task::spawn_blocking(move || gzip_part(input, part_bytes)));
+    let mut next = Some(tokio::task::spawn_blocking(move || gzip_part(input, part_size)));
     for (i, url) in urls.iter().enumerate() {
         let Some(compressing) = next.take() else { break };
         let (input, n, compressed) = compressing.await??;
         if i + 1 < urls.len() {
-            next = Some(tokio::task::spawn_blocking(move || gzip_part(input, part_bytes)));
+            next = Some(tokio::task::spawn_blocking(move || gzip_part(input, part_size)));
         }
         let resp = api.client.put(url).body(compressed).send().await?;
         let etag = resp
@@ -175,11 +174,11 @@ async fn upload_multipart(api: &Api, project: &str, file: &Path, size: u64, part
     self_link(&created)
 }
 
-/// Reads the next `part_bytes` of `input` and gzips them (the fastest
+/// Reads the next `part_size` bytes of `input` and gzips them (the fastest
 /// level); hands `input` back with the part's plain size and its bytes.
-fn gzip_part(mut input: std::fs::File, part_bytes: usize) -> std::io::Result<(std::fs::File, u64, Vec<u8>)> {
-    let mut chunk = Vec::with_capacity(part_bytes);
-    (&mut input).take(part_bytes as u64).read_to_end(&mut chunk)?;
+fn gzip_part(mut input: std::fs::File, part_size: u64) -> std::io::Result<(std::fs::File, u64, Vec<u8>)> {
+    let mut chunk = Vec::with_capacity(usize::try_from(part_size).unwrap_or(usize::MAX).min(1 << 30));
+    (&mut input).take(part_size).read_to_end(&mut chunk)?;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(&chunk)?;
     Ok((input, chunk.len() as u64, encoder.finish()?))
