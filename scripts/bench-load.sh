@@ -4,10 +4,11 @@
 # SQLite (upload, parse, type and key checks, Parquet, version switch), beside
 # DuckDB's read_csv into a native table (2 threads) on the same file.
 # DuckDB runs after the server has stopped.
-#   scripts/bench-load.sh [ROWS [sales|places]]      PROFILE=1 also records `perf` of the server
-#   (PERF_HZ samples a second, default 499; PERF_CALLS, default -g, e.g.
-#   "--call-graph dwarf,16384" for call chains through mimalloc and the kernel;
-#   LOAD_ARGS, more options for `locus data load`).
+#   scripts/bench-load.sh [ROWS [sales|places]]
+# LOAD_ARGS adds options to `locus data load`. PROFILE=1 also records `perf`
+# of the server (PERF_HZ samples a second, default 499; PERF_CALLS, default
+# -g, e.g. "--call-graph dwarf,16384" for call chains through mimalloc and
+# the kernel).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh

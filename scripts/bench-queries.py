@@ -3,6 +3,8 @@
 
   bench-queries.py generate DIR ROWS   writes a star schema as CSV into DIR:
       sales (ROWS rows) → shops (10,000) → cities (500); sales → products (1,000)
+  bench-queries.py places DIR ROWS     writes DIR/places.csv, the 8-column shape of
+      issue 16's load target (ids, strings, a quoted address, decimals, lat/lng)
   bench-queries.py duckdb DIR RUNS     loads the CSVs into DuckDB native tables
       (its fastest form), runs the ten dashboard questions RUNS times each with
       2 threads, and prints one JSON line per question: {"name", "median_ms", "rows"}
@@ -58,6 +60,16 @@ def generate(directory, rows):
         con.execute(f"COPY ({sql}) TO '{directory}/{name}.csv' (HEADER, DELIMITER ',')")
 
 
+def places(directory, rows):
+    con = duckdb.connect()
+    con.execute("SELECT setseed(0.42)")
+    con.execute(f"""COPY (SELECT i AS id, 1 + CAST(floor(random() * 10000) AS BIGINT) AS chain_id,
+      'place ' || i AS name, 'category ' || CAST(floor(random() * 40) AS INTEGER) AS category,
+      'street ' || CAST(floor(random() * 5000) AS INTEGER) || ', city ' || CAST(floor(random() * 500) AS INTEGER) AS address,
+      round(random() * 100000, 2) AS revenue, round(48.5 + random() * 2.5, 6) AS lat, round(12 + random() * 6.9, 6) AS lng
+      FROM range(1, {rows + 1}) t(i)) TO '{directory}/places.csv' (HEADER, DELIMITER ',')""")
+
+
 def run(directory, runs):
     con = duckdb.connect()
     con.execute("SET threads = 2")
@@ -76,4 +88,4 @@ def run(directory, runs):
 
 if __name__ == "__main__":
     command, directory, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    {"generate": generate, "duckdb": run}[command](directory, n)
+    {"generate": generate, "places": places, "duckdb": run}[command](directory, n)

@@ -97,32 +97,23 @@ sales_bench_project() {
 places_bench_project() {
   DIR=$PWD/target/bench-places
   duckdb_venv
-  if [[ ! -f $DIR/places.csv || $(cat "$DIR/rows" 2>/dev/null) != "$2" ]]; then
-    rm -rf "$DIR" && mkdir -p "$DIR"
-    "$VENV/bin/python" - "$DIR" "$2" <<'PY'
-import duckdb, sys
-con = duckdb.connect()
-con.execute("SELECT setseed(0.42)")
-con.execute(f"""COPY (SELECT i AS id, 1 + CAST(floor(random() * 10000) AS BIGINT) AS chain_id,
-  'place ' || i AS name, 'category ' || CAST(floor(random() * 40) AS INTEGER) AS category,
-  'street ' || CAST(floor(random() * 5000) AS INTEGER) || ', city ' || CAST(floor(random() * 500) AS INTEGER) AS address,
-  round(random() * 100000, 2) AS revenue, round(48.5 + random() * 2.5, 6) AS lat, round(12 + random() * 6.9, 6) AS lng
-  FROM range(1, {int(sys.argv[2]) + 1}) t(i)) TO '{sys.argv[1]}/places.csv' (HEADER, DELIMITER ',')""")
-PY
-    echo "$2" > "$DIR/rows"
-  fi
+  generated_csv places "$DIR" "$2"
   release_bench_project "$1"
   bench_post "/rest/projects/$PROJECT/md/datasets" '{"name":"places","type":"dataset","title":"places","ref":{"type":"dwh","subtype":"geometryPoint","primaryKey":"id","properties":[{"name":"id","column":"id","type":"integer"},{"name":"chain_id","column":"chain_id","type":"integer"},{"name":"name","column":"name","type":"string"},{"name":"category","column":"category","type":"string"},{"name":"address","column":"address","type":"string"},{"name":"revenue","column":"revenue","type":"decimal"},{"name":"lat","column":"lat","type":"latitude"},{"name":"lng","column":"lng","type":"longitude"}]}}' >/dev/null
 }
 
-# star_schema_csv DIR ROWS: the seeded star schema of scripts/bench-queries.py
-# (ROWS sales rows and their dimensions) as CSV files in DIR, generated once
-# per row count. Needs duckdb_venv.
-star_schema_csv() {
-  local dir=$1 rows=$2
-  if [[ ! -f $dir/sales.csv || $(cat "$dir/rows" 2>/dev/null) != "$rows" ]]; then
+# generated_csv KIND DIR ROWS: `scripts/bench-queries.py KIND DIR ROWS` (the
+# star schema for `generate`, places.csv for `places`) into DIR, run once per
+# row count. Needs duckdb_venv.
+generated_csv() {
+  local kind=$1 dir=$2 rows=$3
+  if [[ $(cat "$dir/rows" 2>/dev/null) != "$rows" ]]; then
     rm -rf "$dir" && mkdir -p "$dir"
-    "$VENV/bin/python" scripts/bench-queries.py generate "$dir" "$rows"
+    "$VENV/bin/python" scripts/bench-queries.py "$kind" "$dir" "$rows"
     echo "$rows" > "$dir/rows"
   fi
 }
+
+# star_schema_csv DIR ROWS: the seeded star schema of scripts/bench-queries.py
+# (ROWS sales rows and their dimensions) as CSV files in DIR.
+star_schema_csv() { generated_csv generate "$1" "$2"; }
