@@ -180,8 +180,11 @@ async fn main() {
                 continue;
             }
             let (request, perms) = Engine::parse(&snapshot.model, &body, &permissions).expect("a valid question");
-            // Warm: loads the tables into memory (as a server would keep them).
+            // Warm: loads the tables into memory (as a server would keep
+            // them), and for the viewer filters the fact's rows once.
+            let start = Instant::now();
             let out = engine.query(&data, &snapshot, &request, &perms).await.expect("an answer");
+            let first = start.elapsed().as_secs_f64() * 1000.0;
             let mut times = Vec::with_capacity(runs);
             for _ in 0..runs {
                 let start = Instant::now();
@@ -192,7 +195,8 @@ async fn main() {
             let median = times[times.len() / 2];
             println!(
                 "{}",
-                json!({"name": name, "who": who, "median_ms": (median * 100.0).round() / 100.0, "rows": out.rows.len()})
+                json!({"name": name, "who": who, "median_ms": (median * 100.0).round() / 100.0,
+                    "first_ms": (first * 100.0).round() / 100.0, "rows": out.rows.len()})
             );
         }
     }

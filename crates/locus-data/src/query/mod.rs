@@ -41,7 +41,7 @@ use serde_json::{Map, Value};
 
 use self::ast::{Filter, Node, Parser};
 pub use self::model::Model;
-use self::plan::{Planner, Tables};
+use self::plan::{Permitted, Planner, Tables};
 use self::precompute::Precomputed;
 use self::tables::TableCache;
 use crate::{DataError, DataStore};
@@ -174,6 +174,9 @@ pub struct Engine {
     shapes: Mutex<HashMap<String, Arc<Shapes>>>,
     /// Held while shapes are made: one maker at a time.
     shape_maker: tokio::sync::Mutex<()>,
+    /// Held while a fact's permitted rows are made: a dashboard's questions
+    /// arrive together, and each would otherwise filter the same rows.
+    permitted_maker: tokio::sync::Mutex<()>,
     /// Map layers' rows and values, by layer and fingerprint; with their rows in all.
     layer_rows: Mutex<(HashMap<String, Arc<LayerRows>>, usize)>,
     /// Vector tiles made, by layer, fingerprint and tile; with their bytes in all.
@@ -227,6 +230,7 @@ impl Engine {
             allowed_rows: Mutex::new(HashMap::new()),
             shapes: Mutex::new(HashMap::new()),
             shape_maker: tokio::sync::Mutex::new(()),
+            permitted_maker: tokio::sync::Mutex::new(()),
             layer_rows: Mutex::new((HashMap::new(), 0)),
             tiles: Mutex::new((HashMap::new(), 0)),
             memory_per_query,
@@ -278,12 +282,14 @@ impl Engine {
             snapshot,
             asked: Mutex::new(BTreeSet::new()),
         };
+        let probed = Permitted::default();
         Planner {
             ctx: &ctx,
             model: &snapshot.model,
             tables: &probe,
             permissions: perms,
             precomputed: &Precomputed::default(),
+            permitted: &probed,
         }
         .plan(request)?;
         let asked = probe.asked.into_inner().unwrap_or_default();
@@ -299,6 +305,15 @@ impl Engine {
             snapshot,
             asked: Mutex::new(BTreeSet::new()),
         };
+        let mut permitted = Permitted::default();
+        for fact in probed.wanted.into_inner().unwrap_or_default() {
+            if overrides.contains_key(&fact) {
+                continue;
+            }
+            if let Some(rows) = self.permitted_rows(&ctx, snapshot, &loaded, perms, &fact).await? {
+                permitted.tables.insert(fact, rows);
+            }
+        }
         let precomputed = Precomputed::default();
         let df = Planner {
             ctx: &ctx,
@@ -306,9 +321,63 @@ impl Engine {
             tables: &loaded,
             permissions: perms,
             precomputed: &precomputed,
+            permitted: &permitted,
         }
         .plan(request)?;
         Ok((df, precomputed))
+    }
+
+    /// `fact`'s rows that `perms` leave (see [`Permitted`]), kept in the
+    /// table cache under the fact's version path, the permissions, the
+    /// versions of every dataset (a permission may filter through a
+    /// dimension) and the filtering plan's text (its joins, which the
+    /// metadata decides): a new version of any dataset, a changed
+    /// permission or a changed foreign key is a new entry. `None` (the plan
+    /// then filters the fact itself) when the fact's version is not held in
+    /// memory or holds more than half the cache's budget: its permitted rows
+    /// would not be kept, and making them for one question costs more than
+    /// filtering in it.
+    async fn permitted_rows(
+        &self,
+        ctx: &SessionContext,
+        snapshot: &Snapshot,
+        loaded: &Loaded<'_>,
+        perms: &[Filter],
+        fact: &str,
+    ) -> Result<Option<Arc<dyn TableProvider>>, QueryError> {
+        let path = snapshot.versions.get(fact).ok_or_else(|| QueryError::NoData(fact.to_owned()))?;
+        let small = |bytes: usize| bytes <= self.tables.budget() / 2;
+        if !self.tables.held(path.as_ref()).is_some_and(small) {
+            return Ok(None);
+        }
+        let precomputed = Precomputed::default();
+        let (df, plan) = Planner {
+            ctx,
+            model: &snapshot.model,
+            tables: loaded,
+            permissions: perms,
+            precomputed: &precomputed,
+            permitted: &Permitted::default(),
+        }
+        .permitted_rows(fact)?;
+        let mut versions: Vec<String> = snapshot.versions.iter().map(|(d, v)| format!("{d}={v}")).collect();
+        versions.sort_unstable();
+        let key = format!("{path}#permitted#{perms:?}#{versions:?}#{plan}");
+        if let Some(rows) = self.tables.lookup(&key) {
+            return Ok(Some(rows));
+        }
+        let _making = self.permitted_maker.lock().await;
+        if let Some(rows) = self.tables.lookup(&key) {
+            return Ok(Some(rows)); // made while this one waited
+        }
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = self
+            .within_limit(async move {
+                precomputed.compute().await?;
+                df.collect().await
+            })
+            .await?;
+        Ok(Some(self.tables.keep(key, schema, batches)?))
     }
 
     /// Runs a query to its rows.

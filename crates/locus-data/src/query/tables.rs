@@ -1,10 +1,15 @@
 //! Current dataset versions held in memory as Arrow, within a byte budget,
 //! least recently used out first. Versions are immutable files, so a cached
 //! table keyed by its file path can never be stale: a new load is a new path.
+//! Tables made from versions (a fact's rows under a caller's data
+//! permissions, `plan.rs`) share the budget, keyed by the version's path and
+//! everything else they were made of.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use object_store::path::Path;
 
@@ -23,7 +28,7 @@ struct Lru {
     tick: u64,
 }
 
-/// Tables by version path.
+/// Tables by version path (and what else made them).
 pub struct TableCache {
     budget: usize,
     partitions: usize,
@@ -44,7 +49,16 @@ impl TableCache {
         self.lru.lock().map_or(0, |l| l.bytes)
     }
 
-    fn lookup(&self, key: &str) -> Option<Arc<MemTable>> {
+    pub(crate) fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// The bytes of the table held under `key`, if one is.
+    pub(crate) fn held(&self, key: &str) -> Option<usize> {
+        self.lru.lock().ok()?.entries.get(key).map(|e| e.bytes)
+    }
+
+    pub(crate) fn lookup(&self, key: &str) -> Option<Arc<MemTable>> {
         let mut lru = self.lru.lock().ok()?;
         lru.tick += 1;
         let tick = lru.tick;
@@ -77,6 +91,14 @@ impl TableCache {
         }
         let batches = crate::read_all(data.store.clone(), path).await?;
         let schema = batches.first().map_or_else(|| def.arrow_schema(), |b| b.schema());
+        self.keep(key, schema, batches)
+    }
+
+    /// Holds `batches` under `key` (within the budget, least recently used
+    /// out first) as a table of the engine's partitions. A key is a
+    /// version's path, or a path, `#` and what the table was made of from
+    /// that version, so that [`TableCache::forget_superseded`] drops it too.
+    pub(crate) fn keep(&self, key: String, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Arc<MemTable>, DataError> {
         let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
         let mut partitions = vec![Vec::new(); self.partitions];
         for (i, b) in batches.into_iter().enumerate() {
