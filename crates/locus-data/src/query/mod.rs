@@ -240,11 +240,16 @@ impl Engine {
     }
 
     fn context(&self) -> Result<SessionContext, QueryError> {
+        self.context_with_batches(SessionConfig::new().batch_size())
+    }
+
+    /// A context whose operators aim at batches of `rows` rows.
+    fn context_with_batches(&self, rows: usize) -> Result<SessionContext, QueryError> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.memory_per_query, 1.0)
             .build_arc()
             .map_err(|e| QueryError::Internal(e.to_string()))?;
-        let config = SessionConfig::new().with_target_partitions(self.partitions);
+        let config = SessionConfig::new().with_target_partitions(self.partitions).with_batch_size(rows);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -310,7 +315,7 @@ impl Engine {
             if overrides.contains_key(&fact) {
                 continue;
             }
-            if let Some(rows) = self.permitted_rows(&ctx, snapshot, &loaded, perms, &fact).await? {
+            if let Some(rows) = self.permitted_rows(snapshot, &loaded, perms, &fact).await? {
                 permitted.tables.insert(fact, rows);
             }
         }
@@ -339,7 +344,6 @@ impl Engine {
     /// filtering in it.
     async fn permitted_rows(
         &self,
-        ctx: &SessionContext,
         snapshot: &Snapshot,
         loaded: &Loaded<'_>,
         perms: &[Filter],
@@ -350,9 +354,13 @@ impl Engine {
         if !self.tables.held(path.as_ref()).is_some_and(small) {
             return Ok(None);
         }
+        // In batches as large as a stored version's (a query's operators
+        // would cut them to 8,192 rows, and every batch costs each later
+        // question a little).
+        let ctx = self.context_with_batches(crate::parquet_io::BATCH_ROWS)?;
         let precomputed = Precomputed::default();
         let (df, plan) = Planner {
-            ctx,
+            ctx: &ctx,
             model: &snapshot.model,
             tables: loaded,
             permissions: perms,
