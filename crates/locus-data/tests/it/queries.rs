@@ -278,17 +278,19 @@ async fn kept_permitted_rows_never_answer_for_other_permissions_or_versions() {
     step(&snapshot, region("Prague"), "another permission").await;
     step(&snapshot, region("South Moravia"), "the first again").await;
     // Praha moves to South Moravia in a new version of cities.
-    let def_of = |name: &str| {
-        let model: Value = serde_json::from_str(&std::fs::read_to_string(root().join("model.json")).unwrap()).unwrap();
-        DatasetDef::from_metadata(name, &model["datasets"][name]).unwrap()
-    };
     let cities = std::fs::read_to_string(root().join("data/cities.csv"))
         .unwrap()
         .replace("2,Praha,Prague", "2,Praha,South Moravia");
     let path = "projects/p/datasets/cities/v2.parquet";
-    load(&data.store, &def_of("cities"), &CsvOptions::default(), &cities, path)
-        .await
-        .unwrap();
+    load(
+        &data.store,
+        &snapshot.model.datasets["cities"],
+        &CsvOptions::default(),
+        &cities,
+        path,
+    )
+    .await
+    .unwrap();
     snapshot.versions.insert("cities".into(), StorePath::from(path));
     step(&snapshot, region("South Moravia"), "a new version of the dimension").await;
     // Half the sales in a new version of the fact.
@@ -300,9 +302,15 @@ async fn kept_permitted_rows_never_answer_for_other_permissions_or_versions() {
         .map(|(_, line)| format!("{line}\n"))
         .collect();
     let path = "projects/p/datasets/sales/v2.parquet";
-    load(&data.store, &def_of("sales"), &CsvOptions::default(), &sales, path)
-        .await
-        .unwrap();
+    load(
+        &data.store,
+        &snapshot.model.datasets["sales"].clone(),
+        &CsvOptions::default(),
+        &sales,
+        path,
+    )
+    .await
+    .unwrap();
     snapshot.versions.insert("sales".into(), StorePath::from(path));
     step(&snapshot, region("South Moravia"), "a new version of the fact").await;
     // The steps were different questions: a stale answer would have shown.
