@@ -423,17 +423,16 @@ impl Planner<'_> {
     pub fn permitted_rows(&self, fact: &str) -> Result<(DataFrame, String), QueryError> {
         let reach = self.model.reach(fact);
         let preds = self.permission_predicates(&reach)?;
-        let needed_by = |preds: &[(Expr, BTreeSet<String>)]| -> BTreeSet<String> {
-            preds
+        let filtered = |preds: &[(Expr, BTreeSet<String>)]| -> Result<DataFrame, QueryError> {
+            let needed = preds
                 .iter()
                 .flat_map(|(_, sets)| sets.iter().filter(|d| *d != fact).cloned())
-                .collect()
+                .collect();
+            let df = self.joined(fact, &needed, &reach, "dataPermissions")?;
+            df.filter(all_of(preds, |_| true).unwrap_or(lit(true))).map_err(QueryError::plan)
         };
-        let filtered = |preds: &[(Expr, BTreeSet<String>)]| -> Result<DataFrame, QueryError> {
-            let df = self.joined(fact, &needed_by(preds), &reach, "dataPermissions")?;
-            let all = all_of(preds, |_| true).unwrap_or(lit(true));
-            df.filter(all).map_err(QueryError::plan)
-        };
+        // The text before key sets, whose plan shows only `key_set_N(…)`
+        // (the keys are a subquery run later), so every filter is in it.
         let text = filtered(&preds)?.logical_plan().display_indent().to_string();
         // Filters on dimensions as key sets, as for a query.
         let df = filtered(&self.key_sets(fact, &reach, preds)?)?;

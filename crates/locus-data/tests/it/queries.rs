@@ -41,6 +41,14 @@ async fn snapshot(data: &DataStore) -> Snapshot {
     Snapshot { model, versions }
 }
 
+/// Loads `csv` as version 2 of `dataset` and makes it current in `snapshot`.
+async fn load_v2(data: &DataStore, snapshot: &mut Snapshot, dataset: &str, csv: &str) {
+    let path = format!("projects/p/datasets/{dataset}/v2.parquet");
+    let def = &snapshot.model.datasets[dataset];
+    load(&data.store, def, &CsvOptions::default(), csv, &path).await.unwrap();
+    snapshot.versions.insert(dataset.to_owned(), StorePath::from(path.as_str()));
+}
+
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
@@ -235,11 +243,8 @@ async fn a_version_made_current_replaces_the_rows_kept_of_the_one_before() {
     let both = engine.held_bytes();
     assert!(sales > 0 && both > sales, "{sales} then {both}");
     // A second load of the same rows, made current.
-    let def = snapshot.model.datasets["sales"].clone();
     let csv = std::fs::read_to_string(root().join("data/sales.csv")).unwrap();
-    let v2 = "projects/p/datasets/sales/v2.parquet";
-    load(&data.store, &def, &CsvOptions::default(), &csv, v2).await.unwrap();
-    snapshot.versions.insert("sales".into(), StorePath::from(v2));
+    load_v2(&data, &mut snapshot, "sales", &csv).await;
     engine.warm_table(&data, &snapshot, "sales").await.unwrap();
     assert_eq!(engine.held_bytes(), both, "v1 of sales was dropped, shops kept");
 }
@@ -281,17 +286,7 @@ async fn kept_permitted_rows_never_answer_for_other_permissions_or_versions() {
     let cities = std::fs::read_to_string(root().join("data/cities.csv"))
         .unwrap()
         .replace("2,Praha,Prague", "2,Praha,South Moravia");
-    let path = "projects/p/datasets/cities/v2.parquet";
-    load(
-        &data.store,
-        &snapshot.model.datasets["cities"],
-        &CsvOptions::default(),
-        &cities,
-        path,
-    )
-    .await
-    .unwrap();
-    snapshot.versions.insert("cities".into(), StorePath::from(path));
+    load_v2(&data, &mut snapshot, "cities", &cities).await;
     step(&snapshot, region("South Moravia"), "a new version of the dimension").await;
     // Half the sales in a new version of the fact.
     let sales: String = std::fs::read_to_string(root().join("data/sales.csv"))
@@ -301,17 +296,7 @@ async fn kept_permitted_rows_never_answer_for_other_permissions_or_versions() {
         .filter(|(i, _)| i % 2 == 0)
         .map(|(_, line)| format!("{line}\n"))
         .collect();
-    let path = "projects/p/datasets/sales/v2.parquet";
-    load(
-        &data.store,
-        &snapshot.model.datasets["sales"].clone(),
-        &CsvOptions::default(),
-        &sales,
-        path,
-    )
-    .await
-    .unwrap();
-    snapshot.versions.insert("sales".into(), StorePath::from(path));
+    load_v2(&data, &mut snapshot, "sales", &sales).await;
     step(&snapshot, region("South Moravia"), "a new version of the fact").await;
     // The steps were different questions: a stale answer would have shown.
     for (i, j) in [(0, 1), (0, 3), (3, 4)] {
