@@ -43,6 +43,32 @@ async fn copy_list_and_delete() {
     assert_eq!(left, [DataStore::version_path("p2", "shops", "v0")]);
 }
 
+/// Written files are flushed before a switch: on a local directory a file
+/// in new directories syncs, and a file that is not there is an error (the
+/// job then fails rather than making a missing file current); a store whose
+/// writes are durable on completion has nothing to flush.
+#[tokio::test]
+async fn written_files_are_made_durable_or_the_switch_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataStore::open(dir.path().to_str().unwrap()).unwrap();
+    let (v1, v2) = (
+        DataStore::version_path("p1", "shops", "v1"),
+        DataStore::version_path("p1", "zones", "v2"),
+    );
+    for v in [&v1, &v2] {
+        data.store.put(v, b"rows".to_vec().into()).await.unwrap();
+    }
+    data.make_durable(&[v1.clone(), v2.clone()]).await.unwrap();
+    let missing = DataStore::version_path("p1", "shops", "gone");
+    let err = data.make_durable(&[v1, missing.clone()]).await.unwrap_err();
+    assert!(
+        matches!(err, locus_data::DataError::Io(ref e) if e.kind() == std::io::ErrorKind::NotFound),
+        "{err}"
+    );
+    let memory = DataStore::new(std::sync::Arc::new(object_store::memory::InMemory::new()));
+    memory.make_durable(&[missing]).await.unwrap();
+}
+
 #[test]
 fn s3_urls_are_parsed() {
     let data = DataStore::open("s3://bucket/some/prefix?endpoint=http://127.0.0.1:9000&region=eu-central-1");

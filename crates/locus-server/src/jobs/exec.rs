@@ -87,6 +87,22 @@ pub async fn run(state: AppState, job: Job, progress: Arc<Progress>) -> Done {
         Ok(JobKind::BulkPointQuery) => bulk_point_query(&state, &job).await,
         Err(e) => Err(Fail::from(e)),
     };
+    // What a successful job wrote reaches the disk before its end makes
+    // it current; if it cannot, the job fails and the files go.
+    let outcome = match outcome {
+        Ok(done) => {
+            let files = written_files(done.end.change.as_ref());
+            let paths: Vec<StorePath> = files.iter().map(|p| StorePath::from(p.as_str())).collect();
+            match state.data.make_durable(&paths).await {
+                Ok(()) => Ok(done),
+                Err(e) => {
+                    delete_quietly(&state, &files).await;
+                    Err(Fail::from(e))
+                }
+            }
+        }
+        Err(fail) => Err(fail),
+    };
     match outcome {
         Ok(done) => done,
         Err(fail) => Done {
@@ -241,6 +257,20 @@ async fn pull_input(state: &AppState, job: &Job, pull: &DataPull, downloaded: &S
         .ok_or_else(|| Fail::new("the upload expired before the job ran; upload the file again"))?;
     let parts = upload.part_list.clone().ok_or_else(|| Fail::new("the upload is not complete"))?;
     let input_paths: Vec<StorePath> = parts.iter().map(|&n| part_path(pid, &upload.id, n)).collect();
+    // The parts must still hold what was received: a local directory's
+    // upload is not flushed to the disk when answered (the version written
+    // from it is), so a power loss before the job could leave it cut short,
+    // which would otherwise load as fewer rows.
+    let mut stored = 0;
+    for path in &input_paths {
+        stored += locus_data::transfer::file_size(&store, path).await?;
+    }
+    if i64::try_from(stored).ok() != Some(upload.bytes) {
+        return Err(Fail::new(format!(
+            "the upload's stored parts hold {stored} bytes, not the {} received; upload the file again",
+            upload.bytes
+        )));
+    }
     Ok(Box::new(locus_data::transfer::read_files(store, input_paths)))
 }
 

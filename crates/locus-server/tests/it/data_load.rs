@@ -227,6 +227,26 @@ async fn a_bad_file_fails_the_job_naming_line_property_and_value_and_keeps_the_p
     assert_eq!(sorted_lines(&dump(&app, &admin, &pid).await), ["shop_id,name,revenue", "1,Alpha,1"]);
 }
 
+/// An upload whose stored file no longer holds what was received (cut short
+/// by a power loss before it reached the disk) fails its job instead of
+/// loading fewer rows; the previous rows stay current.
+#[tokio::test]
+async fn an_upload_cut_short_after_it_was_received_fails_the_job() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = project(&app, &admin).await;
+    assert_eq!(load(&app, &admin, &pid, "h,h,h\n1,Alpha,1\n", "full").await["status"], "SUCCEEDED");
+    let href = upload(&app, &admin, &pid, b"h,h,h\n2,Beta,2\n3,Gamma,3\n").await;
+    let id = href.rsplit('/').next().unwrap();
+    let part = std::path::Path::new(&app.state.settings.object_store_url()).join(format!("projects/{pid}/uploads/{id}/1"));
+    std::fs::write(part, "h,h,h\n2,Beta,2\n").unwrap();
+    let job = run_job(&app, &admin, pull(&pid, &href, "full")).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let message = job["message"].as_str().unwrap();
+    assert!(message.contains("15 bytes, not the 25 received"), "{message}");
+    assert_eq!(sorted_lines(&dump(&app, &admin, &pid).await), ["shop_id,name,revenue", "1,Alpha,1"]);
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(bytes).unwrap();
