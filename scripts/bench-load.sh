@@ -3,7 +3,8 @@
 # 363 MB) loaded end to end with `locus data load` into a release server on
 # SQLite (upload, parse, type and key checks, Parquet, version switch), beside
 # DuckDB's read_csv into a native table (2 threads) on the same file.
-# DuckDB runs after the server has stopped.
+# DuckDB runs after the server has stopped, into memory and into a database
+# file.
 #   scripts/bench-load.sh [ROWS [sales|places]]
 # LOAD_ARGS adds options to `locus data load`. PROFILE=1 also records `perf`
 # of the server (PERF_HZ samples a second, default 499; PERF_CALLS, default
@@ -49,3 +50,17 @@ t = time.perf_counter()
 con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{sys.argv[1]}', header = true)")
 print(f"duckdb read_csv into a table: {time.perf_counter() - t:.2f} s wall")
 PY
+# The same into a table of a database file, which, like a Locus load, ends
+# with the rows compressed on disk (DuckDB writes them at the commit's
+# checkpoint); fsync is DuckDB's own.
+DB=$(mktemp -d)
+"$VENV/bin/python" - "$DIR/$SHAPE.csv" "$DB/bench.duckdb" <<'PY'
+import duckdb, os, sys, time
+con = duckdb.connect(sys.argv[2])
+con.execute("SET threads=2")
+t = time.perf_counter()
+con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{sys.argv[1]}', header = true)")
+con.execute("CHECKPOINT")
+print(f"duckdb read_csv into a table of a database file: {time.perf_counter() - t:.2f} s wall, {os.path.getsize(sys.argv[2]) / 1e6:.1f} MB")
+PY
+rm -rf "$DB"
