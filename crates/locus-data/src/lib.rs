@@ -44,7 +44,7 @@ pub use incremental::upsert;
 pub use load::{load_csv, LoadOutcome, Progress};
 pub use parquet_io::read_all;
 pub use schema::{DatasetDef, PropertyDef, PropertyType, Subtype};
-pub use versions::DataStore;
+pub use versions::{DataStore, RowsFile};
 
 /// Arrow and object_store types that appear in this crate's API, re-exported
 /// so that callers need no dependency of their own (and cannot pick another

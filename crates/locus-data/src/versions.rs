@@ -17,6 +17,13 @@ use url::Url;
 
 use crate::DataError;
 
+/// A stored file of a project's rows (see [`DataStore::rows_files_before`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowsFile {
+    pub project_id: String,
+    pub path: Path,
+}
+
 #[derive(Debug, Clone)]
 pub struct DataStore {
     pub store: Arc<dyn ObjectStore>,
@@ -105,6 +112,76 @@ impl DataStore {
         })
         .await
         .map_err(|e| DataError::Io(std::io::Error::other(format!("syncing files: {e}"))))?
+    }
+
+    /// The files of projects' rows (versions, and incremental merges'
+    /// staging files) last written before `before_ms` (Unix milliseconds),
+    /// for the orphan sweep, which tells the recorded ones from the rest.
+    pub async fn rows_files_before(&self, before_ms: i64) -> Result<Vec<RowsFile>, DataError> {
+        let mut listing = self.store.list(Some(&Path::from("projects")));
+        let mut found = Vec::new();
+        while let Some(meta) = listing.try_next().await? {
+            let parts: Vec<_> = meta.location.parts().collect();
+            // projects/{project}/datasets/{dataset}/{file}, projects/{project}/staging/{file}
+            let rows_file = match parts.get(2).map(|p| p.as_ref()) {
+                Some("datasets") => parts.len() == 5,
+                Some("staging") => parts.len() == 4,
+                _ => false,
+            };
+            if rows_file && meta.last_modified.timestamp_millis() < before_ms {
+                found.push(RowsFile {
+                    project_id: parts[1].as_ref().to_owned(),
+                    path: meta.location,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes a local directory's files left half written under projects'
+    /// rows (the `name#n` files the store writes before renaming them into
+    /// place, which no listing shows) by a process killed while writing,
+    /// when last written before `before_ms`; returns how many. A write in
+    /// progress touches its file all along, so the caller passes a time
+    /// longer ago than any job may run. S3 has nothing to remove here: an
+    /// unfinished multipart upload is never an object (a bucket lifecycle
+    /// rule aborts old ones).
+    pub async fn remove_abandoned_writes(&self, before_ms: i64) -> Result<u64, DataError> {
+        let Some((_, root)) = &self.local else { return Ok(0) };
+        let projects = root.join("projects");
+        let before = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(before_ms).unwrap_or(0));
+        tokio::task::spawn_blocking(move || {
+            let subdirs = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+                std::fs::read_dir(dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            };
+            let mut removed = 0;
+            for project in subdirs(&projects) {
+                let mut dirs = subdirs(&project.join("datasets"));
+                dirs.push(project.join("staging"));
+                for dir in dirs {
+                    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                        let abandoned = entry.file_name().to_string_lossy().contains('#')
+                            && entry.metadata().and_then(|m| m.modified()).is_ok_and(|m| m < before);
+                        if abandoned {
+                            match std::fs::remove_file(entry.path()) {
+                                Ok(()) => removed += 1,
+                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| DataError::Io(std::io::Error::other(format!("removing abandoned writes: {e}"))))?
     }
 
     pub fn project_prefix(project_id: &str) -> Path {

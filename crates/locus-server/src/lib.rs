@@ -134,9 +134,18 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
 /// than the retention, if one is set, are purged.
 async fn maintain(state: AppState) {
     let mut tick = tokio::time::interval(state.settings.maintenance_interval);
+    let mut orphans_swept: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         let now = locus_store::now_millis();
+        if orphans_swept.is_none_or(|t| t.elapsed() >= ORPHAN_SWEEP_EVERY) {
+            orphans_swept = Some(std::time::Instant::now());
+            match sweep_orphan_files(&state, now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "orphaned data files deleted"),
+                Err(e) => tracing::warn!(error = %e, "sweeping orphaned data files failed"),
+            }
+        }
         match state.store.expire_invitations(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "invitations expired"),
@@ -162,6 +171,40 @@ async fn maintain(state: AppState) {
             }
         }
     }
+}
+
+/// How often the orphan sweep runs: it lists every project's files.
+const ORPHAN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes files of projects' rows that no version records, with their
+/// count: what a crash or a kill left between writing a version and ending
+/// its job, or between deleting a project's records and its files, and the
+/// half-written files of a load killed mid-way. Only files last written
+/// longer ago than any job may run (its time limit and lease) are looked at,
+/// and only in projects with no job queued or running, read before the
+/// listing and again after it, before the records: a job that wrote a file
+/// the listing saw either shows as in flight or has ended, and then its
+/// version is recorded or its file deleted by the job itself.
+pub async fn sweep_orphan_files(state: &AppState, now: i64) -> anyhow::Result<u64> {
+    let settle = state.settings.job_time_limit + state.settings.job_lease;
+    let before = now.saturating_sub(i64::try_from(settle.as_millis()).unwrap_or(i64::MAX));
+    let mut removed = state.data.remove_abandoned_writes(before).await?;
+    let in_flight = state.store.projects_with_jobs_in_flight().await?;
+    let files = state.data.rows_files_before(before).await?;
+    let still_in_flight = state.store.projects_with_jobs_in_flight().await?;
+    let mut by_project: std::collections::BTreeMap<String, Vec<locus_data::StorePath>> = Default::default();
+    for file in files {
+        if !in_flight.contains(&file.project_id) && !still_in_flight.contains(&file.project_id) {
+            by_project.entry(file.project_id).or_default().push(file.path);
+        }
+    }
+    for (project_id, paths) in by_project {
+        let recorded: std::collections::HashSet<String> = state.store.all_version_paths(&project_id).await?.into_iter().collect();
+        let orphans: Vec<_> = paths.into_iter().filter(|p| !recorded.contains(p.as_ref())).collect();
+        locus_data::transfer::delete_files(&state.data.store, &orphans).await?;
+        removed += orphans.len() as u64;
+    }
+    Ok(removed)
 }
 
 /// Deletes expired uploads and downloads, and versions replaced longer ago

@@ -477,6 +477,16 @@ impl Store {
         rows.iter().map(|r| r.text("path")).collect()
     }
 
+    /// The projects with a job queued or running, whose files the orphan
+    /// sweep leaves alone: such a job may have written files not recorded yet.
+    pub async fn projects_with_jobs_in_flight(&self) -> Result<std::collections::HashSet<String>> {
+        let rows = self
+            .read("SELECT DISTINCT project_id FROM jobs WHERE status IN ('QUEUED', 'RUNNING')")
+            .fetch_all()
+            .await?;
+        rows.iter().map(|r| r.text("project_id")).collect()
+    }
+
     /// Forgets versions replaced before `before` and returns their files, for
     /// the caller to delete. A version replaced later stays restorable.
     pub async fn expire_versions(&self, before: i64) -> Result<Vec<String>> {

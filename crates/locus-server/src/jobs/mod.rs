@@ -8,7 +8,8 @@
 //! A job past `settings.job_time_limit` is stopped and ends TIMED_OUT. What a
 //! job changes in the data (a new current version) is committed together
 //! with its end, so a job that did not end SUCCEEDED changed nothing; files
-//! it wrote are deleted, and the retention sweep removes any a crash left.
+//! it wrote are deleted, and the orphan sweep (`crate::sweep_orphan_files`)
+//! removes any a crash left.
 
 mod exec;
 pub mod request;

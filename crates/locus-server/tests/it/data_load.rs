@@ -512,6 +512,72 @@ async fn a_job_whose_worker_died_ends_failed_and_a_job_past_its_limit_times_out(
     assert_eq!(dump(&app, &admin, &pid).await, "shop_id,name,revenue\n");
 }
 
+/// Writes a file of `text` at `path` under the test server's object store.
+fn put_file(app: &TestApp, path: &str, text: &str) -> std::path::PathBuf {
+    let file = std::path::Path::new(&app.state.settings.object_store_url()).join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// A time when every file written so far is older than any job may run.
+fn after_every_job(app: &TestApp) -> i64 {
+    let settle = app.state.settings.job_time_limit + app.state.settings.job_lease;
+    locus_store::now_millis() + i64::try_from(settle.as_millis()).unwrap() + 1000
+}
+
+/// Files of rows that no version records (left by a crash between writing a
+/// version and ending its job, by a project's deletion cut short, or half
+/// written by a killed load) are deleted by the orphan sweep once older than
+/// any job may run; recorded versions stay, and so does every file of a
+/// project with a job in flight, which may still record its files.
+#[tokio::test]
+async fn the_orphan_sweep_deletes_unrecorded_files_and_nothing_a_job_may_still_record() {
+    let app = TestApp::spawn().await;
+    let admin = app.user().await;
+    let pid = project(&app, &admin).await;
+    assert_eq!(load(&app, &admin, &pid, "h,h,h\n1,Alpha,1\n", "full").await["status"], "SUCCEEDED");
+    let orphans: Vec<_> = [
+        format!("projects/{pid}/datasets/shops/crashed.parquet"),
+        format!("projects/{pid}/staging/merge.parquet"),
+        format!("projects/{pid}/datasets/shops/killed.parquet#7"),
+        "projects/deleted/datasets/shops/v1.parquet".to_owned(),
+    ]
+    .iter()
+    .map(|path| put_file(&app, path, "rows"))
+    .collect();
+    let upload = put_file(&app, &format!("projects/{pid}/uploads/u1/1"), "h,h,h\n");
+    let sweep = |now| locus_server::sweep_orphan_files(&app.state, now);
+    assert_eq!(sweep(locus_store::now_millis()).await.unwrap(), 0, "younger than a job may run");
+    assert!(orphans.iter().all(|f| f.exists()));
+    assert_eq!(sweep(after_every_job(&app)).await.unwrap(), 4);
+    assert!(orphans.iter().all(|f| !f.exists()));
+    assert!(upload.exists(), "uploads are the retention's to expire");
+    assert_eq!(app.state.data.list_versions(&pid, "shops").await.unwrap().len(), 1);
+    assert_eq!(sorted_lines(&dump(&app, &admin, &pid).await), ["shop_id,name,revenue", "1,Alpha,1"]);
+
+    // No worker here: a submitted job stays queued, and its project's files
+    // are left alone while another project's are swept.
+    let app = TestApp::spawn_with(|s| s.job_workers = 0).await;
+    let admin = app.user().await;
+    let (busy, idle) = (project(&app, &admin).await, project(&app, &admin).await);
+    let (status, job) = app
+        .post(
+            "/rest/jobs",
+            Some(&admin.bearer),
+            json!({"type": "validate", "projectId": busy, "content": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let kept = put_file(&app, &format!("projects/{busy}/datasets/shops/written.parquet"), "rows");
+    let swept = put_file(&app, &format!("projects/{idle}/datasets/shops/crashed.parquet"), "rows");
+    assert_eq!(
+        locus_server::sweep_orphan_files(&app.state, after_every_job(&app)).await.unwrap(),
+        1
+    );
+    assert!(kept.exists() && !swept.exists());
+}
+
 #[tokio::test]
 async fn deleting_a_project_deletes_its_files() {
     let app = TestApp::spawn().await;

@@ -9,7 +9,8 @@ use locus_store::{DataChange, JobEnd, JobStatus, NewJob, NewVersion, Store};
 use std::collections::HashSet;
 
 contract!(jobs: concurrent_claims_take_each_job_once, only_the_holder_ends_a_job_and_its_change_counts,
-    a_lapsed_lease_ends_the_job_failed, replaced_versions_expire_after_the_retention);
+    a_lapsed_lease_ends_the_job_failed, replaced_versions_expire_after_the_retention,
+    projects_with_jobs_in_flight_are_those_with_a_job_queued_or_running);
 
 async fn submit(store: &Store, pid: &str, kind: &str) -> String {
     let new = NewJob {
@@ -113,6 +114,19 @@ async fn only_the_holder_ends_a_job_and_its_change_counts(db: TestDb) {
     let versions = s.dataset_versions(&f.pid, "shops").await.unwrap();
     let current: Vec<(&str, bool)> = versions.iter().map(|v| (v.version_id.as_str(), v.current)).collect();
     assert_eq!(current, [("v3", true), ("v1", false)]);
+}
+
+async fn projects_with_jobs_in_flight_are_those_with_a_job_queued_or_running(db: TestDb) {
+    let f = fixture(db).await;
+    let s = &f.db.store;
+    assert!(s.projects_with_jobs_in_flight().await.unwrap().is_empty());
+    submit(s, &f.pid, "validate").await;
+    let queued = s.projects_with_jobs_in_flight().await.unwrap();
+    assert_eq!(queued, HashSet::from([f.pid.clone()]));
+    let job = s.claim_job("w/0", 60_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(s.projects_with_jobs_in_flight().await.unwrap(), queued, "running");
+    assert!(s.finish_job(&job, "w/0", end(JobStatus::Failed, None), (0, 0)).await.unwrap());
+    assert!(s.projects_with_jobs_in_flight().await.unwrap().is_empty(), "ended");
 }
 
 async fn a_lapsed_lease_ends_the_job_failed(db: TestDb) {

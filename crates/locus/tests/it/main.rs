@@ -720,6 +720,28 @@ async fn an_s3_object_store_holds_uploads_versions_and_dumps() {
     }
     assert!(!dir.path().join("objects").exists());
 
+    // The orphan sweep's listing (locus_server::sweep_orphan_files) on S3:
+    // the files of rows with their projects, an unrecorded one included,
+    // and no upload or dump; none when all are newer than asked.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    let crashed = format!("projects/{pid}/datasets/shops/crashed.parquet");
+    let put = client
+        .put(format!("{endpoint}/locus-test/instance/{crashed}"))
+        .body("rows")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{put:?}");
+    let data = locus_data::DataStore::open(&url).unwrap();
+    let files = data.rows_files_before(i64::MAX).await.unwrap();
+    assert_eq!(files.len(), 2, "the loaded version and the crashed file: {files:?}");
+    assert!(files
+        .iter()
+        .all(|f| f.project_id == pid && f.path.as_ref().starts_with(&format!("projects/{pid}/datasets/shops/"))));
+    assert!(files.iter().any(|f| f.path.as_ref() == crashed), "{files:?}");
+    assert!(data.rows_files_before(0).await.unwrap().is_empty());
+
     // A dataPull from an object of another bucket (s3Upload), with the
     // user's own credentials, gzip-compressed.
     client.put(format!("{endpoint}/incoming")).send().await.unwrap();
