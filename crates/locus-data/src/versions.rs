@@ -81,6 +81,12 @@ impl DataStore {
         Ok(DataStore::new(store))
     }
 
+    /// Whether this is a local directory, whose writes reach the disk only
+    /// when flushed; an S3 store's completed writes are durable.
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
     /// Flushes written files to the disk before they are made current. A
     /// local directory's writes sit in the page cache for up to half a
     /// minute, and the control store's version switch does not wait for
